@@ -1,0 +1,76 @@
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { renderEcosystem, Pm2Spec } from "../render/pm2";
+import { EnvFileSpec, renderEnvFile } from "../render/env-file";
+import { RemoteHost } from "./host";
+import { hostTool, remoteFile, sha256 } from "./remote";
+
+export interface FrontendAppsArgs {
+    /** The frontend host. */
+    host: RemoteHost;
+    /** Unix user that owns and runs the apps (default "limen"). */
+    user: string;
+    /** Where the ecosystem file goes (default /etc/limen/pm2/ecosystem.config.js). */
+    ecosystemPath: string;
+    /** The two apps and their restart policy. */
+    pm2: Pm2Spec;
+    /** Directory of the LIMEN Next.js app; .env.production goes there. */
+    limenFrontendCwd: string;
+    /** .env.production values (seed keys and extras). */
+    env: EnvFileSpec;
+    /** Extra .env.production keys whose values are secret (default none). */
+    secretEnv: pulumi.Output<Record<string, string>> | undefined;
+}
+
+/**
+ * The pm2 ecosystem and .env.production on the frontend, then `pm2 startOrReload --update-env` and
+ * `pm2 save`, so a change is live at once and after a reboot. The reload runs again exactly when
+ * either file's content changes.
+ */
+export class FrontendApps extends pulumi.ComponentResource {
+    public readonly ecosystem: string;
+    public readonly envFilePath: string;
+    public readonly reload: command.remote.Command;
+
+    constructor(name: string, args: FrontendAppsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("limen:frontend:FrontendApps", name, {}, opts);
+        const dependsOn = [args.host.ready];
+        const owner = `${args.user}:${args.user}`;
+
+        this.ecosystem = renderEcosystem(args.pm2);
+        const ecosystemFile = remoteFile(
+            `${name}-ecosystem`,
+            { connection: args.host.connection, path: args.ecosystemPath, mode: "0644", owner: "root:root", check: "node", content: this.ecosystem, secret: false },
+            { parent: this, dependsOn },
+        );
+
+        const hasSecrets = args.secretEnv !== undefined;
+        const envText: pulumi.Output<string> = hasSecrets
+            ? pulumi.secret(pulumi.output(args.secretEnv!).apply((secret) => renderEnvFile({ ...args.env, extra: { ...args.env.extra, ...secret } })))
+            : pulumi.output(renderEnvFile(args.env));
+        this.envFilePath = path.posix.join(args.limenFrontendCwd, ".env.production");
+        // 0600 and owned by the app user: the file may hold secrets and nobody else needs to read it.
+        const envFile = remoteFile(
+            `${name}-env-production`,
+            { connection: args.host.connection, path: this.envFilePath, mode: "0600", owner, check: "none", content: envText, secret: hasSecrets },
+            { parent: this, dependsOn },
+        );
+
+        const appNames = args.pm2.apps.map((app) => app.name).join(",");
+        const apply = hostTool("pm2-apply", "--user", args.user, "--ecosystem", args.ecosystemPath, "--apps", appNames);
+        this.reload = new command.remote.Command(
+            `${name}-pm2`,
+            {
+                connection: args.host.connection,
+                create: apply,
+                update: apply,
+                delete: hostTool("pm2-remove", "--user", args.user, "--apps", appNames),
+                triggers: [sha256(this.ecosystem), envText.apply(sha256)],
+            },
+            // Destroy order is the reverse: the apps stop before their files go.
+            { parent: this, dependsOn: [ecosystemFile, envFile] },
+        );
+        this.registerOutputs({ ecosystem: this.ecosystem, envFilePath: this.envFilePath, reload: this.reload.stdout });
+    }
+}
