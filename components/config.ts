@@ -50,13 +50,15 @@ const loopbackBind = (app: string) =>
         message: seedRule(`${app} must listen on 127.0.0.1 only: Envoy is its only client, and any other bind address exposes it to the network`),
     });
 
+const sshKeyLine = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}$/;
+
 const sshHostKey = z
     .string()
-    .regex(/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}$/, {
+    .regex(sshKeyLine, {
         message:
             "must pin the host's SSH public key as one line `<type> <base64>` (for instance the output of `ssh-keyscan -t ed25519 HOST` without the host name); an unpinned connection would trust any server",
     })
-    .refine((line) => keyBlobMatchesType(line), {
+    .refine((line) => !sshKeyLine.test(line) || keyBlobMatchesType(line), {
         message: "the key's base64 body does not encode a key of the type the line names; copy the whole line again",
     });
 
@@ -271,42 +273,50 @@ function withDefaults(parsed: RawConfig): LimenConfig {
     };
 }
 
-/** Rules that relate two or more keys; they run once every key has its own shape. */
-function crossKeyProblems(config: LimenConfig): Problem[] {
-    const problems: Problem[] = [];
-    const { backend, frontend, envoy, apps, ssh } = config;
+type Parsed = Partial<RawConfig>;
 
-    if (backend.publicApiPorts.includes(backend.apiPort)) {
-        problems.push({
-            path: ["backend", "apiPort"],
-            message: seedRule(
-                `${backend.apiPort} is also listed in limen:backend.publicApiPorts: session traffic must use the internal port, never the external one`,
-            ),
+/**
+ * Rules that relate two or more keys. Each runs as soon as the keys it reads have parsed, so one
+ * run reports every problem it can find, not only the first key's.
+ */
+function crossKeyProblems(parsed: Parsed): Problem[] {
+    const problems: Problem[] = [];
+    const { frontend, ssh, envoy, apps, domains, tls } = parsed;
+    const frontendInternal = frontend ? (frontend.internalAddresses ?? [frontend.address]) : undefined;
+    const backend = parsed.backend && frontendInternal ? withDefaults({ ...parsed, frontend: frontend!, backend: parsed.backend } as RawConfig).backend : undefined;
+
+    if (backend) {
+        if (backend.publicApiPorts.includes(backend.apiPort)) {
+            problems.push({
+                path: ["backend", "apiPort"],
+                message: seedRule(
+                    `${backend.apiPort} is also listed in limen:backend.publicApiPorts: session traffic must use the internal port, never the external one`,
+                ),
+            });
+        }
+        backend.publicApiPorts.forEach((publicPort, index) => {
+            if (publicPort === 18443 || publicPort === 9000 || publicPort === backend.agentPort) {
+                problems.push({
+                    path: ["backend", "publicApiPorts", index],
+                    message: seedRule(
+                        `${publicPort} is an internal port (API 18443, agent 9000): a public API port must be a different port, or internal traffic would be reachable from the internet`,
+                    ),
+                });
+            }
+        });
+        backend.internalClients.forEach((client, index) => {
+            if (!frontendInternal!.includes(client)) {
+                problems.push({
+                    path: ["backend", "internalClients", index],
+                    message: seedRule(
+                        `${backend.apiPort} and ${backend.agentPort} may be opened only to the frontend (${frontendInternal!.join(", ")}); "${client}" is not one of its addresses`,
+                    ),
+                });
+            }
         });
     }
-    backend.publicApiPorts.forEach((publicPort, index) => {
-        if (publicPort === 18443 || publicPort === 9000 || publicPort === backend.agentPort) {
-            problems.push({
-                path: ["backend", "publicApiPorts", index],
-                message: seedRule(
-                    `${publicPort} is an internal port (API 18443, agent 9000): a public API port must be a different port, or internal traffic would be reachable from the internet`,
-                ),
-            });
-        }
-    });
 
-    backend.internalClients.forEach((client, index) => {
-        if (!frontend.internalAddresses.includes(client)) {
-            problems.push({
-                path: ["backend", "internalClients", index],
-                message: seedRule(
-                    `${backend.apiPort} and ${backend.agentPort} may be opened only to the frontend (${frontend.internalAddresses.join(", ")}); "${client}" is not one of its addresses`,
-                ),
-            });
-        }
-    });
-
-    ssh.deployFrom.forEach((source, index) => {
+    ssh?.deployFrom.forEach((source, index) => {
         const kind = classifyAddress(source);
         const inside = (kind === "ipv4" || kind === "ipv6") && ssh.adminNetworks.some((cidr) => cidrContains(cidr, source));
         if (!inside) {
@@ -317,66 +327,80 @@ function crossKeyProblems(config: LimenConfig): Problem[] {
         }
     });
 
-    const frontendPorts: [string, number][] = [
-        ["ssh.port", ssh.port],
-        ["apps.limenFrontend.port", apps.limenFrontend.port],
-        ["apps.darc.port", apps.darc.port],
-    ];
-    if (envoy.enabled) {
-        frontendPorts.push(["envoy.httpPort", envoy.httpPort], ["envoy.httpsPort", envoy.httpsPort], ["envoy.adminPort", envoy.adminPort]);
+    if (ssh && envoy && apps) {
+        const frontendPorts: [string, number][] = [
+            ["ssh.port", ssh.port],
+            ["apps.limenFrontend.port", apps.limenFrontend.port],
+            ["apps.darc.port", apps.darc.port],
+        ];
+        if (envoy.enabled) {
+            frontendPorts.push(["envoy.httpPort", envoy.httpPort], ["envoy.httpsPort", envoy.httpsPort], ["envoy.adminPort", envoy.adminPort]);
+        }
+        problems.push(...portCollisions("frontend", frontendPorts));
     }
-    const backendPorts: [string, number][] = [
-        ["ssh.port", ssh.port],
-        ["backend.apiPort", backend.apiPort],
-        ["backend.agentPort", backend.agentPort],
-        ...backend.publicApiPorts.map((p, i): [string, number] => [`backend.publicApiPorts[${i}]`, p]),
-    ];
-    for (const [host, ports] of [["frontend", frontendPorts], ["backend", backendPorts]] as const) {
-        const seen = new Map<number, string>();
-        for (const [key, value] of ports) {
-            const other = seen.get(value);
-            if (other !== undefined && other !== key) {
+    if (ssh && backend) {
+        problems.push(
+            ...portCollisions("backend", [
+                ["ssh.port", ssh.port],
+                ["backend.apiPort", backend.apiPort],
+                ["backend.agentPort", backend.agentPort],
+                ...backend.publicApiPorts.map((p, i): [string, number] => [`backend.publicApiPorts[${i}]`, p]),
+            ]),
+        );
+    }
+
+    if (domains) {
+        const limenDomains = new Set(domains.limen);
+        domains.darc.forEach((domain, index) => {
+            if (limenDomains.has(domain)) {
                 problems.push({
-                    path: key.split(/[.[\]]/).filter(Boolean),
-                    message: `port ${value} is already used on the ${host} by limen:${other}; two services cannot listen on one port`,
+                    path: ["domains", "darc", index],
+                    message: `${domain} is also a LIMEN domain; each host name goes to exactly one app`,
                 });
-            } else {
-                seen.set(value, key);
             }
-        }
+        });
     }
 
-    const limenDomains = new Set(config.domains.limen);
-    config.domains.darc.forEach((domain, index) => {
-        if (limenDomains.has(domain)) {
-            problems.push({
-                path: ["domains", "darc", index],
-                message: `${domain} is also a LIMEN domain; each host name goes to exactly one app`,
-            });
-        }
-    });
-
-    if (config.tls.source === "config" && !config.tlsPrivateKey) {
+    if (tls?.source === "config" && !parsed.tlsPrivateKey) {
         problems.push({
             path: ["tlsPrivateKey"],
             message: 'is required when limen:tls.source is "config" (set it with `pulumi config set --secret limen:tlsPrivateKey < key.pem`)',
         });
     }
-    if (config.tls.source === "host-files" && config.tlsPrivateKey) {
+    if (tls?.source === "host-files" && parsed.tlsPrivateKey) {
         problems.push({
             path: ["tlsPrivateKey"],
             message: 'is set but limen:tls.source is "host-files": the key on the host would be used, so remove the secret or switch the source to "config"',
         });
     }
 
-    for (const [field, env] of [
-        ["extraEnv", apps.extraEnv],
-        ["envProductionSecrets", config.envProductionSecrets],
-    ] as const) {
-        for (const [key, value] of Object.entries(env)) {
-            const path = field === "extraEnv" ? ["apps", "extraEnv", key] : ["envProductionSecrets", key];
-            const problem = envEntryProblem(key, value, config);
-            if (problem) problems.push({ path, message: problem });
+    if (backend) {
+        const envSources: [(string | number)[], Record<string, string> | undefined][] = [
+            [["apps", "extraEnv"], apps?.extraEnv],
+            [["envProductionSecrets"], parsed.envProductionSecrets],
+        ];
+        for (const [prefix, env] of envSources) {
+            for (const [key, value] of Object.entries(env ?? {})) {
+                const problem = envEntryProblem(key, value, { backend });
+                if (problem) problems.push({ path: [...prefix, key], message: problem });
+            }
+        }
+    }
+    return problems;
+}
+
+function portCollisions(host: string, ports: [string, number][]): Problem[] {
+    const problems: Problem[] = [];
+    const seen = new Map<number, string>();
+    for (const [key, value] of ports) {
+        const other = seen.get(value);
+        if (other !== undefined) {
+            problems.push({
+                path: key.split(/[.[\]]/).filter(Boolean).map((part) => (/^\d+$/.test(part) ? Number(part) : part)),
+                message: `port ${value} is already used on the ${host} by limen:${other}; two services cannot listen on one port`,
+            });
+        } else {
+            seen.set(value, key);
         }
     }
     return problems;
@@ -386,6 +410,9 @@ function crossKeyProblems(config: LimenConfig): Problem[] {
 export function envEntryProblem(key: string, value: string, config: Pick<LimenConfig, "backend">): string | undefined {
     if ((seedEnvKeys as readonly string[]).includes(key)) {
         return `${key} is rendered from limen:backend; setting it here would let two values disagree`;
+    }
+    if (/[\n\r']/.test(value)) {
+        return "a .env.production value may not contain a newline or a single quote (Next.js's loader would not read it back unchanged)";
     }
     if (key.toUpperCase() === "NEXT_PUBLIC_BACKEND_URL") {
         return seedRule("NEXT_PUBLIC_BACKEND_URL must never be set: the browser calls the relative path /api and the middleware proxies it");
@@ -441,21 +468,37 @@ export function parseConfig(raw: Record<string, string>): LimenConfig {
         input[key] = decodeValue(text);
     }
 
-    const result = schema.safeParse(input);
-    if (!result.success) {
-        for (const issue of result.error.issues) problems.push(describe(issue.path, input, issueMessage(issue)));
-        throw new ConfigError(problems);
+    // Each key is parsed on its own so that a broken key does not hide the others' problems.
+    const parsed: Record<string, unknown> = {};
+    for (const key of Object.keys(input)) {
+        if (!(key in schema.shape)) problems.push(describe([key], input, unknownKeyMessage));
     }
-    const config = withDefaults(result.data);
-    for (const problem of crossKeyProblems(config)) problems.push(describe(problem.path, input, problem.message));
+    for (const [key, keySchema] of Object.entries(schema.shape) as [keyof RawConfig, z.ZodType][]) {
+        const result = keySchema.safeParse(input[key]);
+        if (result.success) {
+            parsed[key] = result.data;
+            continue;
+        }
+        for (const issue of result.error.issues) {
+            const path = [key, ...issue.path];
+            if (issue.code === "unrecognized_keys") {
+                // One line per unknown key, each under its own full name.
+                for (const unknown of issue.keys) problems.push(describe([...path, unknown], input, unknownKeyMessage));
+            } else {
+                problems.push(describe(path, input, issueMessage(issue)));
+            }
+        }
+    }
+    for (const problem of crossKeyProblems(parsed as Parsed)) problems.push(describe(problem.path, input, problem.message));
+    if (problems.length > 0) throw new ConfigError(problems);
+    const config = withDefaults(parsed as RawConfig);
     if (problems.length > 0) throw new ConfigError(problems);
     return config;
 }
 
+const unknownKeyMessage = "unknown key: check its spelling against the configuration table in README.md (unknown keys are errors, not ignored)";
+
 function issueMessage(issue: z.core.$ZodIssue): string {
-    if (issue.code === "unrecognized_keys") {
-        return `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}: check the spelling against the table in README.md`;
-    }
     if (issue.code === "invalid_type" && issue.input === undefined) return "is required (see README.md, configuration)";
     if (issue.code === "invalid_union" && issue.path.at(-1) !== "source") {
         return 'needs "source": "host-files" (with certificateChainPath and privateKeyPath) or "config" (with certificateChain)';

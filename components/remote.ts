@@ -27,13 +27,15 @@ export interface InstallFileSpec {
     mode: string;
     /** owner:group. */
     owner: string;
-    /** Validation run on the temporary copy before it replaces the file: none, nft, node or envoy:<image>. */
-    check: string;
+    /** Validation run on the temporary copy before it replaces the file. */
+    check: "none" | "nft" | "node" | "envoy";
+    /** Further arguments of the check (envoy: --envoy-image IMAGE, --mount DIR...). */
+    checkArgs?: string[];
 }
 
 /** The create/update/delete commands that keep one file on a host (its content travels on stdin). */
 export function installFileCommands(spec: InstallFileSpec) {
-    const install = hostTool("install-file", "--path", spec.path, "--mode", spec.mode, "--owner", spec.owner, "--check", spec.check);
+    const install = hostTool("install-file", "--path", spec.path, "--mode", spec.mode, "--owner", spec.owner, "--check", spec.check, ...(spec.checkArgs ?? []));
     return { create: install, update: install, delete: hostTool("remove-file", "--path", spec.path) };
 }
 

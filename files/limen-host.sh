@@ -19,6 +19,10 @@ die() { echo "limen-host: $*" >&2; exit 1; }
 pending_tmp=""
 trap 'rm -f -- "$pending_tmp"' EXIT
 
+# Extra read-only mounts and the image for `--check envoy` (the certificate directories).
+envoy_image=""
+envoy_mounts=()
+
 # install_file PATH MODE OWNER CHECK: stdin → PATH, validated by CHECK before the rename.
 install_file() {
     local path=$1 mode=$2 owner=$3 check=$4
@@ -34,7 +38,7 @@ install_file() {
         none) ;;
         nft) nft -c -f "$tmp" || die "$path: nft rejected the new ruleset; the installed one is unchanged" ;;
         node) node --check "$tmp" >/dev/null || die "$path: node cannot parse the new file; the installed one is unchanged" ;;
-        envoy:*) validate_envoy "${check#envoy:}" "$tmp" || die "$path: envoy --mode validate rejected the new config; the installed one is unchanged" ;;
+        envoy) validate_envoy "$tmp" || die "$path: envoy --mode validate rejected the new config; the installed one is unchanged" ;;
         *) die "unknown check '$check'" ;;
     esac
     if [ -f "$path" ] && cmp -s "$tmp" "$path" && [ "$(stat -c '%a %U:%G' "$path")" = "$(stat -c '%a %U:%G' "$tmp")" ]; then
@@ -49,12 +53,13 @@ install_file() {
     echo "installed $path"
 }
 
-# validate_envoy IMAGE FILE: the pinned image judges the file, with the same read-only mounts as the proxy.
+# validate_envoy FILE: the pinned image judges the file, with the same read-only mounts as the proxy.
 validate_envoy() {
-    local image=$1 file=$2
-    docker run --rm --network none --user 0 \
-        -v "$file:/etc/envoy/envoy.yaml:ro" -v /etc/limen/envoy:/etc/limen/envoy:ro \
-        "$image" --mode validate -c /etc/envoy/envoy.yaml
+    local file=$1 mount
+    local args=(--rm --network none -e ENVOY_UID=0 -v "$file:/etc/envoy/envoy.yaml:ro")
+    [ -n "$envoy_image" ] || die "--check envoy needs --envoy-image"
+    for mount in "${envoy_mounts[@]}"; do args+=(-v "$mount:$mount:ro"); done
+    docker run "${args[@]}" "$envoy_image" envoy --mode validate -c /etc/envoy/envoy.yaml
 }
 
 cmd_check_ready() {
@@ -71,6 +76,8 @@ cmd_install_file() {
             --mode) mode=$2; shift 2 ;;
             --owner) owner=$2; shift 2 ;;
             --check) check=$2; shift 2 ;;
+            --envoy-image) envoy_image=$2; shift 2 ;;
+            --mount) envoy_mounts+=("$2"); shift 2 ;;
             *) die "install-file: unknown argument $1" ;;
         esac
     done
