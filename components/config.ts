@@ -80,9 +80,12 @@ const domainName = z
         message: "must be a lower-case DNS name such as darc.kr or *.darc.kr",
     });
 
-const envKeyName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, {
-    message: "environment variable names are upper case letters, digits and underscores",
-});
+const nextPublicBackendUrlRule = seedRule("NEXT_PUBLIC_BACKEND_URL must never be set: the browser calls the relative path /api and the middleware proxies it");
+
+const envKeyName = z
+    .string()
+    .refine((key) => key.toUpperCase() !== "NEXT_PUBLIC_BACKEND_URL", { message: nextPublicBackendUrlRule, abort: true })
+    .regex(/^[A-Z_][A-Z0-9_]*$/, { message: "environment variable names are upper case letters, digits and underscores" });
 
 const sshSchema = z.strictObject({
     /** Non-root user with passwordless sudo on both hosts. */
@@ -344,7 +347,10 @@ function crossKeyProblems(parsed: Parsed): Problem[] {
                 ["ssh.port", ssh.port],
                 ["backend.apiPort", backend.apiPort],
                 ["backend.agentPort", backend.agentPort],
-                ...backend.publicApiPorts.map((p, i): [string, number] => [`backend.publicApiPorts[${i}]`, p]),
+                // A public port equal to an internal one is reported above, as the seed rule it breaks.
+                ...backend.publicApiPorts
+                    .map((p, i): [string, number] => [`backend.publicApiPorts[${i}]`, p])
+                    .filter(([, p]) => p !== backend.apiPort && p !== backend.agentPort),
             ]),
         );
     }
@@ -375,13 +381,13 @@ function crossKeyProblems(parsed: Parsed): Problem[] {
     }
 
     if (backend) {
-        const envSources: [(string | number)[], Record<string, string> | undefined][] = [
-            [["apps", "extraEnv"], apps?.extraEnv],
-            [["envProductionSecrets"], parsed.envProductionSecrets],
+        const envSources: [(string | number)[], Record<string, string> | undefined, boolean][] = [
+            [["apps", "extraEnv"], apps?.extraEnv, false],
+            [["envProductionSecrets"], parsed.envProductionSecrets, true],
         ];
-        for (const [prefix, env] of envSources) {
+        for (const [prefix, env, secret] of envSources) {
             for (const [key, value] of Object.entries(env ?? {})) {
-                const problem = envEntryProblem(key, value, { backend });
+                const problem = envEntryProblem(key, value, { backend }, secret);
                 if (problem) problems.push({ path: [...prefix, key], message: problem });
             }
         }
@@ -407,7 +413,9 @@ function portCollisions(host: string, ports: [string, number][]): Problem[] {
 }
 
 /** Why an extra .env.production entry would break the seed's rules, or undefined when it is fine. */
-export function envEntryProblem(key: string, value: string, config: Pick<LimenConfig, "backend">): string | undefined {
+export function envEntryProblem(key: string, value: string, config: Pick<LimenConfig, "backend">, secret = false): string | undefined {
+    // A secret value is described, never quoted.
+    const shown = secret ? "the value" : `"${value}"`;
     if ((seedEnvKeys as readonly string[]).includes(key)) {
         return `${key} is rendered from limen:backend; setting it here would let two values disagree`;
     }
@@ -415,7 +423,7 @@ export function envEntryProblem(key: string, value: string, config: Pick<LimenCo
         return "a .env.production value may not contain a newline or a single quote (Next.js's loader would not read it back unchanged)";
     }
     if (key.toUpperCase() === "NEXT_PUBLIC_BACKEND_URL") {
-        return seedRule("NEXT_PUBLIC_BACKEND_URL must never be set: the browser calls the relative path /api and the middleware proxies it");
+        return nextPublicBackendUrlRule;
     }
     const url = parseAbsoluteUrl(value);
     if (url) {
@@ -423,10 +431,10 @@ export function envEntryProblem(key: string, value: string, config: Pick<LimenCo
         const kind = classifyAddress(host);
         const backendHosts = [config.backend.address, config.backend.internalAddress, config.backend.agentAddress];
         if (backendHosts.includes(host) || kind === "loopback" || kind === "hostname-loopback") {
-            return seedRule(`"${value}" is an absolute URL to the backend; the frontend reaches it only through BACKEND_HOST/BACKEND_PORT and the relative path /api`);
+            return seedRule(`${shown} is an absolute URL to the backend; the frontend reaches it only through BACKEND_HOST/BACKEND_PORT and the relative path /api`);
         }
         if (url.port !== "") {
-            return seedRule(`"${value}" is an absolute URL with an explicit port; put no port into an absolute URL`);
+            return seedRule(`${shown} is an absolute URL with an explicit port; put no port into an absolute URL`);
         }
         if (key.startsWith("NEXT_PUBLIC_")) {
             return seedRule(`${key} is an absolute URL sent to browsers; the API client uses the relative path /api`);
@@ -434,7 +442,7 @@ export function envEntryProblem(key: string, value: string, config: Pick<LimenCo
     }
     const publicPorts = config.backend.publicApiPorts.map(String);
     if (/PORT$/.test(key) && publicPorts.includes(value.trim())) {
-        return seedRule(`${value} is the backend's external API port; use the internal port (limen:backend.apiPort)`);
+        return seedRule(`${secret ? "the value" : value} is the backend's external API port; use the internal port (limen:backend.apiPort)`);
     }
     return undefined;
 }
@@ -499,6 +507,7 @@ export function parseConfig(raw: Record<string, string>): LimenConfig {
 const unknownKeyMessage = "unknown key: check its spelling against the configuration table in README.md (unknown keys are errors, not ignored)";
 
 function issueMessage(issue: z.core.$ZodIssue): string {
+    if (issue.code === "invalid_key") return issue.issues[0]?.message ?? issue.message;
     if (issue.code === "invalid_type" && issue.input === undefined) return "is required (see README.md, configuration)";
     if (issue.code === "invalid_union" && issue.path.at(-1) !== "source") {
         return 'needs "source": "host-files" (with certificateChainPath and privateKeyPath) or "config" (with certificateChain)';
