@@ -24,6 +24,8 @@ export interface EnvoyProxyArgs {
     spec: EnvoySpec;
     /** TLS material from config, when limen:tls.source is "config"; otherwise the files already on the host. */
     tlsFromConfig?: { certificateChain: string; privateKey: pulumi.Output<string> };
+    /** Resources on the host that must be in place first, such as the firewall opening 80/443 (default none). */
+    after?: pulumi.Resource[];
 }
 
 /**
@@ -63,22 +65,32 @@ export class EnvoyProxy extends pulumi.ComponentResource {
     constructor(name: string, args: EnvoyProxyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("limen:envoy:EnvoyProxy", name, {}, opts);
         this.config = renderEnvoy(args.spec);
-        const dependsOn: pulumi.Resource[] = [args.host.ready];
+        const dependsOn: pulumi.Resource[] = [args.host.ready, ...(args.after ?? [])];
+        const tls = args.tlsFromConfig;
+        const tlsFiles = tls
+            ? [
+                  remoteFile(
+                      `${name}-tls-certificate`,
+                      { connection: args.host.connection, path: args.spec.tls.certificateChainPath, mode: "0644", owner: "root:root", check: "none", content: tls.certificateChain, secret: false },
+                      { parent: this, dependsOn },
+                  ),
+                  remoteFile(
+                      `${name}-tls-private-key`,
+                      { connection: args.host.connection, path: args.spec.tls.privateKeyPath, mode: "0600", owner: "root:root", check: "none", content: tls.privateKey, secret: true },
+                      { parent: this, dependsOn },
+                  ),
+              ]
+            : [];
 
-        if (args.tlsFromConfig) {
-            dependsOn.push(
-                remoteFile(
-                    `${name}-tls-certificate`,
-                    { connection: args.host.connection, path: args.spec.tls.certificateChainPath, mode: "0644", owner: "root:root", check: "none", content: args.tlsFromConfig.certificateChain, secret: false },
-                    { parent: this, dependsOn: [args.host.ready] },
-                ),
-                remoteFile(
-                    `${name}-tls-private-key`,
-                    { connection: args.host.connection, path: args.spec.tls.privateKeyPath, mode: "0600", owner: "root:root", check: "none", content: args.tlsFromConfig.privateKey, secret: true },
-                    { parent: this, dependsOn: [args.host.ready] },
-                ),
-            );
-        }
+        const provider = new docker.Provider(
+            `${name}-docker`,
+            {
+                host: `ssh://${args.ssh.user}@${args.host.address}:${args.ssh.port}`,
+                sshOpts: dockerSshOptions(name, args.host, args.ssh.privateKey, args.ssh.hostKey, args.ssh.port),
+            },
+            { parent: this },
+        );
+        const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this, provider, dependsOn });
 
         const certificateDirs = [...new Set([args.spec.tls.certificateChainPath, args.spec.tls.privateKeyPath].map(certificateMount))];
         const configFile: command.remote.Command = remoteFile(
@@ -93,18 +105,9 @@ export class EnvoyProxy extends pulumi.ComponentResource {
                 content: this.config,
                 secret: false,
             },
-            { parent: this, dependsOn },
+            // envoy --mode validate runs the pulled image and loads the certificate files, so they go first.
+            { parent: this, dependsOn: [...dependsOn, ...tlsFiles, image] },
         );
-
-        const provider = new docker.Provider(
-            `${name}-docker`,
-            {
-                host: `ssh://${args.ssh.user}@${args.host.address}:${args.ssh.port}`,
-                sshOpts: dockerSshOptions(name, args.host, args.ssh.privateKey, args.ssh.hostKey, args.ssh.port),
-            },
-            { parent: this },
-        );
-        const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this, provider, dependsOn: [args.host.ready] });
 
         this.container = new docker.Container(
             `${name}-container`,

@@ -21,6 +21,8 @@ export interface FrontendAppsArgs {
     env: EnvFileSpec;
     /** Extra .env.production keys whose values are secret (default none). */
     secretEnv: pulumi.Output<Record<string, string>> | undefined;
+    /** Resources on the host that must be in place first, such as its firewall (default none). */
+    after?: pulumi.Resource[];
 }
 
 /**
@@ -35,7 +37,7 @@ export class FrontendApps extends pulumi.ComponentResource {
 
     constructor(name: string, args: FrontendAppsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("limen:frontend:FrontendApps", name, {}, opts);
-        const dependsOn = [args.host.ready];
+        const dependsOn = [args.host.ready, ...(args.after ?? [])];
         const owner = `${args.user}:${args.user}`;
 
         this.ecosystem = renderEcosystem(args.pm2);

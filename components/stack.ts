@@ -110,7 +110,9 @@ export function createLimenStack(config: LimenConfig): LimenStack {
         limenFrontendCwd: config.apps.limenFrontend.cwd,
         env: envFileSpec(config),
         secretEnv: secretEnvKeys.length > 0 ? pulumi.secret(config.envProductionSecrets) : undefined,
-    }, { dependsOn: [frontendFirewall] });
+        // The host is locked down before anything new listens on it.
+        after: [frontendFirewall.applied],
+    });
 
     const envoy = config.envoy.enabled
         ? new EnvoyProxy(
@@ -125,9 +127,9 @@ export function createLimenStack(config: LimenConfig): LimenStack {
                       config.tls.source === "config"
                           ? { certificateChain: config.tls.certificateChain, privateKey: pulumi.secret(config.tlsPrivateKey ?? "") }
                           : undefined,
+                  // The firewall opens 80/443 before Envoy listens on them.
+                  after: [frontendFirewall.applied],
               },
-              // The firewall opens 80/443 before Envoy listens on them.
-              { dependsOn: [frontendFirewall] },
           )
         : undefined;
 
