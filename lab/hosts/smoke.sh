@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Checks a running lab: key-only ssh with pinned host keys from the operator namespace, sudo -n,
+# nftables inside a machine, the backend fixtures over IPv4 and IPv6 from the frontend and the
+# outsider namespaces. Prints "N passed, N failed" and exits non-zero on any failure.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_root
+
+passed=0
+failed=0
+check() {
+  local name="$1"
+  shift
+  if out="$("$@" 2>&1)"; then
+    passed=$((passed + 1))
+    printf 'ok    %s\n' "$name"
+  else
+    failed=$((failed + 1))
+    printf 'FAIL  %s\n%s\n' "$name" "$(sed 's/^/      /' <<< "$out" | tail -n 5)"
+  fi
+}
+expect() { # expect SUBSTRING CMD...: the command succeeds and prints SUBSTRING
+  local want="$1" got
+  shift
+  got="$("$@")" && [[ $got == *"$want"* ]] || { echo "wanted '$want', got '${got:-}'"; return 1; }
+}
+curl_from() { local ns="$1"; shift; ip netns exec "$ns" curl -sS --max-time 3 "$@"; }
+
+t0="$(now)"
+for host in frontend backend; do
+  check "$host: ssh deploy@${IPV4[$host]} with pinned host key" expect "$host" ssh_operator "$host" hostname
+  check "$host: sudo -n over ssh" ssh_operator "$host" sudo -n true
+  check "$host: nft add table inside (CAP_NET_ADMIN)" ssh_operator "$host" \
+    'sudo nft add table inet limen_smoke && sudo nft delete table inet limen_smoke'
+done
+check "frontend: password login refused" expect 'Permission denied (publickey)' bash -c "ip netns exec $OPERATOR_NS \
+  ssh -F /dev/null -o BatchMode=yes -o PubkeyAuthentication=no -o UserKnownHostsFile=$KNOWN_HOSTS deploy@${IPV4[frontend]} true 2>&1; true"
+# Not `pm2 --version`: any pm2 command starts the pm2 daemon for the user.
+check "frontend: node and pm2 on PATH for limen" expect 7.0.4 machine_exec frontend runuser -l limen -c \
+  'command -v pm2 >/dev/null && node -p "require(\"/usr/local/lib/node_modules/pm2/package.json\").version"'
+for from in frontend outsider; do
+  ns="$(ns_of "$from")"
+  check "$from -> backend api  http://${IPV4[backend]}:18443" expect '"status":"ok"' curl_from "$ns" "http://${IPV4[backend]}:18443/api/health"
+  check "$from -> backend api  http://[${IPV6[backend]}]:18443" expect '"status":"ok"' curl_from "$ns" "http://[${IPV6[backend]}]:18443/api/health"
+  check "$from -> backend agent http://${IPV4[backend]}:9000" expect '"service":"agent"' curl_from "$ns" "http://${IPV4[backend]}:9000/health"
+  check "$from -> backend agent http://[${IPV6[backend]}]:9000" expect '"service":"agent"' curl_from "$ns" "http://[${IPV6[backend]}]:9000/health"
+done
+check "no default route in any lab namespace" bash -c "for ns in $OPERATOR_NS ${MACHINES[*]/#/limen-} $NET_NS; do \
+  ! ip -n \$ns route show default | grep -q . && ! ip -n \$ns -6 route show default | grep -q . || exit 1; done"
+log "checks took $(elapsed "$t0")"
+echo "$passed passed, $failed failed"
+((failed == 0))
