@@ -17,11 +17,14 @@ export interface HostFirewallArgs {
  */
 export class HostFirewall extends pulumi.ComponentResource {
     public readonly ruleset: string;
+    /** sha256 of the ruleset, to compare with what a host has loaded. */
+    public readonly rulesetSha256: string;
     public readonly applied: command.remote.Command;
 
     constructor(name: string, args: HostFirewallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("limen:firewall:HostFirewall", name, {}, opts);
         this.ruleset = renderFirewall(args.spec);
+        this.rulesetSha256 = sha256(this.ruleset);
         this.applied = new command.remote.Command(
             `${name}-ruleset`,
             {
@@ -29,8 +32,8 @@ export class HostFirewall extends pulumi.ComponentResource {
                 create: hostTool("apply-firewall"),
                 update: hostTool("apply-firewall"),
                 delete: hostTool("remove-firewall"),
+                // A changed ruleset is an update that applies it (no replacement, so no delete in between).
                 stdin: this.ruleset,
-                triggers: [sha256(this.ruleset)],
             },
             { parent: this, dependsOn: [args.host.ready] },
         );

@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import { renderEcosystem, Pm2Spec } from "../render/pm2";
 import { EnvFileSpec, renderEnvFile } from "../render/env-file";
 import { RemoteHost } from "./host";
-import { hostTool, remoteFile, sha256 } from "./remote";
+import { hostTool, remoteFile, rerunOnChange, sha256 } from "./remote";
 
 export interface FrontendAppsArgs {
     /** The frontend host. */
@@ -60,18 +60,26 @@ export class FrontendApps extends pulumi.ComponentResource {
         );
 
         const appNames = args.pm2.apps.map((app) => app.name).join(",");
-        const apply = hostTool("pm2-apply", "--user", args.user, "--ecosystem", args.ecosystemPath, "--apps", appNames);
-        this.reload = new command.remote.Command(
-            `${name}-pm2`,
+        // The apps' lifecycle: pm2's boot unit for the user, and on destroy exactly these apps removed.
+        const service = new command.remote.Command(
+            `${name}-pm2-service`,
             {
                 connection: args.host.connection,
-                create: apply,
-                update: apply,
+                create: hostTool("pm2-enable", "--user", args.user),
+                update: hostTool("pm2-enable", "--user", args.user),
                 delete: hostTool("pm2-remove", "--user", args.user, "--apps", appNames),
-                triggers: [sha256(this.ecosystem), envText.apply(sha256)],
             },
-            // Destroy order is the reverse: the apps stop before their files go.
-            { parent: this, dependsOn: [ecosystemFile, envFile] },
+            { parent: this, dependsOn },
+        );
+        // The reload runs again exactly when the ecosystem or .env.production changes.
+        this.reload = rerunOnChange(
+            `${name}-pm2-reload`,
+            {
+                connection: args.host.connection,
+                command: hostTool("pm2-apply", "--user", args.user, "--ecosystem", args.ecosystemPath, "--apps", appNames),
+                contentHashes: [sha256(this.ecosystem), envText.apply(sha256)],
+            },
+            { parent: this, dependsOn: [service, ecosystemFile, envFile] },
         );
         this.registerOutputs({ ecosystem: this.ecosystem, envFilePath: this.envFilePath, reload: this.reload.stdout });
     }

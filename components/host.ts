@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { Connection, hostToolPath, sha256, shellWord } from "./remote";
+import { Connection, hostToolPath, shellWord } from "./remote";
 
 export interface RemoteHostArgs {
     /** Address `pulumi` connects to over SSH. */
@@ -15,7 +15,7 @@ export interface RemoteHostArgs {
     hostKey: string;
     /** SSH private key, a Pulumi secret. */
     privateKey: pulumi.Output<string>;
-    /** Dial attempts before giving up (sshd may still be starting after a boot). */
+    /** SSH dial errors tolerated before giving up (sshd may still be starting after a boot). */
     connectAttempts: number;
     /** Seconds per dial attempt. */
     connectTimeoutSeconds: number;
@@ -63,8 +63,8 @@ export class RemoteHost extends pulumi.ComponentResource {
                 create: readinessCommand(),
                 update: readinessCommand(),
                 delete: `sudo -n rm -rf ${shellWord(path.posix.dirname(hostToolPath))}`,
+                // A new version of the tool arrives on stdin: an update, never a replacement.
                 stdin: hostToolScript,
-                triggers: [sha256(hostToolScript)],
             },
             { parent: this },
         );

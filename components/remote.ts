@@ -50,6 +50,11 @@ export interface RemoteFileArgs extends InstallFileSpec {
 /**
  * One file on a host. The content goes on stdin (never in the command string); a change of content
  * is an update that re-runs the install, and `pulumi destroy` removes the file.
+ *
+ * No `triggers` here: @pulumi/command marks every Command `replaceOnChanges: ["triggers[*]"]`, and a
+ * replacement creates the new resource before deleting the old one, whose delete would then remove
+ * the file just installed (https://github.com/pulumi/pulumi-command/issues/855). Triggers belong only
+ * on actions without a delete; see `rerunOnChange`.
  */
 export function remoteFile(name: string, args: RemoteFileArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
     return new command.remote.Command(
@@ -58,9 +63,25 @@ export function remoteFile(name: string, args: RemoteFileArgs, opts: pulumi.Cust
             connection: args.connection,
             ...installFileCommands(args),
             stdin: args.content,
-            triggers: [pulumi.output(args.content).apply(sha256)],
             logging: args.secret ? "none" : "stdoutAndStderr",
         },
         { ...opts, additionalSecretOutputs: args.secret ? ["stdout", "stderr"] : [] },
     );
+}
+
+export interface ActionArgs {
+    connection: pulumi.Input<Connection>;
+    /** The command; it must be safe to run again at any time. */
+    command: string;
+    /** Content hashes of what the action reads: it runs again exactly when one of them changes. */
+    contentHashes: pulumi.Input<string>[];
+}
+
+/**
+ * A command that runs once and again whenever one of `contentHashes` changes, such as a reload after
+ * a file changed. It has no delete, so the replacement a trigger causes is harmless: the new one runs
+ * and the old one's removal does nothing on the host.
+ */
+export function rerunOnChange(name: string, args: ActionArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+    return new command.remote.Command(name, { connection: args.connection, create: args.command, triggers: args.contentHashes }, opts);
 }

@@ -163,6 +163,23 @@ wait_online() {
     done
 }
 
+cmd_pm2_enable() {
+    [ "${1:-}" = --user ] && [ -n "${2:-}" ] || die "pm2-enable: --user USER"
+    local user=$2 home
+    command -v pm2 >/dev/null || die "pm2 is not installed on this host"
+    home=$(getent passwd "$user" | cut -d: -f6)
+    [ -n "$home" ] || die "user $user does not exist"
+    if [ ! -f "/etc/systemd/system/pm2-$user.service" ]; then
+        env PATH="$PATH" pm2 startup systemd -u "$user" --hp "$home" >/dev/null
+        install -d -m 0755 "$pm2_marker_dir"
+        touch "$pm2_marker_dir/startup-$user"
+    fi
+    # The daemon belongs under its unit, not under an SSH session: starting the unit (it resurrects
+    # the saved list) makes the daemon outlive the session and come back after a reboot.
+    systemctl start "pm2-$user.service"
+    echo "pm2 enabled for $user"
+}
+
 cmd_pm2_apply() {
     local user="" ecosystem="" apps=""
     while [ $# -gt 0 ]; do
@@ -174,13 +191,6 @@ cmd_pm2_apply() {
         esac
     done
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
-    local home
-    home=$(getent passwd "$user" | cut -d: -f6)
-    if [ ! -f "/etc/systemd/system/pm2-$user.service" ]; then
-        env PATH="$PATH" pm2 startup systemd -u "$user" --hp "$home" >/dev/null
-        install -d -m 0755 "$pm2_marker_dir"
-        touch "$pm2_marker_dir/startup-$user"
-    fi
     pm2_as "$user" startOrReload "$ecosystem" --update-env >/dev/null
     wait_online "$user" "$apps"
     pm2_as "$user" save --force >/dev/null
@@ -218,9 +228,10 @@ main() {
         remove-file) cmd_remove_file "$@" ;;
         apply-firewall) cmd_apply_firewall "$@" ;;
         remove-firewall) cmd_remove_firewall "$@" ;;
+        pm2-enable) cmd_pm2_enable "$@" ;;
         pm2-apply) cmd_pm2_apply "$@" ;;
         pm2-remove) cmd_pm2_remove "$@" ;;
-        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|remove-firewall|pm2-apply|pm2-remove" ;;
+        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-remove" ;;
     esac
 }
 

@@ -26,8 +26,20 @@ function byName(registrations: Registration[]): Map<string, Registration> {
     return new Map(registrations.map((r) => [r.name, r]));
 }
 
-function triggersOf(registrations: Registration[]): Record<string, unknown> {
-    return Object.fromEntries(registrations.filter((r) => r.wire.triggers !== undefined).map((r) => [r.name, JSON.stringify(r.wire.triggers)]));
+/**
+ * What makes each command run again: its command text, its stdin (a change is an update) and its
+ * triggers (a change is a replacement, which re-runs create).
+ */
+function rerunInputsOf(registrations: Registration[]): Record<string, string> {
+    return Object.fromEntries(
+        registrations
+            .filter((r) => r.type === "command:remote:Command")
+            .map((r) => [r.name, JSON.stringify([r.wire.create, r.wire.update, plainOnWire(r.wire.stdin), plainOnWire(r.wire.triggers)])]),
+    );
+}
+
+function changedBetween(before: Record<string, string>, after: Record<string, string>): string[] {
+    return Object.keys(before).filter((name) => before[name] !== after[name]).sort();
 }
 
 describe("resources per host", () => {
@@ -46,7 +58,8 @@ describe("resources per host", () => {
                 ["limen:frontend:FrontendApps", "frontend-apps", ""],
                 ["command:remote:Command", "frontend-apps-ecosystem", "frontend-apps"],
                 ["command:remote:Command", "frontend-apps-env-production", "frontend-apps"],
-                ["command:remote:Command", "frontend-apps-pm2", "frontend-apps"],
+                ["command:remote:Command", "frontend-apps-pm2-service", "frontend-apps"],
+                ["command:remote:Command", "frontend-apps-pm2-reload", "frontend-apps"],
                 ["limen:envoy:EnvoyProxy", "frontend-envoy", ""],
                 ["pulumi:providers:docker", "frontend-envoy-docker", "frontend-envoy"],
                 ["docker:index/remoteImage:RemoteImage", "frontend-envoy-image", "frontend-envoy"],
@@ -74,7 +87,8 @@ describe("resources per host", () => {
         expect(after("frontend-firewall-ruleset")).toEqual(["frontend-ready"]);
         expect(after("frontend-apps-ecosystem")).toEqual(["frontend-firewall-ruleset", "frontend-ready"]);
         expect(after("frontend-apps-env-production")).toEqual(["frontend-firewall-ruleset", "frontend-ready"]);
-        expect(after("frontend-apps-pm2")).toEqual(["frontend-apps-ecosystem", "frontend-apps-env-production"]);
+        expect(after("frontend-apps-pm2-service")).toEqual(["frontend-firewall-ruleset", "frontend-ready"]);
+        expect(after("frontend-apps-pm2-reload")).toEqual(["frontend-apps-ecosystem", "frontend-apps-env-production", "frontend-apps-pm2-service"]);
         expect(after("frontend-envoy-config")).toEqual(["frontend-envoy-image", "frontend-firewall-ruleset", "frontend-ready"]);
         expect(after("frontend-envoy-container")).toEqual(["frontend-envoy-config"]);
     });
@@ -82,7 +96,7 @@ describe("resources per host", () => {
     it("with Envoy switched off (the lab), no Docker resource at all", async () => {
         const registrations = await registrationsFor(withOverride(prodRawConfig(), "envoy", { enabled: false }));
         expect(registrations.filter((r) => r.type.startsWith("docker") || r.type.includes("providers:docker") || r.type === "limen:envoy:EnvoyProxy")).toEqual([]);
-        expect(registrations).toHaveLength(12);
+        expect(registrations).toHaveLength(13);
     });
 });
 
@@ -103,10 +117,21 @@ describe("what each command does", () => {
         expect(plainOnWire(env.wire.stdin)).toMatch(/^BACKEND_HOST=10\.0\.0\.100\nBACKEND_PORT=18443\nAGENT_HOST=10\.0\.0\.100\nAGENT_PORT=9000\n$/m);
     });
 
-    it("reloads pm2 with --update-env semantics and removes only its own apps on destroy", async () => {
-        const pm2 = byName(await registrationsFor(prodRawConfig())).get("frontend-apps-pm2")!;
-        expect(pm2.wire.create).toBe(`sudo -n ${hostToolPath} pm2-apply --user limen --ecosystem /etc/limen/pm2/ecosystem.config.js --apps limen-frontend,darc-kr`);
-        expect(pm2.wire.delete).toBe(`sudo -n ${hostToolPath} pm2-remove --user limen --apps limen-frontend,darc-kr`);
+    it("enables pm2's boot unit, reloads with --update-env, and removes only its own apps on destroy", async () => {
+        const registrations = byName(await registrationsFor(prodRawConfig()));
+        const service = registrations.get("frontend-apps-pm2-service")!;
+        expect(service.wire.create).toBe(`sudo -n ${hostToolPath} pm2-enable --user limen`);
+        expect(service.wire.delete).toBe(`sudo -n ${hostToolPath} pm2-remove --user limen --apps limen-frontend,darc-kr`);
+        const reload = registrations.get("frontend-apps-pm2-reload")!;
+        expect(reload.wire.create).toBe(`sudo -n ${hostToolPath} pm2-apply --user limen --ecosystem /etc/limen/pm2/ecosystem.config.js --apps limen-frontend,darc-kr`);
+        expect(reload.wire.delete).toBeUndefined();
+    });
+
+    it("puts triggers only on commands without a delete (a trigger change replaces: create new, then delete old)", async () => {
+        const registrations = await registrationsFor(otherRawConfig());
+        const triggered = registrations.filter((r) => r.type === "command:remote:Command" && r.wire.triggers !== undefined);
+        expect(triggered.map((r) => r.name)).toEqual(["frontend-apps-pm2-reload"]);
+        for (const r of triggered) expect(r.wire.delete, r.name).toBeUndefined();
     });
 
     it("validates Envoy's config in the pinned image, with the certificate mounts, before the container", async () => {
@@ -129,31 +154,29 @@ describe("what each command does", () => {
     });
 });
 
-describe("triggers change exactly when content changes", () => {
+describe("a change re-runs exactly what depends on it", () => {
     it("an unchanged config re-runs nothing", async () => {
-        expect(triggersOf(await registrationsFor(prodRawConfig()))).toEqual(triggersOf(await registrationsFor(prodRawConfig())));
+        expect(rerunInputsOf(await registrationsFor(prodRawConfig()))).toEqual(rerunInputsOf(await registrationsFor(prodRawConfig())));
     });
 
     it("a new AGENT_PORT re-runs the env file, the pm2 reload and the backend firewall, nothing else", async () => {
-        const before = triggersOf(await registrationsFor(prodRawConfig()));
-        const after = triggersOf(await registrationsFor(withOverride(prodRawConfig(), "backend", { agentPort: 9100 })));
-        const changed = Object.keys(before).filter((name) => before[name] !== after[name]).sort();
-        expect(changed).toEqual(["backend-firewall-ruleset", "frontend-apps-env-production", "frontend-apps-pm2"]);
+        const before = rerunInputsOf(await registrationsFor(prodRawConfig()));
+        const after = rerunInputsOf(await registrationsFor(withOverride(prodRawConfig(), "backend", { agentPort: 9100 })));
+        expect(changedBetween(before, after)).toEqual(["backend-firewall-ruleset", "frontend-apps-env-production", "frontend-apps-pm2-reload"]);
     });
 
     it("a new LIMEN domain re-runs only the Envoy config (and replaces the container through its label)", async () => {
         const first = await registrationsFor(prodRawConfig());
         const second = await registrationsFor(withOverride(prodRawConfig(), "domains", { limen: ["app.darc.kr"] }));
-        const [before, after] = [triggersOf(first), triggersOf(second)];
-        expect(Object.keys(before).filter((name) => before[name] !== after[name])).toEqual(["frontend-envoy-config"]);
+        expect(changedBetween(rerunInputsOf(first), rerunInputsOf(second))).toEqual(["frontend-envoy-config"]);
         const label = (rs: Registration[]) => JSON.stringify(byName(rs).get("frontend-envoy-container")!.wire.labels);
         expect(label(first)).not.toEqual(label(second));
     });
 
     it("a new restart policy re-runs the ecosystem file and the reload", async () => {
-        const before = triggersOf(await registrationsFor(prodRawConfig()));
-        const after = triggersOf(await registrationsFor(withOverride(prodRawConfig(), "apps", { restart: { maxRestarts: 3 } })));
-        expect(Object.keys(before).filter((name) => before[name] !== after[name]).sort()).toEqual(["frontend-apps-ecosystem", "frontend-apps-pm2"]);
+        const before = rerunInputsOf(await registrationsFor(prodRawConfig()));
+        const after = rerunInputsOf(await registrationsFor(withOverride(prodRawConfig(), "apps", { restart: { maxRestarts: 3 } })));
+        expect(changedBetween(before, after)).toEqual(["frontend-apps-ecosystem", "frontend-apps-pm2-reload"]);
     });
 });
 
@@ -169,6 +192,9 @@ describe("secrets stay secret", () => {
 
     it("secret env values and the TLS key go on stdin as secrets, with logging off and outputs marked secret", async () => {
         const registrations = byName(await registrationsFor(otherRawConfig()));
+        // The env file's hash is derived from secrets, so it stays secret too.
+        const reloadTriggers = plainOnWire(registrations.get("frontend-apps-pm2-reload")!.wire.triggers) as unknown[];
+        expect(reloadTriggers.map(isSecretOnWire)).toEqual([false, true]);
         for (const name of ["frontend-apps-env-production", "frontend-envoy-tls-private-key"]) {
             const r = registrations.get(name)!;
             expect(isSecretOnWire(r.wire.stdin), name).toBe(true);

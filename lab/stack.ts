@@ -1,0 +1,119 @@
+/**
+ * The lab stack: the project's own program (components/stack.ts) run by the real Pulumi engine
+ * through the Automation API, against the lab's Debian machines.
+ *
+ * The Automation API serves the program from this Node process (`pulumi up --client=...`), which is
+ * how the lab runs without the Node.js language host that cannot be built here (lab/engine/README.md).
+ * The config goes through `pulumi config set`, the secret on stdin, and Pulumi.yaml's declarations
+ * apply as they do for prod.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { parse, stringify } from "yaml";
+import { createLimenStack, loadStackConfig } from "../components/stack";
+
+export const repoRoot = path.join(__dirname, "..");
+export const stateDir = path.join(repoRoot, "lab", ".state");
+const cacheDir = process.env.LIMEN_CACHE_DIR ?? "/var/cache/limen-infra";
+export const stackName = "lab";
+
+export interface LabHost {
+    name: string;
+    namespace: string;
+    ipv4: string;
+    ipv6: string;
+    sshPort: number;
+    user: string;
+    hostKey: string;
+}
+
+export interface LabHosts {
+    operator: { namespace: string; ipv4: string; ipv6: string };
+    deployPrivateKeyPath: string;
+    hosts: Record<"frontend" | "backend" | "outsider", LabHost>;
+}
+
+export function readLabHosts(): LabHosts {
+    return JSON.parse(readFileSync(path.join(stateDir, "hosts.json"), "utf8"));
+}
+
+/** The lab stack's config: the lab's addresses and keys; Envoy off (no Envoy image can run here). */
+export function labConfig(hosts: LabHosts, overrides: { agentPort?: number } = {}): Record<string, unknown> {
+    const { frontend, backend } = hosts.hosts;
+    return {
+        "limen:ssh": {
+            user: frontend.user,
+            port: frontend.sshPort,
+            adminNetworks: [`${hosts.operator.ipv4}/32`, `${hosts.operator.ipv6}/128`],
+            deployFrom: [hosts.operator.ipv4],
+            connectAttempts: 20,
+            connectTimeoutSeconds: 5,
+        },
+        "limen:frontend": { address: frontend.ipv4, hostKey: frontend.hostKey, internalAddresses: [frontend.ipv4, frontend.ipv6] },
+        "limen:backend": { address: backend.ipv4, hostKey: backend.hostKey, apiPort: 18443, agentPort: overrides.agentPort ?? 9000 },
+        "limen:envoy": {
+            enabled: false,
+            image: "envoyproxy/envoy:v1.38.0@sha256:8146b97ee61a42cd216514709e4e3198af75f014974e3d9f310aef9c901fcbdf",
+        },
+        "limen:tls": { source: "host-files", certificateChainPath: "/etc/ssl/certs/ssl-cert-snakeoil.pem", privateKeyPath: "/etc/ssl/private/ssl-cert-snakeoil.key" },
+        "limen:domains": { limen: ["limen.lab.test"], darc: ["darc.lab.test"] },
+        "limen:apps": { user: "limen" },
+    };
+}
+
+/** Paths of the engine and the lab's command plugin, built by lab/engine/*.sh. */
+function engineBinDirs(): string[] {
+    const dirs = (process.env.LIMEN_LAB_PLUGIN_PATH ?? "").split(":").filter(Boolean);
+    return [...dirs, path.join(cacheDir, "engine", process.env.LIMEN_PULUMI_VERSION ?? "v3.274.1", "bin")];
+}
+
+/** Environment for every engine run: local file state, a lab-only passphrase, no network lookups. */
+export function engineEnv(): Record<string, string> {
+    return {
+        PULUMI_BACKEND_URL: `file://${path.join(stateDir, "pulumi")}`,
+        PULUMI_CONFIG_PASSPHRASE: "limen-lab-only-passphrase",
+        PULUMI_HOME: path.join(cacheDir, "engine", "home"),
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        PATH: [...engineBinDirs(), process.env.PATH ?? ""].join(":"),
+    };
+}
+
+export async function openLabStack(): Promise<Stack> {
+    const env = engineEnv();
+    execFileSync("mkdir", ["-p", path.join(stateDir, "pulumi")]);
+    const pulumiCommand = await PulumiCommand.get({ root: path.dirname(engineBinDirs().at(-1)!) });
+    return LocalWorkspace.createOrSelectStack(
+        {
+            stackName,
+            projectName: "limen",
+            // The same program as index.ts: parse config once, create the components, export outputs.
+            program: async () => {
+                const stack = createLimenStack(loadStackConfig());
+                return { frontendRuleset: stack.frontendFirewall.ruleset, backendRuleset: stack.backendFirewall.ruleset, envFile: stack.apps.envFilePath };
+            },
+        },
+        { workDir: repoRoot, pulumiCommand, envVars: env },
+    );
+}
+
+/**
+ * Writes the lab config into Pulumi.lab.yaml as structured values (the project declares them as
+ * objects), keeping the file's encryption salt, then sets the private key as a secret on stdin.
+ */
+export async function configureLabStack(hosts: LabHosts, overrides: { agentPort?: number } = {}): Promise<void> {
+    const file = path.join(repoRoot, `Pulumi.${stackName}.yaml`);
+    const current = existsSync(file) ? ((parse(readFileSync(file, "utf8")) as Record<string, unknown> | null) ?? {}) : {};
+    const secrets = Object.fromEntries(
+        Object.entries((current.config as Record<string, unknown> | undefined) ?? {}).filter(([key]) => key === "limen:sshPrivateKey"),
+    );
+    writeFileSync(file, stringify({ ...current, config: { ...labConfig(hosts, overrides), ...secrets } }));
+    execFileSync(path.join(engineBinDirs().at(-1)!, "pulumi"), ["config", "set", "--secret", "limen:sshPrivateKey", "--stack", stackName, "--non-interactive"], {
+        cwd: repoRoot,
+        env: { ...process.env, ...engineEnv() },
+        input: readFileSync(hosts.deployPrivateKeyPath, "utf8"),
+        stdio: ["pipe", "ignore", "inherit"],
+    });
+}

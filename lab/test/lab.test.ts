@@ -1,0 +1,137 @@
+/**
+ * The lab, end to end: the real engine converges blank Debian machines, and every claim is measured
+ * from outside (connects, HTTP, files and processes on the hosts). The steps build on each other and
+ * run in order; lab/run.sh boots fresh machines first.
+ */
+import { Stack } from "@pulumi/pulumi/automation";
+import { beforeAll, describe, expect, it } from "vitest";
+import { configureLabStack, LabHosts, openLabStack, readLabHosts } from "../stack";
+import { inNamespace, onHost, onHostOk, pm2Status, tcpOpen } from "./probes";
+
+let stack: Stack;
+let hosts: LabHosts;
+const changes = (summary: { resourceChanges?: Record<string, number> }) => summary.resourceChanges ?? {};
+const quiet = { color: "never" as const };
+
+beforeAll(async () => {
+    hosts = readLabHosts();
+    stack = await openLabStack();
+    await configureLabStack(hosts);
+    // Things the stack does not own, placed first: destroy must leave them alone.
+    onHostOk("backend", "nft add table inet foreign_test && nft add chain inet foreign_test keep '{ type filter hook input priority 10; policy accept; }'");
+    onHostOk("frontend", "mkdir -p /etc/limen && echo 'not the stack s' > /etc/limen/foreign.txt");
+}, 120_000);
+
+describe("1. converge from blank hosts", () => {
+    it("creates every resource of both hosts", async () => {
+        const result = await stack.up({ ...quiet, onOutput: () => undefined });
+        expect(result.summary.result).toBe("succeeded");
+        expect(changes(result.summary)).toEqual({ create: 13 });
+    }, 300_000);
+});
+
+describe("2. idempotence", () => {
+    it("a second `pulumi up` changes nothing", async () => {
+        const result = await stack.up({ ...quiet, onOutput: () => undefined });
+        expect(changes(result.summary)).toEqual({ same: 13 });
+    }, 300_000);
+
+    it("`pulumi preview --expect-no-changes` passes", async () => {
+        const result = await stack.preview({ ...quiet, expectNoChanges: true, onOutput: () => undefined });
+        expect(result.changeSummary).toEqual({ same: 13 });
+    }, 300_000);
+});
+
+describe("3. reachability, measured with real connections", () => {
+    const backendAddresses = () => [hosts.hosts.backend.ipv4, hosts.hosts.backend.ipv6];
+    const frontendAddresses = () => [hosts.hosts.frontend.ipv4, hosts.hosts.frontend.ipv6];
+
+    it.each([18443, 9000])("frontend → backend %i is open over IPv4 and IPv6", (port) => {
+        for (const address of backendAddresses()) expect(tcpOpen(hosts.hosts.frontend.namespace, address, port), address).toBe(true);
+    });
+
+    it.each([18443, 9000])("outsider → backend %i is closed over IPv4 and IPv6", (port) => {
+        for (const address of backendAddresses()) expect(tcpOpen(hosts.hosts.outsider.namespace, address, port), address).toBe(false);
+    });
+
+    it.each([9444, 9445])("outsider → frontend %i is closed over IPv4 and IPv6", (port) => {
+        for (const address of frontendAddresses()) expect(tcpOpen(hosts.hosts.outsider.namespace, address, port), address).toBe(false);
+    });
+
+    it("operator → SSH on both hosts is open; outsider → SSH is closed", () => {
+        for (const host of [hosts.hosts.frontend, hosts.hosts.backend]) {
+            for (const address of [host.ipv4, host.ipv6]) {
+                expect(tcpOpen(hosts.operator.namespace, address, 22), `operator → ${address}`).toBe(true);
+                expect(tcpOpen(hosts.hosts.outsider.namespace, address, 22), `outsider → ${address}`).toBe(false);
+            }
+        }
+    });
+});
+
+describe("4. the frontend host", () => {
+    it(".env.production holds exactly the seed's four keys, 0600, owned by the app user", () => {
+        expect(onHostOk("frontend", "stat -c '%a %U:%G' /srv/limen-frontend/.env.production").trim()).toBe("600 limen:limen");
+        const lines = onHostOk("frontend", "grep -v '^#' /srv/limen-frontend/.env.production").trim().split("\n");
+        expect(lines).toEqual([`BACKEND_HOST=${hosts.hosts.backend.ipv4}`, "BACKEND_PORT=18443", `AGENT_HOST=${hosts.hosts.backend.ipv4}`, "AGENT_PORT=9000"]);
+    });
+
+    it("pm2 runs limen-frontend and the darc.kr app, online", () => {
+        expect(pm2Status()).toEqual({ "limen-frontend": "online", "darc-kr": "online" });
+    });
+
+    it("9444 and 9445 listen on 127.0.0.1 only", () => {
+        const listening = onHostOk("frontend", "ss -Hltn '( sport = :9444 or sport = :9445 )' | awk '{print $4}' | sort").trim().split("\n");
+        expect(listening).toEqual(["127.0.0.1:9444", "127.0.0.1:9445"]);
+    });
+});
+
+describe("5. the seed's session flow through the real middleware", () => {
+    let cookie = "";
+
+    it("POST /api/auth/session returns Set-Cookie to the client", () => {
+        const response = onHostOk("frontend", "curl -s -i -X POST http://127.0.0.1:9444/api/auth/session");
+        const setCookie = response.match(/^set-cookie: ([^;\r\n]+)/im);
+        expect(setCookie?.[1]).toMatch(/^limen_session=\w+/);
+        cookie = setCookie![1]!;
+    });
+
+    it("GET with that cookie says valid; without it, not valid", () => {
+        expect(JSON.parse(onHostOk("frontend", `curl -s -H 'Cookie: ${cookie}' http://127.0.0.1:9444/api/auth/session`))).toEqual({ valid: true });
+        expect(JSON.parse(onHostOk("frontend", "curl -s http://127.0.0.1:9444/api/auth/session"))).toEqual({ valid: false });
+    });
+
+    it("the runbook's checks: backend health from the frontend, Proxy lines in pm2 logs", () => {
+        const health = inNamespace(hosts.hosts.frontend.namespace, "curl", "-s", "-m", "5", `http://${hosts.hosts.backend.ipv4}:18443/api/health`);
+        expect(JSON.parse(health.stdout)).toEqual({ status: "ok" });
+        const logs = onHostOk("frontend", "su - limen -c 'pm2 logs limen-frontend --nostream --lines 100' | grep -E 'Proxy.*session'");
+        expect(logs).toMatch(new RegExp(`Proxy POST /api/auth/session -> http://${hosts.hosts.backend.ipv4.replace(/\./g, "\\.")}:18443/api/auth/session session`));
+    });
+});
+
+describe("6. a config change updates only what depends on it", () => {
+    it("AGENT_PORT 9000 → 9100: the env file, the pm2 reload and the backend firewall, and it is live", async () => {
+        onHostOk("backend", "sed -i 's/^PORT=.*/PORT=9100/' /etc/default/limen-fixture-agent && systemctl restart limen-fixture-agent");
+        await configureLabStack(hosts, { agentPort: 9100 });
+        const result = await stack.up({ ...quiet, onOutput: () => undefined });
+        expect(changes(result.summary)).toEqual({ same: 10, update: 3 });
+        expect(onHostOk("frontend", "grep AGENT_PORT /srv/limen-frontend/.env.production").trim()).toBe("AGENT_PORT=9100");
+        expect(tcpOpen(hosts.hosts.frontend.namespace, hosts.hosts.backend.ipv4, 9100)).toBe(true);
+        expect(tcpOpen(hosts.hosts.outsider.namespace, hosts.hosts.backend.ipv4, 9100)).toBe(false);
+        expect(pm2Status()).toEqual({ "limen-frontend": "online", "darc-kr": "online" });
+    }, 300_000);
+});
+
+describe("7. destroy removes what the stack put there, and nothing else", () => {
+    it("its table, files and apps go; the foreign table and file stay", async () => {
+        const result = await stack.destroy({ ...quiet, onOutput: () => undefined });
+        expect(changes(result.summary)).toEqual({ delete: 13 });
+        for (const host of ["frontend", "backend"] as const) {
+            expect(onHost(host, "nft list table inet limen_firewall").status, host).not.toBe(0);
+            expect(onHost(host, "test -e /etc/systemd/system/limen-firewall.service -o -e /etc/limen/firewall/limen.nft -o -e /usr/local/libexec/limen").status, host).not.toBe(0);
+        }
+        expect(onHost("frontend", "test -e /srv/limen-frontend/.env.production -o -e /etc/limen/pm2/ecosystem.config.js").status).not.toBe(0);
+        expect(pm2Status()).toEqual({});
+        expect(onHostOk("backend", "nft list tables")).toContain("table inet foreign_test");
+        expect(onHostOk("frontend", "cat /etc/limen/foreign.txt").trim()).toBe("not the stack s");
+    }, 300_000);
+});

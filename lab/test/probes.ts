@@ -1,0 +1,46 @@
+/**
+ * What a user would see, measured from the lab's namespaces: real TCP connects, real HTTP, and
+ * commands inside the machines (through lab/hosts/exec.sh, not through the stack's own SSH path).
+ */
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { repoRoot } from "../stack";
+
+export interface Result {
+    status: number | null;
+    stdout: string;
+    stderr: string;
+}
+
+function run(command: string, args: string[], input?: string): Result {
+    const result = spawnSync(command, args, { encoding: "utf8", input, timeout: 60_000 });
+    return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+}
+
+/** Runs a command in a lab network namespace (the host's filesystem, the namespace's network). */
+export function inNamespace(namespace: string, command: string, ...args: string[]): Result {
+    return run("ip", ["netns", "exec", namespace, command, ...args]);
+}
+
+/** A real TCP connect from a namespace: true when the handshake completes within 2 s. */
+export function tcpOpen(namespace: string, address: string, port: number): boolean {
+    return inNamespace(namespace, "nc", "-z", "-w", "2", address, String(port)).status === 0;
+}
+
+/** Runs a shell script inside a lab machine as root. */
+export function onHost(host: "frontend" | "backend" | "outsider", script: string): Result {
+    return run(path.join(repoRoot, "lab", "hosts", "exec.sh"), [host, "sh", "-c", script]);
+}
+
+/** Like onHost, but throws with the script's stderr when it fails. */
+export function onHostOk(host: "frontend" | "backend" | "outsider", script: string): string {
+    const result = onHost(host, script);
+    if (result.status !== 0) throw new Error(`${host}: \`${script}\` exited ${result.status}: ${result.stderr}`);
+    return result.stdout;
+}
+
+/** `pm2 jlist` of the apps' user on the frontend, as name → status. */
+export function pm2Status(user = "limen"): Record<string, string> {
+    const list = JSON.parse(onHostOk("frontend", `su - ${user} -c 'pm2 jlist'`)) as { name: string; pm2_env: { status: string } }[];
+    return Object.fromEntries(list.map((p) => [p.name, p.pm2_env.status]));
+}
