@@ -467,8 +467,17 @@ export class ConfigError extends Error {
  * Parses the stack's raw config (`limen:<key>` → string, as Pulumi stores it) into typed values.
  * Throws ConfigError with every problem at once; secret values never appear in its text.
  */
-export function parseConfig(raw: Record<string, string>): LimenConfig {
+export function parseConfig(raw: Record<string, string>, isSecret: (fullKey: string) => boolean = () => true): LimenConfig {
     const problems: string[] = [];
+    // Pulumi enforces `secret: true` only for keys without a default, so the optional secret keys
+    // are checked here: a plaintext value would sit unencrypted in Pulumi.<stack>.yaml.
+    for (const key of secretKeys) {
+        const fullKey = `${configNamespace}:${key}`;
+        const value = raw[fullKey];
+        if (value !== undefined && value !== "" && value !== "{}" && !isSecret(fullKey)) {
+            problems.push(`${fullKey} (secret): is stored in plain text; set it again with \`pulumi config set --secret ${fullKey}\``);
+        }
+    }
     const input: Record<string, unknown> = {};
     for (const [fullKey, text] of Object.entries(raw)) {
         const [namespace, key] = splitKey(fullKey);

@@ -9,9 +9,19 @@ import { HostFirewall } from "./firewall";
 import { FrontendApps } from "./frontend-apps";
 import { RemoteHost } from "./host";
 
+/**
+ * Whether Pulumi holds a config value as a secret. The SDK keeps this check internal
+ * (runtime/config.js `isConfigSecret`); test/components.test.ts pins that it still answers.
+ */
+export function isConfigSecret(fullKey: string): boolean {
+    const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (key: string) => boolean };
+    if (typeof runtimeConfig.isConfigSecret !== "function") throw new Error("@pulumi/pulumi no longer exposes runtime isConfigSecret");
+    return runtimeConfig.isConfigSecret(fullKey);
+}
+
 /** Reads and checks the whole `limen:` config once; throws before any resource exists. */
 export function loadStackConfig(): LimenConfig {
-    return parseConfig(pulumi.runtime.allConfig());
+    return parseConfig(pulumi.runtime.allConfig(), isConfigSecret);
 }
 
 export function backendFirewallSpec(config: LimenConfig): FirewallSpec {

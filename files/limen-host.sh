@@ -29,7 +29,8 @@ install_file() {
     local dir tmp
     dir=$(dirname "$path")
     install -d -m 0755 "$dir"
-    tmp=$(mktemp "$dir/.$(basename "$path").limen-XXXXXX")
+    # Same directory (the rename is atomic), same extension (validators such as node go by it).
+    tmp=$(mktemp "$dir/.limen-XXXXXX.$(basename "$path")")
     pending_tmp=$tmp
     cat >"$tmp"
     chmod "$mode" "$tmp"
@@ -37,7 +38,8 @@ install_file() {
     case "$check" in
         none) ;;
         nft) nft -c -f "$tmp" || die "$path: nft rejected the new ruleset; the installed one is unchanged" ;;
-        node) node --check "$tmp" >/dev/null || die "$path: node cannot parse the new file; the installed one is unchanged" ;;
+        node) node -e 'if (!Array.isArray(require(process.argv[1]).apps)) throw new Error("no apps array")' "$tmp" ||
+            die "$path: node cannot load the new ecosystem file; the installed one is unchanged" ;;
         envoy) validate_envoy "$tmp" || die "$path: envoy --mode validate rejected the new config; the installed one is unchanged" ;;
         *) die "unknown check '$check'" ;;
     esac

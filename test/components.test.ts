@@ -223,6 +223,17 @@ describe("secrets stay secret", () => {
     });
 });
 
+describe("config read from the Pulumi runtime", () => {
+    it("refuses a secret key stored in plain text, and takes it when it is a secret", async () => {
+        const { loadStackConfig } = await import("../components/stack");
+        const raw = otherRawConfig();
+        pulumi.runtime.setAllConfig(raw, ["limen:sshPrivateKey", "limen:tlsPrivateKey"]);
+        expect(() => loadStackConfig()).toThrow(/limen:envProductionSecrets \(secret\): is stored in plain text/);
+        pulumi.runtime.setAllConfig(raw, ["limen:sshPrivateKey", "limen:tlsPrivateKey", "limen:envProductionSecrets"]);
+        expect(loadStackConfig().envProductionSecrets).toEqual({ SESSION_SECRET: "s3cr3t-$ession-value" });
+    });
+});
+
 describe("nothing hard-codes the prod addresses", () => {
     it("a stack on other addresses renders no trace of 10.0.0.x", async () => {
         const registrations = await registrationsFor(otherRawConfig());

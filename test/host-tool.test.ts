@@ -1,0 +1,73 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, statSync, writeFileSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../components/config";
+import { backendFirewallSpec, pm2Spec } from "../components/stack";
+import { renderFirewall } from "../render/firewall";
+import { renderEcosystem } from "../render/pm2";
+import { prodRawConfig } from "./support/fixtures";
+
+/**
+ * files/limen-host.sh run for real on this machine (in a fresh network namespace, so `nft` touches
+ * nothing here): the same script the stack installs on every host.
+ */
+const tool = path.join(__dirname, "..", "files", "limen-host.sh");
+const prod = parseConfig(prodRawConfig());
+
+function hostTool(args: string[], stdin: string) {
+    const result = spawnSync("unshare", ["--net", "bash", tool, ...args], { input: stdin, encoding: "utf8" });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function scratchDir(): string {
+    return mkdtempSync(path.join(tmpdir(), "limen-host-"));
+}
+
+describe("limen-host install-file", () => {
+    it.each([
+        ["nft", "limen.nft", renderFirewall(backendFirewallSpec(prod))],
+        ["node", "ecosystem.config.js", renderEcosystem(pm2Spec(prod))],
+        ["none", ".env.production", "BACKEND_HOST=10.0.0.100\n"],
+    ])("installs a file that passes --check %s, with its mode and owner", (check, name, content) => {
+        const target = path.join(scratchDir(), "etc", name);
+        const result = hostTool(["install-file", "--path", target, "--mode", "0640", "--owner", "root:root", "--check", check], content);
+        expect(result).toMatchObject({ status: 0, stdout: `installed ${target}\n` });
+        expect(readFileSync(target, "utf8")).toBe(content);
+        expect((statSync(target).mode & 0o777).toString(8)).toBe("640");
+        expect(readdirSync(path.dirname(target))).toEqual([name]);
+    });
+
+    it("says unchanged, and rewrites nothing, when the content is already there", () => {
+        const target = path.join(scratchDir(), "ecosystem.config.js");
+        const content = renderEcosystem(pm2Spec(prod));
+        hostTool(["install-file", "--path", target, "--check", "node"], content);
+        const before = statSync(target).mtimeMs;
+        expect(hostTool(["install-file", "--path", target, "--check", "node"], content).stdout).toBe(`unchanged ${target}\n`);
+        expect(statSync(target).mtimeMs).toBe(before);
+    });
+
+    it.each([
+        ["nft", "limen.nft", renderFirewall(backendFirewallSpec(prod)), (good: string) => good.replace("@public_ports", "@missing_set"), /nft rejected the new ruleset/],
+        ["node", "ecosystem.config.js", renderEcosystem(pm2Spec(prod)), (good: string) => good.replace("module.exports = {", "module.exports = {{"), /node cannot load/],
+    ])("a file that fails --check %s leaves the installed one and no temporary file", (check, name, good, breakIt, message) => {
+        const dir = scratchDir();
+        const target = path.join(dir, name);
+        expect(hostTool(["install-file", "--path", target, "--check", check], good).status).toBe(0);
+        const result = hostTool(["install-file", "--path", target, "--check", check], breakIt(good));
+        expect(result.status).not.toBe(0);
+        expect(result.stderr).toMatch(message);
+        expect(readFileSync(target, "utf8")).toBe(good);
+        expect(readdirSync(dir)).toEqual([name]);
+    });
+
+    it("remove-file removes the file and nothing beside it", () => {
+        const dir = scratchDir();
+        const target = path.join(dir, "a.env");
+        writeFileSync(path.join(dir, "keep.txt"), "not ours");
+        hostTool(["install-file", "--path", target], "A=1\n");
+        expect(hostTool(["remove-file", "--path", target], "").status).toBe(0);
+        expect(readdirSync(dir)).toEqual(["keep.txt"]);
+    });
+});
