@@ -59,7 +59,8 @@ export function labConfig(hosts: LabHosts, overrides: { agentPort?: number } = {
         },
         "limen:tls": { source: "host-files", certificateChainPath: "/etc/ssl/certs/ssl-cert-snakeoil.pem", privateKeyPath: "/etc/ssl/private/ssl-cert-snakeoil.key" },
         "limen:domains": { limen: ["limen.lab.test"], darc: ["darc.lab.test"] },
-        "limen:apps": { user: "limen" },
+        // The darc.kr fixture is a plain Node server that takes the same -H/-p flags as `next start`.
+        "limen:apps": { user: "limen", darc: { script: "server.js", args: [] } },
     };
 }
 

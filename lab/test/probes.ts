@@ -22,9 +22,9 @@ export function inNamespace(namespace: string, command: string, ...args: string[
     return run("ip", ["netns", "exec", namespace, command, ...args]);
 }
 
-/** A real TCP connect from a namespace: true when the handshake completes within 2 s. */
+/** A real TCP connect from a namespace: true when the handshake completes within 1 s (a dropped SYN is a timeout). */
 export function tcpOpen(namespace: string, address: string, port: number): boolean {
-    return inNamespace(namespace, "nc", "-z", "-w", "2", address, String(port)).status === 0;
+    return inNamespace(namespace, "nc", "-z", "-w", "1", address, String(port)).status === 0;
 }
 
 /** Runs a shell script inside a lab machine as root. */
@@ -41,6 +41,8 @@ export function onHostOk(host: "frontend" | "backend" | "outsider", script: stri
 
 /** `pm2 jlist` of the apps' user on the frontend, as name → status. */
 export function pm2Status(user = "limen"): Record<string, string> {
-    const list = JSON.parse(onHostOk("frontend", `su - ${user} -c 'pm2 jlist'`)) as { name: string; pm2_env: { status: string } }[];
+    // jlist prints one JSON line, after "[PM2] ..." notices when it had to start the daemon.
+    const output = onHostOk("frontend", `su - ${user} -c 'pm2 jlist'`).trim().split("\n").at(-1) ?? "[]";
+    const list = JSON.parse(output) as { name: string; pm2_env: { status: string } }[];
     return Object.fromEntries(list.map((p) => [p.name, p.pm2_env.status]));
 }
