@@ -2,6 +2,8 @@
 # npm run lab: build or reuse the engine, the lab's command plugin and the host image, boot blank
 # machines, then run the end-to-end tests (converge, idempotence, reachability, session flow, a
 # config change, destroy) from the operator namespace. Prints each check and where the time went.
+#   lab/run.sh [vitest args...]   the end-to-end tests
+#   lab/run.sh --bench [--cold]   speed figures instead (--cold: also an image build from nothing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lab=lab
@@ -22,18 +24,34 @@ report() {
 trap report EXIT
 
 [ "$(id -u)" = 0 ] || { echo "the lab needs root (network namespaces, systemd-nspawn)" >&2; exit 1; }
+bench=false
+cold=false
+if [ "${1:-}" = --bench ]; then
+    bench=true
+    shift
+    if [ "${1:-}" = --cold ]; then cold=true; shift; fi
+fi
 
 phase "engine (pulumi CLI from Go modules)"
 "$lab/engine/build-engine.sh" >/dev/null
 phase "command plugin (lab stand-in)"
 plugin_dir=$("$lab/engine/build-command-provider.sh")
-phase "host image (debootstrap, cached)"
-"$lab/hosts/build-image.sh"
+if $cold; then
+    phase "host image, cold (empty image cache)"
+    LIMEN_CACHE_DIR=$(mktemp -d) "$lab/hosts/build-image.sh" >/dev/null
+fi
+phase "host image (cached after the first build)"
+"$lab/hosts/build-image.sh" >/dev/null
 phase "blank machines"
 "$lab/hosts/down.sh" >/dev/null
 # A fresh start: the engine's state must describe the blank machines, not an earlier run's.
 rm -rf "$lab/.state/pulumi" Pulumi.lab.yaml
 "$lab/hosts/up.sh"
-phase "end-to-end tests (operator namespace)"
-ip netns exec limen-operator env LIMEN_LAB_PLUGIN_PATH="$plugin_dir" \
-    node node_modules/vitest/vitest.mjs run --config lab/vitest.config.mts "$@"
+if $bench; then
+    phase "converge, no-op up, no-op preview, destroy (operator namespace)"
+    ip netns exec limen-operator env LIMEN_LAB_PLUGIN_PATH="$plugin_dir" node --import tsx lab/bench.ts
+else
+    phase "end-to-end tests (operator namespace)"
+    ip netns exec limen-operator env LIMEN_LAB_PLUGIN_PATH="$plugin_dir" \
+        node node_modules/vitest/vitest.mjs run --config lab/vitest.config.mts "$@"
+fi
