@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { cidrContains, classifyAddress, isCidr } from "./addresses";
+import { confirmDialBudgetSeconds } from "./firewall-timing";
 
 /**
  * The stack's configuration: one strict schema, parsed once, before any resource is registered.
@@ -108,6 +109,14 @@ const sshSchema = z.strictObject({
     connectAttempts: z.int().min(1).max(100).default(10),
     /** Seconds each SSH dial attempt may take. */
     connectTimeoutSeconds: z.int().min(1).max(300).default(15),
+    /** Seconds a new firewall ruleset has to be confirmed over a new SSH connection before the host restores the previous one. */
+    firewallConfirmSeconds: z
+        .int()
+        .min(confirmDialBudgetSeconds + 5, {
+            message: `must leave the confirmation (up to ${confirmDialBudgetSeconds} s of SSH dialing) time to finish before the host reverts: at least ${confirmDialBudgetSeconds + 5}`,
+        })
+        .max(3600)
+        .default(60),
 });
 
 const frontendSchema = z.strictObject({

@@ -108,8 +108,9 @@ export function createLimenStack(config: LimenConfig): LimenStack {
     const frontend = new RemoteHost("frontend", hostArgs(config.frontend.address, config.frontend.hostKey));
     const backend = new RemoteHost("backend", hostArgs(config.backend.address, config.backend.hostKey));
 
-    const backendFirewall = new HostFirewall("backend-firewall", { host: backend, spec: backendFirewallSpec(config) });
-    const frontendFirewall = new HostFirewall("frontend-firewall", { host: frontend, spec: frontendFirewallSpec(config) });
+    const confirmWithinSeconds = config.ssh.firewallConfirmSeconds;
+    const backendFirewall = new HostFirewall("backend-firewall", { host: backend, spec: backendFirewallSpec(config), confirmWithinSeconds });
+    const frontendFirewall = new HostFirewall("frontend-firewall", { host: frontend, spec: frontendFirewallSpec(config), confirmWithinSeconds });
 
     const secretEnvKeys = Object.keys(config.envProductionSecrets);
     const apps = new FrontendApps("frontend-apps", {
@@ -121,7 +122,7 @@ export function createLimenStack(config: LimenConfig): LimenStack {
         env: envFileSpec(config),
         secretEnv: secretEnvKeys.length > 0 ? pulumi.secret(config.envProductionSecrets) : undefined,
         // The host is locked down before anything new listens on it.
-        after: [frontendFirewall.applied],
+        after: [frontendFirewall.confirmed],
     });
 
     const envoy = config.envoy.enabled
@@ -138,7 +139,7 @@ export function createLimenStack(config: LimenConfig): LimenStack {
                           ? { certificateChain: config.tls.certificateChain, privateKey: pulumi.secret(config.tlsPrivateKey ?? "") }
                           : undefined,
                   // The firewall opens 80/443 before Envoy listens on them.
-                  after: [frontendFirewall.applied],
+                  after: [frontendFirewall.confirmed],
               },
           )
         : undefined;

@@ -97,11 +97,18 @@ cmd_remove_file() {
     echo "removed $2"
 }
 
-# The ruleset replaces table inet limen_firewall in one `nft -f` transaction; other tables
-# (Docker's, ufw's) are never flushed. limen-firewall.service loads it at boot and again whenever
-# Debian's nftables.service restarts, because that service's default config flushes the whole ruleset.
-cmd_apply_firewall() {
-    install_file "$firewall_ruleset" 0600 root:root nft
+# Firewall changes follow iptables-apply / deploy-rs's "magic rollback": apply-firewall saves a
+# self-contained copy of the live table, arms a systemd timer that restores it, and applies the new
+# ruleset in one `nft -f` transaction (other tables are never flushed). Only confirm-firewall, run
+# over a NEW SSH connection (the established one survives any ruleset through conntrack), disarms
+# the timer and makes the new ruleset the one loaded at boot. No confirmation in time: the host
+# restores the previous ruleset by itself.
+readonly firewall_pending=/etc/limen/firewall/limen.nft.pending
+readonly firewall_state=/var/lib/limen/firewall
+readonly firewall_marker=/run/limen/firewall-pending.sha256
+readonly revert_unit=limen-firewall-revert
+
+write_boot_unit() {
     install_file "$firewall_unit" 0644 root:root none <<UNIT
 [Unit]
 Description=limen-infra host firewall (nft table $firewall_table)
@@ -121,15 +128,65 @@ ExecReload=/usr/sbin/nft -f $firewall_ruleset
 [Install]
 WantedBy=sysinit.target
 UNIT
-    nft -f "$firewall_ruleset"
+}
+
+disarm_revert() {
+    systemctl stop "$revert_unit.timer" "$revert_unit.service" >/dev/null 2>&1 || true
+    systemctl reset-failed "$revert_unit.timer" "$revert_unit.service" >/dev/null 2>&1 || true
+}
+
+cmd_apply_firewall() {
+    [ "${1:-}" = --confirm-within ] && [ -n "${2:-}" ] || die "apply-firewall: --confirm-within SECONDS"
+    local within=$2 sha
+    install_file "$firewall_pending" 0600 root:root nft
+    install -d -m 0700 "$firewall_state" /run/limen
+    disarm_revert
+    # The previous table as a file that restores it whatever is loaded by then (or removes the
+    # table, when there was none before).
+    {
+        echo "table $firewall_table"
+        echo "delete table $firewall_table"
+        nft list table $firewall_table 2>/dev/null || true
+    } >"$firewall_state/previous.nft.tmp"
+    nft -c -f "$firewall_state/previous.nft.tmp" || die "cannot save the live table for the revert; nothing was changed"
+    mv -f "$firewall_state/previous.nft.tmp" "$firewall_state/previous.nft"
+    sha=$(sha256sum "$firewall_pending" | cut -d' ' -f1)
+    echo "$sha" >"$firewall_marker"
+    systemd-run --quiet --unit="$revert_unit" --on-active="${within}s" --timer-property=AccuracySec=1s \
+        "$(readlink -f "$0")" revert-firewall
+    nft -f "$firewall_pending"
+    echo "applied table $firewall_table ($sha); the host restores the previous ruleset at $(date -u -d "+$within seconds" +%H:%M:%SZ) unless a new SSH connection confirms it"
+}
+
+cmd_revert_firewall() {
+    nft -f "$firewall_state/previous.nft"
+    rm -f "$firewall_marker" "$firewall_pending"
+    echo "$(date -u +%FT%TZ) restored the previous ruleset: no new SSH connection confirmed the change" >>"$firewall_state/reverts.log"
+    echo "limen-host: firewall change not confirmed in time; previous ruleset restored"
+}
+
+cmd_confirm_firewall() {
+    [ "${1:-}" = --sha256 ] && [ -n "${2:-}" ] || die "confirm-firewall: --sha256 HASH"
+    # Stop the timer first: from here on the revert cannot fire halfway through the confirmation.
+    disarm_revert
+    if [ ! -f "$firewall_marker" ]; then
+        [ -f "$firewall_ruleset" ] && [ "$(sha256sum "$firewall_ruleset" | cut -d' ' -f1)" = "$2" ] && { echo "already confirmed $2"; return 0; }
+        die "the host restored its previous firewall by itself: the new ruleset was not confirmed over a new SSH connection in time (it probably cut SSH from where pulumi runs; see $firewall_state/reverts.log)"
+    fi
+    [ "$(cat "$firewall_marker")" = "$2" ] || die "the pending ruleset ($(cat "$firewall_marker")) is not the one this deployment applied ($2)"
+    mv -f "$firewall_pending" "$firewall_ruleset"
+    rm -f "$firewall_marker"
+    write_boot_unit
     systemctl daemon-reload
     systemctl enable --quiet limen-firewall.service
-    echo "applied table $firewall_table"
+    echo "confirmed table $firewall_table ($2) over a new SSH connection; loaded at boot from $firewall_ruleset"
 }
 
 cmd_remove_firewall() {
+    disarm_revert
     systemctl disable --quiet limen-firewall.service 2>/dev/null || true
-    rm -f "$firewall_unit" "$firewall_ruleset"
+    rm -f "$firewall_unit" "$firewall_ruleset" "$firewall_pending" "$firewall_marker"
+    rm -rf "$firewall_state"
     rmdir -p --ignore-fail-on-non-empty "$(dirname "$firewall_ruleset")" 2>/dev/null || true
     systemctl daemon-reload
     if nft list table $firewall_table >/dev/null 2>&1; then
@@ -229,11 +286,13 @@ main() {
         install-file) cmd_install_file "$@" ;;
         remove-file) cmd_remove_file "$@" ;;
         apply-firewall) cmd_apply_firewall "$@" ;;
+        confirm-firewall) cmd_confirm_firewall "$@" ;;
+        revert-firewall) cmd_revert_firewall "$@" ;;
         remove-firewall) cmd_remove_firewall "$@" ;;
         pm2-enable) cmd_pm2_enable "$@" ;;
         pm2-apply) cmd_pm2_apply "$@" ;;
         pm2-remove) cmd_pm2_remove "$@" ;;
-        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-remove" ;;
+        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-remove" ;;
     esac
 }
 

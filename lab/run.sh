@@ -38,7 +38,9 @@ phase "command plugin (lab stand-in)"
 plugin_dir=$("$lab/engine/build-command-provider.sh")
 if $cold; then
     phase "host image, cold (empty image cache)"
-    LIMEN_CACHE_DIR=$(mktemp -d) "$lab/hosts/build-image.sh" >/dev/null
+    cold_cache=$(mktemp -d)
+    LIMEN_CACHE_DIR=$cold_cache "$lab/hosts/build-image.sh" >/dev/null
+    rm -rf "$cold_cache"
 fi
 phase "host image (cached after the first build)"
 "$lab/hosts/build-image.sh" >/dev/null

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../components/config";
 import { hostToolPath } from "../components/remote";
 import type { LimenStack } from "../components/stack";
-import { otherRawConfig, prodRawConfig, withOverride } from "./support/fixtures";
+import { fakePrivateKey, otherRawConfig, prodRawConfig, withOverride } from "./support/fixtures";
 import { installMocks, isSecretOnWire, plainOnWire, recordRegistrations, Registration, unwrap } from "./support/mocks";
 
 let createLimenStack: (config: ReturnType<typeof parseConfig>) => LimenStack;
@@ -53,8 +53,10 @@ describe("resources per host", () => {
                 ["command:remote:Command", "backend-ready", "backend"],
                 ["limen:firewall:HostFirewall", "backend-firewall", ""],
                 ["command:remote:Command", "backend-firewall-ruleset", "backend-firewall"],
+                ["command:remote:Command", "backend-firewall-confirm", "backend-firewall"],
                 ["limen:firewall:HostFirewall", "frontend-firewall", ""],
                 ["command:remote:Command", "frontend-firewall-ruleset", "frontend-firewall"],
+                ["command:remote:Command", "frontend-firewall-confirm", "frontend-firewall"],
                 ["limen:frontend:FrontendApps", "frontend-apps", ""],
                 ["command:remote:Command", "frontend-apps-ecosystem", "frontend-apps"],
                 ["command:remote:Command", "frontend-apps-env-production", "frontend-apps"],
@@ -75,7 +77,9 @@ describe("resources per host", () => {
         for (const r of registrations.filter((r) => r.type === "command:remote:Command")) {
             const connection = plainOnWire(r.wire.connection) as Record<string, unknown>;
             const host = r.name.startsWith("backend") ? config.backend : config.frontend;
-            expect(connection).toMatchObject({ host: host.address, hostKey: host.hostKey, user: "deploy", port: 22, dialErrorLimit: 10, perDialTimeout: 15 });
+            // The firewall confirmation dials briefly, so it gives up before the host's revert fires.
+            const dial = r.name.endsWith("-firewall-confirm") ? { dialErrorLimit: 2, perDialTimeout: 5 } : { dialErrorLimit: 10, perDialTimeout: 15 };
+            expect(connection, r.name).toEqual({ host: host.address, hostKey: host.hostKey, user: "deploy", port: 22, privateKey: fakePrivateKey, ...dial });
         }
     });
 
@@ -85,18 +89,19 @@ describe("resources per host", () => {
         expect(after("frontend-ready")).toEqual([]);
         expect(after("backend-firewall-ruleset")).toEqual(["backend-ready"]);
         expect(after("frontend-firewall-ruleset")).toEqual(["frontend-ready"]);
-        expect(after("frontend-apps-ecosystem")).toEqual(["frontend-firewall-ruleset", "frontend-ready"]);
-        expect(after("frontend-apps-env-production")).toEqual(["frontend-firewall-ruleset", "frontend-ready"]);
-        expect(after("frontend-apps-pm2-service")).toEqual(["frontend-firewall-ruleset", "frontend-ready"]);
+        expect(after("frontend-firewall-confirm")).toEqual(["frontend-firewall-ruleset"]);
+        expect(after("frontend-apps-ecosystem")).toEqual(["frontend-firewall-confirm", "frontend-ready"]);
+        expect(after("frontend-apps-env-production")).toEqual(["frontend-firewall-confirm", "frontend-ready"]);
+        expect(after("frontend-apps-pm2-service")).toEqual(["frontend-firewall-confirm", "frontend-ready"]);
         expect(after("frontend-apps-pm2-reload")).toEqual(["frontend-apps-ecosystem", "frontend-apps-env-production", "frontend-apps-pm2-service"]);
-        expect(after("frontend-envoy-config")).toEqual(["frontend-envoy-image", "frontend-firewall-ruleset", "frontend-ready"]);
+        expect(after("frontend-envoy-config")).toEqual(["frontend-envoy-image", "frontend-firewall-confirm", "frontend-ready"]);
         expect(after("frontend-envoy-container")).toEqual(["frontend-envoy-config"]);
     });
 
     it("with Envoy switched off (the lab), no Docker resource at all", async () => {
         const registrations = await registrationsFor(withOverride(prodRawConfig(), "envoy", { enabled: false }));
         expect(registrations.filter((r) => r.type.startsWith("docker") || r.type.includes("providers:docker") || r.type === "limen:envoy:EnvoyProxy")).toEqual([]);
-        expect(registrations).toHaveLength(13);
+        expect(registrations).toHaveLength(15);
     });
 });
 
@@ -130,7 +135,7 @@ describe("what each command does", () => {
     it("puts triggers only on commands without a delete (a trigger change replaces: create new, then delete old)", async () => {
         const registrations = await registrationsFor(otherRawConfig());
         const triggered = registrations.filter((r) => r.type === "command:remote:Command" && r.wire.triggers !== undefined);
-        expect(triggered.map((r) => r.name)).toEqual(["frontend-apps-pm2-reload"]);
+        expect(triggered.map((r) => r.name).sort()).toEqual(["backend-firewall-confirm", "frontend-apps-pm2-reload", "frontend-firewall-confirm"]);
         for (const r of triggered) expect(r.wire.delete, r.name).toBeUndefined();
     });
 
@@ -159,10 +164,10 @@ describe("a change re-runs exactly what depends on it", () => {
         expect(rerunInputsOf(await registrationsFor(prodRawConfig()))).toEqual(rerunInputsOf(await registrationsFor(prodRawConfig())));
     });
 
-    it("a new AGENT_PORT re-runs the env file, the pm2 reload and the backend firewall, nothing else", async () => {
+    it("a new AGENT_PORT re-runs the env file, the pm2 reload and the backend firewall (apply and confirm), nothing else", async () => {
         const before = rerunInputsOf(await registrationsFor(prodRawConfig()));
         const after = rerunInputsOf(await registrationsFor(withOverride(prodRawConfig(), "backend", { agentPort: 9100 })));
-        expect(changedBetween(before, after)).toEqual(["backend-firewall-ruleset", "frontend-apps-env-production", "frontend-apps-pm2-reload"]);
+        expect(changedBetween(before, after)).toEqual(["backend-firewall-confirm", "backend-firewall-ruleset", "frontend-apps-env-production", "frontend-apps-pm2-reload"]);
     });
 
     it("a new LIMEN domain re-runs only the Envoy config (and replaces the container through its label)", async () => {
