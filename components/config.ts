@@ -219,6 +219,8 @@ const appsSchema = z.strictObject({
         })
         .prefault({}),
     darc: appSchema({ name: "darc-kr", cwd: "/srv/darc-kr", port: 9445 }, "the darc.kr site").prefault({}),
+    /** Processes per app in pm2's cluster mode (a reload replaces them one by one). */
+    instances: z.int().min(1).max(16).default(2),
     /** pm2 restart policy shared by both apps. */
     restart: z
         .strictObject({

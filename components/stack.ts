@@ -71,7 +71,7 @@ export function envoySpec(config: LimenConfig): EnvoySpec {
 }
 
 export function pm2Spec(config: LimenConfig): Pm2Spec {
-    return { apps: [config.apps.limenFrontend, config.apps.darc], restart: config.apps.restart };
+    return { apps: [config.apps.limenFrontend, config.apps.darc], instances: config.apps.instances, restart: config.apps.restart };
 }
 
 export function envFileSpec(config: LimenConfig): EnvFileSpec {

@@ -14,6 +14,8 @@ export interface Pm2App {
 
 export interface Pm2Spec {
     apps: Pm2App[];
+    /** Processes per app, in pm2's cluster mode. */
+    instances: number;
     restart: { maxRestarts: number; restartDelayMs: number; killTimeoutMs: number };
 }
 
@@ -23,8 +25,11 @@ export function ecosystemApps(spec: Pm2Spec) {
         cwd: app.cwd,
         script: app.script,
         args: [...app.args, "-H", app.host, "-p", String(app.port)],
-        exec_mode: "fork",
-        instances: 1,
+        // Cluster mode makes `pm2 reload` a rolling restart: each new process takes over the port
+        // before its predecessor is stopped, so a changed .env.production costs no request.
+        exec_mode: "cluster",
+        instances: spec.instances,
+        listen_timeout: 15000,
         autorestart: true,
         max_restarts: spec.restart.maxRestarts,
         restart_delay: spec.restart.restartDelayMs,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../components/config";
 import { fakePrivateKey, otherRawConfig, prodRawConfig, withOverride } from "./support/fixtures";
+import { invalidConfigs, toRawConfig, toStructuredConfig } from "./support/invalid-configs";
 
 function problemsOf(raw: Record<string, string>): string[] {
     try {
@@ -202,5 +203,18 @@ describe("shape of the config", () => {
         expect(problemsOf(withOverride(prod, "apps", { limenFrontend: { name: "web" } }))).toEqual([
             expect.stringMatching(/^limen:apps\.limenFrontend\.name = "web": must be named "limen-frontend"/),
         ]);
+    });
+});
+
+describe("the invalid-config corpus (also run through the engine by the lab)", () => {
+    it("holds at least 30 configs", () => {
+        expect(invalidConfigs.length).toBeGreaterThanOrEqual(30);
+    });
+
+    it.each(invalidConfigs.map((c) => [c.name, c] as const))("%s: refused, naming its key", (_name, invalid) => {
+        const problems = problemsOf(toRawConfig(invalid.breakIt(toStructuredConfig(prod))));
+        expect(problems.length).toBeGreaterThan(0);
+        const namesKey = (problem: string) => problem.startsWith(`${invalid.key} `) || problem.startsWith(`${invalid.key}:`);
+        expect(problems.some(namesKey), problems.join("\n")).toBe(true);
     });
 });

@@ -166,7 +166,9 @@ describe("pm2 ecosystem, loaded by pm2 itself", () => {
         ]);
         expect(apps[0].env).toMatchObject({ HOSTNAME: "127.0.0.1", PORT: "9444" });
         expect(JSON.stringify(apps)).not.toMatch(/BACKEND|NEXT_PUBLIC/);
-        expect(apps[0]).toMatchObject({ autorestart: true, max_restarts: 10, restart_delay: 2000, kill_timeout: 5000 });
+        expect(apps[0]).toMatchObject({ autorestart: true, max_restarts: 10, restart_delay: 2000, kill_timeout: 5000, instances: 2 });
+        // pm2's own spelling once it has read the file: cluster mode is what makes a reload rolling.
+        expect(apps.map((a: { exec_mode: string }) => a.exec_mode)).toEqual(["cluster_mode", "cluster_mode"]);
     });
 
     it("pm2 rejects a broken ecosystem (the check can fail)", () => {
