@@ -346,15 +346,23 @@ const hostKeyTypes = new Set([
 
 /**
  * Whether a line is an OpenSSH public host key (`<type> <base64>`, as ssh-keyscan prints it) whose
- * blob really is a key of that type: a placeholder or a truncated paste is not a pinned key.
+ * blob really is a key of that type: length-prefixed fields from the type name to the last byte
+ * (RFC 4253 6.6). A placeholder, a truncated paste or a relabelled key is not a pinned key.
  */
 export function isHostKeyLine(line: string): boolean {
     const match = /^(\S+)\s+([A-Za-z0-9+/]+={0,2})(\s.*)?$/.exec(line.trim());
     if (!match || !hostKeyTypes.has(match[1]!)) return false;
     const blob = Buffer.from(match[2]!, "base64");
-    if (blob.length < 4) return false;
-    const length = blob.readUInt32BE(0);
-    return blob.length > 4 + length && blob.subarray(4, 4 + length).toString("latin1") === match[1];
+    const fields: Buffer[] = [];
+    for (let offset = 0; offset < blob.length; ) {
+        if (offset + 4 > blob.length) return false;
+        const length = blob.readUInt32BE(offset);
+        if (offset + 4 + length > blob.length) return false;
+        fields.push(blob.subarray(offset + 4, offset + 4 + length));
+        offset += 4 + length;
+    }
+    if (fields.length < 2 || fields[0]!.toString("latin1") !== match[1]) return false;
+    return match[1] !== "ssh-ed25519" || (fields.length === 2 && fields[1]!.length === 32);
 }
 
 /** `-o Key=Value`, `-oKey=Value`, `-o "Key Value"` options of an ssh argument list, keys in lower case. */

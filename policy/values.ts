@@ -44,16 +44,19 @@ function child(path: string, key: string | number): string {
     return typeof key === "number" ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`;
 }
 
-/** Reads one property through the policy SDK's proxy, which throws `UnknownValueError` for an unknown. */
+/**
+ * Reads one property through the policy SDK's proxy, which throws `UnknownValueError` for an unknown,
+ * and copies it as the value at `path`.
+ */
 function read(container: any, key: string | number, path: string): Plain {
     let value: unknown;
     try {
         value = container[key];
     } catch (error) {
-        if (error instanceof UnknownValueError) return new Unknown(child(path, key));
+        if (error instanceof UnknownValueError) return new Unknown(path);
         throw error;
     }
-    return toPlain(value, child(path, key));
+    return toPlain(value, path);
 }
 
 /**
@@ -70,14 +73,14 @@ export function toPlain(value: unknown, path = ""): Plain {
     if (pulumi.asset.Asset.isInstance(value) || pulumi.asset.Archive.isInstance(value)) return new Unknown(path);
     if (isRpcSecret(value)) return read(value, "value", path);
     if (Array.isArray(value)) {
-        const length = value.length;
+        const length = (value as unknown[]).length;
         const items: Plain[] = [];
-        for (let i = 0; i < length; i++) items.push(read(value, i, path));
+        for (let i = 0; i < length; i++) items.push(read(value, i, child(path, i)));
         return items;
     }
     if (typeof value === "object") {
         const copy: { [key: string]: Plain } = {};
-        for (const key of Object.keys(value)) copy[key] = read(value, key, path);
+        for (const key of Object.keys(value)) copy[key] = read(value, key, child(path, key));
         return copy;
     }
     return null;

@@ -1,0 +1,6 @@
+import { PolicyPack } from "@pulumi/policy";
+import { policies } from "./policies";
+
+// Mandatory: a violation fails `pulumi preview` and stops `pulumi up` before the resource is touched
+// (stack policies run once every resource is registered; see docs-workflows.md for the preview gate).
+new PolicyPack("limen", { policies, enforcementLevel: "mandatory" });
