@@ -20,6 +20,10 @@ report() {
     phase ""
     printf '\n== where the time went\n'
     printf '  %s\n' "${timings[@]}"
+    if [ -s "$lab/.state/figures.json" ]; then
+        printf '\n== figures\n'
+        node -e 'for (const [k, v] of Object.entries(require(process.argv[1]))) console.log(`  ${k.padEnd(46)} ${v}`)' "$PWD/$lab/.state/figures.json"
+    fi
 }
 trap report EXIT
 
@@ -47,7 +51,7 @@ phase "host image (cached after the first build)"
 phase "blank machines"
 "$lab/hosts/down.sh" >/dev/null
 # A fresh start: the engine's state must describe the blank machines, not an earlier run's.
-rm -rf "$lab/.state/pulumi" Pulumi.lab.yaml
+rm -rf "$lab/.state/pulumi" "$lab/.state/figures.json" Pulumi.lab.yaml
 "$lab/hosts/up.sh"
 if $bench; then
     phase "converge, no-op up, no-op preview, destroy (operator namespace)"

@@ -39,20 +39,35 @@ export function readLabHosts(): LabHosts {
     return JSON.parse(readFileSync(path.join(stateDir, "hosts.json"), "utf8"));
 }
 
+export interface LabOverrides {
+    agentPort?: number;
+    publicApiPorts?: number[];
+    adminNetworks?: string[];
+    extraEnv?: Record<string, string>;
+}
+
 /** The lab stack's config: the lab's addresses and keys; Envoy off (no Envoy image can run here). */
-export function labConfig(hosts: LabHosts, overrides: { agentPort?: number } = {}): Record<string, unknown> {
+export function labConfig(hosts: LabHosts, overrides: LabOverrides = {}): Record<string, unknown> {
     const { frontend, backend } = hosts.hosts;
     return {
         "limen:ssh": {
             user: frontend.user,
             port: frontend.sshPort,
-            adminNetworks: [`${hosts.operator.ipv4}/32`, `${hosts.operator.ipv6}/128`],
-            deployFrom: [hosts.operator.ipv4],
+            adminNetworks: overrides.adminNetworks ?? [`${hosts.operator.ipv4}/32`, `${hosts.operator.ipv6}/128`],
+            deployFrom: overrides.adminNetworks ? [] : [hosts.operator.ipv4],
             connectAttempts: 20,
             connectTimeoutSeconds: 5,
+            // Short, so the lockout test sees the host restore itself quickly; prod keeps the default 60.
+            firewallConfirmSeconds: 20,
         },
         "limen:frontend": { address: frontend.ipv4, hostKey: frontend.hostKey, internalAddresses: [frontend.ipv4, frontend.ipv6] },
-        "limen:backend": { address: backend.ipv4, hostKey: backend.hostKey, apiPort: 18443, agentPort: overrides.agentPort ?? 9000 },
+        "limen:backend": {
+            address: backend.ipv4,
+            hostKey: backend.hostKey,
+            apiPort: 18443,
+            agentPort: overrides.agentPort ?? 9000,
+            publicApiPorts: overrides.publicApiPorts ?? [],
+        },
         "limen:envoy": {
             enabled: false,
             image: "envoyproxy/envoy:v1.38.0@sha256:8146b97ee61a42cd216514709e4e3198af75f014974e3d9f310aef9c901fcbdf",
@@ -60,7 +75,7 @@ export function labConfig(hosts: LabHosts, overrides: { agentPort?: number } = {
         "limen:tls": { source: "host-files", certificateChainPath: "/etc/ssl/certs/ssl-cert-snakeoil.pem", privateKeyPath: "/etc/ssl/private/ssl-cert-snakeoil.key" },
         "limen:domains": { limen: ["limen.lab.test"], darc: ["darc.lab.test"] },
         // The darc.kr fixture is a plain Node server that takes the same -H/-p flags as `next start`.
-        "limen:apps": { user: "limen", darc: { script: "server.js", args: [] } },
+        "limen:apps": { user: "limen", darc: { script: "server.js", args: [] }, extraEnv: overrides.extraEnv ?? {} },
     };
 }
 
@@ -101,20 +116,32 @@ export async function openLabStack(): Promise<Stack> {
 }
 
 /**
- * Writes the lab config into Pulumi.lab.yaml as structured values (the project declares them as
- * objects), keeping the file's encryption salt, then sets the private key as a secret on stdin.
+ * Writes a config into Pulumi.lab.yaml as structured values (the project declares them as objects),
+ * keeping the file's encryption salt and the secret key already set.
  */
-export async function configureLabStack(hosts: LabHosts, overrides: { agentPort?: number } = {}): Promise<void> {
+export function writeLabConfig(config: Record<string, unknown>): void {
     const file = path.join(repoRoot, `Pulumi.${stackName}.yaml`);
     const current = existsSync(file) ? ((parse(readFileSync(file, "utf8")) as Record<string, unknown> | null) ?? {}) : {};
     const secrets = Object.fromEntries(
         Object.entries((current.config as Record<string, unknown> | undefined) ?? {}).filter(([key]) => key === "limen:sshPrivateKey"),
     );
-    writeFileSync(file, stringify({ ...current, config: { ...labConfig(hosts, overrides), ...secrets } }));
+    writeFileSync(file, stringify({ ...current, config: { ...config, ...secrets } }));
+}
+
+/** Writes the lab config for `hosts`, then sets the private key as a secret, on stdin. */
+export async function configureLabStack(hosts: LabHosts, overrides: LabOverrides = {}): Promise<void> {
+    writeLabConfig(labConfig(hosts, overrides));
     execFileSync(path.join(engineBinDirs().at(-1)!, "pulumi"), ["config", "set", "--secret", "limen:sshPrivateKey", "--stack", stackName, "--non-interactive"], {
         cwd: repoRoot,
         env: { ...process.env, ...engineEnv() },
         input: readFileSync(hosts.deployPrivateKeyPath, "utf8"),
         stdio: ["pipe", "ignore", "inherit"],
     });
+}
+
+/** Lab figures (revert time, probes, requests...), collected by the tests and printed by run.sh. */
+export function recordFigure(name: string, value: string): void {
+    const file = path.join(stateDir, "figures.json");
+    const figures = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, string>) : {};
+    writeFileSync(file, JSON.stringify({ ...figures, [name]: value }, null, 2));
 }
