@@ -97,6 +97,11 @@ export function engineEnv(): Record<string, string> {
     };
 }
 
+/** The engine's `pulumi` binary, for the few steps the Automation API does not cover as needed. */
+export function pulumiBinary(): string {
+    return path.join(engineBinDirs().at(-1)!, "pulumi");
+}
+
 export async function openLabStack(): Promise<Stack> {
     const env = engineEnv();
     execFileSync("mkdir", ["-p", path.join(stateDir, "pulumi")]);
@@ -131,7 +136,7 @@ export function writeLabConfig(config: Record<string, unknown>): void {
 /** Writes the lab config for `hosts`, then sets the private key as a secret, on stdin. */
 export async function configureLabStack(hosts: LabHosts, overrides: LabOverrides = {}): Promise<void> {
     writeLabConfig(labConfig(hosts, overrides));
-    execFileSync(path.join(engineBinDirs().at(-1)!, "pulumi"), ["config", "set", "--secret", "limen:sshPrivateKey", "--stack", stackName, "--non-interactive"], {
+    execFileSync(pulumiBinary(), ["config", "set", "--secret", "limen:sshPrivateKey", "--stack", stackName, "--non-interactive"], {
         cwd: repoRoot,
         env: { ...process.env, ...engineEnv() },
         input: readFileSync(hosts.deployPrivateKeyPath, "utf8"),
