@@ -87,6 +87,9 @@ export class EnvoyProxy extends pulumi.ComponentResource {
             {
                 host: `ssh://${args.ssh.user}@${args.host.address}:${args.ssh.port}`,
                 sshOpts: dockerSshOptions(name, args.host, args.ssh.privateKey, args.ssh.hostKey, args.ssh.port),
+                // A pull request's `pulumi preview` must not need the hosts: the daemon is reached only
+                // when a Docker resource is actually read or changed.
+                disableDockerDaemonCheck: true,
             },
             { parent: this },
         );
