@@ -20,21 +20,13 @@ start=$(now)
 if [[ -x "$bin" ]] && [[ "$("$bin" -version | head -n 1)" == "$version" ]]; then
     echo "actionlint $version: cached at $bin ($(elapsed "$start") s)" >&2
 else
-    # Only the module proxy is reachable: without `direct`, a refused module fails here instead of
-    # falling back to a git clone that would hang.
-    proxy="$(go env GOPROXY)"
-    proxy="${proxy//,direct/}"
-    proxy="${proxy//|direct/}"
-    if [[ -z "$proxy" || "$proxy" == "direct" || "$proxy" == "off" ]]; then
-        echo "actionlint.sh: GOPROXY is '$(go env GOPROXY)'; a module proxy is needed" >&2
-        exit 2
-    fi
+    source lab/engine/go-env.sh
     mkdir -p "$dir"
     staging="$(mktemp -d "$dir/.build.XXXXXX")"
     trap 'rm -rf "$staging"' EXIT
     # `go install module@version` builds outside any go.mod, at exactly the pinned version, and stamps
     # that version into the binary (what `actionlint -version` prints and the cache check reads).
-    GOPROXY="$proxy" GOFLAGS="" CGO_ENABLED=0 GOBIN="$staging" go install -trimpath "$module@$version"
+    GOFLAGS="" GOBIN="$staging" go install -trimpath "$module@$version"
     mv -f "$staging/actionlint" "$bin"
     echo "actionlint $version: built in $(elapsed "$start") s -> $bin" >&2
 fi

@@ -36,8 +36,7 @@ now() { date +%s.%N; }
 took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 
 T0=$(now)
-command -v go >/dev/null || { [[ -x /usr/local/go/bin/go ]] && export PATH="/usr/local/go/bin:$PATH"; }
-command -v go >/dev/null || { log "go not found"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
 # Content hash: file names and contents of the sources, Go version, overrides.
 HASH="$(
@@ -73,11 +72,6 @@ if command -v flock >/dev/null; then
   fi
 fi
 
-proxy="$(go env GOPROXY)"
-proxy="${proxy%,direct}"; proxy="${proxy%|direct}"
-[[ -z "$proxy" || "$proxy" == direct || "$proxy" == off ]] && proxy="https://proxy.golang.org"
-export GOPROXY="$proxy"
-export CGO_ENABLED="${CGO_ENABLED:-0}"
 log "source $SRC, hash $HASH, GOPROXY=$GOPROXY, $(go env GOVERSION)"
 
 WORK="$(mktemp -d)"

@@ -50,8 +50,7 @@ if [[ $FORCE -eq 0 ]] && cached_ok; then
   exit 0
 fi
 
-command -v go >/dev/null || { [[ -x /usr/local/go/bin/go ]] && export PATH="/usr/local/go/bin:$PATH"; }
-command -v go >/dev/null || { log "go not found"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
 mkdir -p "$ENGINE_DIR"
 # One build at a time (two callers would otherwise race on $SRC).
@@ -65,13 +64,7 @@ if command -v flock >/dev/null; then
   fi
 fi
 
-# Proxy only: never fall back to `direct` (that would be a git fetch).
-proxy="$(go env GOPROXY)"
-proxy="${proxy%,direct}"; proxy="${proxy%|direct}"
-[[ -z "$proxy" || "$proxy" == direct || "$proxy" == off ]] && proxy="https://proxy.golang.org"
-export GOPROXY="$proxy"
 export GOFLAGS="-mod=mod -buildvcs=false"
-export CGO_ENABLED="${CGO_ENABLED:-0}"
 log "version $VERSION, GOPROXY=$GOPROXY, GOCACHE=$(go env GOCACHE), GOMODCACHE=$(go env GOMODCACHE)"
 
 # 1. Module sources (pkg/v3 and sdk/v3 at the same version).
