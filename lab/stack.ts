@@ -102,7 +102,11 @@ export function pulumiBinary(): string {
     return path.join(engineBinDirs().at(-1)!, "pulumi");
 }
 
-export async function openLabStack(): Promise<Stack> {
+/**
+ * Opens the lab stack. `extra` adds resources after the project's own (the policy test uses it to
+ * register a deliberately violating one).
+ */
+export async function openLabStack(extra?: () => void): Promise<Stack> {
     const env = engineEnv();
     execFileSync("mkdir", ["-p", path.join(stateDir, "pulumi")]);
     const pulumiCommand = await PulumiCommand.get({ root: path.dirname(engineBinDirs().at(-1)!) });
@@ -113,6 +117,7 @@ export async function openLabStack(): Promise<Stack> {
             // The same program as index.ts: parse config once, create the components, export outputs.
             program: async () => {
                 const stack = createLimenStack(loadStackConfig());
+                extra?.();
                 return { frontendRuleset: stack.frontendFirewall.ruleset, backendRuleset: stack.backendFirewall.ruleset, envFile: stack.apps.envFilePath };
             },
         },

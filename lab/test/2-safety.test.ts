@@ -212,7 +212,7 @@ describe("hosts come back and are waited for", () => {
         await converged();
     }, 300_000);
 
-    it("two `pulumi up` at once: one runs, the other stops cleanly on the lock; the hosts are intact", async () => {
+    it("two `pulumi up` at once: they never run together, one that cannot run stops cleanly on the lock; the hosts are intact", async () => {
         await configureLabStack(hosts, { extraEnv: { RACE: "1" } });
         const env = { ...process.env, ...engineEnv() };
         const runOnce = () =>
@@ -223,8 +223,12 @@ describe("hosts come back and are waited for", () => {
                 child.on("close", () => resolve(out.trim()));
             });
         const outcomes = await Promise.all([runOnce(), runOnce()]);
-        expect(outcomes.filter((o) => o === "succeeded")).toHaveLength(1);
-        expect(outcomes.find((o) => o !== "succeeded")).toMatch(/locked/);
+        // The file backend's lock: each run writes its lock, then looks for others. Usually one runs
+        // and the other stops; when both start in the same instant both may stop. Never both run.
+        expect(outcomes.filter((o) => o === "succeeded").length).toBeLessThanOrEqual(1);
+        for (const outcome of outcomes.filter((o) => o !== "succeeded")) expect(outcome).toMatch(/locked/);
+        recordFigure("two `pulumi up` at once", outcomes.map((o) => (o === "succeeded" ? "ran" : "stopped on the lock")).join(", "));
+        await stack.up(quiet);
         await stack.preview({ ...quiet, expectNoChanges: true });
         expect(pm2Status()).toEqual({ "limen-frontend": "online", "darc-kr": "online" });
         await converged();

@@ -1,0 +1,48 @@
+/**
+ * The policy pack (policy/) judging the real resource graph in `pulumi preview`: the lab stack passes,
+ * and a program that adds a resource breaking the seed's rules is refused with the policy's message.
+ * The config schema already refuses every wrong *setting*; the pack guards against a wrong *program*.
+ */
+import { writeFileSync } from "node:fs";
+import * as path from "node:path";
+import * as command from "@pulumi/command";
+import { beforeAll, describe, expect, it } from "vitest";
+import { configureLabStack, LabHosts, openLabStack, readLabHosts, repoRoot, stateDir } from "../stack";
+
+let hosts: LabHosts;
+const policyPack = path.join(repoRoot, "lab", "policy-pack");
+const policyConfig = path.join(stateDir, "policy-config.json");
+const quiet = { color: "never" as const, onOutput: () => undefined };
+
+beforeAll(async () => {
+    hosts = readLabHosts();
+    await configureLabStack(hosts);
+    // The lab's frontend also reaches the backend over IPv6; the pack learns that address from its config.
+    writeFileSync(policyConfig, JSON.stringify({ "backend-firewall-frontend-only": { additionalFrontendAddresses: [hosts.hosts.frontend.ipv6] } }));
+}, 120_000);
+
+describe("the seed's rules as policy, in `pulumi preview --policy-pack`", () => {
+    it("the lab stack passes every policy", async () => {
+        const stack = await openLabStack();
+        const result = await stack.preview({ ...quiet, policyPacks: [policyPack], policyPackConfigs: [policyConfig] });
+        expect(result.stdout).not.toMatch(/mandatory/);
+    }, 300_000);
+
+    it("a program that writes NEXT_PUBLIC_BACKEND_URL to a host is refused with the policy's message", async () => {
+        const { frontend } = hosts.hosts;
+        const stack = await openLabStack(() => {
+            new command.remote.Command("lab-policy-violation", {
+                connection: { host: frontend.ipv4, user: frontend.user, hostKey: frontend.hostKey },
+                create: "cat > /dev/null",
+                stdin: `NEXT_PUBLIC_BACKEND_URL=http://${hosts.hosts.backend.ipv4}:18443\n`,
+            });
+        });
+        const error = await stack.preview({ ...quiet, policyPacks: [policyPack], policyPackConfigs: [policyConfig] }).then(
+            () => "",
+            (e: Error) => e.message,
+        );
+        expect(error).toMatch(/mandatory/);
+        expect(error).toMatch(/NEXT_PUBLIC_BACKEND_URL/);
+        expect(error).toMatch(/lab-policy-violation/);
+    }, 300_000);
+});

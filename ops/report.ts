@@ -1,0 +1,51 @@
+/** The command line of `npm run verify` and what it prints. */
+import { CheckResult } from "./checks";
+
+export const usage = "usage: npm run verify -- --stack <name> [--json]";
+
+export type ParsedArgs = { kind: "run"; stack: string; json: boolean } | { kind: "help" } | { kind: "error"; message: string };
+
+export function parseArgs(argv: string[]): ParsedArgs {
+    let stack: string | undefined;
+    let json = false;
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i]!;
+        if (arg === "--help" || arg === "-h") return { kind: "help" };
+        if (arg === "--json") json = true;
+        else if (arg === "--stack" || arg === "-s") {
+            const value = argv[++i];
+            if (value === undefined || value.startsWith("-")) return { kind: "error", message: `${arg} needs a stack name` };
+            stack = value;
+        } else if (arg.startsWith("--stack=")) stack = arg.slice("--stack=".length);
+        else return { kind: "error", message: `unknown argument "${arg}"` };
+    }
+    if (!stack) return { kind: "error", message: "--stack <name> is required (verify never guesses which stack's hosts to ask)" };
+    // Pulumi's own stack name rule, optionally qualified as org/project/stack.
+    if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,2}$/.test(stack)) return { kind: "error", message: `"${stack}" is not a stack name` };
+    return { kind: "run", stack, json };
+}
+
+/** 0 when every check passed, 1 when one failed; 2 (usage, config) is decided before any check runs. */
+export function exitCode(results: CheckResult[]): number {
+    return results.length > 0 && results.every((r) => r.ok) ? 0 : 1;
+}
+
+export function formatJson(results: CheckResult[]): string {
+    return JSON.stringify(
+        results.map(({ check, ok, detail, lines }) => (lines === undefined ? { check, ok, detail } : { check, ok, detail, lines })),
+        null,
+        2,
+    );
+}
+
+export function formatTable(stack: string, results: CheckResult[]): string {
+    const width = Math.max("CHECK".length, ...results.map((r) => r.check.length));
+    const row = (check: string, result: string, detail: string) => `${check.padEnd(width)}  ${result.padEnd(6)}  ${detail}`;
+    const out = [`limen verify, stack ${stack}`, "", row("CHECK", "RESULT", "DETAIL"), ...results.map((r) => row(r.check, r.ok ? "PASS" : "FAIL", r.detail))];
+    for (const result of results.filter((r) => r.lines && r.lines.length > 0)) {
+        out.push("", `${result.check}:`, ...result.lines!.map((line) => `  ${line}`));
+    }
+    const failed = results.filter((r) => !r.ok).length;
+    out.push("", failed === 0 ? `all ${results.length} checks passed` : `${failed} of ${results.length} checks failed`);
+    return out.join("\n");
+}
