@@ -532,7 +532,7 @@ export function backendFirewallFindings(resources: ResourceView[], config: Firew
 /**
  * Envoy's backend cluster uses the internal address and port: the `limen_backend` endpoints equal
  * BACKEND_HOST and BACKEND_PORT of the `.env.production` on the same host (seed: middleware and Envoy
- * both use 10.0.0.100:18443). With Envoy switched off there is nothing to compare.
+ * both use the backend's internal address and port 18443). With Envoy switched off there is nothing to compare.
  */
 export function envoyBackendFindings(resources: ResourceView[]): Finding[] {
     const commands = resources.filter(isRemoteCommand);
@@ -571,7 +571,7 @@ export function envoyBackendFindings(resources: ResourceView[]): Finding[] {
                     findings.push(
                         violation(
                             envoy.urn,
-                            `${describe(envoy)}: Envoy cluster ${envoyClusterNames.backend} dials ${endpoint.address}:${endpoint.port}, but ${envFileName} has BACKEND_HOST=${backendHost} BACKEND_PORT=${backendPort}; both must be the backend's internal address and port (seed: 10.0.0.100:18443)`,
+                            `${describe(envoy)}: Envoy cluster ${envoyClusterNames.backend} dials ${endpoint.address}:${endpoint.port}, but ${envFileName} has BACKEND_HOST=${backendHost} BACKEND_PORT=${backendPort}; both must be the backend's internal address and port (seed: "Envoy and the middleware use the internal port")`,
                         ),
                     );
                 }
