@@ -14,7 +14,6 @@ export interface HostFirewallArgs {
     confirmWithinSeconds: number;
 }
 
-
 /**
  * The host's nftables table `inet limen_firewall`, changed so that it cannot lock anyone out:
  * validated with `nft -c`, applied as one transaction with a revert armed on the host, then
@@ -53,7 +52,8 @@ export class HostFirewall extends pulumi.ComponentResource {
             .apply((connection) => ({ ...connection, dialErrorLimit: confirmDial.attempts, perDialTimeout: confirmDial.timeoutSeconds }));
         this.confirmed = rerunOnChange(
             `${name}-confirm`,
-            { connection: freshConnection, command: hostTool("confirm-firewall", "--sha256", this.rulesetSha256), contentHashes: [this.rulesetSha256] },
+            // Whenever the apply runs again, so does its confirmation (else the armed revert would fire).
+            { connection: freshConnection, command: hostTool("confirm-firewall", "--sha256", this.rulesetSha256), contentHashes: [this.rulesetSha256, sha256(apply)] },
             { parent: this, dependsOn: [this.applied] },
         );
         this.registerOutputs({ ruleset: this.ruleset, applied: this.applied.stdout, confirmed: this.confirmed.stdout });
