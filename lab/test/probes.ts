@@ -27,6 +27,18 @@ export function tcpOpen(namespace: string, address: string, port: number): boole
     return inNamespace(namespace, "nc", "-z", "-w", "1", address, String(port)).status === 0;
 }
 
+/**
+ * For an expected "open": a few attempts, since one connect can lose a race with a process still
+ * starting. An expected "closed" is always measured with tcpOpen, every attempt counting.
+ */
+export function tcpOpensWithin(namespace: string, address: string, port: number, attempts = 5): boolean {
+    for (let attempt = 0; attempt < attempts; attempt++) {
+        if (tcpOpen(namespace, address, port)) return true;
+        spawnSync("sleep", ["0.5"]);
+    }
+    return false;
+}
+
 /** Runs a shell script inside a lab machine as root. */
 export function onHost(host: "frontend" | "backend" | "outsider", script: string): Result {
     return run(path.join(repoRoot, "lab", "hosts", "exec.sh"), [host, "sh", "-c", script]);
