@@ -1,15 +1,13 @@
-import { hostForUrl } from "./components/addresses";
-import { createLimenStack, loadStackConfig } from "./components/stack";
+import { limenProgram } from "./components/stack";
 
-// Config is checked as a whole before anything is registered: a wrong setting never reaches a host.
-const config = loadStackConfig();
-const stack = createLimenStack(config);
+// The same program the lab runs (lab/stack.ts): parse config once → plan → components → outputs.
+const outputs = limenProgram();
 
-export const frontendAddress = config.frontend.address;
-export const backendAddress = config.backend.address;
-export const backendInternalEndpoint = `${hostForUrl(config.backend.internalAddress)}:${config.backend.apiPort}`;
-export const pm2Apps = [config.apps.limenFrontend.name, config.apps.darc.name];
-export const envoyEnabled = config.envoy.enabled;
-export const frontendRulesetSha256 = stack.frontendFirewall.rulesetSha256;
-export const backendRulesetSha256 = stack.backendFirewall.rulesetSha256;
-export const envProductionPath = stack.apps.envFilePath;
+export const frontendAddress = outputs.frontendAddress;
+export const backendAddress = outputs.backendAddress;
+export const backendInternalEndpoint = outputs.backendInternalEndpoint;
+export const pm2Apps = outputs.pm2Apps;
+export const envoyEnabled = outputs.envoyEnabled;
+export const frontendRulesetSha256 = outputs.frontendRulesetSha256;
+export const backendRulesetSha256 = outputs.backendRulesetSha256;
+export const envProductionPath = outputs.envProductionPath;

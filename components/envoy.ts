@@ -1,56 +1,23 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
-import { EnvoySpec, renderEnvoy } from "../render/envoy";
+import { writeSshMaterial } from "../hostio/ssh-material";
+import { EnvoyPlan, FilePlan } from "../plan/hosts";
+import { hostFile } from "./frontend-apps";
 import { RemoteHost } from "./host";
-import { remoteFile, sha256 } from "./remote";
-
-/** Where TLS material from config goes on the frontend (mounted read-only into the container). */
-export const envoyTlsDir = "/etc/limen/envoy/tls";
 
 export interface EnvoyProxyArgs {
     /** The frontend host. */
     host: RemoteHost;
     /** SSH user, port, pinned host key and private key for the Docker provider's ssh:// connection. */
     ssh: { user: string; port: number; hostKey: string; privateKey: pulumi.Output<string> };
-    /** Envoy image pinned by digest. */
-    image: string;
-    /** Where the rendered bootstrap lives on the host (default /etc/limen/envoy/envoy.yaml). */
+    /** Image, spec, mounts and config hash from the frontend's plan. */
+    plan: EnvoyPlan;
+    /** The bootstrap and, with limen:tls.source "config", the certificate and key (from the plan). */
+    files: FilePlan[];
+    /** Where the bootstrap lives on the host (default /etc/limen/envoy/envoy.yaml). */
     configPath: string;
-    /** Listeners, virtual hosts and clusters; see render/envoy.ts. */
-    spec: EnvoySpec;
-    /** TLS material from config, when limen:tls.source is "config"; otherwise the files already on the host. */
-    tlsFromConfig?: { certificateChain: string; privateKey: pulumi.Output<string> };
     /** Resources on the host that must be in place first, such as the firewall opening 80/443 (default none). */
     after?: pulumi.Resource[];
-}
-
-/**
- * The directory to mount for a certificate file. certbot's live/ entries are symlinks into
- * ../../archive/, so the whole /etc/letsencrypt tree must be visible for them to resolve.
- */
-export function certificateMount(file: string): string {
-    return file.startsWith("/etc/letsencrypt/") ? "/etc/letsencrypt" : path.posix.dirname(file);
-}
-
-/**
- * Writes the SSH identity and a known_hosts line with the pinned key for the Docker CLI's ssh://
- * transport, which reads them only from files. The directory is private to this user (0700/0600).
- */
-function dockerSshOptions(name: string, host: RemoteHost, privateKey: pulumi.Output<string>, hostKey: string, port: number): pulumi.Output<string[]> {
-    return privateKey.apply((key) => {
-        const dir = path.join(os.tmpdir(), `limen-docker-ssh-${process.getuid?.() ?? "user"}`, name);
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        const identity = path.join(dir, "id");
-        const knownHosts = path.join(dir, "known_hosts");
-        writeFileSync(identity, key.endsWith("\n") ? key : `${key}\n`, { mode: 0o600 });
-        const hostPattern = port === 22 ? host.address : `[${host.address}]:${port}`;
-        writeFileSync(knownHosts, `${hostPattern} ${hostKey}\n`, { mode: 0o600 });
-        return ["-i", identity, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${knownHosts}`];
-    });
 }
 
 /**
@@ -59,58 +26,44 @@ function dockerSshOptions(name: string, host: RemoteHost, privateKey: pulumi.Out
  * the same image before it replaces the installed one, and only then is the container replaced.
  */
 export class EnvoyProxy extends pulumi.ComponentResource {
-    public readonly config: string;
     public readonly container: docker.Container;
 
     constructor(name: string, args: EnvoyProxyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("limen:envoy:EnvoyProxy", name, {}, opts);
-        this.config = renderEnvoy(args.spec);
         const dependsOn: pulumi.Resource[] = [args.host.ready, ...(args.after ?? [])];
-        const tls = args.tlsFromConfig;
-        const tlsFiles = tls
-            ? [
-                  remoteFile(
-                      `${name}-tls-certificate`,
-                      { connection: args.host.connection, path: args.spec.tls.certificateChainPath, mode: "0644", owner: "root:root", check: "none", content: tls.certificateChain, secret: false },
-                      { parent: this, dependsOn },
-                  ),
-                  remoteFile(
-                      `${name}-tls-private-key`,
-                      { connection: args.host.connection, path: args.spec.tls.privateKeyPath, mode: "0600", owner: "root:root", check: "none", content: tls.privateKey, secret: true },
-                      { parent: this, dependsOn },
-                  ),
-              ]
-            : [];
+        // Same names as in deployed stacks (`<name>-tls-certificate`, …, `<name>-config`), then command resources.
+        const resourceName = (file: FilePlan) => `${name}-${file.name === "envoy-config" ? "config" : file.name}`;
+        const tlsFiles = args.files
+            .filter((file) => file.name !== "envoy-config")
+            .map((file) => hostFile(resourceName(file), args.host, file, { parent: this, dependsOn, aliases: [{ type: "command:remote:Command" }] }));
 
+        // The Docker CLI's ssh transport reads the key and known_hosts from files only; they live in a
+        // private directory for as long as this deployment runs.
+        const sshOpts = args.ssh.privateKey.apply((key) => {
+            const material = writeSshMaterial(`docker-${name}`, key, [{ address: args.host.address, port: args.ssh.port, hostKey: args.ssh.hostKey }]);
+            return ["-i", material.identity, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${material.knownHosts}`];
+        });
         const provider = new docker.Provider(
             `${name}-docker`,
             {
                 host: `ssh://${args.ssh.user}@${args.host.address}:${args.ssh.port}`,
-                sshOpts: dockerSshOptions(name, args.host, args.ssh.privateKey, args.ssh.hostKey, args.ssh.port),
+                sshOpts,
                 // A pull request's `pulumi preview` must not need the hosts: the daemon is reached only
                 // when a Docker resource is actually read or changed.
                 disableDockerDaemonCheck: true,
             },
             { parent: this },
         );
-        const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this, provider, dependsOn });
+        const image = new docker.RemoteImage(`${name}-image`, { name: args.plan.image, keepLocally: true }, { parent: this, provider, dependsOn });
 
-        const certificateDirs = [...new Set([args.spec.tls.certificateChainPath, args.spec.tls.privateKeyPath].map(certificateMount))];
-        const configFile: command.remote.Command = remoteFile(
-            `${name}-config`,
-            {
-                connection: args.host.connection,
-                path: args.configPath,
-                mode: "0644",
-                owner: "root:root",
-                check: "envoy",
-                checkArgs: ["--envoy-image", args.image, ...certificateDirs.flatMap((dir) => ["--mount", dir])],
-                content: this.config,
-                secret: false,
-            },
+        const bootstrap = args.files.find((file) => file.name === "envoy-config");
+        if (!bootstrap) throw new Error("the frontend's plan has Envoy but no envoy-config file");
+        const configFile = hostFile(resourceName(bootstrap), args.host, bootstrap, {
+            parent: this,
             // envoy --mode validate runs the pulled image and loads the certificate files, so they go first.
-            { parent: this, dependsOn: [...dependsOn, ...tlsFiles, image] },
-        );
+            dependsOn: [...dependsOn, ...tlsFiles, image],
+            aliases: [{ type: "command:remote:Command" }],
+        });
 
         this.container = new docker.Container(
             `${name}-container`,
@@ -125,14 +78,14 @@ export class EnvoyProxy extends pulumi.ComponentResource {
                 envs: ["ENVOY_UID=0"],
                 mounts: [
                     { type: "bind", source: args.configPath, target: "/etc/envoy/envoy.yaml", readOnly: true },
-                    ...certificateDirs.map((dir) => ({ type: "bind", source: dir, target: dir, readOnly: true })),
+                    ...args.plan.certificateMounts.map((dir) => ({ type: "bind", source: dir, target: dir, readOnly: true })),
                 ],
                 // A changed config replaces the container; the label carries the hash that decides it.
-                labels: [{ label: "limen.envoy.config-sha256", value: sha256(this.config) }],
+                labels: [{ label: "limen.envoy.config-sha256", value: args.plan.configSha256 }],
                 mustRun: true,
             },
             { parent: this, provider, dependsOn: [configFile], deleteBeforeReplace: true },
         );
-        this.registerOutputs({ config: this.config, container: this.container.id });
+        this.registerOutputs({ container: this.container.id });
     }
 }

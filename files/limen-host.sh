@@ -8,12 +8,35 @@
 set -euo pipefail
 umask 077
 
-readonly firewall_table="inet limen_firewall"
-readonly firewall_ruleset=/etc/limen/firewall/limen.nft
-readonly firewall_unit=/etc/systemd/system/limen-firewall.service
-readonly pm2_marker_dir=/var/lib/limen/pm2
-
+# Every name and path comes in as an argument from the stack's plan (plan/host-paths.ts): the tool
+# keeps no copy of them.
 die() { echo "limen-host: $*" >&2; exit 1; }
+
+# opts SUBCOMMAND "name1 name2 ..." ARGS...: fills opt[name] from `--name VALUE` pairs; an unknown
+# option, or one without a value, is refused with the subcommand's name.
+declare -A opt=()
+opts() {
+    local sub=$1 names=$2 name
+    shift 2
+    while [ $# -gt 0 ]; do
+        name=${1#--}
+        if [ "$name" = "$1" ] || [[ " $names " != *" $name "* ]]; then
+            die "$sub: unknown argument '$1' (expected: --${names// / --})"
+        fi
+        if [ $# -lt 2 ] || [ -z "$2" ]; then die "$sub: --$name needs a non-empty value"; fi
+        if [ "$name" = mount ]; then envoy_mounts+=("$2"); else opt[$name]=$2; fi
+        shift 2
+    done
+}
+
+# need SUBCOMMAND NAME...: each named option must have been given.
+need() {
+    local sub=$1 name
+    shift
+    for name in "$@"; do
+        [ -n "${opt[$name]:-}" ] || die "$sub: --$name is required"
+    done
+}
 
 # A temporary file not yet renamed into place; removed however the script ends.
 pending_tmp=""
@@ -38,8 +61,8 @@ install_file() {
     case "$check" in
         none) ;;
         nft) nft -c -f "$tmp" || die "$path: nft rejected the new ruleset; the installed one is unchanged" ;;
-        node) node -e 'if (!Array.isArray(require(process.argv[1]).apps)) throw new Error("no apps array")' "$tmp" ||
-            die "$path: node cannot load the new ecosystem file; the installed one is unchanged" ;;
+        ecosystem) check_ecosystem "$tmp" ||
+            die "$path: the new ecosystem file is not \`module.exports = <JSON with an apps array>;\`; the installed one is unchanged" ;;
         envoy) validate_envoy "$tmp" || die "$path: envoy --mode validate rejected the new config; the installed one is unchanged" ;;
         *) die "unknown check '$check'" ;;
     esac
@@ -53,6 +76,18 @@ install_file() {
     mv -f "$tmp" "$path"
     pending_tmp=""
     echo "installed $path"
+}
+
+# check_ecosystem FILE: the rendered ecosystem is `module.exports = <JSON>;` after comment lines, so it
+# is judged by parsing it as data. Loading it with require() would run uploaded code as root.
+check_ecosystem() {
+    node -e '
+        const text = require("fs").readFileSync(process.argv[1], "utf8").replace(/^(\/\/.*\n)*/, "");
+        const match = /^module\.exports = ([\s\S]*);\n?$/.exec(text);
+        if (!match) process.exit(1);
+        const apps = JSON.parse(match[1]).apps;
+        if (!Array.isArray(apps) || apps.length === 0) process.exit(1);
+    ' "$1"
 }
 
 # validate_envoy FILE: the pinned image judges the file, with the same read-only mounts as the proxy.
@@ -71,30 +106,21 @@ cmd_check_ready() {
 }
 
 cmd_install_file() {
-    local path="" mode=0644 owner=root:root check=none
-    while [ $# -gt 0 ]; do
-        case "$1" in
-            --path) path=$2; shift 2 ;;
-            --mode) mode=$2; shift 2 ;;
-            --owner) owner=$2; shift 2 ;;
-            --check) check=$2; shift 2 ;;
-            --envoy-image) envoy_image=$2; shift 2 ;;
-            --mount) envoy_mounts+=("$2"); shift 2 ;;
-            *) die "install-file: unknown argument $1" ;;
-        esac
-    done
-    [ -n "$path" ] || die "install-file: --path is required"
-    install_file "$path" "$mode" "$owner" "$check"
+    opts install-file "path mode owner check envoy-image mount" "$@"
+    need install-file path mode owner check
+    envoy_image=${opt[envoy-image]:-}
+    install_file "${opt[path]}" "${opt[mode]}" "${opt[owner]}" "${opt[check]}"
 }
 
 cmd_remove_file() {
-    [ "${1:-}" = --path ] && [ -n "${2:-}" ] || die "remove-file: --path PATH"
-    rm -f -- "$2"
+    opts remove-file "path" "$@"
+    need remove-file path
+    rm -f -- "${opt[path]}"
     # Directories the stack created under /etc/limen go too, once empty; nothing else is touched.
-    case "$2" in
-        /etc/limen/*) rmdir -p --ignore-fail-on-non-empty "$(dirname "$2")" 2>/dev/null || true ;;
+    case "${opt[path]}" in
+        /etc/limen/*) rmdir -p --ignore-fail-on-non-empty "$(dirname "${opt[path]}")" 2>/dev/null || true ;;
     esac
-    echo "removed $2"
+    echo "removed ${opt[path]}"
 }
 
 # Firewall changes follow iptables-apply / deploy-rs's "magic rollback": apply-firewall saves a
@@ -103,31 +129,31 @@ cmd_remove_file() {
 # over a NEW SSH connection (the established one survives any ruleset through conntrack), disarms
 # the timer and makes the new ruleset the one loaded at boot. No confirmation in time: the host
 # restores the previous ruleset by itself.
-readonly firewall_pending=/etc/limen/firewall/limen.nft.pending
-readonly firewall_state=/var/lib/limen/firewall
-readonly firewall_marker=/run/limen/firewall-pending.sha256
-readonly revert_unit=limen-firewall-revert
+# The firewall subcommands share these arguments: --table "inet NAME", --boot-ruleset PATH (the
+# confirmed ruleset; the pending one sits beside it as PATH.pending), --state-dir DIR (the saved previous
+# table and the revert log), --marker FILE (the pending ruleset's hash while a revert is armed), --unit
+# NAME (loads the boot ruleset) and --revert-unit NAME (the transient timer).
+firewall_opts() {
+    local sub=$1
+    shift
+    opts "$sub" "table boot-ruleset state-dir marker unit unit-path revert-unit confirm-within sha256" "$@"
+    need "$sub" table boot-ruleset state-dir marker unit revert-unit
+    [[ "${opt[table]}" =~ ^(inet|ip|ip6)\ [a-z_][a-z0-9_]*$ ]] || die "$sub: --table must be 'FAMILY NAME', got '${opt[table]}'"
+    firewall_table=${opt[table]}
+    # "inet limen_firewall" as the two words nft expects.
+    read -r -a table_words <<<"$firewall_table"
+    firewall_ruleset=${opt[boot-ruleset]}
+    firewall_pending=${opt[boot-ruleset]}.pending
+    firewall_state=${opt[state-dir]}
+    firewall_marker=${opt[marker]}
+    boot_unit=${opt[unit]}
+    revert_unit=${opt[revert-unit]}
+}
 
-write_boot_unit() {
-    install_file "$firewall_unit" 0644 root:root none <<UNIT
-[Unit]
-Description=limen-infra host firewall (nft table $firewall_table)
-DefaultDependencies=no
-Wants=network-pre.target
-Before=network-pre.target shutdown.target
-After=nftables.service
-PartOf=nftables.service
-Conflicts=shutdown.target
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/sbin/nft -f $firewall_ruleset
-ExecReload=/usr/sbin/nft -f $firewall_ruleset
-
-[Install]
-WantedBy=sysinit.target
-UNIT
+# The arguments again, for the revert the timer runs later.
+firewall_args() {
+    printf '%s\n' --table "$firewall_table" --boot-ruleset "$firewall_ruleset" --state-dir "$firewall_state" \
+        --marker "$firewall_marker" --unit "$boot_unit" --revert-unit "$revert_unit"
 }
 
 disarm_revert() {
@@ -136,29 +162,33 @@ disarm_revert() {
 }
 
 cmd_apply_firewall() {
-    [ "${1:-}" = --confirm-within ] && [ -n "${2:-}" ] || die "apply-firewall: --confirm-within SECONDS"
-    local within=$2 sha
+    firewall_opts apply-firewall "$@"
+    need apply-firewall confirm-within
+    [[ "${opt[confirm-within]}" =~ ^[0-9]+$ ]] || die "apply-firewall: --confirm-within must be a number of seconds"
+    local within=${opt[confirm-within]} sha args
     install_file "$firewall_pending" 0600 root:root nft
-    install -d -m 0700 "$firewall_state" /run/limen
+    install -d -m 0700 "$firewall_state" "$(dirname "$firewall_marker")"
     disarm_revert
     # The previous table as a file that restores it whatever is loaded by then (or removes the
     # table, when there was none before).
     {
         echo "table $firewall_table"
         echo "delete table $firewall_table"
-        nft list table $firewall_table 2>/dev/null || true
+        nft list table "${table_words[@]}" 2>/dev/null || true
     } >"$firewall_state/previous.nft.tmp"
     nft -c -f "$firewall_state/previous.nft.tmp" || die "cannot save the live table for the revert; nothing was changed"
     mv -f "$firewall_state/previous.nft.tmp" "$firewall_state/previous.nft"
     sha=$(sha256sum "$firewall_pending" | cut -d' ' -f1)
     echo "$sha" >"$firewall_marker"
+    mapfile -t args < <(firewall_args)
     systemd-run --quiet --unit="$revert_unit" --on-active="${within}s" --timer-property=AccuracySec=1s \
-        "$(readlink -f "$0")" revert-firewall
+        "$(readlink -f "$0")" revert-firewall "${args[@]}"
     nft -f "$firewall_pending"
     echo "applied table $firewall_table ($sha); the host restores the previous ruleset at $(date -u -d "+$within seconds" +%H:%M:%SZ) unless a new SSH connection confirms it"
 }
 
 cmd_revert_firewall() {
+    firewall_opts revert-firewall "$@"
     nft -f "$firewall_state/previous.nft"
     rm -f "$firewall_marker" "$firewall_pending"
     echo "$(date -u +%FT%TZ) restored the previous ruleset: no new SSH connection confirmed the change" >>"$firewall_state/reverts.log"
@@ -166,31 +196,42 @@ cmd_revert_firewall() {
 }
 
 cmd_confirm_firewall() {
-    [ "${1:-}" = --sha256 ] && [ -n "${2:-}" ] || die "confirm-firewall: --sha256 HASH"
+    firewall_opts confirm-firewall "$@"
+    need confirm-firewall sha256
+    local want=${opt[sha256]}
     # Stop the timer first: from here on the revert cannot fire halfway through the confirmation.
     disarm_revert
     if [ ! -f "$firewall_marker" ]; then
-        [ -f "$firewall_ruleset" ] && [ "$(sha256sum "$firewall_ruleset" | cut -d' ' -f1)" = "$2" ] && { echo "already confirmed $2"; return 0; }
+        if [ -f "$firewall_ruleset" ] && [ "$(sha256sum "$firewall_ruleset" | cut -d' ' -f1)" = "$want" ]; then
+            systemctl daemon-reload
+            systemctl enable --quiet "$boot_unit"
+            echo "already confirmed $want"
+            return 0
+        fi
         die "the host restored its previous firewall by itself: the new ruleset was not confirmed over a new SSH connection in time (it probably cut SSH from where pulumi runs; see $firewall_state/reverts.log)"
     fi
-    [ "$(cat "$firewall_marker")" = "$2" ] || die "the pending ruleset ($(cat "$firewall_marker")) is not the one this deployment applied ($2)"
-    mv -f "$firewall_pending" "$firewall_ruleset"
-    rm -f "$firewall_marker"
-    write_boot_unit
+    [ "$(cat "$firewall_marker")" = "$want" ] || die "the pending ruleset ($(cat "$firewall_marker")) is not the one this deployment applied ($want)"
+    # Through a temporary file beside the boot ruleset, so a reader sees the old file or the new one.
+    cp "$firewall_pending" "$firewall_ruleset.tmp"
+    sync "$firewall_ruleset.tmp"
+    mv -f "$firewall_ruleset.tmp" "$firewall_ruleset"
+    rm -f "$firewall_marker" "$firewall_pending"
     systemctl daemon-reload
-    systemctl enable --quiet limen-firewall.service
-    echo "confirmed table $firewall_table ($2) over a new SSH connection; loaded at boot from $firewall_ruleset"
+    systemctl enable --quiet "$boot_unit"
+    echo "confirmed table $firewall_table ($want) over a new SSH connection; loaded at boot from $firewall_ruleset"
 }
 
 cmd_remove_firewall() {
+    firewall_opts remove-firewall "$@"
+    need remove-firewall unit-path
     disarm_revert
-    systemctl disable --quiet limen-firewall.service 2>/dev/null || true
-    rm -f "$firewall_unit" "$firewall_ruleset" "$firewall_pending" "$firewall_marker"
+    systemctl disable --quiet "$boot_unit" 2>/dev/null || true
+    rm -f "${opt[unit-path]}" "$firewall_ruleset" "$firewall_pending" "$firewall_marker"
     rm -rf "$firewall_state"
     rmdir -p --ignore-fail-on-non-empty "$(dirname "$firewall_ruleset")" 2>/dev/null || true
     systemctl daemon-reload
-    if nft list table $firewall_table >/dev/null 2>&1; then
-        nft delete table $firewall_table
+    if nft list table "${table_words[@]}" >/dev/null 2>&1; then
+        nft delete table "${table_words[@]}"
     fi
     echo "removed table $firewall_table"
 }
@@ -223,16 +264,19 @@ wait_online() {
 }
 
 cmd_pm2_enable() {
-    [ "${1:-}" = --user ] && [ -n "${2:-}" ] || die "pm2-enable: --user USER"
-    local user=$2 home
+    opts pm2-enable "user marker-dir" "$@"
+    need pm2-enable user marker-dir
+    local user=${opt[user]} home
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
     home=$(getent passwd "$user" | cut -d: -f6)
     [ -n "$home" ] || die "user $user does not exist"
     if [ ! -f "/etc/systemd/system/pm2-$user.service" ]; then
         env PATH="$PATH" pm2 startup systemd -u "$user" --hp "$home" >/dev/null
-        install -d -m 0755 "$pm2_marker_dir"
-        touch "$pm2_marker_dir/startup-$user"
+        install -d -m 0755 "${opt[marker-dir]}"
+        touch "${opt[marker-dir]}/startup-$user"
     fi
+    # Enabled as well as started: a unit disabled by hand would leave the apps down after a reboot.
+    systemctl enable --quiet "pm2-$user.service"
     # The daemon belongs under its unit, not under an SSH session: starting the unit (it resurrects
     # the saved list) makes the daemon outlive the session and come back after a reboot.
     systemctl start "pm2-$user.service"
@@ -240,39 +284,28 @@ cmd_pm2_enable() {
 }
 
 cmd_pm2_apply() {
-    local user="" ecosystem="" apps=""
-    while [ $# -gt 0 ]; do
-        case "$1" in
-            --user) user=$2; shift 2 ;;
-            --ecosystem) ecosystem=$2; shift 2 ;;
-            --apps) apps=$2; shift 2 ;;
-            *) die "pm2-apply: unknown argument $1" ;;
-        esac
-    done
+    opts pm2-apply "user ecosystem apps" "$@"
+    need pm2-apply user ecosystem apps
+    local user=${opt[user]} apps=${opt[apps]}
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
-    pm2_as "$user" startOrReload "$ecosystem" --update-env >/dev/null
+    pm2_as "$user" startOrReload "${opt[ecosystem]}" --update-env >/dev/null
     wait_online "$user" "$apps"
     pm2_as "$user" save --force >/dev/null
     echo "pm2 apps online: $apps"
 }
 
 cmd_pm2_remove() {
-    local user="" apps=""
-    while [ $# -gt 0 ]; do
-        case "$1" in
-            --user) user=$2; shift 2 ;;
-            --apps) apps=$2; shift 2 ;;
-            *) die "pm2-remove: unknown argument $1" ;;
-        esac
-    done
+    opts pm2-remove "user apps marker-dir" "$@"
+    need pm2-remove user apps marker-dir
+    local user=${opt[user]} apps=${opt[apps]} app
     if command -v pm2 >/dev/null && getent passwd "$user" >/dev/null; then
         for app in ${apps//,/ }; do
             pm2_as "$user" delete "$app" >/dev/null 2>&1 || true
         done
         pm2_as "$user" save --force >/dev/null
-        if [ -f "$pm2_marker_dir/startup-$user" ]; then
+        if [ -f "${opt[marker-dir]}/startup-$user" ]; then
             env PATH="$PATH" pm2 unstartup systemd -u "$user" >/dev/null 2>&1 || true
-            rm -f "$pm2_marker_dir/startup-$user"
+            rm -f "${opt[marker-dir]}/startup-$user"
         fi
     fi
     echo "pm2 apps removed: $apps"

@@ -12,7 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { parse, stringify } from "yaml";
-import { createLimenStack, loadStackConfig } from "../components/stack";
+import { createLimenStack, loadStackConfig, stackOutputs } from "../components/stack";
 
 export const repoRoot = path.join(__dirname, "..");
 export const stateDir = path.join(repoRoot, "lab", ".state");
@@ -116,9 +116,10 @@ export async function openLabStack(extra?: () => void): Promise<Stack> {
             projectName: "limen",
             // The same program as index.ts: parse config once, create the components, export outputs.
             program: async () => {
-                const stack = createLimenStack(loadStackConfig());
+                const config = loadStackConfig();
+                const stack = createLimenStack(config);
                 extra?.();
-                return { frontendRuleset: stack.frontendFirewall.ruleset, backendRuleset: stack.backendFirewall.ruleset, envFile: stack.apps.envFilePath };
+                return stackOutputs(config, stack);
             },
         },
         { workDir: repoRoot, pulumiCommand, envVars: env },

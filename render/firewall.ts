@@ -1,4 +1,5 @@
-import { addressFamily } from "../components/addresses";
+import { addressFamily } from "../plan/addresses";
+import { firewallTable } from "../plan/host-paths";
 
 /**
  * nftables ruleset for one host: a single table the stack owns, replaced atomically.
@@ -8,7 +9,7 @@ import { addressFamily } from "../components/addresses";
  * transaction, so there is no moment without rules. `flush ruleset` is never used: it would also
  * wipe Docker's and ufw's tables.
  */
-export const firewallTable = { family: "inet", name: "limen_firewall" } as const;
+export { firewallTable };
 
 export interface FirewallSpec {
     /** Which host this is, for the header comment. */

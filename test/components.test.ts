@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../components/config";
-import { hostToolPath } from "../components/remote";
 import type { LimenStack } from "../components/stack";
+import { hostToolPath } from "../plan/host-paths";
+import { planStack, sha256 } from "../plan/hosts";
 import { fakePrivateKey, otherRawConfig, prodRawConfig, withOverride } from "./support/fixtures";
 import { installMocks, isSecretOnWire, plainOnWire, recordRegistrations, Registration, unwrap } from "./support/mocks";
 
@@ -15,6 +16,8 @@ beforeAll(async () => {
 });
 
 const shortName = (urn: string) => urn.split("::").at(-1) ?? urn;
+const dynamic = (type: string) => `pulumi-nodejs:dynamic/limen:${type}`;
+const isDynamic = (r: Registration) => r.type.startsWith("pulumi-nodejs:dynamic/limen:");
 
 async function registrationsFor(raw: Record<string, string>): Promise<Registration[]> {
     return recordRegistrations(() => {
@@ -26,15 +29,13 @@ function byName(registrations: Registration[]): Map<string, Registration> {
     return new Map(registrations.map((r) => [r.name, r]));
 }
 
-/**
- * What makes each command run again: its command text, its stdin (a change is an update) and its
- * triggers (a change is a replacement, which re-runs create).
- */
-function rerunInputsOf(registrations: Registration[]): Record<string, string> {
+/** What a resource asks of its host: every input but the serialised provider code and the connection. */
+function planned(registrations: Registration[]): Record<string, string> {
     return Object.fromEntries(
-        registrations
-            .filter((r) => r.type === "command:remote:Command")
-            .map((r) => [r.name, JSON.stringify([r.wire.create, r.wire.update, plainOnWire(r.wire.stdin), plainOnWire(r.wire.triggers)])]),
+        registrations.filter(isDynamic).map((r) => {
+            const { __provider, connection, ...rest } = r.wire;
+            return [r.name, JSON.stringify(rest, (_key, value) => plainOnWire(value))];
+        }),
     );
 }
 
@@ -49,102 +50,154 @@ describe("resources per host", () => {
             [
                 ["limen:host:RemoteHost", "frontend", ""],
                 ["limen:host:RemoteHost", "backend", ""],
-                ["command:remote:Command", "frontend-ready", "frontend"],
-                ["command:remote:Command", "backend-ready", "backend"],
+                [dynamic("HostTool"), "frontend-host-tool", "frontend"],
+                [dynamic("HostTool"), "backend-host-tool", "backend"],
                 ["limen:firewall:HostFirewall", "backend-firewall", ""],
-                ["command:remote:Command", "backend-firewall-ruleset", "backend-firewall"],
-                ["command:remote:Command", "backend-firewall-confirm", "backend-firewall"],
+                [dynamic("FirewallTable"), "backend-firewall-table", "backend-firewall"],
                 ["limen:firewall:HostFirewall", "frontend-firewall", ""],
-                ["command:remote:Command", "frontend-firewall-ruleset", "frontend-firewall"],
-                ["command:remote:Command", "frontend-firewall-confirm", "frontend-firewall"],
+                [dynamic("FirewallTable"), "frontend-firewall-table", "frontend-firewall"],
                 ["limen:frontend:FrontendApps", "frontend-apps", ""],
-                ["command:remote:Command", "frontend-apps-ecosystem", "frontend-apps"],
-                ["command:remote:Command", "frontend-apps-env-production", "frontend-apps"],
-                ["command:remote:Command", "frontend-apps-pm2-service", "frontend-apps"],
-                ["command:remote:Command", "frontend-apps-pm2-reload", "frontend-apps"],
+                [dynamic("HostFile"), "frontend-apps-ecosystem", "frontend-apps"],
+                [dynamic("HostFile"), "frontend-apps-env-production", "frontend-apps"],
+                [dynamic("Pm2Apps"), "frontend-apps-pm2", "frontend-apps"],
                 ["limen:envoy:EnvoyProxy", "frontend-envoy", ""],
                 ["pulumi:providers:docker", "frontend-envoy-docker", "frontend-envoy"],
                 ["docker:index/remoteImage:RemoteImage", "frontend-envoy-image", "frontend-envoy"],
-                ["command:remote:Command", "frontend-envoy-config", "frontend-envoy"],
+                [dynamic("HostFile"), "frontend-envoy-config", "frontend-envoy"],
                 ["docker:index/container:Container", "frontend-envoy-container", "frontend-envoy"],
             ].sort(),
         );
     });
 
-    it("every command on a host uses that host's pinned connection", async () => {
-        const registrations = await registrationsFor(prodRawConfig());
-        const config = parseConfig(prodRawConfig());
-        for (const r of registrations.filter((r) => r.type === "command:remote:Command")) {
-            const connection = plainOnWire(r.wire.connection) as Record<string, unknown>;
-            const host = r.name.startsWith("backend") ? config.backend : config.frontend;
-            // The firewall confirmation dials briefly, so it gives up before the host's revert fires.
-            const dial = r.name.endsWith("-firewall-confirm") ? { dialErrorLimit: 2, perDialTimeout: 5 } : { dialErrorLimit: 10, perDialTimeout: 15 };
-            expect(connection, r.name).toEqual({ host: host.address, hostKey: host.hostKey, user: "deploy", port: 22, privateKey: fakePrivateKey, ...dial });
+    it("one resource per artifact in the host's plan: every planned file is registered with its path, mode, owner and check", async () => {
+        const config = parseConfig(otherRawConfig());
+        const plan = planStack(config);
+        const registrations = await registrationsFor(otherRawConfig());
+        const files = registrations.filter((r) => r.type === dynamic("HostFile"));
+        expect(files.map((r) => plainOnWire(r.wire.path)).sort()).toEqual(plan.frontend.files.map((f) => f.path).sort());
+        for (const file of plan.frontend.files) {
+            const r = files.find((candidate) => candidate.wire.path === file.path)!;
+            expect({ mode: r.wire.mode, owner: r.wire.owner, check: r.wire.check, checkArgs: r.wire.checkArgs }, file.path).toEqual({
+                mode: file.mode,
+                owner: file.owner,
+                check: file.check,
+                checkArgs: file.checkArgs,
+            });
+            expect(plainOnWire(r.wire.content)).toBe(file.content);
+            expect(plainOnWire(r.wire.contentSha256)).toBe(sha256(file.content));
         }
     });
 
-    it("orders each host: readiness gate, firewall, files, pm2 reload, Envoy config, container", async () => {
+    it("every resource on a host reaches that host with its pinned key, port and user", async () => {
+        const registrations = await registrationsFor(prodRawConfig());
+        const config = parseConfig(prodRawConfig());
+        for (const r of registrations.filter(isDynamic)) {
+            const connection = plainOnWire(r.wire.connection) as Record<string, unknown>;
+            const role = r.name.startsWith("backend") ? "backend" : "frontend";
+            const host = config[role];
+            expect(connection, r.name).toEqual({
+                role,
+                address: host.address,
+                hostKey: host.hostKey,
+                user: "deploy",
+                port: 22,
+                privateKey: fakePrivateKey,
+                connectAttempts: 10,
+                connectTimeoutSeconds: 15,
+            });
+        }
+    });
+
+    it("orders each host: host tool, firewall, files, pm2, Envoy config, container", async () => {
         const registrations = byName(await registrationsFor(prodRawConfig()));
         const after = (name: string) => registrations.get(name)!.dependsOn.map(shortName).sort();
-        expect(after("frontend-ready")).toEqual([]);
-        expect(after("backend-firewall-ruleset")).toEqual(["backend-ready"]);
-        expect(after("frontend-firewall-ruleset")).toEqual(["frontend-ready"]);
-        expect(after("frontend-firewall-confirm")).toEqual(["frontend-firewall-ruleset"]);
-        expect(after("frontend-apps-ecosystem")).toEqual(["frontend-firewall-confirm", "frontend-ready"]);
-        expect(after("frontend-apps-env-production")).toEqual(["frontend-firewall-confirm", "frontend-ready"]);
-        expect(after("frontend-apps-pm2-service")).toEqual(["frontend-firewall-confirm", "frontend-ready"]);
-        expect(after("frontend-apps-pm2-reload")).toEqual(["frontend-apps-ecosystem", "frontend-apps-env-production", "frontend-apps-pm2-service"]);
-        expect(after("frontend-envoy-config")).toEqual(["frontend-envoy-image", "frontend-firewall-confirm", "frontend-ready"]);
+        expect(after("frontend-host-tool")).toEqual([]);
+        expect(after("backend-firewall-table")).toEqual(["backend-host-tool"]);
+        expect(after("frontend-firewall-table")).toEqual(["frontend-host-tool"]);
+        expect(after("frontend-apps-ecosystem")).toEqual(["frontend-firewall-table", "frontend-host-tool"]);
+        expect(after("frontend-apps-env-production")).toEqual(["frontend-firewall-table", "frontend-host-tool"]);
+        expect(after("frontend-apps-pm2")).toEqual(["frontend-apps-ecosystem", "frontend-apps-env-production", "frontend-firewall-table", "frontend-host-tool"]);
+        expect(after("frontend-envoy-config")).toEqual(["frontend-envoy-image", "frontend-firewall-table", "frontend-host-tool"]);
         expect(after("frontend-envoy-container")).toEqual(["frontend-envoy-config"]);
     });
 
     it("with Envoy switched off (the lab), no Docker resource at all", async () => {
         const registrations = await registrationsFor(withOverride(prodRawConfig(), "envoy", { enabled: false }));
         expect(registrations.filter((r) => r.type.startsWith("docker") || r.type.includes("providers:docker") || r.type === "limen:envoy:EnvoyProxy")).toEqual([]);
-        expect(registrations).toHaveLength(15);
+        expect(registrations).toHaveLength(12);
     });
 });
 
-describe("what each command does", () => {
-    it("installs the host tool through the readiness gate and removes it on destroy", async () => {
-        const ready = byName(await registrationsFor(prodRawConfig())).get("backend-ready")!;
-        expect(ready.wire.create).toContain(`${hostToolPath}.new`);
-        expect(ready.wire.create).toMatch(/check-ready$/);
-        expect(ready.wire.stdin).toMatch(/^#!\/bin\/bash\n# limen-host/);
-        expect(ready.wire.delete).toBe("sudo -n rm -rf /usr/local/libexec/limen");
-    });
-
-    it("installs .env.production 0600, owned by the app user, in the Next.js app's directory", async () => {
-        const env = byName(await registrationsFor(prodRawConfig())).get("frontend-apps-env-production")!;
-        expect(env.wire.create).toBe(`sudo -n ${hostToolPath} install-file --path /srv/limen-frontend/.env.production --mode 0600 --owner limen:limen --check none`);
-        expect(env.wire.update).toBe(env.wire.create);
-        expect(env.wire.delete).toBe(`sudo -n ${hostToolPath} remove-file --path /srv/limen-frontend/.env.production`);
-        expect(plainOnWire(env.wire.stdin)).toMatch(/^BACKEND_HOST=10\.0\.0\.100\nBACKEND_PORT=18443\nAGENT_HOST=10\.0\.0\.100\nAGENT_PORT=9000\n$/m);
-    });
-
-    it("enables pm2's boot unit, reloads with --update-env, and removes only its own apps on destroy", async () => {
+describe("stacks deployed by the command-resource version keep their resources", () => {
+    it("each resource that had a delete on the host aliases its old command resource", async () => {
         const registrations = byName(await registrationsFor(prodRawConfig()));
-        const service = registrations.get("frontend-apps-pm2-service")!;
-        expect(service.wire.create).toBe(`sudo -n ${hostToolPath} pm2-enable --user limen`);
-        expect(service.wire.delete).toBe(`sudo -n ${hostToolPath} pm2-remove --user limen --apps limen-frontend,darc-kr`);
-        const reload = registrations.get("frontend-apps-pm2-reload")!;
-        expect(reload.wire.create).toBe(`sudo -n ${hostToolPath} pm2-apply --user limen --ecosystem /etc/limen/pm2/ecosystem.config.js --apps limen-frontend,darc-kr`);
-        expect(reload.wire.delete).toBeUndefined();
+        const aliasOf = (name: string) => registrations.get(name)!.aliases.map((alias) => (alias.spec as Record<string, unknown> | undefined) ?? alias);
+        const commandAlias = (name: string) => expect.objectContaining({ name, type: "command:remote:Command" });
+        expect(aliasOf("frontend-host-tool")).toEqual([commandAlias("frontend-ready")]);
+        expect(aliasOf("backend-firewall-table")).toEqual([commandAlias("backend-firewall-ruleset")]);
+        expect(aliasOf("frontend-apps-pm2")).toEqual([commandAlias("frontend-apps-pm2-service")]);
+        expect(aliasOf("frontend-apps-env-production")).toEqual([expect.objectContaining({ type: "command:remote:Command" })]);
+        expect(aliasOf("frontend-envoy-config")).toEqual([expect.objectContaining({ type: "command:remote:Command" })]);
+    });
+});
+
+describe("what each resource asks of its host", () => {
+    it("the host tool: the script from files/, 0755 root-owned at its fixed path", async () => {
+        const tool = byName(await registrationsFor(prodRawConfig())).get("backend-host-tool")!;
+        expect(tool.wire).toMatchObject({ path: hostToolPath, mode: "0755", owner: "root:root", kind: "host-tool", state: "present" });
+        expect(tool.wire.content).toMatch(/^#!\/bin\/bash\n# limen-host/);
     });
 
-    it("puts triggers only on commands without a delete (a trigger change replaces: create new, then delete old)", async () => {
-        const registrations = await registrationsFor(otherRawConfig());
-        const triggered = registrations.filter((r) => r.type === "command:remote:Command" && r.wire.triggers !== undefined);
-        expect(triggered.map((r) => r.name).sort()).toEqual(["backend-firewall-confirm", "frontend-apps-pm2-reload", "frontend-firewall-confirm"]);
-        for (const r of triggered) expect(r.wire.delete, r.name).toBeUndefined();
+    it(".env.production: 0600, owned by the app user, in the Next.js app's directory, the seed's four keys", async () => {
+        const env = byName(await registrationsFor(prodRawConfig())).get("frontend-apps-env-production")!;
+        expect(env.wire).toMatchObject({ path: "/srv/limen-frontend/.env.production", mode: "0600", owner: "limen:limen", check: "none", toolPath: hostToolPath });
+        expect(plainOnWire(env.wire.content)).toMatch(/^BACKEND_HOST=10\.0\.0\.100\nBACKEND_PORT=18443\nAGENT_HOST=10\.0\.0\.100\nAGENT_PORT=9000\n$/m);
+    });
+
+    it("the firewall: the rendered table with its boot file and unit, confirmed within the configured window", async () => {
+        const table = byName(await registrationsFor(prodRawConfig())).get("backend-firewall-table")!;
+        const plan = planStack(parseConfig(prodRawConfig())).backend.firewall;
+        expect(table.wire).toMatchObject({
+            ruleset: plan.ruleset,
+            rulesetSha256: plan.rulesetSha256,
+            confirmWithinSeconds: 60,
+            table: "inet limen_firewall",
+            live: "loaded as rendered",
+            bootRulesetSha256: plan.rulesetSha256,
+            bootUnit: "enabled",
+            bootUnitSha256: sha256(plan.bootUnit.content),
+            locations: {
+                table: "inet limen_firewall",
+                bootRuleset: "/etc/limen/firewall/limen.nft",
+                unitName: "limen-firewall.service",
+                unitPath: "/etc/systemd/system/limen-firewall.service",
+                stateDir: "/var/lib/limen/firewall",
+                marker: "/run/limen/firewall-pending.sha256",
+                revertUnit: "limen-firewall-revert",
+            },
+        });
+        expect(table.wire.bootUnitContent).toContain("ExecStart=/usr/sbin/nft -f /etc/limen/firewall/limen.nft");
+    });
+
+    it("pm2: both apps online on 127.0.0.1 at their ports, with the boot unit enabled", async () => {
+        const pm2 = byName(await registrationsFor(prodRawConfig())).get("frontend-apps-pm2")!;
+        expect(pm2.wire).toMatchObject({
+            user: "limen",
+            ecosystemPath: "/etc/limen/pm2/ecosystem.config.js",
+            processes: { "limen-frontend": "2 online", "darc-kr": "2 online" },
+            listening: { "limen-frontend": "127.0.0.1:9444", "darc-kr": "127.0.0.1:9445" },
+            bootService: "enabled",
+        });
     });
 
     it("validates Envoy's config in the pinned image, with the certificate mounts, before the container", async () => {
         const registrations = byName(await registrationsFor(prodRawConfig()));
         const image = "envoyproxy/envoy:v1.38.0@sha256:8146b97ee61a42cd216514709e4e3198af75f014974e3d9f310aef9c901fcbdf";
-        expect(registrations.get("frontend-envoy-config")!.wire.create).toBe(
-            `sudo -n ${hostToolPath} install-file --path /etc/limen/envoy/envoy.yaml --mode 0644 --owner root:root --check envoy --envoy-image ${image} --mount /etc/letsencrypt`,
-        );
+        expect(registrations.get("frontend-envoy-config")!.wire).toMatchObject({
+            path: "/etc/limen/envoy/envoy.yaml",
+            check: "envoy",
+            checkArgs: ["--envoy-image", image, "--mount", "/etc/letsencrypt"],
+        });
         const container = registrations.get("frontend-envoy-container")!.wire;
         expect(container).toMatchObject({
             networkMode: "host",
@@ -159,57 +212,55 @@ describe("what each command does", () => {
     });
 });
 
-describe("a change re-runs exactly what depends on it", () => {
-    it("an unchanged config re-runs nothing", async () => {
-        expect(rerunInputsOf(await registrationsFor(prodRawConfig()))).toEqual(rerunInputsOf(await registrationsFor(prodRawConfig())));
+describe("a change updates exactly what depends on it", () => {
+    it("an unchanged config changes nothing", async () => {
+        expect(planned(await registrationsFor(prodRawConfig()))).toEqual(planned(await registrationsFor(prodRawConfig())));
     });
 
-    it("a new AGENT_PORT re-runs the env file, the pm2 reload and the backend firewall (apply and confirm), nothing else", async () => {
-        const before = rerunInputsOf(await registrationsFor(prodRawConfig()));
-        const after = rerunInputsOf(await registrationsFor(withOverride(prodRawConfig(), "backend", { agentPort: 9100 })));
-        expect(changedBetween(before, after)).toEqual(["backend-firewall-confirm", "backend-firewall-ruleset", "frontend-apps-env-production", "frontend-apps-pm2-reload"]);
+    it("a new AGENT_PORT changes the env file, the apps that load it and the backend firewall, nothing else", async () => {
+        const before = planned(await registrationsFor(prodRawConfig()));
+        const after = planned(await registrationsFor(withOverride(prodRawConfig(), "backend", { agentPort: 9100 })));
+        expect(changedBetween(before, after)).toEqual(["backend-firewall-table", "frontend-apps-env-production", "frontend-apps-pm2"]);
     });
 
-    it("a new LIMEN domain re-runs only the Envoy config (and replaces the container through its label)", async () => {
+    it("a new LIMEN domain changes only the Envoy config (and replaces the container through its label)", async () => {
         const first = await registrationsFor(prodRawConfig());
         const second = await registrationsFor(withOverride(prodRawConfig(), "domains", { limen: ["app.darc.kr"] }));
-        expect(changedBetween(rerunInputsOf(first), rerunInputsOf(second))).toEqual(["frontend-envoy-config"]);
+        expect(changedBetween(planned(first), planned(second))).toEqual(["frontend-envoy-config"]);
         const label = (rs: Registration[]) => JSON.stringify(byName(rs).get("frontend-envoy-container")!.wire.labels);
         expect(label(first)).not.toEqual(label(second));
     });
 
-    it("a new restart policy re-runs the ecosystem file and the reload", async () => {
-        const before = rerunInputsOf(await registrationsFor(prodRawConfig()));
-        const after = rerunInputsOf(await registrationsFor(withOverride(prodRawConfig(), "apps", { restart: { maxRestarts: 3 } })));
-        expect(changedBetween(before, after)).toEqual(["frontend-apps-ecosystem", "frontend-apps-pm2-reload"]);
+    it("a new restart policy changes the ecosystem file and the apps that load it", async () => {
+        const before = planned(await registrationsFor(prodRawConfig()));
+        const after = planned(await registrationsFor(withOverride(prodRawConfig(), "apps", { restart: { maxRestarts: 3 } })));
+        expect(changedBetween(before, after)).toEqual(["frontend-apps-ecosystem", "frontend-apps-pm2"]);
     });
 });
 
 describe("secrets stay secret", () => {
-    it("the SSH key travels only inside secret connections", async () => {
+    it("the SSH key travels only inside secret connections, which stay secret in outputs", async () => {
         const registrations = await registrationsFor(otherRawConfig());
-        for (const r of registrations.filter((r) => r.type === "command:remote:Command")) {
+        for (const r of registrations.filter(isDynamic)) {
             expect(isSecretOnWire(r.wire.connection), r.name).toBe(true);
+            expect(r.additionalSecretOutputs, r.name).toContain("connection");
         }
-        const provider = byName(registrations).get("frontend-envoy-docker")!;
-        expect(isSecretOnWire(provider.wire.sshOpts)).toBe(true);
     });
 
-    it("secret env values and the TLS key go on stdin as secrets, with logging off and outputs marked secret", async () => {
+    it("secret env values and the TLS key are secret content, and so are their hashes", async () => {
         const registrations = byName(await registrationsFor(otherRawConfig()));
-        // The env file's hash is derived from secrets, so it stays secret too.
-        const reloadTriggers = plainOnWire(registrations.get("frontend-apps-pm2-reload")!.wire.triggers) as unknown[];
-        expect(reloadTriggers.map(isSecretOnWire)).toEqual([false, true]);
         for (const name of ["frontend-apps-env-production", "frontend-envoy-tls-private-key"]) {
             const r = registrations.get(name)!;
-            expect(isSecretOnWire(r.wire.stdin), name).toBe(true);
-            expect(r.wire.logging, name).toBe("none");
-            expect(r.additionalSecretOutputs, name).toEqual(expect.arrayContaining(["stdout", "stderr"]));
+            expect([isSecretOnWire(r.wire.content), isSecretOnWire(r.wire.contentSha256)], name).toEqual([true, true]);
+            expect(r.additionalSecretOutputs, name).toEqual(expect.arrayContaining(["content", "contentSha256"]));
         }
-        expect(plainOnWire(registrations.get("frontend-apps-env-production")!.wire.stdin)).toContain("SESSION_SECRET='s3cr3t-\\$ession-value'");
+        // The apps' reload hash is derived from the secret env file, so it stays secret too.
+        expect(isSecretOnWire(registrations.get("frontend-apps-pm2")!.wire.loadedSha256)).toBe(true);
+        expect(isSecretOnWire(registrations.get("frontend-apps-ecosystem")!.wire.content)).toBe(false);
+        expect(plainOnWire(registrations.get("frontend-apps-env-production")!.wire.content)).toContain("SESSION_SECRET='s3cr3t-\\$ession-value'");
     });
 
-    it("no secret value appears anywhere outside a secret envelope", async () => {
+    it("no secret value appears anywhere outside a secret envelope, serialised provider code included", async () => {
         const registrations = await registrationsFor(otherRawConfig());
         const raw = otherRawConfig();
         const secrets = ["OPENSSH PRIVATE KEY", "bGFiLW9ubHkgdGVzdCBrZXk=", "c2VjcmV0LXRscy1rZXk=", "s3cr3t-"];
@@ -218,12 +269,12 @@ describe("secrets stay secret", () => {
         expect(raw["limen:sshPrivateKey"]).toContain(secrets[0]);
     });
 
-    it("the stack's outputs carry no secret in plain text", async () => {
+    it("the stack's connections are secret outputs", async () => {
         let stack: LimenStack | undefined;
         await recordRegistrations(() => {
             stack = createLimenStack(parseConfig(otherRawConfig()));
         });
-        expect(await unwrap(stack!.frontend.connection.apply((c) => c.host))).toBe("192.0.2.10");
+        expect(await unwrap(stack!.frontend.connection.apply((c) => c.address))).toBe("192.0.2.10");
         expect(await pulumi.isSecret(stack!.frontend.connection)).toBe(true);
     });
 });
@@ -240,15 +291,17 @@ describe("config read from the Pulumi runtime", () => {
 });
 
 describe("nothing hard-codes the prod addresses", () => {
-    it("a stack on other addresses renders no trace of 10.0.0.x", async () => {
+    const inputs = (registrations: Registration[]) => JSON.stringify(registrations.map(({ wire: { __provider, ...rest } }) => rest));
+
+    it("a stack on other addresses renders no trace of 10.0.0.x, and neither does the providers' code", async () => {
         const registrations = await registrationsFor(otherRawConfig());
-        const everything = JSON.stringify(registrations.map((r) => r.wire));
-        expect(everything).not.toMatch(/10\.0\.0\./);
-        expect(everything).toContain("192.0.2.100");
-        expect(everything).toContain("2001:db8::10");
+        expect(inputs(registrations)).not.toMatch(/10\.0\.0\./);
+        expect(JSON.stringify(registrations.map((r) => r.wire.__provider ?? ""))).not.toMatch(/10\.0\.0\./);
+        expect(inputs(registrations)).toContain("192.0.2.100");
+        expect(inputs(registrations)).toContain("2001:db8::10");
     });
 
     it("the prod stack does render them (the check above can fail)", async () => {
-        expect(JSON.stringify((await registrationsFor(prodRawConfig())).map((r) => r.wire))).toMatch(/10\.0\.0\.100/);
+        expect(inputs(await registrationsFor(prodRawConfig()))).toMatch(/10\.0\.0\.100/);
     });
 });

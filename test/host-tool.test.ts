@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../components/config";
-import { backendFirewallSpec, pm2Spec } from "../components/stack";
+import { backendFirewallSpec, pm2Spec } from "../plan/hosts";
 import { renderFirewall } from "../render/firewall";
 import { renderEcosystem } from "../render/pm2";
 import { prodRawConfig } from "./support/fixtures";
@@ -28,7 +28,7 @@ function scratchDir(): string {
 describe("limen-host install-file", () => {
     it.each([
         ["nft", "limen.nft", renderFirewall(backendFirewallSpec(prod))],
-        ["node", "ecosystem.config.js", renderEcosystem(pm2Spec(prod))],
+        ["ecosystem", "ecosystem.config.js", renderEcosystem(pm2Spec(prod))],
         ["none", ".env.production", "BACKEND_HOST=10.0.0.100\n"],
     ])("installs a file that passes --check %s, with its mode and owner", (check, name, content) => {
         const target = path.join(scratchDir(), "etc", name);
@@ -42,20 +42,24 @@ describe("limen-host install-file", () => {
     it("says unchanged, and rewrites nothing, when the content is already there", () => {
         const target = path.join(scratchDir(), "ecosystem.config.js");
         const content = renderEcosystem(pm2Spec(prod));
-        hostTool(["install-file", "--path", target, "--check", "node"], content);
+        const install = ["install-file", "--path", target, "--mode", "0644", "--owner", "root:root", "--check", "ecosystem"];
+        hostTool(install, content);
         const before = statSync(target).mtimeMs;
-        expect(hostTool(["install-file", "--path", target, "--check", "node"], content).stdout).toBe(`unchanged ${target}\n`);
+        expect(hostTool(install, content).stdout).toBe(`unchanged ${target}\n`);
         expect(statSync(target).mtimeMs).toBe(before);
     });
 
     it.each([
         ["nft", "limen.nft", renderFirewall(backendFirewallSpec(prod)), (good: string) => good.replace("@public_ports", "@missing_set"), /nft rejected the new ruleset/],
-        ["node", "ecosystem.config.js", renderEcosystem(pm2Spec(prod)), (good: string) => good.replace("module.exports = {", "module.exports = {{"), /node cannot load/],
+        ["ecosystem", "ecosystem.config.js", renderEcosystem(pm2Spec(prod)), (good: string) => good.replace("module.exports = {", "module.exports = {{"), /is not `module.exports = <JSON/],
+        // Code that would run if the file were loaded with require(): refused without being run.
+        ["ecosystem", "ecosystem.config.js", renderEcosystem(pm2Spec(prod)), (good: string) => good.replace("module.exports = {", 'require("fs").writeFileSync("/tmp/limen-pwned", "x"); module.exports = {'), /is not `module.exports = <JSON/],
     ])("a file that fails --check %s leaves the installed one and no temporary file", (check, name, good, breakIt, message) => {
         const dir = scratchDir();
         const target = path.join(dir, name);
-        expect(hostTool(["install-file", "--path", target, "--check", check], good).status).toBe(0);
-        const result = hostTool(["install-file", "--path", target, "--check", check], breakIt(good));
+        const install = ["install-file", "--path", target, "--mode", "0644", "--owner", "root:root", "--check", check];
+        expect(hostTool(install, good).status).toBe(0);
+        const result = hostTool(install, breakIt(good));
         expect(result.status).not.toBe(0);
         expect(result.stderr).toMatch(message);
         expect(readFileSync(target, "utf8")).toBe(good);
@@ -66,8 +70,24 @@ describe("limen-host install-file", () => {
         const dir = scratchDir();
         const target = path.join(dir, "a.env");
         writeFileSync(path.join(dir, "keep.txt"), "not ours");
-        hostTool(["install-file", "--path", target], "A=1\n");
+        hostTool(["install-file", "--path", target, "--mode", "0600", "--owner", "root:root", "--check", "none"], "A=1\n");
         expect(hostTool(["remove-file", "--path", target], "").status).toBe(0);
         expect(readdirSync(dir)).toEqual(["keep.txt"]);
+    });
+});
+
+describe("limen-host refuses missing and empty arguments, naming them", () => {
+    it.each([
+        [["install-file", "--path", "/tmp/x", "--mode", "0600", "--owner", "root:root"], /install-file: --check is required/],
+        [["install-file", "--path", "", "--mode", "0600", "--owner", "root:root", "--check", "none"], /install-file: --path needs a non-empty value/],
+        [["install-file", "--paht", "/tmp/x"], /install-file: unknown argument '--paht'/],
+        [["pm2-enable", "--user", "", "--marker-dir", "/var/lib/limen/pm2"], /pm2-enable: --user needs a non-empty value/],
+        [["pm2-apply", "--user", "limen", "--apps", "a"], /pm2-apply: --ecosystem is required/],
+        [["apply-firewall", "--table", "inet limen_firewall", "--confirm-within", "20"], /apply-firewall: --boot-ruleset is required/],
+        [["remove-file"], /remove-file: --path is required/],
+    ])("%j", (args, message) => {
+        const result = hostTool(args as string[], "");
+        expect(result.status).not.toBe(0);
+        expect(result.stderr).toMatch(message);
     });
 });

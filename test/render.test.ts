@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../components/config";
-import { backendFirewallSpec, envFileSpec, envoySpec, frontendFirewallSpec, pm2Spec } from "../components/stack";
+import { backendFirewallSpec, envFileSpec, envoySpec, frontendFirewallSpec, pm2Spec } from "../plan/hosts";
 import { renderEnvFile } from "../render/env-file";
 import { envoyClusterNames, renderEnvoy } from "../render/envoy";
 import { renderFirewall } from "../render/firewall";

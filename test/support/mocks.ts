@@ -14,6 +14,8 @@ export interface Registration {
     /** Inputs as the engine receives them: secrets stay wrapped in Pulumi's secret envelope. */
     wire: Record<string, unknown>;
     additionalSecretOutputs: string[];
+    /** Aliases as sent to the engine: `{name, type, parent}` specs or URNs. */
+    aliases: Record<string, unknown>[];
 }
 
 /** Whether a wire value is a secret envelope. */
@@ -58,6 +60,7 @@ export async function installMocks(): Promise<void> {
             dependsOn: req.getDependenciesList(),
             wire: req.getObject()?.toJavaScript() ?? {},
             additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+            aliases: req.getAliasesList().map((alias: { toObject(): Record<string, unknown> }) => alias.toObject()),
         });
         pending.push(new Promise((resolve) => original(req, (err, res) => (callback(err, res), resolve(undefined)))));
     };

@@ -5,14 +5,12 @@
  * JSON for the comparison and once as text with handles for the report, so a difference reads the way
  * `nft list` prints it. Handles and counter values are ignored: they differ on every load.
  */
-import { firewallTable } from "../render/firewall";
-
-const tableName = `${firewallTable.family} ${firewallTable.name}`;
+import { firewallTableName } from "../plan/host-paths";
 const textMarker = "--- limen-verify: nft -a list ---";
 
 /** POSIX sh that prints the table as JSON, a marker line, then as text with handles. */
-export function tableListingScript(): string {
-    return `nft -j list table ${tableName} && echo '${textMarker}' && nft -a list table ${tableName}`;
+export function tableListingScript(table: string = firewallTableName): string {
+    return `nft -j list table ${table} && echo '${textMarker}' && nft -a list table ${table}`;
 }
 
 /** What tableListingScript printed. */

@@ -1,0 +1,80 @@
+/**
+ * The commands that change a host, as calls of its host tool (files/limen-host.sh) with every name and
+ * path passed in from the plan. Pure string builders: the providers run them over SSH.
+ */
+import * as path from "node:path";
+import { shellWord } from "./shell";
+
+/** `sudo -n TOOL SUBCOMMAND ARGS`: -n fails at once instead of hanging on a password prompt. */
+export function hostToolCommand(toolPath: string, subcommand: string, ...args: string[]): string {
+    return ["sudo", "-n", toolPath, subcommand, ...args].map(shellWord).join(" ");
+}
+
+/**
+ * Installs the host tool itself (its content on stdin) through a temporary file, so a cut connection
+ * leaves the old tool, then asks it whether the host is ready (systemd, nft).
+ */
+export function installHostToolCommand(toolPath: string): string {
+    const tool = shellWord(toolPath);
+    const dir = shellWord(path.posix.dirname(toolPath));
+    return `sudo -n sh -c 'mkdir -p ${dir} && cat > ${tool}.new && chmod 0755 ${tool}.new && mv -f ${tool}.new ${tool}' && sudo -n ${tool} check-ready`;
+}
+
+export function removeHostToolCommand(toolPath: string): string {
+    return `sudo -n rm -rf ${shellWord(path.posix.dirname(toolPath))}`;
+}
+
+export interface FileInstall {
+    path: string;
+    mode: string;
+    owner: string;
+    check: string;
+    checkArgs: string[];
+}
+
+export function installFileCommand(toolPath: string, file: FileInstall): string {
+    return hostToolCommand(toolPath, "install-file", "--path", file.path, "--mode", file.mode, "--owner", file.owner, "--check", file.check, ...file.checkArgs);
+}
+
+export function removeFileCommand(toolPath: string, filePath: string): string {
+    return hostToolCommand(toolPath, "remove-file", "--path", filePath);
+}
+
+/** Where the firewall subcommands find what they manage. */
+export interface FirewallLocations {
+    table: string;
+    bootRuleset: string;
+    stateDir: string;
+    marker: string;
+    unitName: string;
+    unitPath: string;
+    revertUnit: string;
+}
+
+function firewallArgs(at: FirewallLocations): string[] {
+    return ["--table", at.table, "--boot-ruleset", at.bootRuleset, "--state-dir", at.stateDir, "--marker", at.marker, "--unit", at.unitName, "--revert-unit", at.revertUnit];
+}
+
+export function applyFirewallCommand(toolPath: string, at: FirewallLocations, confirmWithinSeconds: number): string {
+    return hostToolCommand(toolPath, "apply-firewall", ...firewallArgs(at), "--confirm-within", String(confirmWithinSeconds));
+}
+
+export function confirmFirewallCommand(toolPath: string, at: FirewallLocations, rulesetSha256: string): string {
+    return hostToolCommand(toolPath, "confirm-firewall", ...firewallArgs(at), "--sha256", rulesetSha256);
+}
+
+export function removeFirewallCommand(toolPath: string, at: FirewallLocations): string {
+    return hostToolCommand(toolPath, "remove-firewall", ...firewallArgs(at), "--unit-path", at.unitPath);
+}
+
+export function pm2EnableCommand(toolPath: string, user: string, markerDir: string): string {
+    return hostToolCommand(toolPath, "pm2-enable", "--user", user, "--marker-dir", markerDir);
+}
+
+export function pm2ApplyCommand(toolPath: string, user: string, ecosystemPath: string, apps: string[]): string {
+    return hostToolCommand(toolPath, "pm2-apply", "--user", user, "--ecosystem", ecosystemPath, "--apps", apps.join(","));
+}
+
+export function pm2RemoveCommand(toolPath: string, user: string, apps: string[], markerDir: string): string {
+    return hostToolCommand(toolPath, "pm2-remove", "--user", user, "--apps", apps.join(","), "--marker-dir", markerDir);
+}

@@ -1,0 +1,259 @@
+/**
+ * What is really on a host, per artifact the stack owns: the read-only commands that look, and the
+ * pure parsers that turn their output into "facts" worded the way the plan states them. The resources'
+ * providers report these facts on `pulumi refresh`, and `npm run verify` compares the same facts with
+ * the plan, so a drift reads the same in both: `mode: "0644" => "0600"`.
+ *
+ * Every command here only reads, and none asks the host tool (a host whose tool was deleted must still
+ * be readable). No Pulumi code; see ssh.ts for why libraries are required inside functions.
+ */
+import { diffTables, normaliseTable, parseTableListing, tableListingScript } from "./nft-table";
+import { shellWord } from "./shell";
+
+export interface FileFacts {
+    path: string;
+    /** `present`, `missing`, or `not a regular file`. */
+    state: string;
+    /** Four-digit octal mode; empty when missing. */
+    mode: string;
+    /** `user:group`; empty when missing. */
+    owner: string;
+    /** sha256 of the content; empty when missing. */
+    contentSha256: string;
+}
+
+export function desiredFileFacts(file: { path: string; mode: string; owner: string }, contentSha256: string): FileFacts {
+    return { path: file.path, state: "present", mode: file.mode, owner: file.owner, contentSha256 };
+}
+
+/** Prints `mode owner sha256` of one file, or `missing` / `not-a-file`; root reads every file. */
+export function fileProbeCommand(path: string): string {
+    const script = [
+        'if [ -f "$1" ] && [ ! -L "$1" ]; then',
+        'printf "%s %s\\n" "$(stat -c "%a %U:%G" "$1")" "$(sha256sum < "$1" | cut -d" " -f1)";',
+        'elif [ -e "$1" ] || [ -L "$1" ]; then echo not-a-file; else echo missing; fi',
+    ].join(" ");
+    return `sudo -n sh -c ${shellWord(script)} limen-probe ${shellWord(path)}`;
+}
+
+export function parseFileProbe(path: string, stdout: string): FileFacts {
+    const line = stdout.trim().split("\n").at(-1)?.trim() ?? "";
+    if (line === "missing") return { path, state: "missing", mode: "", owner: "", contentSha256: "" };
+    if (line === "not-a-file") return { path, state: "not a regular file", mode: "", owner: "", contentSha256: "" };
+    const match = /^([0-7]{3,4}) (\S+:\S+) ([0-9a-f]{64})$/.exec(line);
+    if (!match) throw new Error(`cannot read the state of ${path}: unexpected probe output`);
+    return { path, state: "present", mode: match[1]!.padStart(4, "0"), owner: match[2]!, contentSha256: match[3]! };
+}
+
+export interface FirewallFacts {
+    table: string;
+    /** `loaded as rendered`, `missing`, or the differences (`chain input: rule "…" is not in the stack's ruleset`). */
+    live: string;
+    /** sha256 of the ruleset loaded at boot; `missing` when there is none. */
+    bootRulesetSha256: string;
+    /** `systemctl is-enabled` of the boot unit. */
+    bootUnit: string;
+    /** sha256 of the boot unit's file; `missing` when there is none. */
+    bootUnitSha256: string;
+}
+
+export const liveAsRendered = "loaded as rendered";
+
+export function desiredFirewallFacts(plan: { table: { family: string; name: string }; rulesetSha256: string; bootUnitSha256: string }): FirewallFacts {
+    return {
+        table: `${plan.table.family} ${plan.table.name}`,
+        live: liveAsRendered,
+        bootRulesetSha256: plan.rulesetSha256,
+        bootUnit: "enabled",
+        bootUnitSha256: plan.bootUnitSha256,
+    };
+}
+
+const marker = (name: string) => `--- limen-probe: ${name} ---`;
+
+/**
+ * One command that lists the loaded table, the rendered ruleset (on stdin) loaded into a throwaway
+ * network namespace, and the boot file and unit. Both listings come from the host's own nft, so a
+ * difference between nft versions never reads as drift.
+ */
+export function firewallProbeCommand(paths: { table: string; bootRuleset: string; unitName: string; unitPath: string }): string {
+    const hash = (file: string) => `{ sha256sum ${shellWord(file)} 2>/dev/null | cut -d' ' -f1 | grep . || echo missing; }`;
+    const script = [
+        `echo '${marker("scratch")}'`,
+        `unshare --net sh -c ${shellWord(`nft -f /dev/stdin && ${tableListingScript(paths.table)}`)}`,
+        `echo '${marker("live")}'`,
+        `{ ${tableListingScript(paths.table)} || echo missing; }`,
+        `echo '${marker("boot")}'`,
+        hash(paths.bootRuleset),
+        `echo '${marker("unit")}'`,
+        `{ systemctl is-enabled ${shellWord(paths.unitName)} 2>/dev/null || true; }`,
+        `echo '${marker("unit-file")}'`,
+        hash(paths.unitPath),
+    ].join("; ");
+    return `sudo -n sh -c ${shellWord(script)}`;
+}
+
+function sections(stdout: string): Map<string, string> {
+    const parts = new Map<string, string>();
+    const pattern = /^--- limen-probe: ([a-z-]+) ---$/gm;
+    const found = [...stdout.matchAll(pattern)];
+    found.forEach((match, index) => {
+        const start = match.index! + match[0].length + 1;
+        const end = index + 1 < found.length ? found[index + 1]!.index! : stdout.length;
+        parts.set(match[1]!, stdout.slice(start, end).replace(/\n$/, ""));
+    });
+    return parts;
+}
+
+export function parseFirewallProbe(table: string, stdout: string): FirewallFacts {
+    const parts = sections(stdout);
+    const scratch = parts.get("scratch");
+    const live = parts.get("live");
+    if (scratch === undefined || live === undefined || !parts.has("unit-file")) throw new Error("cannot read the firewall's state: the probe's output is incomplete");
+    let liveFact: string;
+    if (live.trim() === "missing" || live.trim() === "") liveFact = "missing";
+    else {
+        const differences = diffTables(normaliseTable(parseTableListing(scratch)), normaliseTable(parseTableListing(live)));
+        liveFact = differences.length === 0 ? liveAsRendered : differences.join("; ");
+    }
+    return {
+        table,
+        live: liveFact,
+        bootRulesetSha256: (parts.get("boot") ?? "").trim() || "missing",
+        bootUnit: (parts.get("unit") ?? "").trim() || "not installed",
+        bootUnitSha256: (parts.get("unit-file") ?? "").trim() || "missing",
+    };
+}
+
+export interface Pm2Facts {
+    user: string;
+    /** Per app: `2 online`, `1 online, 1 stopped`, `missing`, or `no pm2 daemon`. */
+    processes: Record<string, string>;
+    /** Per app: where its port is listened on (`127.0.0.1:9444`), or `nothing`. */
+    listening: Record<string, string>;
+    /** `systemctl is-enabled` of pm2's boot unit for the user. */
+    bootService: string;
+    /** `current` when every app started after its files last changed; else which apps run stale files. */
+    loadedFiles: string;
+}
+
+export interface Pm2AppShape {
+    name: string;
+    host: string;
+    port: number;
+    instances: number;
+}
+
+export function desiredPm2Facts(user: string, apps: Pm2AppShape[]): Pm2Facts {
+    return {
+        user,
+        processes: Object.fromEntries(apps.map((app) => [app.name, `${app.instances} online`])),
+        listening: Object.fromEntries(apps.map((app) => [app.name, `${app.host.includes(":") ? `[${app.host}]` : app.host}:${app.port}`])),
+        bootService: "enabled",
+        loadedFiles: "current",
+    };
+}
+
+/**
+ * pm2's process list as the apps' user, only when that user's daemon runs: any pm2 command starts a
+ * daemon when there is none, which would change the host and hide that the apps were not running.
+ */
+export function pm2Command(user: string, ...args: string[]): string {
+    const script = [
+        'pid=$(cat "$HOME/.pm2/pm2.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null',
+        `|| { echo "limen-probe: no pm2 daemon runs for $(id -un)" >&2; exit 3; };`,
+        `PM2_HOME="$HOME/.pm2" exec pm2 ${args.map(shellWord).join(" ")}`,
+    ].join(" ");
+    return `sudo -n -u ${shellWord(user)} -H sh -c ${shellWord(script)}`;
+}
+
+/**
+ * The process list (names, statuses and start times only: jlist also carries the apps' environment),
+ * the sockets, the boot unit, and when the files the apps load last changed.
+ */
+export function pm2ProbeCommand(user: string, loadedPaths: string[]): string {
+    // Only names and statuses leave the host: the full list holds every app's environment.
+    const summarise = `node -e ${shellWord(
+        'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{const line=s.split("\\n").reverse().find((l)=>/^\\[(\\]|\\{)/.test(l));for(const p of JSON.parse(line))console.log(p.name+" "+p.pm2_env.status+" "+p.pm2_env.pm_uptime)})',
+    )}`;
+    const script = [
+        `echo '${marker("processes")}'`,
+        `{ ${pm2Command(user, "jlist")} 2>/dev/null | ${summarise} || echo no-daemon; }`,
+        `echo '${marker("sockets")}'`,
+        "ss -Hltn",
+        `echo '${marker("unit")}'`,
+        `{ systemctl is-enabled ${shellWord(`pm2-${user}.service`)} 2>/dev/null || true; }`,
+        `echo '${marker("mtimes")}'`,
+        `{ stat -c %Y ${loadedPaths.map(shellWord).join(" ")} 2>/dev/null || true; }`,
+    ].join("; ");
+    return `sudo -n sh -c ${shellWord(script)}`;
+}
+
+/** Listening sockets from `ss -Hltn`, as port → local addresses (`*` for every address). */
+export function listeners(ssOutput: string): Map<number, string[]> {
+    const byPort = new Map<number, string[]>();
+    for (const line of ssOutput.split("\n")) {
+        const local = line.trim().split(/\s+/)[3];
+        if (!local) continue;
+        const colon = local.lastIndexOf(":");
+        const port = Number(local.slice(colon + 1));
+        const address = local.slice(0, colon).replace(/%\S+$/, "");
+        if (!Number.isInteger(port) || colon < 0) continue;
+        const list = byPort.get(port) ?? [];
+        if (!list.includes(address)) list.push(address);
+        byPort.set(port, list);
+    }
+    return byPort;
+}
+
+export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string): Pm2Facts {
+    const parts = sections(stdout);
+    const processText = parts.get("processes");
+    if (processText === undefined || !parts.has("unit")) throw new Error("cannot read pm2's state: the probe's output is incomplete");
+    const noDaemon = processText.trim() === "no-daemon";
+    const statuses = processText
+        .split("\n")
+        .map((line) => line.trim().split(" "))
+        .filter((fields) => fields.length === 3);
+    const newestChange = Math.max(0, ...(parts.get("mtimes") ?? "").split("\n").map(Number).filter(Number.isFinite)) * 1000;
+    const stale: string[] = [];
+    const byPort = listeners(parts.get("sockets") ?? "");
+    const processes: Record<string, string> = {};
+    const listening: Record<string, string> = {};
+    for (const app of apps) {
+        if (noDaemon) processes[app.name] = "no pm2 daemon";
+        else {
+            const counts = new Map<string, number>();
+            for (const [name, status, started] of statuses) {
+                if (name !== app.name) continue;
+                counts.set(status!, (counts.get(status!) ?? 0) + 1);
+                if (status === "online" && Number(started) < newestChange && !stale.includes(app.name)) stale.push(app.name);
+            }
+            processes[app.name] =
+                counts.size === 0
+                    ? "missing"
+                    : [...counts.entries()]
+                          .sort(([a], [b]) => (a === "online" ? -1 : b === "online" ? 1 : a.localeCompare(b)))
+                          .map(([status, count]) => `${count} ${status}`)
+                          .join(", ");
+        }
+        const addresses = (byPort.get(app.port) ?? []).sort();
+        listening[app.name] = addresses.length === 0 ? "nothing" : addresses.map((address) => `${address}:${app.port}`).join(", ");
+    }
+    return {
+        user,
+        processes,
+        listening,
+        bootService: (parts.get("unit") ?? "").trim() || "not installed",
+        loadedFiles: stale.length === 0 ? "current" : `${stale.join(", ")} started before their files last changed`,
+    };
+}
+
+/** Property names whose values differ, in the order of `desired`. */
+export function differingFacts(desired: object, observed: object | undefined): string[] {
+    const { isDeepStrictEqual } = require("node:util") as typeof import("node:util");
+    const seen = (observed ?? {}) as Record<string, unknown>;
+    return Object.entries(desired)
+        .filter(([key, value]) => !isDeepStrictEqual(value, seen[key]))
+        .map(([key]) => key);
+}

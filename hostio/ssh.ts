@@ -1,0 +1,235 @@
+/**
+ * SSH to a host the way the stack trusts it: the pinned host key and nothing else, the deploy key from
+ * config, no agent, no password. Used by the resources' providers (read, create, update, delete) and by
+ * `npm run verify`; it loads no Pulumi code.
+ *
+ * Connections are shared per host within one process (a refresh of every resource on a host costs one
+ * SSH connection) and closed once idle. The firewall confirmation asks for a fresh one on purpose.
+ *
+ * The providers that call this module are serialised into the stack's state by Pulumi's closure
+ * serialisation, so libraries are loaded with `require` inside the functions (pulumi/pulumi#13960) and
+ * the shared pool lives on `globalThis`, not in a captured module variable (each serialised copy would
+ * get its own).
+ */
+import type { Client, ConnectConfig } from "ssh2";
+
+export interface SshTarget {
+    /** `frontend` or `backend`: error messages name the config key of the host. */
+    role: string;
+    address: string;
+    port: number;
+    user: string;
+    /** Pinned `ssh-ed25519 AAAA...` line. */
+    hostKey: string;
+    connectAttempts: number;
+    connectTimeoutSeconds: number;
+}
+
+export interface ExecResult {
+    status: number;
+    stdout: string;
+    stderr: string;
+}
+
+/** A host that could not be reached, in words an operator can act on. Never carries key material. */
+export class SshError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "SshError";
+    }
+}
+
+/** The algorithm names under which a server may present a key of this type. */
+export function hostKeyAlgorithms(keyType: string): string[] {
+    return keyType === "ssh-rsa" ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : [keyType];
+}
+
+/** `type base64 [comment]` → the key type and its wire-format blob, which is what ssh2 hands the verifier. */
+export function parseHostKey(line: string): { type: string; blob: Buffer } {
+    const [type = "", base64 = ""] = line.trim().split(/\s+/);
+    const blob = Buffer.from(base64, "base64");
+    if (type === "" || blob.length === 0) throw new SshError("the pinned host key is not a `type base64` line");
+    return { type, blob };
+}
+
+function where(target: SshTarget): string {
+    const host = target.address.includes(":") ? `[${target.address}]` : target.address;
+    return `ssh ${target.user}@${host}:${target.port}`;
+}
+
+/** Why a dial failed, and whether another attempt could help (sshd still starting, a lost packet). */
+export function describeDialError(target: SshTarget, error: Error & { code?: string; level?: string }, hostKeyRejected: boolean): { message: string; retry: boolean } {
+    if (hostKeyRejected) {
+        return {
+            message: `${where(target)}: the host's key is not the one pinned in limen:${target.role}.hostKey; compare \`ssh-keyscan -t ${parseHostKey(target.hostKey).type} ${target.address}\` with the host's console before changing the pin`,
+            retry: false,
+        };
+    }
+    if (error.level === "client-authentication") return { message: `${where(target)}: the key in limen:sshPrivateKey is not accepted for ${target.user}`, retry: false };
+    if (error.code === "ECONNREFUSED") return { message: `${where(target)}: connection refused: sshd is not listening on port ${target.port}`, retry: true };
+    if (/timed out/i.test(error.message) || error.code === "ETIMEDOUT") {
+        return { message: `${where(target)}: no answer: is this machine inside limen:ssh.adminNetworks, and is the host up?`, retry: true };
+    }
+    if (/Cannot parse privateKey|Encrypted private OpenSSH key/i.test(error.message)) {
+        return { message: `${where(target)}: limen:sshPrivateKey cannot be read as an unencrypted private key`, retry: false };
+    }
+    return { message: `${where(target)}: ${error.message}`, retry: true };
+}
+
+async function dialOnce(target: SshTarget, privateKey: string): Promise<Client> {
+    const { Client: SshClient } = require("ssh2") as typeof import("ssh2");
+    const pinned = parseHostKey(target.hostKey);
+    return new Promise<Client>((resolve, reject) => {
+        const client = new SshClient();
+        let hostKeyRejected = false;
+        const config: ConnectConfig = {
+            host: target.address,
+            port: target.port,
+            username: target.user,
+            privateKey,
+            agent: undefined,
+            tryKeyboard: false,
+            readyTimeout: target.connectTimeoutSeconds * 1000,
+            keepaliveInterval: 5000,
+            keepaliveCountMax: 3,
+            algorithms: { serverHostKey: hostKeyAlgorithms(pinned.type) as NonNullable<ConnectConfig["algorithms"]>["serverHostKey"] },
+            hostVerifier: (key: Buffer) => {
+                hostKeyRejected = !key.equals(pinned.blob);
+                return !hostKeyRejected;
+            },
+        };
+        client.once("ready", () => resolve(client));
+        client.once("error", (error: Error & { code?: string; level?: string }) => {
+            client.end();
+            const described = describeDialError(target, error, hostKeyRejected);
+            reject(Object.assign(new SshError(described.message), { retry: described.retry }));
+        });
+        client.connect(config);
+    });
+}
+
+/** Dials up to `connectAttempts` times (sshd may still be starting after a boot). */
+export async function dial(target: SshTarget, privateKey: string): Promise<Client> {
+    let last: Error | undefined;
+    for (let attempt = 1; attempt <= Math.max(1, target.connectAttempts); attempt++) {
+        try {
+            return await dialOnce(target, privateKey);
+        } catch (error) {
+            last = error as Error;
+            if (!(error as { retry?: boolean }).retry) break;
+            await new Promise((done) => setTimeout(done, 1000));
+        }
+    }
+    throw last ?? new SshError(`${where(target)}: no attempt made`);
+}
+
+/** Runs one command over an open connection; stdin is written and closed, never echoed. */
+export function execOn(client: Client, command: string, stdin?: string): Promise<ExecResult> {
+    return new Promise<ExecResult>((resolve, reject) => {
+        client.exec(command, (error, stream) => {
+            if (error) return reject(error);
+            const stdout: Buffer[] = [];
+            const stderr: Buffer[] = [];
+            stream.on("data", (chunk: Buffer) => stdout.push(chunk));
+            stream.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+            stream.on("close", (code: number | null, signal?: string) => {
+                resolve({
+                    status: code ?? (signal ? 128 : 255),
+                    stdout: Buffer.concat(stdout).toString("utf8"),
+                    stderr: Buffer.concat(stderr).toString("utf8"),
+                });
+            });
+            stream.end(stdin ?? "");
+        });
+    });
+}
+
+interface PoolEntry {
+    client: Promise<Client>;
+    active: number;
+    idleTimer: NodeJS.Timeout | undefined;
+}
+
+interface Pool {
+    entries: Map<string, PoolEntry>;
+    /** Connections opened in this process, for the benchmark's count. */
+    opened: number;
+}
+
+// A string key: closure serialisation copies captured values, and a plain string survives it.
+const poolKey = "__limenInfraSshPool";
+/** How long an idle shared connection stays open: long enough for the next resource's read. */
+const idleCloseMs = 2000;
+
+function pool(): Pool {
+    const holder = globalThis as unknown as Record<string, Pool | undefined>;
+    holder[poolKey] ??= { entries: new Map(), opened: 0 };
+    return holder[poolKey]!;
+}
+
+/** How many SSH connections this process has opened (the benchmark reports it). */
+export function connectionsOpened(): number {
+    return pool().opened;
+}
+
+function entryKey(target: SshTarget, privateKey: string): string {
+    const { createHash } = require("node:crypto") as typeof import("node:crypto");
+    const keyId = createHash("sha256").update(privateKey).digest("hex");
+    return [target.user, target.address, target.port, target.hostKey, keyId].join("|");
+}
+
+/**
+ * Runs `command` on the host. `fresh: true` opens a new connection just for it and closes it after,
+ * which is what the firewall confirmation needs: proof that a NEW connection still gets in.
+ */
+export async function runOnHost(target: SshTarget, privateKey: string, command: string, options: { stdin?: string; fresh?: boolean } = {}): Promise<ExecResult> {
+    const shared = pool();
+    if (options.fresh) {
+        const client = await dial(target, privateKey);
+        shared.opened++;
+        try {
+            return await execOn(client, command, options.stdin);
+        } finally {
+            client.end();
+        }
+    }
+    const key = entryKey(target, privateKey);
+    let entry = shared.entries.get(key);
+    if (!entry) {
+        const created: PoolEntry = { client: dial(target, privateKey), active: 0, idleTimer: undefined };
+        shared.entries.set(key, created);
+        created.client.then(
+            (client) => {
+                shared.opened++;
+                // A connection the host closed (reboot, sshd restart) is dialled again next time.
+                client.once("close", () => shared.entries.get(key) === created && shared.entries.delete(key));
+            },
+            () => shared.entries.get(key) === created && shared.entries.delete(key),
+        );
+        entry = created;
+    }
+    const current = entry;
+    if (current.idleTimer) clearTimeout(current.idleTimer);
+    current.active++;
+    try {
+        return await execOn(await current.client, command, options.stdin);
+    } finally {
+        current.active--;
+        if (current.active === 0) {
+            current.idleTimer = setTimeout(() => {
+                if (current.active > 0) return;
+                shared.entries.delete(key);
+                current.client.then((client) => client.end(), () => undefined);
+            }, idleCloseMs);
+            current.idleTimer.unref();
+        }
+    }
+}
+
+/** Closes every shared connection now (verify calls it before exiting). */
+export async function closeAll(): Promise<void> {
+    const shared = pool();
+    const entries = [...shared.entries.values()];
+    shared.entries.clear();
+    await Promise.all(entries.map((entry) => entry.client.then((client) => client.end(), () => undefined)));
+}

@@ -1,0 +1,35 @@
+/**
+ * Every name and path the stack owns on a host, written once. The renderers, the plan, the host tool
+ * (which receives them as arguments), `verify` and the policy pack all read them from here.
+ */
+
+/** The stack's own nftables table; other tables (Docker's, ufw's) are never touched. */
+export const firewallTable = { family: "inet", name: "limen_firewall" } as const;
+export const firewallTableName = `${firewallTable.family} ${firewallTable.name}`;
+
+/** The host tool (files/limen-host.sh): the few privileged steps, run with `sudo -n`. */
+export const hostToolPath = "/usr/local/libexec/limen/limen-host";
+
+export const firewallPaths = {
+    /** The confirmed ruleset, loaded at boot. */
+    bootRuleset: "/etc/limen/firewall/limen.nft",
+    /** A ruleset applied but not yet confirmed over a new SSH connection. */
+    pendingRuleset: "/etc/limen/firewall/limen.nft.pending",
+    /** The saved previous table and the revert log. */
+    stateDir: "/var/lib/limen/firewall",
+    /** sha256 of the pending ruleset while a revert is armed. */
+    pendingMarker: "/run/limen/firewall-pending.sha256",
+    /** The unit that loads the boot ruleset, and the transient unit that reverts an unconfirmed change. */
+    bootUnitName: "limen-firewall.service",
+    bootUnitPath: "/etc/systemd/system/limen-firewall.service",
+    revertUnitName: "limen-firewall-revert",
+} as const;
+
+/** Where pm2 startup markers go: the stack removes only the boot units it created itself. */
+export const pm2MarkerDir = "/var/lib/limen/pm2";
+
+/** Where TLS material from config goes on the frontend (mounted read-only into Envoy's container). */
+export const envoyTlsDir = "/etc/limen/envoy/tls";
+
+/** The name of the env file the Next.js app reads in its working directory. */
+export const envFileName = ".env.production";

@@ -1,0 +1,299 @@
+/**
+ * One plan per host: everything the stack owns there, derived from checked config alone.
+ *
+ * Pure: no Pulumi, no I/O beyond the templates the renderers read. The components register one
+ * resource per artifact from it, `npm run verify` compares it with the hosts, and the unit tests read
+ * it directly. Secret content (the env file when it holds secret values, a TLS key from config) is in
+ * the plan in plain text with `secret: true`; the components wrap it as a Pulumi secret.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import type { LimenConfig } from "../components/config";
+import { EnvFileSpec, renderEnvFile } from "../render/env-file";
+import { EnvoySpec, renderEnvoy } from "../render/envoy";
+import { FirewallSpec, renderFirewall } from "../render/firewall";
+import { renderFirewallUnit } from "../render/firewall-unit";
+import { Pm2Spec, renderEcosystem } from "../render/pm2";
+import { envFileName, envoyTlsDir, firewallPaths, firewallTable, hostToolPath } from "./host-paths";
+
+export type HostRole = "frontend" | "backend";
+
+export function sha256(text: string): string {
+    return createHash("sha256").update(text).digest("hex");
+}
+
+/** How the stack reaches a host: pinned host key, non-root user. The private key is not in the plan. */
+export interface SshEndpoint {
+    role: HostRole;
+    address: string;
+    port: number;
+    user: string;
+    /** Pinned `ssh-ed25519 AAAA...` line. */
+    hostKey: string;
+    connectAttempts: number;
+    connectTimeoutSeconds: number;
+}
+
+/** How a file's new content is judged on the host before it replaces the installed one. */
+export type FileCheck = "none" | "nft" | "ecosystem" | "envoy";
+
+export interface FilePlan {
+    /** Frozen resource name suffix, e.g. `env-production`. */
+    name: string;
+    path: string;
+    /** Octal mode, four digits (`0600`). */
+    mode: string;
+    /** `user:group`. */
+    owner: string;
+    check: FileCheck;
+    /** Arguments of the check (envoy: the image and the certificate mounts). */
+    checkArgs: string[];
+    content: string;
+    /** The content must stay a Pulumi secret: never in a log, a diff or plain state. */
+    secret: boolean;
+}
+
+export interface FirewallPlan {
+    table: typeof firewallTable;
+    ruleset: string;
+    rulesetSha256: string;
+    /** Where the confirmed ruleset is kept for boot, and the unit that loads it. */
+    bootRulesetPath: string;
+    bootUnit: { name: string; path: string; content: string };
+    /** Seconds a new ruleset has to be confirmed over a new SSH connection. */
+    confirmWithinSeconds: number;
+}
+
+export interface Pm2AppPlan {
+    name: string;
+    /** The address and port the app must listen on, and nothing else. */
+    host: string;
+    port: number;
+    instances: number;
+}
+
+export interface Pm2Plan {
+    user: string;
+    ecosystemPath: string;
+    apps: Pm2AppPlan[];
+    /** Names of the files whose content the running apps must have loaded: a change reloads them. */
+    loadedFiles: string[];
+}
+
+export interface EnvoyPlan {
+    image: string;
+    spec: EnvoySpec;
+    /** Host directories mounted read-only into the container (config and certificates). */
+    certificateMounts: string[];
+    configSha256: string;
+}
+
+export interface HostToolPlan {
+    path: string;
+    content: string;
+    sha256: string;
+}
+
+export interface HostPlan {
+    role: HostRole;
+    ssh: SshEndpoint;
+    hostTool: HostToolPlan;
+    firewall: FirewallPlan;
+    /** Files in install order. */
+    files: FilePlan[];
+    pm2: Pm2Plan | undefined;
+    envoy: EnvoyPlan | undefined;
+}
+
+export interface StackPlan {
+    frontend: HostPlan;
+    backend: HostPlan;
+}
+
+const hostToolScript = readFileSync(path.join(__dirname, "..", "files", "limen-host.sh"), "utf8");
+
+export function hostToolPlan(): HostToolPlan {
+    return { path: hostToolPath, content: hostToolScript, sha256: sha256(hostToolScript) };
+}
+
+export function backendFirewallSpec(config: LimenConfig): FirewallSpec {
+    return {
+        host: "backend",
+        sshPort: config.ssh.port,
+        adminNetworks: config.ssh.adminNetworks,
+        publicTcpPorts: config.backend.publicApiPorts,
+        internalTcpPorts: [config.backend.apiPort, config.backend.agentPort],
+        internalClients: config.backend.internalClients,
+        localOnlyTcpPorts: [],
+    };
+}
+
+export function frontendFirewallSpec(config: LimenConfig): FirewallSpec {
+    return {
+        host: "frontend",
+        sshPort: config.ssh.port,
+        adminNetworks: config.ssh.adminNetworks,
+        publicTcpPorts: config.envoy.enabled ? [config.envoy.httpPort, config.envoy.httpsPort] : [],
+        internalTcpPorts: [],
+        internalClients: [],
+        // Bound to 127.0.0.1 already; the firewall makes a wrong bind harmless too.
+        localOnlyTcpPorts: [config.apps.limenFrontend.port, config.apps.darc.port, config.envoy.adminPort],
+    };
+}
+
+export function tlsPaths(config: LimenConfig): EnvoySpec["tls"] {
+    return config.tls.source === "host-files"
+        ? { certificateChainPath: config.tls.certificateChainPath, privateKeyPath: config.tls.privateKeyPath }
+        : { certificateChainPath: `${envoyTlsDir}/fullchain.pem`, privateKeyPath: `${envoyTlsDir}/privkey.pem` };
+}
+
+export function envoySpec(config: LimenConfig): EnvoySpec {
+    return {
+        httpPort: config.envoy.httpPort,
+        httpsPort: config.envoy.httpsPort,
+        adminPort: config.envoy.adminPort,
+        limenDomains: config.domains.limen,
+        darcDomains: config.domains.darc,
+        nextjs: { host: config.apps.limenFrontend.host, port: config.apps.limenFrontend.port },
+        darc: { host: config.apps.darc.host, port: config.apps.darc.port },
+        backend: { address: config.backend.internalAddress, port: config.backend.apiPort },
+        backendRoutePrefixes: config.envoy.backendRoutePrefixes,
+        tls: tlsPaths(config),
+    };
+}
+
+export function pm2Spec(config: LimenConfig): Pm2Spec {
+    return { apps: [config.apps.limenFrontend, config.apps.darc], instances: config.apps.instances, restart: config.apps.restart };
+}
+
+export function envFileSpec(config: LimenConfig): EnvFileSpec {
+    return {
+        backendHost: config.backend.internalAddress,
+        backendPort: config.backend.apiPort,
+        agentHost: config.backend.agentAddress,
+        agentPort: config.backend.agentPort,
+        extra: { ...config.apps.extraEnv, ...config.envProductionSecrets },
+    };
+}
+
+/**
+ * The directory to mount for a certificate file. certbot's live/ entries are symlinks into
+ * ../../archive/, so the whole /etc/letsencrypt tree must be visible for them to resolve.
+ */
+export function certificateMount(file: string): string {
+    return file.startsWith("/etc/letsencrypt/") ? "/etc/letsencrypt" : path.posix.dirname(file);
+}
+
+function firewallPlan(spec: FirewallSpec, config: LimenConfig): FirewallPlan {
+    const ruleset = renderFirewall(spec);
+    return {
+        table: firewallTable,
+        ruleset,
+        rulesetSha256: sha256(ruleset),
+        bootRulesetPath: firewallPaths.bootRuleset,
+        bootUnit: { name: firewallPaths.bootUnitName, path: firewallPaths.bootUnitPath, content: renderFirewallUnit() },
+        confirmWithinSeconds: config.ssh.firewallConfirmSeconds,
+    };
+}
+
+function sshEndpoint(config: LimenConfig, role: HostRole): SshEndpoint {
+    const host = role === "frontend" ? config.frontend : config.backend;
+    return {
+        role,
+        address: host.address,
+        port: config.ssh.port,
+        user: config.ssh.user,
+        hostKey: host.hostKey,
+        connectAttempts: config.ssh.connectAttempts,
+        connectTimeoutSeconds: config.ssh.connectTimeoutSeconds,
+    };
+}
+
+/** The frontend's files, in the order they are installed. */
+function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined): FilePlan[] {
+    const appUser = `${config.apps.user}:${config.apps.user}`;
+    const files: FilePlan[] = [
+        {
+            name: "ecosystem",
+            path: config.apps.ecosystemPath,
+            mode: "0644",
+            owner: "root:root",
+            check: "ecosystem",
+            checkArgs: [],
+            content: renderEcosystem(pm2Spec(config)),
+            secret: false,
+        },
+        {
+            // 0600 and owned by the app user: the file may hold secrets and nobody else needs to read it.
+            name: "env-production",
+            path: path.posix.join(config.apps.limenFrontend.cwd, envFileName),
+            mode: "0600",
+            owner: appUser,
+            check: "none",
+            checkArgs: [],
+            content: renderEnvFile(envFileSpec(config)),
+            secret: Object.keys(config.envProductionSecrets).length > 0,
+        },
+    ];
+    if (envoy) {
+        if (config.tls.source === "config") {
+            files.push(
+                { name: "tls-certificate", path: envoy.spec.tls.certificateChainPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [], content: config.tls.certificateChain, secret: false },
+                { name: "tls-private-key", path: envoy.spec.tls.privateKeyPath, mode: "0600", owner: "root:root", check: "none", checkArgs: [], content: config.tlsPrivateKey ?? "", secret: true },
+            );
+        }
+        files.push({
+            name: "envoy-config",
+            path: config.envoy.configPath,
+            mode: "0644",
+            owner: "root:root",
+            check: "envoy",
+            checkArgs: ["--envoy-image", envoy.image, ...envoy.certificateMounts.flatMap((dir) => ["--mount", dir])],
+            content: renderEnvoy(envoy.spec),
+            secret: false,
+        });
+    }
+    return files;
+}
+
+/** Checked config → what the stack puts on each host. */
+export function planStack(config: LimenConfig): StackPlan {
+    const hostTool = hostToolPlan();
+    let envoy: EnvoyPlan | undefined;
+    if (config.envoy.enabled) {
+        const spec = envoySpec(config);
+        envoy = {
+            image: config.envoy.image,
+            spec,
+            certificateMounts: [...new Set([spec.tls.certificateChainPath, spec.tls.privateKeyPath].map(certificateMount))],
+            configSha256: sha256(renderEnvoy(spec)),
+        };
+    }
+    const files = frontendFiles(config, envoy);
+    return {
+        frontend: {
+            role: "frontend",
+            ssh: sshEndpoint(config, "frontend"),
+            hostTool,
+            firewall: firewallPlan(frontendFirewallSpec(config), config),
+            files,
+            pm2: {
+                user: config.apps.user,
+                ecosystemPath: config.apps.ecosystemPath,
+                apps: [config.apps.limenFrontend, config.apps.darc].map((app) => ({ name: app.name, host: app.host, port: app.port, instances: config.apps.instances })),
+                loadedFiles: ["ecosystem", "env-production"],
+            },
+            envoy,
+        },
+        backend: {
+            role: "backend",
+            ssh: sshEndpoint(config, "backend"),
+            hostTool,
+            firewall: firewallPlan(backendFirewallSpec(config), config),
+            files: [],
+            pm2: undefined,
+            envoy: undefined,
+        },
+    };
+}
