@@ -197,9 +197,7 @@ interface FirewallInputs {
  */
 async function applyFirewall(inputs: FirewallInputs): Promise<void> {
     const at = inputs.locations;
-    await run(inputs.connection, `installing ${at.unitPath}`, installFileCommand(inputs.toolPath, { path: at.unitPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [] }), {
-        stdin: inputs.bootUnitContent,
-    });
+    await installBootUnit(inputs);
     await run(inputs.connection, `applying table ${at.table}`, applyFirewallCommand(inputs.toolPath, at, inputs.confirmWithinSeconds), { stdin: inputs.ruleset });
     // Dial budget well inside the revert window: a confirmation that arrived after the revert would
     // confirm a ruleset the host no longer has loaded.
@@ -222,6 +220,20 @@ async function readFirewall(props: FirewallInputs): Promise<FirewallInputs> {
     return { ...props, ...parseFirewallProbe(props.table, probe.stdout) };
 }
 
+/** Reinstalls and re-enables the boot unit of an already confirmed ruleset. */
+async function repairBootUnit(inputs: FirewallInputs): Promise<void> {
+    const at = inputs.locations;
+    await installBootUnit(inputs);
+    await run(inputs.connection, `enabling ${at.unitName}`, confirmFirewallCommand(inputs.toolPath, at, inputs.rulesetSha256));
+}
+
+async function installBootUnit(inputs: FirewallInputs): Promise<void> {
+    const at = inputs.locations;
+    await run(inputs.connection, `installing ${at.unitPath}`, installFileCommand(inputs.toolPath, { path: at.unitPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [] }), {
+        stdin: inputs.bootUnitContent,
+    });
+}
+
 const firewallProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: FirewallInputs, news: FirewallInputs) {
         const changed = differingFacts(desiredFirewallFacts({ table: parseTable(news.table), rulesetSha256: news.rulesetSha256, bootUnitSha256: news.bootUnitSha256 }), olds);
@@ -234,9 +246,10 @@ const firewallProvider: pulumi.dynamic.ResourceProvider = {
     async update(_id: string, _olds: FirewallInputs, news: FirewallInputs) {
         // Converge: a table already loaded, persisted and enabled as planned is not re-applied.
         const observed = await readFirewall(news);
-        if (differingFacts(desiredFirewallFacts({ table: parseTable(news.table), rulesetSha256: news.rulesetSha256, bootUnitSha256: news.bootUnitSha256 }), observed).length > 0) {
-            await applyFirewall(news);
-        }
+        const differing = differingFacts(desiredFirewallFacts({ table: parseTable(news.table), rulesetSha256: news.rulesetSha256, bootUnitSha256: news.bootUnitSha256 }), observed);
+        if (differing.includes("live") || differing.includes("bootRulesetSha256")) await applyFirewall(news);
+        // Only the boot unit drifted: the loaded table is right and stays untouched.
+        else if (differing.length > 0) await repairBootUnit(news);
         return { outs: news };
     },
     async read(id: string, props: FirewallInputs) {

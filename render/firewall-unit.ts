@@ -5,10 +5,12 @@ import { firewallPaths, firewallTableName } from "../plan/host-paths";
  *
  * `PartOf=nftables.service`: Debian's default /etc/nftables.conf starts with `flush ruleset`, so a
  * restart of nftables.service wipes every table; ours is loaded again right after it.
+ *
+ * Byte for byte the unit the host tool wrote before it was rendered here, so upgrading a deployed
+ * stack leaves the installed unit untouched.
  */
 export function renderFirewallUnit(): string {
     return [
-        "# Rendered by limen-infra; replaced by `pulumi up`.",
         "[Unit]",
         `Description=limen-infra host firewall (nft table ${firewallTableName})`,
         "DefaultDependencies=no",

@@ -12,10 +12,10 @@ let stack: Stack;
 let hosts: LabHosts;
 const changes = (summary: { resourceChanges?: Record<string, number> }) => summary.resourceChanges ?? {};
 const quiet = { color: "never" as const };
-// The stack itself plus 15 resources: per host the component and its readiness gate, per firewall
-// the component, the ruleset and its confirmation, and the frontend apps (component, ecosystem, env
-// file, pm2 service, pm2 reload); Envoy is off in the lab.
-const resourceCount = 16;
+// The stack itself plus 12 resources: per host the component and its host tool, per firewall the
+// component and its table, and the frontend apps (component, ecosystem, env file, pm2 apps); Envoy is
+// off in the lab.
+const resourceCount = 13;
 
 beforeAll(async () => {
     hosts = readLabHosts();
@@ -113,13 +113,11 @@ describe("5. the seed's session flow through the real middleware", () => {
 });
 
 describe("6. a config change updates only what depends on it", () => {
-    it("AGENT_PORT 9000 → 9100: the env file and the backend ruleset update, the reload and the confirmation re-run, and it is live", async () => {
+    it("AGENT_PORT 9000 → 9100: the env file, the apps that load it and the backend firewall update, and it is live", async () => {
         onHostOk("backend", "sed -i 's/^PORT=.*/PORT=9100/' /etc/default/limen-fixture-agent && systemctl restart limen-fixture-agent");
         await configureLabStack(hosts, { agentPort: 9100 });
         const result = await stack.up({ ...quiet, onOutput: () => undefined });
-        // Files and rulesets update in place; the trigger-driven actions (the pm2 reload and the
-        // firewall confirmation) are replacements that simply run again.
-        expect(changes(result.summary)).toEqual({ same: resourceCount - 4, update: 2, replace: 2 });
+        expect(changes(result.summary)).toEqual({ same: resourceCount - 3, update: 3 });
         expect(onHostOk("frontend", "grep AGENT_PORT /srv/limen-frontend/.env.production").trim()).toBe("AGENT_PORT=9100");
         expect(tcpOpen(hosts.hosts.frontend.namespace, hosts.hosts.backend.ipv4, 9100)).toBe(true);
         expect(tcpOpen(hosts.hosts.outsider.namespace, hosts.hosts.backend.ipv4, 9100)).toBe(false);
