@@ -1,6 +1,7 @@
 import { z } from "zod";
-import { cidrContains, classifyAddress, isCidr } from "./addresses";
-import { confirmDialBudgetSeconds } from "./firewall-timing";
+import { cidrContains, classifyAddress, isCidr } from "../plan/addresses";
+import { confirmDialBudgetSeconds } from "../plan/firewall-timing";
+import { hostKeyTypes, isHostKeyLine } from "../plan/ssh-keys";
 
 /**
  * The stack's configuration: one strict schema, parsed once, before any resource is registered.
@@ -51,7 +52,9 @@ const loopbackBind = (app: string) =>
         message: seedRule(`${app} must listen on 127.0.0.1 only: Envoy is its only client, and any other bind address exposes it to the network`),
     });
 
-const sshKeyLine = /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}$/;
+// The accepted types come from plan/ssh-keys.ts, which the policy pack reads too (their names hold no
+// regex metacharacters).
+const sshKeyLine = new RegExp(`^(${hostKeyTypes.join("|")}) [A-Za-z0-9+/]+={0,2}$`);
 
 const sshHostKey = z
     .string()
@@ -59,17 +62,9 @@ const sshHostKey = z
         message:
             "must pin the host's SSH public key as one line `<type> <base64>` (for instance the output of `ssh-keyscan -t ed25519 HOST` without the host name); an unpinned connection would trust any server",
     })
-    .refine((line) => !sshKeyLine.test(line) || keyBlobMatchesType(line), {
+    .refine((line) => !sshKeyLine.test(line) || isHostKeyLine(line), {
         message: "the key's base64 body does not encode a key of the type the line names; copy the whole line again",
     });
-
-function keyBlobMatchesType(line: string): boolean {
-    const [type, body] = line.split(" ");
-    if (!type || !body) return false;
-    const blob = Buffer.from(body, "base64");
-    const nameLength = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
-    return blob.subarray(4, 4 + nameLength).toString("latin1") === type;
-}
 
 const absolutePath = z.string().regex(/^\/[^\0\s'"`$\\]*[^/\0\s'"`$\\]$/, {
     message: "must be an absolute path with no spaces, quotes, `$` or backslashes",

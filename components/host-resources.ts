@@ -31,6 +31,7 @@ import {
     removeHostToolCommand,
 } from "../hostio/host-tool";
 import {
+    contentAsPlanned,
     desiredFileFacts,
     desiredFirewallFacts,
     desiredPm2Facts,
@@ -75,13 +76,17 @@ interface FileInputs {
     content: string;
     contentSha256: string;
     state: string;
+    /** `as planned`, or how the host's content differs (see hostio/observe.ts). */
+    contentMatches: string;
+    /** The planned content's hash; a refresh never overwrites it (it does `contentSha256`). */
+    plannedSha256: string;
     /** `file`, or `host-tool` for the tool itself. */
     kind: string;
 }
 
 async function readFile(props: FileInputs): Promise<FileInputs> {
     const probe = await run(props.connection, `reading ${props.path}`, fileProbeCommand(props.path));
-    return { ...props, ...parseFileProbe(props.path, probe.stdout) };
+    return { ...props, ...parseFileProbe(props.path, probe.stdout, props.plannedSha256 ?? props.contentSha256) };
 }
 
 async function installFile(inputs: FileInputs): Promise<void> {
@@ -140,8 +145,8 @@ export class HostFile extends pulumi.dynamic.Resource {
         super(
             fileProvider,
             name,
-            { ...args, state: "present", kind: "file" },
-            { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["content", "contentSha256"] : [])] },
+            { ...args, plannedSha256: args.contentSha256, state: "present", contentMatches: contentAsPlanned, kind: "file" },
+            { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["content", "contentSha256", "plannedSha256"] : [])] },
             "limen",
             "HostFile",
         );
@@ -164,7 +169,18 @@ export class HostTool extends pulumi.dynamic.Resource {
         super(
             fileProvider,
             name,
-            { ...args, toolPath: args.path, mode: "0755", owner: "root:root", check: "none", checkArgs: [], state: "present", kind: "host-tool" },
+            {
+                ...args,
+                toolPath: args.path,
+                mode: "0755",
+                owner: "root:root",
+                check: "none",
+                checkArgs: [],
+                plannedSha256: args.contentSha256,
+                state: "present",
+                contentMatches: contentAsPlanned,
+                kind: "host-tool",
+            },
             { ...opts, additionalSecretOutputs: ["connection"] },
             "limen",
             "HostTool",

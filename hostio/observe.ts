@@ -18,12 +18,19 @@ export interface FileFacts {
     mode: string;
     /** `user:group`; empty when missing. */
     owner: string;
-    /** sha256 of the content; empty when missing. */
+    /** sha256 of the content; empty when missing. Secret for secret files. */
     contentSha256: string;
+    /**
+     * `as planned` or `changed on the host`: says that a secret file's content drifted, where the
+     * diff of its (secret) hash can only show `[secret]` on both sides.
+     */
+    contentMatches: string;
 }
 
+export const contentAsPlanned = "as planned";
+
 export function desiredFileFacts(file: { path: string; mode: string; owner: string }, contentSha256: string): FileFacts {
-    return { path: file.path, state: "present", mode: file.mode, owner: file.owner, contentSha256 };
+    return { path: file.path, state: "present", mode: file.mode, owner: file.owner, contentSha256, contentMatches: contentAsPlanned };
 }
 
 /** Prints `mode owner sha256` of one file, or `missing` / `not-a-file`; root reads every file. */
@@ -36,13 +43,15 @@ export function fileProbeCommand(path: string): string {
     return `sudo -n sh -c ${shellWord(script)} limen-probe ${shellWord(path)}`;
 }
 
-export function parseFileProbe(path: string, stdout: string): FileFacts {
+/** What the probe saw, judged against the planned content's hash. */
+export function parseFileProbe(path: string, stdout: string, plannedSha256: string): FileFacts {
     const line = stdout.trim().split("\n").at(-1)?.trim() ?? "";
-    if (line === "missing") return { path, state: "missing", mode: "", owner: "", contentSha256: "" };
-    if (line === "not-a-file") return { path, state: "not a regular file", mode: "", owner: "", contentSha256: "" };
+    if (line === "missing") return { path, state: "missing", mode: "", owner: "", contentSha256: "", contentMatches: "missing" };
+    if (line === "not-a-file") return { path, state: "not a regular file", mode: "", owner: "", contentSha256: "", contentMatches: "missing" };
     const match = /^([0-7]{3,4}) (\S+:\S+) ([0-9a-f]{64})$/.exec(line);
     if (!match) throw new Error(`cannot read the state of ${path}: unexpected probe output`);
-    return { path, state: "present", mode: match[1]!.padStart(4, "0"), owner: match[2]!, contentSha256: match[3]! };
+    const sha = match[3]!;
+    return { path, state: "present", mode: match[1]!.padStart(4, "0"), owner: match[2]!, contentSha256: sha, contentMatches: sha === plannedSha256 ? contentAsPlanned : "changed on the host" };
 }
 
 export interface FirewallFacts {

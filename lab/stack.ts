@@ -44,6 +44,8 @@ export interface LabOverrides {
     publicApiPorts?: number[];
     adminNetworks?: string[];
     extraEnv?: Record<string, string>;
+    /** limen:envProductionSecrets, each set with `pulumi config set --secret --path`, value on stdin. */
+    secretEnv?: Record<string, string>;
 }
 
 /** The lab stack's config: the lab's addresses and keys; Envoy off (no Envoy image can run here). */
@@ -148,6 +150,14 @@ export async function configureLabStack(hosts: LabHosts, overrides: LabOverrides
         input: readFileSync(hosts.deployPrivateKeyPath, "utf8"),
         stdio: ["pipe", "ignore", "inherit"],
     });
+    for (const [key, value] of Object.entries(overrides.secretEnv ?? {})) {
+        execFileSync(pulumiBinary(), ["config", "set", "--secret", "--path", `limen:envProductionSecrets.${key}`, "--stack", stackName, "--non-interactive"], {
+            cwd: repoRoot,
+            env: { ...process.env, ...engineEnv() },
+            input: value,
+            stdio: ["pipe", "ignore", "inherit"],
+        });
+    }
 }
 
 /** Lab figures (revert time, probes, requests...), collected by the tests and printed by run.sh. */

@@ -1,5 +1,5 @@
 /** The command line of `npm run verify` and what it prints. */
-import { CheckResult } from "./checks";
+import { CheckResult } from "./result";
 
 export const usage = "usage: npm run verify -- --stack <name> [--json]";
 
@@ -12,17 +12,33 @@ export function parseArgs(argv: string[]): ParsedArgs {
         const arg = argv[i]!;
         if (arg === "--help" || arg === "-h") return { kind: "help" };
         if (arg === "--json") json = true;
-        else if (arg === "--stack" || arg === "-s") {
-            const value = argv[++i];
-            if (value === undefined || value.startsWith("-")) return { kind: "error", message: `${arg} needs a stack name` };
+        else if (arg === "--stack" || arg === "-s" || arg.startsWith("--stack=")) {
+            const value = arg.startsWith("--stack=") ? arg.slice("--stack=".length) : argv[++i];
+            if (value === undefined || value === "" || value.startsWith("-")) return { kind: "error", message: `${arg.replace(/=.*/, "")} needs a stack name` };
+            // Two stacks named is a mistake to point out, not a choice to make for the operator.
+            if (stack !== undefined) return { kind: "error", message: `--stack given twice ("${stack}", "${value}")` };
             stack = value;
-        } else if (arg.startsWith("--stack=")) stack = arg.slice("--stack=".length);
-        else return { kind: "error", message: `unknown argument "${arg}"` };
+        } else return { kind: "error", message: `unknown argument "${arg}"` };
     }
     if (!stack) return { kind: "error", message: "--stack <name> is required (verify never guesses which stack's hosts to ask)" };
     // Pulumi's own stack name rule, optionally qualified as org/project/stack.
     if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,2}$/.test(stack)) return { kind: "error", message: `"${stack}" is not a stack name` };
     return { kind: "run", stack, json };
+}
+
+/**
+ * verify's own flags that npm kept for itself: given before `--` (`npm run verify --json`), npm reads
+ * them as its own config and exports them as `npm_config_<name>` instead of passing them on, so the
+ * run would silently ignore them (a table where JSON was asked for). Only under `npm run verify`.
+ */
+export function flagsTakenByNpm(env: NodeJS.ProcessEnv): string[] {
+    if (env.npm_lifecycle_event !== "verify") return [];
+    return ["stack", "json"].filter((name) => env[`npm_config_${name}`] !== undefined).map((name) => `--${name}`);
+}
+
+export function npmFlagsMessage(flags: string[]): string {
+    const [options, them] = flags.length > 1 ? ["options", "them"] : ["option", "it"];
+    return `npm read ${flags.join(" and ")} as its own ${options} (from before \`--\`, or an npmrc) and did not pass ${them} on: put verify's flags after \`--\`, e.g. \`npm run verify -- --stack prod --json\``;
 }
 
 /** 0 when every check passed, 1 when one failed; 2 (usage, config) is decided before any check runs. */

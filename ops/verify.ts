@@ -1,14 +1,20 @@
 /**
- * `npm run verify -- --stack <name> [--json]`: the design document's runbook as read-only checks
- * over SSH against the stack's hosts (see docs in README, "Verify").
+ * `npm run verify -- --stack <name> [--json]`: the design document's runbook as read-only checks, and
+ * every artifact of both hosts' plans compared with the hosts (see README, "Verify").
  *
  * Exit 0: every check passed; 1: a check failed; 2: nothing was checked (usage, or the stack's config
  * cannot be read or is refused by the same schema `pulumi up` uses).
+ *
+ * No Pulumi SDK and no provider is loaded (test/verify.test.ts holds it to that): the config comes
+ * through the `pulumi` CLI, the plan is pure, and the hosts are read with hostio/.
  */
 import { ConfigError, LimenConfig } from "../components/config";
-import { CheckResult, runChecks } from "./checks";
-import { exitCode, formatJson, formatTable, parseArgs, usage } from "./report";
-import { SshClient } from "./ssh";
+import { closeAll, runOnHost } from "../hostio/ssh";
+import { planStack } from "../plan/hosts";
+import { runChecks } from "./checks";
+import { PlannedHosts, RunOnHost } from "./remote";
+import { exitCode, flagsTakenByNpm, formatJson, formatTable, npmFlagsMessage, parseArgs, usage } from "./report";
+import { CheckResult } from "./result";
 import { pulumiCliFromEnv, readStackConfig, StackConfigError } from "./stack-config";
 
 function fail(json: boolean, detail: string): number {
@@ -17,7 +23,13 @@ function fail(json: boolean, detail: string): number {
     return 2;
 }
 
-async function main(argv: string[]): Promise<number> {
+/** `runOn` is hostio/ssh.ts's runOnHost; tests pass a stand-in host. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, runOn: RunOnHost = runOnHost): Promise<number> {
+    const takenByNpm = flagsTakenByNpm(env);
+    if (takenByNpm.length > 0) {
+        process.stderr.write(`limen verify: ${npmFlagsMessage(takenByNpm)}\n${usage}\n`);
+        return 2;
+    }
     const args = parseArgs(argv);
     if (args.kind === "help") {
         process.stdout.write(`${usage}\n`);
@@ -30,47 +42,34 @@ async function main(argv: string[]): Promise<number> {
 
     let config: LimenConfig;
     try {
-        config = readStackConfig(args.stack, pulumiCliFromEnv());
+        config = readStackConfig(args.stack, pulumiCliFromEnv(env));
     } catch (error) {
         if (error instanceof ConfigError || error instanceof StackConfigError) return fail(args.json, error.message);
         throw error;
     }
 
-    const ssh = new SshClient(
-        {
-            frontend: { role: "frontend", address: config.frontend.address, port: config.ssh.port, user: config.ssh.user, hostKey: config.frontend.hostKey },
-            backend: { role: "backend", address: config.backend.address, port: config.ssh.port, user: config.ssh.user, hostKey: config.backend.hostKey },
-        },
-        config.sshPrivateKey,
-        config.ssh.connectTimeoutSeconds,
-    );
-    const interrupted = (code: number) => () => {
-        ssh.dispose();
-        process.exit(code);
-    };
-    process.once("SIGINT", interrupted(130));
-    process.once("SIGTERM", interrupted(143));
-
+    const plan = planStack(config);
+    const hosts = new PlannedHosts({ frontend: plan.frontend.ssh, backend: plan.backend.ssh }, config.sshPrivateKey, runOn);
     const results: CheckResult[] = [];
     try {
-        for (const result of runChecks(config, ssh)) {
-            results.push(result);
-            // Lets a pending SIGINT/SIGTERM run its handler (the SSH commands themselves are synchronous).
-            await new Promise((resolve) => setImmediate(resolve));
-        }
+        for await (const result of runChecks(config, plan, hosts)) results.push(result);
     } finally {
-        ssh.dispose();
+        // The shared connections would otherwise stay open until their idle timers end them.
+        await closeAll();
     }
     process.stdout.write(`${args.json ? formatJson(results) : formatTable(args.stack, results)}\n`);
     return exitCode(results);
 }
 
-main(process.argv.slice(2)).then(
-    (code) => {
-        process.exitCode = code;
-    },
-    (error: Error) => {
-        process.stderr.write(`limen verify: ${error.stack ?? error.message}\n`);
-        process.exitCode = 2;
-    },
-);
+// Run only as the entry point, so that tests can load this module (and its imports) without running it.
+if (require.main === module) {
+    main(process.argv.slice(2)).then(
+        (code) => {
+            process.exitCode = code;
+        },
+        (error: Error) => {
+            process.stderr.write(`limen verify: ${error.stack ?? error.message}\n`);
+            process.exitCode = 2;
+        },
+    );
+}

@@ -13,7 +13,7 @@ import {
 import { ResourceView, toResourceView } from "./values";
 
 /**
- * The policy engine's side of policy/rules.ts: each wrapper turns what the SDK hands over into plain
+ * The policy engine's side of policy/rules/: each wrapper turns what the SDK hands over into plain
  * resources, runs one pure function, reports its violations and, when the only findings are values
  * unknown during preview, marks the policy not applicable with the reason (shown in the policy summary).
  */
@@ -58,7 +58,7 @@ export const policies: Policies = [
     ),
     resourcePolicy(
         "remote-connections-pin-host-keys",
-        "Every SSH connection pins the host key: remote commands set connection.hostKey, Docker's ssh:// uses StrictHostKeyChecking=yes with its own known_hosts.",
+        "Every SSH connection pins the host key: every resource that acts on a host sets connection.hostKey to a real key line, Docker's ssh:// uses StrictHostKeyChecking=yes with its own known_hosts.",
         hostKeyFindings,
     ),
     resourcePolicy(

@@ -9,7 +9,7 @@ import { isRpcSecret } from "@pulumi/pulumi/runtime/rpc";
  */
 export class Unknown {
     constructor(
-        /** Property path, such as `stdin` or `connection.hostKey`. */
+        /** Property path, such as `content` or `connection.hostKey`. */
         public readonly path: string,
     ) {}
 }

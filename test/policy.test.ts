@@ -1,18 +1,20 @@
 import { execFileSync } from "node:child_process";
+import { generateKeyPairSync, JsonWebKey } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../components/config";
-import { installFileCommands, shellWord } from "../components/remote";
 import type { LimenStack } from "../components/stack";
-import { backendFirewallSpec, envFileSpec, envoySpec } from "../components/stack";
+import { envFileName } from "../plan/host-paths";
+import { backendFirewallSpec, envFileSpec, envoySpec, planStack } from "../plan/hosts";
+import { hostKeyTypes, isHostKeyLine } from "../plan/ssh-keys";
 import { renderEnvFile } from "../render/env-file";
 import { renderEnvoy } from "../render/envoy";
 import { FirewallSpec, renderFirewall } from "../render/firewall";
-import { installFileOf, isHostKeyLine, parseEnv, parseLimenTable, shellWords, sshOptions } from "../policy/rules";
-import { toPlain, Unknown } from "../policy/values";
+import { actsOnHost, hostResourceTypes, isEnvFile, isEnvoyBootstrapFile, parseEnv, parseLimenTable, sshOptions } from "../policy/rules";
+import { toPlain, toResourceView, Unknown } from "../policy/values";
 import { ed25519HostKey, otherRawConfig, prodRawConfig, rawConfigFromStackFile, withOverride } from "./support/fixtures";
 import { installMocks, isSecretOnWire, plainOnWire, recordRegistrations, secretSignature } from "./support/mocks";
 import { GraphResource, graphOf, runResourcePolicy, runStackPolicy, sdkProps, violationsOf } from "./support/policy-harness";
@@ -49,6 +51,23 @@ function changed(graph: GraphResource[], name: string, change: (wire: Record<str
     return copy;
 }
 
+/** A copy of the graph with one more resource: `like`'s type and inputs under a new name, then changed. */
+function added(graph: GraphResource[], like: string, name: string, change: (wire: Record<string, unknown>) => void): GraphResource[] {
+    const model = graph.find((r) => r.name === like);
+    if (!model) throw new Error(`no resource ${like}`);
+    const resource = { type: model.type, name, urn: `urn:pulumi:unit::limen::${model.type}::${name}`, wire: structuredClone(model.wire) };
+    change(resource.wire);
+    return [...graph.map((r) => ({ ...r, wire: structuredClone(r.wire) })), resource];
+}
+
+/** A copy of the graph with a resource of another type on `like`'s host: its connection and `inputs`. */
+function addedOnHost(graph: GraphResource[], like: string, type: string, name: string, inputs: Record<string, unknown>): GraphResource[] {
+    const model = graph.find((r) => r.name === like);
+    if (!model) throw new Error(`no resource ${like}`);
+    const resource = { type, name, urn: `urn:pulumi:unit::limen::${type}::${name}`, wire: { connection: structuredClone(model.wire.connection), ...inputs } };
+    return [...graph.map((r) => ({ ...r, wire: structuredClone(r.wire) })), resource];
+}
+
 /** Sets a property's plain value, inside its secret envelope when it has one. */
 function setPlain(wire: Record<string, unknown>, key: string, value: unknown): void {
     const current = wire[key];
@@ -56,29 +75,71 @@ function setPlain(wire: Record<string, unknown>, key: string, value: unknown): v
     else wire[key] = value;
 }
 
-const stdinOf = (graph: GraphResource[], name: string) => plainOnWire(graph.find((r) => r.name === name)!.wire.stdin) as string;
+const envFile = "frontend-apps-env-production";
+const envoyConfig = "frontend-envoy-config";
+const backendTable = "backend-firewall-table";
+
+const contentOf = (graph: GraphResource[], name: string) => plainOnWire(graph.find((r) => r.name === name)!.wire.content) as string;
 const connectionOf = (wire: Record<string, unknown>) => plainOnWire(wire.connection) as Record<string, unknown>;
 const withBackendFirewall = (graph: GraphResource[], spec: Partial<FirewallSpec>) =>
-    changed(graph, "backend-firewall-ruleset", (wire) => setPlain(wire, "stdin", renderFirewall({ ...backendFirewallSpec(prod), ...spec })));
-const withEnvFile = (graph: GraphResource[], text: string) => changed(graph, "frontend-apps-env-production", (wire) => setPlain(wire, "stdin", text));
-const withEnvoyConfig = (graph: GraphResource[], text: string) => changed(graph, "frontend-envoy-config", (wire) => setPlain(wire, "stdin", text));
+    changed(graph, backendTable, (wire) => setPlain(wire, "ruleset", renderFirewall({ ...backendFirewallSpec(prod), ...spec })));
+const withEnvFile = (graph: GraphResource[], text: string) => changed(graph, envFile, (wire) => setPlain(wire, "content", text));
+const withEnvoyConfig = (graph: GraphResource[], text: string) => changed(graph, envoyConfig, (wire) => setPlain(wire, "content", text));
 
 const loopbackSpellings = ["127.0.0.1", "127.1", "127.0.0.53", "localhost", "LOCALHOST", "app.localhost", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "0x7f.0.0.1", "2130706433", "0.0.0.0", "::"];
+
+/** One length-prefixed field of an SSH key blob (RFC 4251 5). */
+function sshField(data: Buffer | string): Buffer {
+    const bytes = Buffer.from(data);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    return Buffer.concat([length, bytes]);
+}
+
+const sshMpint = (bytes: Buffer) => sshField(bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+const fromJwk = (value: string | undefined) => Buffer.from(value ?? "", "base64url");
+
+/** An OpenSSH public key line for a freshly generated key of `type`, as `ssh-keyscan -t` prints it. */
+function hostKeyLineOf(type: string): string {
+    if (type === "ssh-ed25519") return ed25519HostKey();
+    let fields: Buffer[];
+    if (type === "ssh-rsa") {
+        const jwk = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ format: "jwk" }) as JsonWebKey;
+        fields = [sshField(type), sshMpint(fromJwk(jwk.e)), sshMpint(fromJwk(jwk.n))];
+    } else {
+        const curve = type.replace("ecdsa-sha2-", "");
+        const jwk = generateKeyPairSync("ec", { namedCurve: `P-${curve.replace("nistp", "")}` }).publicKey.export({ format: "jwk" }) as JsonWebKey;
+        fields = [sshField(type), sshField(curve), sshField(Buffer.concat([Buffer.from([4]), fromJwk(jwk.x), fromJwk(jwk.y)]))];
+    }
+    return `${type} ${Buffer.concat(fields).toString("base64")}`;
+}
 
 describe("the policy engine's view of the stack", () => {
     it("uses @pulumi/policy's own deserializer and unknown-checking proxy", async () => {
         const graph = await graphFor(otherRawConfig());
-        const env = graph.find((r) => r.name === "frontend-apps-env-production")!;
-        expect(isSecretOnWire(env.wire.stdin)).toBe(true);
-        expect(sdkProps(env.wire).stdin).toContain("SESSION_SECRET=");
-        const unknownStdin = sdkProps({ ...env.wire, stdin: unknownValue });
-        expect(() => unknownStdin.stdin).toThrow(/can't be known during preview/);
-        expect(toPlain(unknownStdin)).toMatchObject({ stdin: new Unknown("stdin") });
+        const env = graph.find((r) => r.name === envFile)!;
+        expect(isSecretOnWire(env.wire.content)).toBe(true);
+        expect(sdkProps(env.wire).content).toContain("SESSION_SECRET=");
+        const unknownContent = sdkProps({ ...env.wire, content: unknownValue });
+        expect(() => unknownContent.content).toThrow(/can't be known during preview/);
+        expect(toPlain(unknownContent)).toMatchObject({ content: new Unknown("content") });
     });
 
     it("reads wire secret envelopes and unknown sentinels the same way", () => {
-        const wire = { connection: { "4dabf18193072939515e22adb298388d": secretSignature, value: { host: "192.0.2.10", hostKey: unknownValue } } };
-        expect(toPlain(wire)).toEqual({ connection: { host: "192.0.2.10", hostKey: new Unknown("connection.hostKey") } });
+        const wire = { connection: { "4dabf18193072939515e22adb298388d": secretSignature, value: { address: "192.0.2.10", hostKey: unknownValue } } };
+        expect(toPlain(wire)).toEqual({ connection: { address: "192.0.2.10", hostKey: new Unknown("connection.hostKey") } });
+    });
+
+    it("knows the types components/host-resources.ts registers, and finds the plan's files by their inputs", async () => {
+        const graph = await graphFor(otherRawConfig());
+        const views = graph.map((r) => toResourceView({ ...r, props: sdkProps(r.wire) }));
+        // Every resource that reaches a host is one the policies recognise as such, and each type they
+        // know is one the stack registers: a renamed type would fail here, not pass every policy unread.
+        expect(new Set(graph.filter((r) => r.wire.connection !== undefined).map((r) => r.type))).toEqual(new Set(Object.values(hostResourceTypes)));
+        expect(views.filter(actsOnHost).map((r) => r.name).sort()).toEqual(graph.filter((r) => r.wire.connection !== undefined).map((r) => r.name).sort());
+        expect(views.filter(isEnvFile).map((r) => [r.name, r.props.path])).toEqual([[envFile, planStack(other).frontend.files.find((f) => f.name === "env-production")!.path]]);
+        expect(views.filter(isEnvoyBootstrapFile).map((r) => r.name)).toEqual([envoyConfig]);
+        expect(path.posix.basename(String(views.find((r) => r.name === envFile)!.props.path))).toBe(envFileName);
     });
 });
 
@@ -104,7 +165,7 @@ describe.each([
 describe("no-next-public-backend-url", () => {
     it("is not fooled by the env file's own comment that names the key", async () => {
         const graph = await graphFor(prodRawConfig());
-        expect(stdinOf(graph, "frontend-apps-env-production")).toContain("# NEXT_PUBLIC_BACKEND_URL is deliberately not set");
+        expect(contentOf(graph, envFile)).toContain("# NEXT_PUBLIC_BACKEND_URL is deliberately not set");
         expect(violationsOf(await runResourcePolicy("no-next-public-backend-url", graph))).toEqual([]);
     });
 
@@ -114,15 +175,15 @@ describe("no-next-public-backend-url", () => {
         ["an assignment with spaces", "NEXT_PUBLIC_BACKEND_URL = /api"],
     ])("refuses %s", async (_label, line) => {
         const graph = await graphFor(prodRawConfig());
-        const outcomes = await runResourcePolicy("no-next-public-backend-url", withEnvFile(graph, `${stdinOf(graph, "frontend-apps-env-production")}${line}\n`));
+        const outcomes = await runResourcePolicy("no-next-public-backend-url", withEnvFile(graph, `${contentOf(graph, envFile)}${line}\n`));
         expect(violationsOf(outcomes)).toEqual([
-            expect.stringMatching(/^command:remote:Command "frontend-apps-env-production": stdin, line 8, assigns NEXT_PUBLIC_BACKEND_URL/),
+            expect.stringMatching(/^pulumi-nodejs:dynamic\/limen:HostFile "frontend-apps-env-production": content, line 8, assigns NEXT_PUBLIC_BACKEND_URL/),
         ]);
     });
 
     it("refuses it inside a secret env file without quoting the file", async () => {
         const graph = await graphFor(otherRawConfig());
-        const outcomes = await runResourcePolicy("no-next-public-backend-url", withEnvFile(graph, `${stdinOf(graph, "frontend-apps-env-production")}NEXT_PUBLIC_BACKEND_URL=x\n`));
+        const outcomes = await runResourcePolicy("no-next-public-backend-url", withEnvFile(graph, `${contentOf(graph, envFile)}NEXT_PUBLIC_BACKEND_URL=x\n`));
         const messages = violationsOf(outcomes);
         expect(messages).toHaveLength(1);
         expect(messages.join("\n")).not.toMatch(/s3cr3t|SESSION_SECRET/);
@@ -130,14 +191,18 @@ describe("no-next-public-backend-url", () => {
 
     it("refuses it in the pm2 ecosystem (a JSON key) and in a container's environment", async () => {
         let graph = await graphFor(prodRawConfig());
+        const ecosystem = contentOf(graph, "frontend-apps-ecosystem");
+        // The added key goes on the line after the first app's NODE_ENV.
+        const line = ecosystem.split("\n").findIndex((text) => text.includes(`"NODE_ENV": "production"`)) + 2;
+        expect(line).toBeGreaterThan(1);
         graph = changed(graph, "frontend-apps-ecosystem", (wire) => {
-            wire.stdin = (wire.stdin as string).replace(`"NODE_ENV": "production"`, `"NODE_ENV": "production",\n        "NEXT_PUBLIC_BACKEND_URL": "http://10.0.0.100:18443"`);
+            wire.content = ecosystem.replace(`"NODE_ENV": "production"`, `"NODE_ENV": "production",\n        "NEXT_PUBLIC_BACKEND_URL": "http://10.0.0.100:18443"`);
         });
         graph = changed(graph, "frontend-envoy-container", (wire) => {
             wire.envs = [...(wire.envs as string[]), "NEXT_PUBLIC_BACKEND_URL=http://10.0.0.100:18443"];
         });
         const outcomes = await runResourcePolicy("no-next-public-backend-url", graph);
-        expect(outcomes.get("frontend-apps-ecosystem")!.violations).toHaveLength(1);
+        expect(outcomes.get("frontend-apps-ecosystem")!.violations).toEqual([{ message: expect.stringContaining(`content, line ${line}, assigns`), urn: expect.stringMatching(/::frontend-apps-ecosystem$/) }]);
         expect(outcomes.get("frontend-envoy-container")!.violations).toEqual([
             { message: expect.stringContaining("envs[1], line 1"), urn: expect.stringMatching(/::frontend-envoy-container$/) },
         ]);
@@ -150,10 +215,21 @@ describe("no-next-public-backend-url", () => {
         expect(violationsOf(await runResourcePolicy("no-next-public-backend-url", graph))).toEqual([expect.stringContaining("labels[1].NEXT_PUBLIC_BACKEND_URL sets")]);
     });
 
+    it("reads a resource's inputs, not a dynamic provider's serialised code", async () => {
+        const graph = changed(await graphFor(prodRawConfig()), "frontend-apps-pm2", (wire) => {
+            wire.__provider = `${wire.__provider as string}\nconst NEXT_PUBLIC_BACKEND_URL = "x";\n`;
+        });
+        expect(violationsOf(await runResourcePolicy("no-next-public-backend-url", graph))).toEqual([]);
+        const inInput = changed(graph, "frontend-apps-pm2", (wire) => {
+            wire.user = "NEXT_PUBLIC_BACKEND_URL=x";
+        });
+        expect(violationsOf(await runResourcePolicy("no-next-public-backend-url", inInput))).toEqual([expect.stringContaining(`"frontend-apps-pm2": user, line 1, assigns`)]);
+    });
+
     it("skips, with the reason, what is unknown during preview", async () => {
         const graph = withEnvFile(await graphFor(prodRawConfig()), unknownValue);
-        const outcome = (await runResourcePolicy("no-next-public-backend-url", graph)).get("frontend-apps-env-production")!;
-        expect(outcome).toEqual({ violations: [], notApplicable: expect.stringContaining("stdin unknown during preview") });
+        const outcome = (await runResourcePolicy("no-next-public-backend-url", graph)).get(envFile)!;
+        expect(outcome).toEqual({ violations: [], notApplicable: expect.stringContaining("content unknown during preview") });
     });
 });
 
@@ -166,7 +242,7 @@ describe("backend-address-not-loopback", () => {
 
     it("refuses a loopback AGENT_HOST in a secret env file", async () => {
         const graph = await graphFor(otherRawConfig());
-        const text = stdinOf(graph, "frontend-apps-env-production").replace("AGENT_HOST=192.0.2.100", "AGENT_HOST=127.0.0.1");
+        const text = contentOf(graph, envFile).replace("AGENT_HOST=192.0.2.100", "AGENT_HOST=127.0.0.1");
         const messages = violationsOf(await runResourcePolicy("backend-address-not-loopback", withEnvFile(graph, text)));
         expect(messages).toEqual([expect.stringContaining("AGENT_HOST=127.0.0.1 is a loopback address")]);
         expect(messages.join("\n")).not.toContain("s3cr3t");
@@ -183,9 +259,26 @@ describe("backend-address-not-loopback", () => {
         expect(violationsOf(await runResourcePolicy("backend-address-not-loopback", graph))).toEqual([expect.stringContaining("cannot be read as an address")]);
     });
 
+    it("finds the files by their inputs, whatever the resources' names: an env file by its path, Envoy's bootstrap by its content", async () => {
+        const graph = await graphFor(prodRawConfig());
+        let edited = added(graph, envFile, "renamed-env", (wire) => {
+            wire.path = "/srv/elsewhere/.env.production";
+            setPlain(wire, "content", renderEnvFile({ ...envFileSpec(prod), backendHost: "localhost" }));
+        });
+        edited = added(edited, envoyConfig, "renamed-envoy", (wire) => {
+            // Without the `envoy` check, the content still says what the file is.
+            wire.check = "none";
+            wire.content = renderEnvoy({ ...envoySpec(prod), backend: { address: "127.0.0.1", port: 18443 } });
+        });
+        const outcomes = await runResourcePolicy("backend-address-not-loopback", edited);
+        expect(outcomes.get("renamed-env")!.violations.map((v) => v.message)).toEqual([expect.stringContaining("BACKEND_HOST=localhost is a loopback address")]);
+        expect(outcomes.get("renamed-envoy")!.violations.map((v) => v.message)).toEqual([expect.stringContaining("endpoint 127.0.0.1 is a loopback address")]);
+        expect(violationsOf(outcomes)).toHaveLength(2);
+    });
+
     it("skips an env file whose content is unknown during preview, and does not crash", async () => {
         const graph = withEnvFile(await graphFor(otherRawConfig()), unknownValue);
-        expect((await runResourcePolicy("backend-address-not-loopback", graph)).get("frontend-apps-env-production")).toEqual({
+        expect((await runResourcePolicy("backend-address-not-loopback", graph)).get(envFile)).toEqual({
             violations: [],
             notApplicable: expect.stringContaining("the .env.production content is unknown during preview"),
         });
@@ -194,6 +287,7 @@ describe("backend-address-not-loopback", () => {
 
 describe("remote-connections-pin-host-keys", () => {
     const placeholder = (JSON.parse(rawConfigFromStackFile("Pulumi.prod.yaml")["limen:backend"]!) as { hostKey: string }).hostKey;
+    const skKey = `sk-ssh-ed25519@openssh.com ${Buffer.concat([sshField("sk-ssh-ed25519@openssh.com"), sshField(Buffer.alloc(32, 7)), sshField("ssh:")]).toString("base64")}`;
 
     it.each([
         ["empty", ""],
@@ -201,19 +295,39 @@ describe("remote-connections-pin-host-keys", () => {
         ["Pulumi.prod.yaml's placeholder", placeholder],
         ["a key of another type than it claims", ed25519HostKey().replace("ssh-ed25519", "ssh-rsa")],
         ["a truncated key", ed25519HostKey().slice(0, 40)],
-    ])("refuses a command whose hostKey is %s", async (_label, hostKey) => {
-        const graph = changed(await graphFor(prodRawConfig()), "backend-firewall-ruleset", (wire) => {
+        ["a security-key type, which the config refuses too", skKey],
+    ])("refuses a host resource whose hostKey is %s", async (_label, hostKey) => {
+        const graph = changed(await graphFor(prodRawConfig()), backendTable, (wire) => {
             connectionOf(wire).hostKey = hostKey;
         });
         const outcomes = await runResourcePolicy("remote-connections-pin-host-keys", graph);
-        expect(violationsOf(outcomes)).toEqual([expect.stringMatching(/^command:remote:Command "backend-firewall-ruleset": connection\.hostKey /)]);
+        expect(violationsOf(outcomes)).toEqual([expect.stringMatching(/^pulumi-nodejs:dynamic\/limen:FirewallTable "backend-firewall-table": connection\.hostKey /)]);
     });
 
-    it("refuses a command with no hostKey at all", async () => {
-        const graph = changed(await graphFor(prodRawConfig()), "frontend-ready", (wire) => {
+    it("refuses a host resource with no hostKey at all", async () => {
+        const graph = changed(await graphFor(prodRawConfig()), "frontend-apps-pm2", (wire) => {
             delete connectionOf(wire).hostKey;
         });
-        expect(violationsOf(await runResourcePolicy("remote-connections-pin-host-keys", graph))).toEqual([expect.stringContaining("connection.hostKey is not set")]);
+        expect(violationsOf(await runResourcePolicy("remote-connections-pin-host-keys", graph))).toEqual([
+            expect.stringMatching(/^pulumi-nodejs:dynamic\/limen:Pm2Apps "frontend-apps-pm2": connection\.hostKey is not set/),
+        ]);
+    });
+
+    it("refuses a host resource with no connection", async () => {
+        const graph = changed(await graphFor(prodRawConfig()), "frontend-apps-ecosystem", (wire) => {
+            delete wire.connection;
+        });
+        expect(violationsOf(await runResourcePolicy("remote-connections-pin-host-keys", graph))).toEqual([expect.stringContaining(`"frontend-apps-ecosystem": has no connection to check`)]);
+    });
+
+    it("checks any resource with a connection, whatever its type, and its jump host", async () => {
+        const graph = addedOnHost(await graphFor(prodRawConfig()), "frontend-apps-pm2", "command:remote:Command", "hand-written", {
+            connection: { host: "10.0.0.10", user: "deploy", hostKey: ed25519HostKey(), proxy: { host: "10.0.0.1", user: "jump" } },
+            create: "true",
+        });
+        expect(violationsOf(await runResourcePolicy("remote-connections-pin-host-keys", graph))).toEqual([
+            expect.stringMatching(/^command:remote:Command "hand-written": connection\.proxy\.hostKey is not set/),
+        ]);
     });
 
     it.each([
@@ -230,6 +344,13 @@ describe("remote-connections-pin-host-keys", () => {
         expect(messages[0]).toMatch(/^pulumi:providers:docker "frontend-envoy-docker": ssh:\/\/deploy@10\.0\.0\.10:22 /);
     });
 
+    it("refuses Docker sshOpts it cannot read, rather than guessing", async () => {
+        const graph = changed(await graphFor(prodRawConfig()), "frontend-envoy-docker", (wire) => {
+            setPlain(wire, "sshOpts", "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/tmp/k");
+        });
+        expect(violationsOf(await runResourcePolicy("remote-connections-pin-host-keys", graph))).toEqual([expect.stringContaining("sshOpts cannot be read as a list of ssh arguments")]);
+    });
+
     it("the Docker provider's sshOpts arrive JSON-encoded and secret, and are read", async () => {
         const docker = (await graphFor(prodRawConfig())).find((r) => r.name === "frontend-envoy-docker")!;
         expect(isSecretOnWire(docker.wire.sshOpts)).toBe(true);
@@ -241,10 +362,10 @@ describe("remote-connections-pin-host-keys", () => {
     });
 
     it("skips a connection unknown during preview", async () => {
-        const graph = changed(await graphFor(prodRawConfig()), "backend-ready", (wire) => {
+        const graph = changed(await graphFor(prodRawConfig()), "backend-host-tool", (wire) => {
             wire.connection = unknownValue;
         });
-        expect((await runResourcePolicy("remote-connections-pin-host-keys", graph)).get("backend-ready")).toEqual({
+        expect((await runResourcePolicy("remote-connections-pin-host-keys", graph)).get("backend-host-tool")).toEqual({
             violations: [],
             notApplicable: expect.stringContaining("connection is unknown during preview"),
         });
@@ -253,28 +374,51 @@ describe("remote-connections-pin-host-keys", () => {
 
 describe("env-file-not-world-readable", () => {
     const envPath = "/srv/limen-frontend/.env.production";
-    const install = (mode: string) => installFileCommands({ path: envPath, mode, owner: "limen:limen", check: "none" });
+    const withMode = async (mode: unknown) => changed(await graphFor(prodRawConfig()), envFile, (wire) => Object.assign(wire, { mode }));
+
+    it("reads the mode the plan gives the file", async () => {
+        const graph = await graphFor(prodRawConfig());
+        expect(graph.find((r) => r.name === envFile)!.wire).toMatchObject({ path: envPath, mode: "0600" });
+    });
 
     it.each(["0600", "0640", "0400", "600"])("accepts mode %s", async (mode) => {
-        const graph = changed(await graphFor(prodRawConfig()), "frontend-apps-env-production", (wire) => Object.assign(wire, install(mode)));
-        expect(violationsOf(await runResourcePolicy("env-file-not-world-readable", graph))).toEqual([]);
+        expect(violationsOf(await runResourcePolicy("env-file-not-world-readable", await withMode(mode)))).toEqual([]);
     });
 
     it.each(["0644", "0604", "0601", "0666", "4600", "rw-------"])("refuses mode %s", async (mode) => {
-        const graph = changed(await graphFor(prodRawConfig()), "frontend-apps-env-production", (wire) => Object.assign(wire, install(mode)));
-        expect(violationsOf(await runResourcePolicy("env-file-not-world-readable", graph))).toEqual([
-            expect.stringContaining(`create installs ${envPath} with mode ${mode}`),
-            expect.stringContaining(`update installs ${envPath} with mode ${mode}`),
+        expect(violationsOf(await runResourcePolicy("env-file-not-world-readable", await withMode(mode)))).toEqual([
+            expect.stringMatching(new RegExp(`^pulumi-nodejs:dynamic/limen:HostFile "frontend-apps-env-production": installs ${envPath} with mode ${mode}; it must give others nothing`)),
         ]);
     });
 
-    it("refuses a command that writes the file some other way, whatever its name", async () => {
-        const graph = changed(await graphFor(prodRawConfig()), "frontend-apps-pm2-service", (wire) => {
-            wire.create = `sudo -n sh -c ${shellWord(`cat > ${envPath}`)}`;
+    it("checks every file resource that installs the file, whatever its name or directory", async () => {
+        const graph = added(await graphFor(prodRawConfig()), "frontend-apps-ecosystem", "renamed", (wire) => {
+            wire.path = "/srv/darc-kr/.env.production";
         });
         expect(violationsOf(await runResourcePolicy("env-file-not-world-readable", graph))).toEqual([
-            expect.stringMatching(/"frontend-apps-pm2-service": create writes \.env\.production without `install-file --mode`/),
+            expect.stringContaining(`"renamed": installs /srv/darc-kr/.env.production with mode 0644`),
         ]);
+    });
+
+    it("refuses a resource that writes the file some other way, whatever its name", async () => {
+        const graph = addedOnHost(await graphFor(prodRawConfig()), "frontend-apps-pm2", "command:remote:Command", "hand-written", {
+            create: `sudo -n sh -c 'cat > ${envPath}'`,
+        });
+        expect(violationsOf(await runResourcePolicy("env-file-not-world-readable", graph))).toEqual([
+            expect.stringMatching(/"hand-written": create names \.env\.production; only a file resource \(HostFile\) declares the mode it leaves/),
+        ]);
+    });
+
+    it("skips a mode or a path unknown during preview", async () => {
+        expect((await runResourcePolicy("env-file-not-world-readable", await withMode(unknownValue))).get(envFile)).toEqual({
+            violations: [],
+            notApplicable: expect.stringContaining("mode is unknown during preview"),
+        });
+        const graph = changed(await graphFor(prodRawConfig()), envFile, (wire) => Object.assign(wire, { path: unknownValue }));
+        expect((await runResourcePolicy("env-file-not-world-readable", graph)).get(envFile)).toEqual({
+            violations: [],
+            notApplicable: expect.stringContaining("path is unknown during preview, so it is not known whether it installs .env.production"),
+        });
     });
 });
 
@@ -291,29 +435,44 @@ describe("backend-firewall-frontend-only", () => {
     ])("refuses a backend ruleset with %s", async (_label, spec, messages) => {
         const outcome = await check(withBackendFirewall(await graphFor(prodRawConfig()), spec));
         expect(outcome.violations.map((v) => v.message)).toEqual(messages.map((m) => expect.stringMatching(m)));
-        expect(outcome.violations[0]!.urn).toMatch(/::backend-firewall-ruleset$/);
+        expect(outcome.violations[0]!.urn).toMatch(/::backend-firewall-table$/);
     });
 
     it("refuses an element added after the table", async () => {
         const graph = await graphFor(prodRawConfig());
-        const text = `${stdinOf(graph, "backend-firewall-ruleset")}add element inet limen_firewall internal_clients_v4 { 203.0.113.5 }\n`;
-        const outcome = await check(changed(graph, "backend-firewall-ruleset", (wire) => setPlain(wire, "stdin", text)));
+        const ruleset = `${graph.find((r) => r.name === backendTable)!.wire.ruleset as string}add element inet limen_firewall internal_clients_v4 { 203.0.113.5 }\n`;
+        const outcome = await check(changed(graph, backendTable, (wire) => setPlain(wire, "ruleset", ruleset)));
         expect(outcome.violations.map((v) => v.message)).toEqual([expect.stringContaining("lists 203.0.113.5")]);
     });
 
     it("finds the ruleset by what it does, not by its name", async () => {
         const graph = withBackendFirewall(await graphFor(prodRawConfig()), { internalClients: ["10.0.0.99"] }).map((r) =>
-            r.name === "backend-firewall-ruleset" ? { ...r, name: "renamed", urn: r.urn.replace(/backend-firewall-ruleset$/, "renamed") } : r,
+            r.name === backendTable ? { ...r, name: "renamed", urn: r.urn.replace(/backend-firewall-table$/, "renamed") } : r,
         );
         expect((await check(graph)).violations.map((v) => v.urn)).toEqual([expect.stringMatching(/::renamed$/), expect.stringMatching(/::renamed$/)]);
     });
 
     it("refuses a stack whose backend has no ruleset", async () => {
-        const graph = (await graphFor(prodRawConfig())).filter((r) => r.name !== "backend-firewall-ruleset");
-        expect((await check(graph)).violations).toEqual([{ message: expect.stringMatching(/^backend 10\.0\.0\.100: no command loads the inet limen_firewall ruleset/), urn: undefined }]);
+        const graph = (await graphFor(prodRawConfig())).filter((r) => r.name !== backendTable);
+        expect((await check(graph)).violations).toEqual([{ message: expect.stringMatching(/^backend 10\.0\.0\.100: no FirewallTable loads the inet limen_firewall ruleset/), urn: undefined }]);
     });
 
-    it("takes the frontend's host from the commands that install its files, and further addresses from policy config", async () => {
+    it("does not take a ruleset written to a file for one that is loaded", async () => {
+        const graph = await graphFor(prodRawConfig());
+        const ruleset = graph.find((r) => r.name === backendTable)!.wire.ruleset as string;
+        const asFile = addedOnHost(graph, backendTable, "pulumi-nodejs:dynamic/limen:HostFile", "backend-ruleset-file", {
+            toolPath: "/usr/local/libexec/limen/limen-host",
+            path: "/etc/nftables.conf",
+            mode: "0644",
+            owner: "root:root",
+            check: "nft",
+            checkArgs: [],
+            content: ruleset,
+        }).filter((r) => r.name !== backendTable);
+        expect((await check(asFile)).violations.map((v) => v.message)).toEqual([expect.stringMatching(/^backend 10\.0\.0\.100: no FirewallTable loads/)]);
+    });
+
+    it("takes the frontend's host from the resources that install its files, and further addresses from policy config", async () => {
         const graph = await graphFor(otherRawConfig());
         expect((await check(graph)).violations.map((v) => v.message)).toEqual([
             expect.stringContaining("port 9000 is not in internal_ports"),
@@ -323,11 +482,16 @@ describe("backend-firewall-frontend-only", () => {
         expect((await check(graph, { internalPorts: [18443, 9100], additionalFrontendAddresses: ["2001:DB8:0::10"] })).violations).toEqual([]);
     });
 
+    it("refuses a stack in which no resource installs the frontend's files", async () => {
+        const graph = (await graphFor(prodRawConfig())).filter((r) => r.name !== envFile && r.name !== envoyConfig);
+        expect((await check(graph)).violations).toEqual([{ message: expect.stringMatching(/^no resource installs \.env\.production or the Envoy config/), urn: undefined }]);
+    });
+
     it("skips a ruleset unknown during preview", async () => {
-        const graph = changed(await graphFor(prodRawConfig()), "backend-firewall-ruleset", (wire) => {
-            wire.stdin = unknownValue;
+        const graph = changed(await graphFor(prodRawConfig()), backendTable, (wire) => {
+            wire.ruleset = unknownValue;
         });
-        expect(await check(graph)).toEqual({ violations: [], notApplicable: expect.stringContaining("backend-firewall-ruleset is unknown during preview") });
+        expect(await check(graph)).toEqual({ violations: [], notApplicable: expect.stringContaining("backend-firewall-table is unknown during preview") });
     });
 });
 
@@ -349,9 +513,9 @@ describe("envoy-backend-matches-env", () => {
 
     it("refuses an Envoy config without the limen_backend cluster, and an env file without BACKEND_HOST", async () => {
         const graph = await graphFor(prodRawConfig());
-        const noCluster = withEnvoyConfig(graph, stdinOf(graph, "frontend-envoy-config").replaceAll("limen_backend", "other_backend"));
+        const noCluster = withEnvoyConfig(graph, contentOf(graph, envoyConfig).replaceAll("limen_backend", "other_backend"));
         expect((await check(noCluster)).violations.map((v) => v.message)).toEqual([expect.stringContaining("has no cluster limen_backend")]);
-        const noHost = withEnvFile(graph, stdinOf(graph, "frontend-apps-env-production").replace(/^BACKEND_HOST=.*\n/m, ""));
+        const noHost = withEnvFile(graph, contentOf(graph, envFile).replace(/^BACKEND_HOST=.*\n/m, ""));
         expect((await check(noHost)).violations.map((v) => v.message)).toEqual([expect.stringContaining("must set BACKEND_HOST and a numeric BACKEND_PORT")]);
     });
 
@@ -364,7 +528,7 @@ describe("envoy-backend-matches-env", () => {
 
     it("has nothing to compare when Envoy is off (the lab)", async () => {
         const graph = await graphFor(withOverride(prodRawConfig(), "envoy", { enabled: false }));
-        expect(graph.some((r) => r.name === "frontend-envoy-config")).toBe(false);
+        expect(graph.some((r) => r.name === envoyConfig)).toBe(false);
         expect(await check(graph)).toEqual({ violations: [] });
     });
 
@@ -375,16 +539,6 @@ describe("envoy-backend-matches-env", () => {
 });
 
 describe("what the policies read, judged against the stack's own writers", () => {
-    it("shellWords splits what shellWord quotes", () => {
-        const words = ["install-file", "--path", "/srv/my app/.env.production", "--owner", "it's:x"];
-        expect(shellWords(words.map(shellWord).join(" "))).toEqual(words);
-        expect(installFileOf(installFileCommands({ path: "/srv/my app/.env.production", mode: "0600", owner: "limen:limen", check: "none" }).create)).toEqual({
-            path: "/srv/my app/.env.production",
-            mode: "0600",
-            check: "none",
-        });
-    });
-
     it("parseEnv reads back what renderEnvFile writes, as Next.js's loader does", () => {
         const spec = { ...envFileSpec(other), extra: { LOG_LEVEL: "info", QUOTED: "a $b 'c", SPACED: "x y" } };
         expect(() => renderEnvFile(spec)).toThrow(/single quote/);
@@ -414,9 +568,30 @@ describe("what the policies read, judged against the stack's own writers", () =>
         expect(parseLimenTable(ruleset).chains.get("input")).toMatch(/policy drop;/);
     });
 
+    it("the plan's firewall ruleset is what the FirewallTable carries", async () => {
+        const graph = await graphFor(prodRawConfig());
+        expect(graph.find((r) => r.name === backendTable)!.wire.ruleset).toBe(planStack(prod).backend.firewall.ruleset);
+    });
+
     it("isHostKeyLine accepts what ssh-keyscan prints and the fixtures' keys", () => {
         expect(isHostKeyLine(ed25519HostKey())).toBe(true);
         expect(isHostKeyLine(`${ed25519HostKey()} root@frontend`)).toBe(true);
         expect(isHostKeyLine("ssh-ed25519")).toBe(false);
+    });
+
+    it.each(hostKeyTypes)("the config schema and the policy both accept a %s host key", (type) => {
+        const line = hostKeyLineOf(type);
+        expect(isHostKeyLine(line)).toBe(true);
+        expect(parseConfig(withOverride(prodRawConfig(), "backend", { hostKey: line })).backend.hostKey).toBe(line);
+    });
+
+    it.each([
+        ["a security-key type", `sk-ssh-ed25519@openssh.com ${Buffer.concat([sshField("sk-ssh-ed25519@openssh.com"), sshField(Buffer.alloc(32, 7)), sshField("ssh:")]).toString("base64")}`],
+        ["DSA", `ssh-dss ${Buffer.concat([sshField("ssh-dss"), ...[1, 2, 3, 4].map((n) => sshMpint(Buffer.alloc(20, n)))]).toString("base64")}`],
+        ["an ECDSA key relabelled with another curve", hostKeyLineOf("ecdsa-sha2-nistp256").replace(/^\S+/, "ecdsa-sha2-nistp384")],
+        ["a key with a field cut off", `ssh-rsa ${sshField("ssh-rsa").toString("base64")}`],
+    ])("the config schema and the policy both refuse %s", (_label, line) => {
+        expect(isHostKeyLine(line)).toBe(false);
+        expect(() => parseConfig(withOverride(prodRawConfig(), "backend", { hostKey: line }))).toThrow(/limen:backend\.hostKey/);
     });
 });

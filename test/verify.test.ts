@@ -1,46 +1,46 @@
 /**
- * `npm run verify`, without hosts: its command line, the judges of each check, the firewall drift
- * comparison on real `nft -j` listings (the stack's own rulesets loaded in a fresh network namespace),
- * the SSH pinning, the config read through a stand-in pulumi CLI, and what it prints.
+ * `npm run verify`, without hosts: its command line, the module graph it loads (no Pulumi), the drift
+ * judges on recorded probe outputs and on the firewall probe run for real (nft in a throwaway network
+ * namespace), the runbook's judges, every check run against a stand-in host, the SSH wrapper, the
+ * config read through a stand-in pulumi CLI, and what it prints.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { generateKeyPairSync } from "node:crypto";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../components/config";
-import { sha256 } from "../components/remote";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { ConfigError, LimenConfig, parseConfig } from "../components/config";
+import { fileProbeCommand, pm2Command, pm2ProbeCommand } from "../hostio/observe";
+import { runOnHost, SshError } from "../hostio/ssh";
+import { FilePlan, FirewallPlan, planStack, sha256, SshEndpoint, StackPlan } from "../plan/hosts";
+import { CheckResult, runChecks } from "../ops/checks";
+import { describeDifferences, firewallProbe, hostToolFile, judgeFile, judgeFirewall, judgeHostTool, judgePm2, loadedPaths, repairAdvice } from "../ops/drift";
+import { HostRole, PlannedHosts, Remote, RemoteResult, RunOnHost } from "../ops/remote";
+import { exitCode, flagsTakenByNpm, formatJson, formatTable, npmFlagsMessage, parseArgs } from "../ops/report";
 import {
-    bootFileMarker,
-    CheckResult,
+    backendOrigin,
     curlCommand,
-    firewallCommands,
-    firewallRulesetPath,
     healthUrl,
+    hostClockCommand,
     judgeAppPorts,
-    judgeFirewall,
     judgeHealth,
-    judgePm2,
     judgeProxyLog,
     judgeSessionCreate,
     judgeSessionValid,
-    listeners,
+    parseProxyLine,
     parseSetCookies,
-    pm2Command,
+    proxyLogCommand,
     proxySessionLines,
-    Remote,
-    renderedRuleset,
-    runChecks,
-    scratchListingCommand,
     sessionUrl,
-} from "../ops/checks";
-import { describeTable, diffTables, normaliseTable, parseTableListing, tableListingScript } from "../ops/nft-table";
-import { exitCode, formatJson, formatTable, parseArgs } from "../ops/report";
-import { describeSshFailure, knownHostsLine, RemoteResult, sshArgs, SshClient, SshTarget } from "../ops/ssh";
+} from "../ops/runbook";
 import { pulumiCliFromEnv, rawConfigFromCliJson, readStackConfig, StackConfigError } from "../ops/stack-config";
-import { fakePrivateKey, otherRawConfig, prodRawConfig, withOverride } from "./support/fixtures";
+import { main } from "../ops/verify";
+import { otherRawConfig, prodRawConfig, repoRoot, withOverride } from "./support/fixtures";
 
 const other = parseConfig(otherRawConfig());
+const otherPlan = planStack(other);
+
 /** Scratch directories of this file, removed at the end. */
 const scratchDirs: string[] = [];
 function scratchDir(prefix: string): string {
@@ -51,6 +51,7 @@ function scratchDir(prefix: string): string {
 afterAll(() => scratchDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 const ok = (stdout: string, status = 0, stderr = ""): RemoteResult => ({ status, stdout, stderr });
+const advice = "run `pulumi up --refresh` to repair";
 
 describe("command line", () => {
     it.each([
@@ -64,21 +65,38 @@ describe("command line", () => {
 
     it.each([
         [[], /--stack <name> is required/],
-        [["--stack"], /needs a stack name/],
+        [["--stack"], /--stack needs a stack name/],
+        [["--stack="], /--stack needs a stack name/],
         [["--stack", "--json"], /needs a stack name/],
         [["--stack", "lab", "--verbose"], /unknown argument "--verbose"/],
+        [["--stack", "lab", "--json=false"], /unknown argument "--json=false"/],
+        [["prod"], /unknown argument "prod"/],
+        [["--stack", "lab", "-s", "prod"], /--stack given twice \("lab", "prod"\)/],
         [["--stack", "lab; rm -rf /"], /is not a stack name/],
     ])("%j is refused", (argv, message) => {
         const parsed = parseArgs(argv);
         expect(parsed.kind).toBe("error");
         expect(parsed.kind === "error" && parsed.message).toMatch(message);
     });
+
+    it("verify's own flags that npm kept (given before `--`) are named, only under `npm run verify`", () => {
+        // What `npm run verify --stack prod --json` leaves: "prod" as an argument, the flags as npm config.
+        expect(flagsTakenByNpm({ npm_lifecycle_event: "verify", npm_config_stack: "true", npm_config_json: "true" })).toEqual(["--stack", "--json"]);
+        expect(flagsTakenByNpm({ npm_lifecycle_event: "verify", npm_config_json: "true", npm_config_loglevel: "silent" })).toEqual(["--json"]);
+        expect(flagsTakenByNpm({ npm_lifecycle_event: "verify", npm_config_loglevel: "silent" })).toEqual([]);
+        // Another script's npm config is not verify's business (e.g. `npm test --json` starting the lab).
+        expect(flagsTakenByNpm({ npm_lifecycle_event: "test", npm_config_json: "true" })).toEqual([]);
+        expect(npmFlagsMessage(["--stack", "--json"])).toMatch(/^npm read --stack and --json as its own options \(.*\) and did not pass them on: /);
+        expect(npmFlagsMessage(["--json"])).toBe(
+            "npm read --json as its own option (from before `--`, or an npmrc) and did not pass it on: put verify's flags after `--`, e.g. `npm run verify -- --stack prod --json`",
+        );
+    });
 });
 
 describe("exit code and output", () => {
     const passed: CheckResult = { check: "backend-health", ok: true, detail: "answered 200" };
-    const failed: CheckResult = { check: "firewall-backend", ok: false, detail: 'chain input: rule "tcp dport @public_ports accept" is missing' };
-    const log: CheckResult = { check: "proxy-log", ok: true, detail: "1 line", lines: ["0|limen-fr | Proxy POST /api/auth/session -> http://192.0.2.100:18443/api/auth/session session"] };
+    const failed: CheckResult = { check: "backend firewall", ok: false, detail: `live: chain input: rule "tcp dport @public_ports accept" is missing on the host, loaded as rendered planned; ${advice}` };
+    const log: CheckResult = { check: "proxy-log", ok: true, detail: "1 line", lines: ["0|limen-fr | 2026-01-01T10:00:05: Proxy POST /api/auth/session -> http://192.0.2.100:18443/api/auth/session session"] };
 
     it("exits 0 only when every check passed", () => {
         expect(exitCode([passed, log])).toBe(0);
@@ -88,9 +106,10 @@ describe("exit code and output", () => {
 
     it("the table has one row per check, PASS/FAIL, the proxy lines and a summary", () => {
         const table = formatTable("lab", [passed, failed, log]).split("\n");
+        expect(table[0]).toBe("limen verify, stack lab");
         expect(table).toContain("CHECK             RESULT  DETAIL");
         expect(table).toContain("backend-health    PASS    answered 200");
-        expect(table).toContain('firewall-backend  FAIL    chain input: rule "tcp dport @public_ports accept" is missing');
+        expect(table).toContain(`backend firewall  FAIL    ${failed.detail}`);
         expect(table).toContain(`  ${log.lines![0]}`);
         expect(table.at(-1)).toBe("1 of 3 checks failed");
         expect(formatTable("lab", [passed]).split("\n").at(-1)).toBe("all 1 checks passed");
@@ -99,115 +118,357 @@ describe("exit code and output", () => {
     it("--json is an array of {check, ok, detail}, with the lines on the proxy check", () => {
         expect(JSON.parse(formatJson([passed, failed, log]))).toEqual([
             { check: "backend-health", ok: true, detail: "answered 200" },
-            { check: "firewall-backend", ok: false, detail: failed.detail },
+            { check: "backend firewall", ok: false, detail: failed.detail },
             { check: "proxy-log", ok: true, detail: "1 line", lines: log.lines },
         ]);
     });
 });
 
-/** Runs `script` in a fresh network namespace with the ruleset on stdin (nothing touches this host's tables). */
-function inScratchNamespace(script: string, ruleset: string): string {
-    const result = spawnSync("unshare", ["--net", "sh", "-c", script], { input: ruleset, encoding: "utf8" });
-    if (result.status !== 0) throw new Error(`unshare: ${result.stderr}`);
-    return result.stdout;
+describe("what verify loads", () => {
+    /** The project files and @pulumi modules in require.cache after `node` loads `entry` through tsx. */
+    function loadedBy(entry: string): { project: string[]; pulumi: number } {
+        const script = [
+            `require(${JSON.stringify(entry)});`,
+            "const keys = Object.keys(require.cache);",
+            "console.log(JSON.stringify({",
+            "  project: keys.filter((k) => !k.includes('node_modules')).map((k) => require('node:path').relative(process.cwd(), k)),",
+            "  pulumi: keys.filter((k) => k.includes('@pulumi')).length,",
+            "}));",
+        ].join("\n");
+        const run = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: repoRoot, encoding: "utf8", timeout: 60_000 });
+        if (run.status !== 0) throw new Error(`node exited ${run.status}: ${run.stderr}`);
+        return JSON.parse(run.stdout.trim().split("\n").at(-1)!) as { project: string[]; pulumi: number };
+    }
+
+    it("ops/verify and everything it imports load no Pulumi SDK, no provider and no Pulumi component", () => {
+        const loaded = loadedBy("./ops/verify");
+        expect(loaded.pulumi).toBe(0);
+        // It did load the whole graph: the plan, the read code and the SSH client the providers use.
+        expect(loaded.project).toEqual(expect.arrayContaining(["ops/verify.ts", "ops/checks.ts", "ops/drift.ts", "plan/hosts.ts", "hostio/observe.ts", "hostio/ssh.ts"]));
+        expect(loaded.project.filter((file) => file.startsWith("components/"))).toEqual(["components/config.ts"]);
+    }, 60_000);
+
+    it("the same probe sees the SDK when a module does load it (the resources' providers)", () => {
+        expect(loadedBy("./components/host-resources").pulumi).toBeGreaterThan(0);
+    }, 60_000);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Drift: the plan's artifacts against recorded probe outputs.
+
+/** What `stat -c "%a %U:%G"` and sha256sum print for a file (fileProbeCommand's output). */
+const fileProbeOutput = (mode: string, owner: string, content: string) => `${mode.replace(/^0/, "")} ${owner} ${sha256(content)}\n`;
+
+const envFile = otherPlan.frontend.files.find((file) => file.name === "env-production")!;
+const ecosystemFile = otherPlan.frontend.files.find((file) => file.name === "ecosystem")!;
+
+describe("drift: files and the host tool", () => {
+    it("differing facts read `fact: <host> on the host, <plan> planned`; records one line per entry", () => {
+        expect(describeDifferences({ state: "present", mode: "0600", owner: "limen:limen" }, { state: "present", mode: "0644", owner: "root:root" })).toEqual([
+            "mode: 0644 on the host, 0600 planned",
+            "owner: root:root on the host, limen:limen planned",
+        ]);
+        expect(describeDifferences({ processes: { a: "2 online", b: "2 online" } }, { processes: { a: "2 online", b: "missing" } })).toEqual(["processes of b: missing on the host, 2 online planned"]);
+        expect(describeDifferences({ contentSha256: "a".repeat(64) }, { contentSha256: "b".repeat(64) })).toEqual(["contentSha256: bbbbbbbbbbbb… on the host, aaaaaaaaaaaa… planned"]);
+        expect(describeDifferences({ contentSha256: "a".repeat(64) }, { contentSha256: "b".repeat(64) }, { secretContent: true })).toEqual(["content differs"]);
+        expect(describeDifferences({ mode: "0600" }, { mode: "0600" })).toEqual([]);
+    });
+
+    it("a file as planned passes; its check is named after the host and the path", () => {
+        expect(judgeFile("frontend", ecosystemFile, ok(fileProbeOutput("0644", "root:root", ecosystemFile.content)))).toEqual({
+            check: "frontend file /etc/limen/pm2/ecosystem.config.js",
+            ok: true,
+            detail: "0644 root:root, content as planned",
+        });
+    });
+
+    it("a changed mode, owner or content is listed fact by fact, with the repair", () => {
+        expect(repairAdvice).toBe(advice);
+        const result = judgeFile("frontend", ecosystemFile, ok(fileProbeOutput("0664", "limen:limen", "module.exports = {}\n")));
+        expect(result).toEqual({
+            check: "frontend file /etc/limen/pm2/ecosystem.config.js",
+            ok: false,
+            detail: `mode: 0664 on the host, 0644 planned; owner: limen:limen on the host, root:root planned; contentSha256: ${sha256("module.exports = {}\n").slice(0, 12)}… on the host, ${sha256(ecosystemFile.content).slice(0, 12)}… planned; ${advice}`,
+        });
+    });
+
+    it("a secret file's content is only `content differs`: no content, no hash of either side", () => {
+        expect(envFile.secret).toBe(true);
+        const onHost = "BACKEND_HOST=203.0.113.5\nSESSION_SECRET=leaked-by-hand\n";
+        const result = judgeFile("frontend", envFile, ok(fileProbeOutput("0644", "limen:limen", onHost)));
+        expect(result).toEqual({ check: "frontend file /srv/limen-frontend/.env.production", ok: false, detail: `mode: 0644 on the host, 0600 planned; content differs; ${advice}` });
+        const printed = formatJson([result]) + formatTable("lab", [result]);
+        for (const secret of [sha256(onHost), sha256(envFile.content), sha256(onHost).slice(0, 12), sha256(envFile.content).slice(0, 12), "s3cr3t", "leaked-by-hand"]) {
+            expect(printed).not.toContain(secret);
+        }
+    });
+
+    it("a missing file says only that (no mode, owner or content to compare)", () => {
+        expect(judgeFile("frontend", envFile, ok("missing\n"))).toMatchObject({ ok: false, detail: `state: missing on the host, present planned; ${advice}` });
+        expect(judgeFile("frontend", envFile, ok("not-a-file\n"))).toMatchObject({ ok: false, detail: `state: not a regular file on the host, present planned; ${advice}` });
+    });
+
+    it("a probe that could not run or printed nonsense is a failure that says why, not drift", () => {
+        expect(judgeFile("frontend", envFile, ok("", 1, "sudo: a password is required"))).toEqual({
+            check: "frontend file /srv/limen-frontend/.env.production",
+            ok: false,
+            detail: 'reading /srv/limen-frontend/.env.production on the frontend: sudo asks for a password; the deploy user needs passwordless sudo (README, "Set up")',
+        });
+        expect(judgeFile("frontend", envFile, ok("garbage"))).toMatchObject({ ok: false, detail: "cannot read the state of /srv/limen-frontend/.env.production: unexpected probe output" });
+        const unreachable = { status: undefined, stdout: "", stderr: "", failure: "ssh ops@192.0.2.10:2222: no answer" };
+        expect(judgeFile("frontend", envFile, unreachable).detail).toBe("ssh ops@192.0.2.10:2222: no answer");
+    });
+
+    it("the host tool is a root-owned 0755 file with the plan's content", () => {
+        const tool = otherPlan.backend.hostTool;
+        expect(hostToolFile).toEqual({ mode: "0755", owner: "root:root" });
+        expect(judgeHostTool("backend", tool, ok(fileProbeOutput("0755", "root:root", tool.content)))).toEqual({
+            check: "backend host tool",
+            ok: true,
+            detail: "/usr/local/libexec/limen/limen-host 0755 root:root, content as planned",
+        });
+        const edited = judgeHostTool("backend", tool, ok(fileProbeOutput("0755", "root:root", `${tool.content}\n# edited by hand\n`)));
+        expect(edited).toMatchObject({ check: "backend host tool", ok: false, detail: expect.stringMatching(/^contentSha256: [0-9a-f]{12}… on the host, [0-9a-f]{12}… planned; run `pulumi up --refresh` to repair$/) });
+        expect(judgeHostTool("backend", tool, ok("missing"))).toMatchObject({ ok: false, detail: `state: missing on the host, present planned; ${advice}` });
+    });
+
+    it("the file probe, run for real on a file here, reads what the judge compares", () => {
+        const dir = scratchDir("limen-verify-file-");
+        const file: FilePlan = { ...ecosystemFile, path: path.join(dir, "ecosystem.config.js"), owner: "root:root" };
+        writeFileSync(file.path, file.content, { mode: 0o644 });
+        chmodSync(file.path, 0o644);
+        const probe = () => {
+            const run = spawnSync("sh", ["-c", fileProbeCommand(file.path)], { encoding: "utf8", env: { ...process.env, PATH: `${sudoShim()}:${process.env.PATH}` } });
+            return ok(run.stdout, run.status ?? 1, run.stderr);
+        };
+        // The owner is whoever runs this test; compared as root:root only when that is root.
+        const asRoot = process.getuid?.() === 0;
+        const first = judgeFile("frontend", asRoot ? file : { ...file, owner: probe().stdout.split(" ")[1]! }, probe());
+        expect(first.ok, first.detail).toBe(true);
+        chmodSync(file.path, 0o600);
+        expect(judgeFile("frontend", asRoot ? file : { ...file, owner: probe().stdout.split(" ")[1]! }, probe()).detail).toBe(`mode: 0600 on the host, 0644 planned; ${advice}`);
+        rmSync(file.path);
+        expect(judgeFile("frontend", file, probe()).detail).toBe(`state: missing on the host, present planned; ${advice}`);
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Drift: the firewall, with the probe run for real in a throwaway network namespace.
+
+/** A directory with `sudo` (drops -n and runs the rest) and `systemctl` (prints $LIMEN_TEST_UNIT_STATE) stand-ins. */
+let shimDir: string | undefined;
+function sudoShim(): string {
+    if (shimDir) return shimDir;
+    shimDir = scratchDir("limen-verify-shim-");
+    writeFileSync(path.join(shimDir, "sudo"), '#!/bin/sh\n[ "$1" = -n ] && shift\nexec "$@"\n', { mode: 0o755 });
+    writeFileSync(path.join(shimDir, "systemctl"), '#!/bin/sh\necho "${LIMEN_TEST_UNIT_STATE:-enabled}"\n', { mode: 0o755 });
+    return shimDir;
 }
 
-/** The stack's ruleset loaded fresh, as verify loads it on a host (same command, without sudo). */
-function expectedListing(ruleset: string): string {
-    const result = spawnSync("sh", ["-c", scratchListingCommand()], { input: ruleset, encoding: "utf8" });
-    if (result.status !== 0) throw new Error(result.stderr);
-    return result.stdout;
+/** A firewall plan whose boot files live in a scratch directory, written as `pulumi up` leaves them. */
+function scratchFirewall(plan: FirewallPlan): FirewallPlan {
+    const dir = scratchDir("limen-verify-boot-");
+    const scratch = { ...plan, bootRulesetPath: path.join(dir, "limen.nft"), bootUnit: { ...plan.bootUnit, path: path.join(dir, "limen-firewall.service") } };
+    writeFileSync(scratch.bootRulesetPath, plan.ruleset);
+    writeFileSync(scratch.bootUnit.path, plan.bootUnit.content);
+    return scratch;
 }
 
-/** A host's table after `tamper` (nft commands), as verify's live listing prints it. */
-function liveListing(ruleset: string, tamper: string, bootFile = `${sha256(ruleset)}  ${firewallRulesetPath}`): string {
-    const listing = inScratchNamespace(`nft -f /dev/stdin && ${tamper || "true"} && ${tableListingScript()}`, ruleset);
-    return `${listing}\n${bootFileMarker}\n${bootFile}\n`;
+interface HostFirewallState {
+    /** nft commands run after the plan's ruleset is loaded (a hand edit). */
+    tamper?: string;
+    /** No table loaded at all. */
+    unloaded?: boolean;
+    unitState?: string;
 }
 
-function scratchFile(text: string): string {
-    const file = path.join(scratchDir("limen-verify-test-"), "ruleset.nft");
-    writeFileSync(file, text);
-    return file;
+/**
+ * firewallProbe's command as the host runs it, in a fresh network namespace standing in for the host
+ * (its table loaded from the plan, then tampered with); nothing touches this machine's own tables.
+ */
+function probeFirewall(plan: FirewallPlan, state: HostFirewallState = {}): RemoteResult {
+    const dir = scratchDir("limen-verify-nft-");
+    writeFileSync(path.join(dir, "loaded.nft"), plan.ruleset);
+    const load = state.unloaded ? "true" : `nft -f ${path.join(dir, "loaded.nft")}`;
+    const probe = firewallProbe(plan);
+    const run = spawnSync("unshare", ["--net", "sh", "-c", `${load} && ${state.tamper ?? "true"} && ${probe.command}`], {
+        input: probe.stdin,
+        encoding: "utf8",
+        env: { ...process.env, PATH: `${sudoShim()}:${process.env.PATH}`, LIMEN_TEST_UNIT_STATE: state.unitState ?? "enabled" },
+    });
+    if (run.error) throw run.error;
+    return ok(run.stdout, run.status ?? 1, run.stderr);
 }
 
 const handleOf = (chain: string, rule: string) =>
     `$(nft -a list chain inet limen_firewall ${chain} | sed -n 's/^[[:space:]]*${rule} # handle \\([0-9]*\\)$/\\1/p')`;
+const deletePublicPorts = `nft delete rule inet limen_firewall input handle ${handleOf("input", "tcp dport @public_ports accept")}`;
 
-describe("firewall drift, on real nft listings of the stack's own rulesets", () => {
-    const backend = renderedRuleset(other, "backend");
-    const frontend = renderedRuleset(other, "frontend");
-    const expectedBackend = normaliseTable(parseTableListing(expectedListing(backend)));
-    const diffAfter = (tamper: string, ruleset = backend) => diffTables(normaliseTable(parseTableListing(expectedListing(ruleset))), normaliseTable(parseTableListing(liveListing(ruleset, tamper).split(`\n${bootFileMarker}`)[0]!)));
+describe("drift: the firewall, probed with nft in a throwaway namespace", () => {
+    const backend = scratchFirewall(otherPlan.backend.firewall);
+    const frontend = scratchFirewall(otherPlan.frontend.firewall);
 
-    it("an untouched table equals the rendered one, whatever its handles and counters", () => {
-        // Loaded again (new handles), with counters already counting: still no difference.
-        const counted = scratchFile(backend.replace("counter drop", "counter packets 7 bytes 420 drop"));
-        const live = liveListing(backend, `nft -f ${counted}`);
-        expect(live).toContain('"packets": 7');
-        expect(diffTables(expectedBackend, normaliseTable(parseTableListing(live.split(`\n${bootFileMarker}`)[0]!)))).toEqual([]);
-        expect(describeTable(expectedBackend)).toBe("7 sets, 2 chains, 16 rules");
-        expect(diffAfter("", frontend)).toEqual([]);
+    it("the table as rendered, with its boot ruleset and unit, passes on both hosts", () => {
+        expect(judgeFirewall("backend", backend, probeFirewall(backend))).toEqual({
+            check: "backend firewall",
+            ok: true,
+            detail: `table inet limen_firewall loaded as rendered; ${backend.bootRulesetPath} and limen-firewall.service (enabled) as planned`,
+        });
+        expect(judgeFirewall("frontend", frontend, probeFirewall(frontend)).ok).toBe(true);
     });
 
-    it("a rule deleted by hand is reported with its chain and its text", () => {
-        expect(diffAfter(`nft delete rule inet limen_firewall input handle ${handleOf("input", "tcp dport @public_ports accept")}`)).toEqual([
-            'chain input: rule "tcp dport @public_ports accept" is missing',
-        ]);
+    it("counters that count and handles that differ are not drift", () => {
+        const dir = scratchDir("limen-verify-counted-");
+        writeFileSync(path.join(dir, "counted.nft"), backend.ruleset.replace("counter drop", "counter packets 7 bytes 420 drop"));
+        expect(judgeFirewall("backend", backend, probeFirewall(backend, { tamper: `nft -f ${path.join(dir, "counted.nft")}` })).ok).toBe(true);
+    });
+
+    it("a rule deleted by hand fails the check, naming the rule, with the repair", () => {
+        expect(judgeFirewall("backend", backend, probeFirewall(backend, { tamper: deletePublicPorts }))).toEqual({
+            check: "backend firewall",
+            ok: false,
+            detail: `live: chain input: rule "tcp dport @public_ports accept" is missing on the host, loaded as rendered planned; ${advice}`,
+        });
     });
 
     it.each([
-        ["an element added to a set", "nft add element inet limen_firewall internal_clients_v4 '{ 203.0.113.9 }'", ["set internal_clients_v4 has 203.0.113.9, which the stack does not"]],
-        ["an element removed", "nft delete element inet limen_firewall internal_ports '{ 9100 }'", ["set internal_ports lacks 9100"]],
-        ["a rule added", "nft insert rule inet limen_firewall input tcp dport 18443 accept", [`chain input: rule "tcp dport 18443 accept" is not in the stack's ruleset`]],
-        ["a policy changed", "nft add chain inet limen_firewall input '{ type filter hook input priority filter; policy accept; }'", ['chain input is "hook input policy accept prio 0 type filter", the stack says "hook input policy drop prio 0 type filter"']],
-        ["a set removed", `nft delete rule inet limen_firewall input handle ${handleOf("input", "tcp dport @public_ports accept")} && nft delete set inet limen_firewall public_ports`, ["set public_ports is missing", 'chain input: rule "tcp dport @public_ports accept" is missing']],
-        ["a chain added", "nft add chain inet limen_firewall extra", ["chain extra is not in the stack's ruleset (0 rule(s))"]],
-        [
-            "a rule moved to the top",
-            `nft delete rule inet limen_firewall input handle ${handleOf("input", "tcp dport @public_ports accept")} && nft insert rule inet limen_firewall input tcp dport @public_ports accept`,
-            ['chain input: rule "tcp dport @public_ports accept" is out of order'],
-        ],
+        ["an element added to a set", "nft add element inet limen_firewall internal_clients_v4 '{ 203.0.113.9 }'", "live: set internal_clients_v4 has 203.0.113.9, which the stack does not on the host"],
+        ["an element removed", "nft delete element inet limen_firewall internal_ports '{ 9100 }'", "live: set internal_ports lacks 9100 on the host"],
+        ["a rule added", "nft insert rule inet limen_firewall input tcp dport 18443 accept", `live: chain input: rule "tcp dport 18443 accept" is not in the stack's ruleset on the host`],
+        ["a policy changed", "nft add chain inet limen_firewall input '{ type filter hook input priority filter; policy accept; }'", 'live: chain input is "hook input policy accept prio 0 type filter", the stack says "hook input policy drop prio 0 type filter" on the host'],
+        ["a rule moved to the top", `${deletePublicPorts} && nft insert rule inet limen_firewall input tcp dport @public_ports accept`, 'live: chain input: rule "tcp dport @public_ports accept" is out of order on the host'],
     ])("%s is reported", (_label, tamper, expected) => {
-        expect(diffAfter(tamper)).toEqual(expected);
+        expect(judgeFirewall("backend", backend, probeFirewall(backend, { tamper })).detail).toBe(`${expected}, loaded as rendered planned; ${advice}`);
     });
 
-    it("the firewall check names the host, the difference and how to restore it", () => {
-        const tampered = liveListing(backend, `nft delete rule inet limen_firewall input handle ${handleOf("input", "tcp dport @public_ports accept")}`);
-        const result = judgeFirewall("backend", backend, ok(tampered), ok(expectedListing(backend)));
-        expect(result).toEqual({
-            check: "firewall-backend",
-            ok: false,
-            detail: `the backend's loaded table differs from the stack's: chain input: rule "tcp dport @public_ports accept" is missing; the boot file matches the stack; restore with \`sudo nft -f ${firewallRulesetPath}\``,
-        });
-        const clean = judgeFirewall("backend", backend, ok(liveListing(backend, "")), ok(expectedListing(backend)));
-        expect(clean.ok).toBe(true);
-        expect(clean.detail).toContain("7 sets, 2 chains, 16 rules");
+    it("no table loaded, a boot ruleset that is not the plan's, or a disabled unit each fail", () => {
+        expect(judgeFirewall("backend", backend, probeFirewall(backend, { unloaded: true })).detail).toBe(`live: missing on the host, loaded as rendered planned; ${advice}`);
+
+        const staleBoot = scratchFirewall(otherPlan.backend.firewall);
+        writeFileSync(staleBoot.bootRulesetPath, "# an older ruleset\n");
+        expect(judgeFirewall("backend", staleBoot, probeFirewall(staleBoot)).detail).toBe(
+            `bootRulesetSha256: ${sha256("# an older ruleset\n").slice(0, 12)}… on the host, ${staleBoot.rulesetSha256.slice(0, 12)}… planned; ${advice}`,
+        );
+        rmSync(staleBoot.bootRulesetPath);
+        rmSync(staleBoot.bootUnit.path);
+        expect(judgeFirewall("backend", staleBoot, probeFirewall(staleBoot, { unitState: "disabled" })).detail).toBe(
+            `bootRulesetSha256: missing on the host, ${staleBoot.rulesetSha256.slice(0, 12)}… planned; bootUnit: disabled on the host, enabled planned; bootUnitSha256: missing on the host, ${sha256(staleBoot.bootUnit.content).slice(0, 12)}… planned; ${advice}`,
+        );
     });
 
-    it("a boot file that is not the stack's ruleset fails the check even when the loaded table matches", () => {
-        const result = judgeFirewall("frontend", frontend, ok(liveListing(frontend, "", `${"0".repeat(64)}  ${firewallRulesetPath}`)), ok(expectedListing(frontend)));
-        expect(result.ok).toBe(false);
-        expect(result.detail).toMatch(/after a reboot it would not: .* is not the stack's ruleset either .*run it/);
-        expect(judgeFirewall("frontend", frontend, ok(liveListing(frontend, "", "absent")), ok(expectedListing(frontend))).detail).toMatch(/limen\.nft is missing/);
+    it("no sudo, or output the probe cannot have printed, is a failure that says so", () => {
+        expect(judgeFirewall("backend", backend, ok("", 1, "sudo: a password is required")).detail).toMatch(/^reading table inet limen_firewall on the backend: sudo asks for a password/);
+        expect(judgeFirewall("backend", backend, ok("--- limen-probe: scratch ---\n", 0, "Error: syntax error")).detail).toBe(
+            "cannot read the firewall's state: the probe's output is incomplete; the host said: Error: syntax error",
+        );
     });
 
-    it("no table loaded at all, or no sudo, is a failure that says so", () => {
-        const missing = judgeFirewall("backend", backend, ok("", 1, "Error: No such file or directory; did you mean table 'limen_firewall' in family inet?"), ok(expectedListing(backend)));
-        expect(missing.detail).toMatch(/has no table inet limen_firewall loaded/);
-        const noSudo = judgeFirewall("backend", backend, ok("", 1, "sudo: a password is required"), ok(""));
-        expect(noSudo.detail).toMatch(/passwordless sudo/);
-    });
-
-    it("the commands read with sudo -n and load the rendered ruleset only in a throwaway namespace", () => {
-        const commands = firewallCommands();
-        expect(commands.live).toMatch(/^sudo -n sh -c '.*nft -j list table inet limen_firewall.*sha256sum \/etc\/limen\/firewall\/limen\.nft/);
-        expect(commands.live).not.toMatch(/nft -f|nft (add|delete|flush)/);
-        expect(commands.scratch).toMatch(/^sudo -n unshare --net sh -c 'nft -f \/dev\/stdin && /);
+    it("the probe only reads: the plan's ruleset is loaded in a namespace of its own, on stdin", () => {
+        const probe = firewallProbe(backend);
+        expect(probe.stdin).toBe(backend.ruleset);
+        expect(probe.command).toMatch(/^sudo -n sh -c '/);
+        expect(probe.command).toContain("unshare --net sh -c");
+        // Every nft -f reads stdin, inside the unshare; nothing adds, deletes or flushes.
+        expect(probe.command.match(/nft -f \S+/g)).toEqual(["nft -f /dev/stdin"]);
+        expect(probe.command).not.toMatch(/nft (add|delete|flush|insert|replace)/);
     });
 });
 
-describe("the runbook's other checks", () => {
+// ---------------------------------------------------------------------------------------------
+// Drift: pm2.
+
+const pm2 = otherPlan.frontend.pm2!;
+const loadedAt = 1767261000; // when the ecosystem and env file last changed (seconds)
+const startedAt = (loadedAt + 60) * 1000; // when the apps started (milliseconds, as pm2 says)
+
+const ss = [
+    "LISTEN 0      511        127.0.0.1:9444      0.0.0.0:*",
+    "LISTEN 0      511        127.0.0.1:9445      0.0.0.0:*",
+    "LISTEN 0      128          0.0.0.0:22        0.0.0.0:*",
+    "LISTEN 0      4096   127.0.0.53%lo:53        0.0.0.0:*",
+    "LISTEN 0      128             [::]:22           [::]:*",
+].join("\n");
+
+const allOnline = ["limen-frontend online", "limen-frontend online", "darc-kr online", "darc-kr online"];
+
+/** pm2ProbeCommand's output: `name status started` lines, the sockets, the boot unit, the files' mtimes. */
+function pm2ProbeOutput(processes: string[] = allOnline, options: { sockets?: string; unit?: string; started?: number } = {}): string {
+    return [
+        "--- limen-probe: processes ---",
+        ...processes.map((line) => (line === "no-daemon" ? line : `${line} ${options.started ?? startedAt}`)),
+        "--- limen-probe: sockets ---",
+        options.sockets ?? ss,
+        "--- limen-probe: unit ---",
+        options.unit ?? "enabled",
+        "--- limen-probe: mtimes ---",
+        String(loadedAt),
+        String(loadedAt - 3600),
+        "",
+    ].join("\n");
+}
+
+describe("drift: pm2", () => {
+    it("every instance online, on its loopback port, resurrected at boot and started after its files changed, passes", () => {
+        expect(judgePm2("frontend", pm2, ok(pm2ProbeOutput()))).toEqual({
+            check: "frontend pm2",
+            ok: true,
+            detail: "limen-frontend 2 online on 127.0.0.1:9444, darc-kr 2 online on 127.0.0.1:9445; pm2-limen.service enabled",
+        });
+    });
+
+    it.each([
+        ["an errored instance", pm2ProbeOutput(["limen-frontend online", "limen-frontend errored", "darc-kr online", "darc-kr online"]), "processes of limen-frontend: 1 online, 1 errored on the host, 2 online planned"],
+        ["a deleted app", pm2ProbeOutput(["limen-frontend online", "limen-frontend online"], { sockets: ss.split("\n").filter((l) => !l.includes("9445")).join("\n") }), "processes of darc-kr: missing on the host, 2 online planned; listening of darc-kr: nothing on the host, 127.0.0.1:9445 planned"],
+        ["an app bound to every address", pm2ProbeOutput(allOnline, { sockets: ss.replace("127.0.0.1:9445", "*:9445") }), "listening of darc-kr: *:9445 on the host, 127.0.0.1:9445 planned"],
+        ["no boot unit", pm2ProbeOutput(allOnline, { unit: "" }), "bootService: not installed on the host, enabled planned"],
+        ["apps that did not reload after their files changed", pm2ProbeOutput(allOnline, { started: (loadedAt - 60) * 1000 }), "loadedFiles: limen-frontend, darc-kr started before their files last changed on the host, current planned"],
+    ])("%s is drift, with the repair", (_label, stdout, expected) => {
+        expect(judgePm2("frontend", pm2, ok(stdout))).toEqual({ check: "frontend pm2", ok: false, detail: `${expected}; ${advice}` });
+    });
+
+    it("no pm2 daemon is drift too (the refresh's update starts and reloads the apps)", () => {
+        const result = judgePm2("frontend", pm2, ok(pm2ProbeOutput(["no-daemon"], { sockets: "" })));
+        expect(result.detail).toBe(
+            "processes of limen-frontend: no pm2 daemon on the host, 2 online planned; processes of darc-kr: no pm2 daemon on the host, 2 online planned; " +
+                `listening of limen-frontend: nothing on the host, 127.0.0.1:9444 planned; listening of darc-kr: nothing on the host, 127.0.0.1:9445 planned; ${advice}`,
+        );
+    });
+
+    it("the probe is asked about the files the apps load, as the Pm2Apps resource asks", () => {
+        expect(loadedPaths(otherPlan.frontend, pm2)).toEqual(["/etc/limen/pm2/ecosystem.config.js", "/srv/limen-frontend/.env.production"]);
+        expect(judgePm2("frontend", pm2, ok("", 1, "sudo: a password is required")).detail).toMatch(/^reading pm2's state for limen on the frontend: sudo asks for a password/);
+    });
+
+    it("pm2 commands never start a daemon: without a live one they stop with exit 3", () => {
+        const command = pm2Command("limen", "jlist");
+        expect(command).toMatch(/^sudo -n -u limen -H sh -c '.*pm2\.pid.*kill -0.*exit 3;.*exec pm2 jlist'$/);
+        // The guard, run for real: no pid file, so pm2 is never reached (it would create ~/.pm2).
+        const home = scratchDir("limen-verify-home-");
+        const script = /sh -c ('.*')$/.exec(command)![1]!.slice(1, -1).replace(/'\\''/g, "'");
+        const run = spawnSync("sh", ["-c", script], { env: { HOME: home, PATH: process.env.PATH }, encoding: "utf8" });
+        expect(run.status).toBe(3);
+        expect(existsSync(path.join(home, ".pm2"))).toBe(false);
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The runbook's checks.
+
+const postResponse = [
+    "HTTP/1.1 100 Continue",
+    "",
+    "HTTP/1.1 200 OK",
+    "content-type: application/json",
+    "set-cookie: limen_session=abc123secret; Path=/; HttpOnly; SameSite=Lax",
+    "Set-Cookie: theme=dark",
+    "",
+    '{"created":true}',
+    "limen-verify-http-status:200",
+]
+    .join("\r\n")
+    .replace(/\r\nlimen-verify/, "\nlimen-verify");
+
+describe("the runbook's checks", () => {
     it("health: 2xx passes; a timeout points at the backend firewall, a refusal at the listener", () => {
         expect(healthUrl(other)).toBe("http://192.0.2.100:18443/api/health");
         expect(judgeHealth(ok('{"status":"ok"}\nlimen-verify-http-status:200'), other)).toEqual({
@@ -215,10 +476,12 @@ describe("the runbook's other checks", () => {
             ok: true,
             detail: 'http://192.0.2.100:18443/api/health answered 200 from the frontend: {"status":"ok"}',
         });
-        expect(judgeHealth(ok("\nlimen-verify-http-status:000", 28, "curl: (28) Connection timed out after 5001 milliseconds"), other).detail).toMatch(/timed out .*internal_clients_v4.*18443 in internal_ports/);
+        expect(judgeHealth(ok("\nlimen-verify-http-status:000", 28, "curl: (28) Connection timed out after 5001 milliseconds"), other).detail).toMatch(
+            /timed out .*internal_clients_v4.*18443 in internal_ports \(see `backend firewall`\)/,
+        );
         expect(judgeHealth(ok("\nlimen-verify-http-status:000", 7, "curl: (7) Failed to connect to 192.0.2.100 port 18443: Connection refused"), other).detail).toMatch(/ss -ltnp 'sport = :18443'/);
         expect(judgeHealth(ok("bad gateway\nlimen-verify-http-status:502"), other)).toMatchObject({ ok: false, detail: expect.stringMatching(/answered 502/) });
-        expect(judgeHealth({ status: undefined, stdout: "", stderr: "", failure: "ssh deploy@192.0.2.10:22: no answer" }, other).detail).toBe("ssh deploy@192.0.2.10:22: no answer");
+        expect(judgeHealth({ status: undefined, stdout: "", stderr: "", failure: "ssh ops@192.0.2.10:2222: no answer" }, other).detail).toBe("ssh ops@192.0.2.10:2222: no answer");
     });
 
     it("curl commands bracket IPv6 and keep the status on its own line", () => {
@@ -227,212 +490,357 @@ describe("the runbook's other checks", () => {
         expect(curlCommand(healthUrl(v6))).toBe("curl -sS -g -m 5 -w '\\nlimen-verify-http-status:%{http_code}' 'http://[2001:db8::100]:18443/api/health'");
     });
 
-    const postResponse = [
-        "HTTP/1.1 100 Continue",
-        "",
-        "HTTP/1.1 200 OK",
-        "content-type: application/json",
-        "set-cookie: limen_session=abc123secret; Path=/; HttpOnly; SameSite=Lax",
-        "Set-Cookie: theme=dark",
-        "",
-        '{"created":true}',
-        "limen-verify-http-status:200",
-    ].join("\r\n").replace(/\r\nlimen-verify/, "\nlimen-verify");
-
     it("session: Set-Cookie is read from the final response; the GET sends it and must say valid", () => {
         expect(parseSetCookies(postResponse)).toEqual([
             { pair: "limen_session=abc123secret", name: "limen_session", attributes: "Path=/; HttpOnly; SameSite=Lax" },
             { pair: "theme=dark", name: "theme", attributes: "" },
         ]);
         const created = judgeSessionCreate(ok(postResponse), other);
-        expect("cookies" in created).toBe(true);
-        if (!("cookies" in created)) return;
+        if (!("cookies" in created)) throw new Error(`the POST was judged a failure: ${created.detail}`);
         const valid = judgeSessionValid(created, ok('{"valid":true}\nlimen-verify-http-status:200'), other);
         expect(valid).toEqual({
             check: "session-cookie",
             ok: true,
             detail: 'POST gave Set-Cookie limen_session (Path=/; HttpOnly; SameSite=Lax), theme; GET with it: {"valid":true}',
         });
-        expect(valid.detail).not.toContain("abc123secret");
         const invalid = judgeSessionValid(created, ok('{"valid":false}\nlimen-verify-http-status:200'), other);
         expect(invalid).toMatchObject({ ok: false, detail: expect.stringMatching(/does not pass the Cookie header/) });
         expect(invalid.detail).not.toContain("abc123secret");
     });
 
     it("session: no Set-Cookie, or a backend error, fails with the runbook's next step", () => {
-        const noCookie = judgeSessionCreate(ok('HTTP/1.1 200 OK\r\n\r\n{}\nlimen-verify-http-status:200'), other);
+        const noCookie = judgeSessionCreate(ok("HTTP/1.1 200 OK\r\n\r\n{}\nlimen-verify-http-status:200"), other);
         expect(noCookie).toMatchObject({ ok: false, detail: expect.stringMatching(/without Set-Cookie.*curl -si -X POST http:\/\/192\.0\.2\.100:18443\/api\/auth\/session/) });
         const badGateway = judgeSessionCreate(ok("HTTP/1.1 502 Bad Gateway\r\n\r\n\nlimen-verify-http-status:502"), other);
         expect(badGateway).toMatchObject({ ok: false, detail: expect.stringMatching(/answered 502.*BACKEND_HOST=192\.0\.2\.100 and BACKEND_PORT=18443/) });
+        const down = judgeSessionCreate(ok("\nlimen-verify-http-status:000", 7, "curl: (7) Failed to connect to 127.0.0.1 port 9444: Connection refused"), other);
+        expect(down).toMatchObject({ ok: false, detail: expect.stringMatching(/is limen-frontend up\? \(see `frontend pm2`\)$/) });
         expect(sessionUrl(other)).toBe("http://127.0.0.1:9444/api/auth/session");
     });
 
-    const ss = [
-        "LISTEN 0      511        127.0.0.1:9444      0.0.0.0:*",
-        "LISTEN 0      511        127.0.0.1:9445      0.0.0.0:*",
-        "LISTEN 0      128          0.0.0.0:22        0.0.0.0:*",
-        "LISTEN 0      4096   127.0.0.53%lo:53        0.0.0.0:*",
-        "LISTEN 0      128             [::]:22           [::]:*",
-    ].join("\n");
-
-    it("app ports: 127.0.0.1 only passes; another address or no listener fails", () => {
-        expect(listeners(ss).get(22)).toEqual(["0.0.0.0", "::"]);
-        expect(listeners(ss).get(53)).toEqual(["127.0.0.53"]);
+    it("app ports: the app's loopback address only passes; another address or no listener fails", () => {
         expect(judgeAppPorts(ok(ss), other)).toEqual({ check: "app-ports-loopback", ok: true, detail: "9444 and 9445 listen on 127.0.0.1 only" });
         const exposed = judgeAppPorts(ok(`${ss}\nLISTEN 0 511 *:9445 *:*`), other);
         expect(exposed).toMatchObject({ ok: false, detail: expect.stringMatching(/9445 \(darc-kr\) also listens on \* \(every address\)/) });
+        const v6 = judgeAppPorts(ok(`${ss}\nLISTEN 0 511 [::]:9444 [::]:*`), other);
+        expect(v6).toMatchObject({ ok: false, detail: expect.stringMatching(/9444 \(limen-frontend\) also listens on \[::\]/) });
         const down = judgeAppPorts(ok(ss.split("\n").slice(1).join("\n")), other);
         expect(down).toMatchObject({ ok: false, detail: expect.stringMatching(/^nothing listens on 9444 \(limen-frontend down\?/) });
     });
+});
 
-    const jlist = (apps: [string, string][]) => JSON.stringify(apps.map(([name, status], pm_id) => ({ name, pm_id, pm2_env: { status, SESSION_SECRET: "s3cr3t" } })));
+describe("the runbook's proxy-log: the middleware's lines for verify's own request", () => {
+    const backend = "http://192.0.2.100:18443";
+    const clock = ok("2026-01-01T10:00:05\n");
+    const older = `0|limen-fr | 2026-01-01T09:59:00: Proxy POST /api/auth/session -> ${backend}/api/auth/session session`;
+    const post = `0|limen-fr | 2026-01-01T10:00:05: Proxy POST /api/auth/session -> ${backend}/api/auth/session session`;
+    const get = `\x1b[32m1|limen-fr | 2026-01-01T10:00:06: Proxy GET /api/auth/session -> ${backend}/api/auth/session session\x1b[39m`;
+    const logs = (...lines: string[]) =>
+        ok(["[TAILING] Tailing last 1000 lines for [limen-frontend] process", "/home/limen/.pm2/logs/limen-frontend-out-0.log last 1000 lines:", ...lines, ""].join("\n"));
 
-    it("pm2: every instance of both apps online passes", () => {
-        const all = jlist([["limen-frontend", "online"], ["limen-frontend", "online"], ["darc-kr", "online"], ["darc-kr", "online"]]);
-        expect(judgePm2(ok(`${all}\n`), other)).toEqual({ check: "pm2-online", ok: true, detail: "limen-frontend 2/2 online, darc-kr 2/2 online" });
+    it("reads the logs of the apps' user without starting pm2, and the clock in pm2's own format", () => {
+        expect(proxyLogCommand(other)).toBe(pm2Command("limen", "logs", "limen-frontend", "--nostream", "--lines", "1000"));
+        expect(hostClockCommand).toBe("env -u TZ date +%Y-%m-%dT%H:%M:%S");
+        expect(backendOrigin(other)).toBe(backend);
+    });
+
+    it("parses the middleware's line: method, path, target", () => {
+        expect(parseProxyLine(post)).toEqual({ stamp: "2026-01-01T10:00:05", method: "POST", path: "/api/auth/session", target: `${backend}/api/auth/session` });
+        expect(parseProxyLine("0|limen-fr | Proxy POST /api/auth/session -> no backend: BACKEND_HOST/BACKEND_PORT unset")).toMatchObject({ stamp: undefined, target: "no backend: BACKEND_HOST/BACKEND_PORT unset" });
+        expect(proxySessionLines([get, older, "0|limen-fr | 2026-01-01T10:00:05: Proxy GET /api/health -> x", post].join("\n"))).toEqual([older, post, get.replace(/\x1b\[[0-9;]*m/g, "")]);
+    });
+
+    it("passes when the POST verify made is logged since its clock reading, sent to the backend", () => {
+        const result = judgeProxyLog(clock, logs(older, post, get), other);
+        expect(result).toEqual({
+            check: "proxy-log",
+            ok: true,
+            detail: `verify's POST passed the middleware to ${backend}: 2 Proxy … session line(s) since 2026-01-01T10:00:05 (below)`,
+            lines: [post, get.replace(/\x1b\[[0-9;]*m/g, "")],
+        });
+    });
+
+    it("fails when only older lines are there: verify's own request did not pass the middleware", () => {
+        const result = judgeProxyLog(clock, logs(older), other);
+        expect(result).toEqual({
+            check: "proxy-log",
+            ok: false,
+            detail: "no `Proxy POST /api/auth/session` line since 2026-01-01T10:00:05 (the frontend's clock) in the last 1000 lines of pm2 logs limen-frontend: verify's own POST http://127.0.0.1:9444/api/auth/session did not pass the middleware (the latest older lines are below)",
+            lines: [older],
+        });
+        expect(judgeProxyLog(clock, logs(), other)).toMatchObject({ ok: false, lines: [], detail: expect.stringMatching(/did not pass the middleware$/) });
+        // A GET is not the POST verify made.
+        expect(judgeProxyLog(clock, logs(get), other).ok).toBe(false);
     });
 
     it.each([
-        ["an errored instance", jlist([["limen-frontend", "online"], ["limen-frontend", "errored"], ["darc-kr", "online"], ["darc-kr", "online"]]), /limen-frontend 1\/2 online \(errored\)/],
-        ["a missing app", jlist([["limen-frontend", "online"], ["limen-frontend", "online"]]), /darc-kr 0\/2 online/],
-        ["a daemon pm2 had to spawn", `[PM2] Spawning PM2 daemon with pm2_home=/home/limen/.pm2\n[PM2] PM2 Successfully daemonized\n[]`, /no pm2 daemon runs for limen/],
-        ["output that is not a list", "garbage", /printed no process list/],
-    ])("pm2: %s fails", (_label, stdout, detail) => {
-        const result = judgePm2(ok(stdout), other);
-        expect(result).toMatchObject({ ok: false, detail: expect.stringMatching(detail) });
-        expect(result.detail).not.toContain("s3cr3t");
+        ["another host", "http://203.0.113.5:18443/api/auth/session", "http://203.0.113.5:18443/api/auth/session"],
+        ["another port", "http://192.0.2.100:8443/api/auth/session", "http://192.0.2.100:8443/api/auth/session"],
+        ["https", "https://192.0.2.100:18443/api/auth/session", "https://192.0.2.100:18443/api/auth/session"],
+    ])("fails when the target is %s", (_label, target, named) => {
+        const result = judgeProxyLog(clock, logs(`0|limen-fr | 2026-01-01T10:00:05: Proxy POST /api/auth/session -> ${target} session`), other);
+        expect(result.ok).toBe(false);
+        expect(result.detail).toBe(
+            `since 2026-01-01T10:00:05 the middleware sent session requests to ${named}, not ${backend}: \`.env.production\` must read BACKEND_HOST=192.0.2.100 and BACKEND_PORT=18443 (see \`frontend file /srv/limen-frontend/.env.production\`)`,
+        );
     });
 
-    it("pm2 commands never start a daemon: without a live one they stop with exit 3", () => {
-        const command = pm2Command("limen", "jlist");
-        expect(command).toMatch(/^sudo -n -u limen -H sh -c '.*pm2\.pid.*kill -0.*exit 3;.*exec pm2 jlist'$/);
-        expect(judgePm2(ok("", 3, "limen-verify: no pm2 daemon runs for limen"), other).detail).toMatch(/sudo systemctl start pm2-limen/);
-        // The guard, run for real: no pid file, so pm2 is never reached (it would create ~/.pm2).
-        const home = scratchDir("limen-verify-home-");
-        const script = /sh -c ('.*')$/.exec(command)![1]!.slice(1, -1).replace(/'\\''/g, "'");
-        const run = spawnSync("sh", ["-c", script], { env: { HOME: home, PATH: process.env.PATH }, encoding: "utf8" });
-        expect(run.status).toBe(3);
-        expect(existsSync(path.join(home, ".pm2"))).toBe(false);
+    it("fails when the middleware has no backend configured", () => {
+        const result = judgeProxyLog(clock, logs("0|limen-fr | 2026-01-01T10:00:05: Proxy POST /api/auth/session -> no backend: BACKEND_HOST/BACKEND_PORT unset"), other);
+        expect(result).toMatchObject({ ok: false, detail: expect.stringMatching(/^since 2026-01-01T10:00:05 the middleware sent session requests to no backend: BACKEND_HOST\/BACKEND_PORT unset, not http/) });
     });
 
-    it("proxy log: the last Proxy … session lines across instances, colours removed; unreadable logs fail", () => {
-        const logs = [
-            "/home/limen/.pm2/logs/limen-frontend-out-0.log last 200 lines:",
-            "0|limen-fr | 2026-01-01T10:00:05: Proxy POST /api/auth/session -> http://192.0.2.100:18443/api/auth/session session",
-            "0|limen-fr | 2026-01-01T10:00:06: Proxy GET /api/health -> http://192.0.2.100:18443/api/health",
-            "/home/limen/.pm2/logs/limen-frontend-out-1.log last 200 lines:",
-            "\x1b[32m1|limen-fr | 2026-01-01T10:00:01: Proxy GET /api/auth/session -> http://192.0.2.100:18443/api/auth/session session\x1b[39m",
-        ].join("\n");
-        expect(proxySessionLines(logs)).toEqual([
-            "1|limen-fr | 2026-01-01T10:00:01: Proxy GET /api/auth/session -> http://192.0.2.100:18443/api/auth/session session",
-            "0|limen-fr | 2026-01-01T10:00:05: Proxy POST /api/auth/session -> http://192.0.2.100:18443/api/auth/session session",
-        ]);
-        expect(judgeProxyLog(ok(logs), other)).toMatchObject({ ok: true, detail: "2 Proxy … session line(s) (below); their target must be http://192.0.2.100:18443" });
-        expect(judgeProxyLog(ok("nothing here"), other)).toMatchObject({ ok: true, lines: [], detail: expect.stringMatching(/requests do not reach the middleware/) });
-        expect(judgeProxyLog(ok("", 3, "limen-verify: no pm2 daemon runs for limen"), other).ok).toBe(false);
+    it("an IPv6 backend is compared as an origin, brackets and all", () => {
+        const v6 = parseConfig(withOverride(otherRawConfig(), "backend", { internalAddress: "2001:db8::100" }));
+        const line = (target: string) => logs(`0|limen-fr | 2026-01-01T10:00:05: Proxy POST /api/auth/session -> ${target}/api/auth/session session`);
+        expect(judgeProxyLog(clock, line("http://[2001:db8::100]:18443"), v6).ok).toBe(true);
+        expect(judgeProxyLog(clock, line("http://[2001:db8::101]:18443"), v6).ok).toBe(false);
     });
 
-    it("all checks in the runbook's order, each command answered by a stand-in host", () => {
-        const backend = renderedRuleset(other, "backend");
-        const frontend = renderedRuleset(other, "frontend");
-        const commands = firewallCommands();
-        const asked: string[] = [];
-        const remote: Remote = {
-            run(role, command, input) {
-                asked.push(`${role}: ${command.split(" ").slice(0, 4).join(" ")}`);
-                const ruleset = role === "backend" ? backend : frontend;
-                if (command === commands.live) return ok(liveListing(ruleset, ""));
-                if (command === commands.scratch) {
-                    expect(input).toBe(ruleset);
-                    return ok(expectedListing(ruleset));
-                }
-                if (command === curlCommand(healthUrl(other))) return ok('{"status":"ok"}\nlimen-verify-http-status:200');
-                if (command.includes("POST")) return ok(postResponse);
-                if (command.includes("Cookie: limen_session=abc123secret; theme=dark")) return ok('{"valid":true}\nlimen-verify-http-status:200');
-                if (command === "ss -Hltn") return ok(ss);
-                if (command === pm2Command("limen", "jlist")) return ok(jlist([["limen-frontend", "online"], ["limen-frontend", "online"], ["darc-kr", "online"], ["darc-kr", "online"]]));
-                if (command.includes("logs")) return ok("0|limen-fr | Proxy POST /api/auth/session -> http://192.0.2.100:18443/api/auth/session session");
-                throw new Error(`unexpected command on the ${role}: ${command}`);
-            },
-        };
-        const results = [...runChecks(other, remote)];
-        expect(results.map((r) => [r.check, r.ok])).toEqual([
-            ["backend-health", true],
-            ["session-cookie", true],
-            ["app-ports-loopback", true],
-            ["firewall-frontend", true],
-            ["firewall-backend", true],
-            ["pm2-online", true],
-            ["proxy-log", true],
-        ]);
+    it("fails when it cannot tell verify's request from older ones, or cannot read the clock or the logs", () => {
+        const unstamped = judgeProxyLog(clock, logs(`0|limen-fr | Proxy POST /api/auth/session -> ${backend}/api/auth/session session`), other);
+        expect(unstamped).toMatchObject({ ok: false, detail: expect.stringMatching(/carry no timestamp.*time: true.*frontend file \/etc\/limen\/pm2\/ecosystem\.config\.js/) });
+        expect(judgeProxyLog(ok("", 127, "sh: date: not found"), logs(post), other)).toMatchObject({ ok: false, detail: "date on the frontend: sh: date: not found" });
+        expect(judgeProxyLog(ok("Thu Jan  1 10:00:05 UTC 2026\n"), logs(post), other)).toMatchObject({ ok: false, detail: expect.stringMatching(/^cannot read the frontend's clock/) });
+        expect(judgeProxyLog(clock, ok("", 3, "limen-probe: no pm2 daemon runs for limen"), other)).toMatchObject({ ok: false, detail: expect.stringMatching(/no pm2 daemon runs for limen.*frontend pm2/) });
+        const unreachable = { status: undefined, stdout: "", stderr: "", failure: "ssh ops@192.0.2.10:2222: no answer" };
+        expect(judgeProxyLog(unreachable, unreachable, other)).toEqual({ check: "proxy-log", ok: false, detail: "ssh ops@192.0.2.10:2222: no answer", lines: [] });
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Every check, against stand-in hosts.
+
+interface HostChanges {
+    /** nft commands run on the backend after its table is loaded. */
+    backendTamper?: string;
+    /** What the frontend's env file holds instead of the plan's content. */
+    envFileOnHost?: string;
+    /** The Proxy line's target instead of the backend. */
+    proxyTarget?: string;
+}
+
+/** The firewall probe's output per host and change, run once each: nft in a namespace takes a moment. */
+const firewallOutputs = new Map<string, RemoteResult>();
+
+/** Answers each command verify runs the way converged hosts would (with `changes` applied), or throws. */
+function standInHosts(config: LimenConfig, plan: StackPlan, changes: HostChanges = {}): { answer: (role: HostRole, command: string, stdin?: string) => RemoteResult; asked: string[] } {
+    const asked: string[] = [];
+    const firewalls = { frontend: scratchFirewall(plan.frontend.firewall), backend: scratchFirewall(plan.backend.firewall) };
+    const answer = (role: HostRole, command: string, stdin?: string): RemoteResult => {
+        asked.push(`${role}: ${command}`);
+        const host = plan[role];
+        // The stand-in's boot files live elsewhere, so its probe is matched by the plan's own command.
+        if (command === firewallProbe(host.firewall).command) {
+            expect(stdin).toBe(host.firewall.ruleset);
+            const tamper = role === "backend" ? changes.backendTamper : undefined;
+            const key = `${role}|${tamper ?? ""}`;
+            if (!firewallOutputs.has(key)) firewallOutputs.set(key, probeFirewall(firewalls[role], { tamper }));
+            return firewallOutputs.get(key)!;
+        }
+        if (command === fileProbeCommand(host.hostTool.path)) return ok(fileProbeOutput(hostToolFile.mode, hostToolFile.owner, host.hostTool.content));
+        for (const file of host.files) {
+            if (command !== fileProbeCommand(file.path)) continue;
+            const content = file.name === "env-production" && changes.envFileOnHost !== undefined ? changes.envFileOnHost : file.content;
+            return ok(fileProbeOutput(file.mode, file.owner, content));
+        }
+        if (host.pm2 && command === pm2ProbeCommand(host.pm2.user, loadedPaths(host, host.pm2))) return ok(pm2ProbeOutput());
+        if (role !== "frontend") throw new Error(`unexpected command on the ${role}: ${command}`);
+        if (command === curlCommand(healthUrl(config))) return ok('{"status":"ok"}\nlimen-verify-http-status:200');
+        if (command === hostClockCommand) return ok("2026-01-01T10:00:05\n");
+        if (command === curlCommand(sessionUrl(config), "-i", "-X", "POST")) return ok(postResponse);
+        if (command === curlCommand(sessionUrl(config), "-H", "Cookie: limen_session=abc123secret; theme=dark")) return ok('{"valid":true}\nlimen-verify-http-status:200');
+        if (command === proxyLogCommand(config)) {
+            const target = changes.proxyTarget ?? backendOrigin(config);
+            return ok(`0|limen-fr | 2026-01-01T10:00:05: Proxy POST /api/auth/session -> ${target}/api/auth/session session\n`);
+        }
+        if (command === "ss -Hltn") return ok(ss);
+        throw new Error(`unexpected command on the ${role}: ${command}`);
+    };
+    return { answer, asked };
+}
+
+const remoteFor = (hosts: ReturnType<typeof standInHosts>): Remote => ({ run: async (role, command, stdin) => hosts.answer(role, command, stdin) });
+
+async function collect(results: AsyncIterable<CheckResult>): Promise<CheckResult[]> {
+    const all: CheckResult[] = [];
+    for await (const result of results) all.push(result);
+    return all;
+}
+
+const allCheckNames = [
+    "backend-health",
+    "session-cookie",
+    "proxy-log",
+    "app-ports-loopback",
+    "frontend host tool",
+    "frontend firewall",
+    "frontend file /etc/limen/pm2/ecosystem.config.js",
+    "frontend file /srv/limen-frontend/.env.production",
+    "frontend file /etc/limen/envoy/tls/fullchain.pem",
+    "frontend file /etc/limen/envoy/tls/privkey.pem",
+    "frontend file /etc/limen/envoy/envoy.yaml",
+    "frontend pm2",
+    "backend host tool",
+    "backend firewall",
+];
+
+describe("every check, against stand-in hosts", () => {
+    it("converged hosts pass every check: the runbook's, then one per artifact of each host's plan", async () => {
+        const hosts = standInHosts(other, otherPlan);
+        const results = await collect(runChecks(other, otherPlan, remoteFor(hosts)));
+        expect(results.map((r) => [r.check, r.ok]), JSON.stringify(results, null, 2)).toEqual(allCheckNames.map((name) => [name, true]));
         expect(exitCode(results)).toBe(0);
-        expect(asked.filter((a) => a.startsWith("backend"))).toHaveLength(2);
+        // The clock is read before the POST, the logs right after the session check.
+        expect(hosts.asked.slice(0, 6)).toEqual([
+            `frontend: ${curlCommand(healthUrl(other))}`,
+            `frontend: ${hostClockCommand}`,
+            `frontend: ${curlCommand(sessionUrl(other), "-i", "-X", "POST")}`,
+            `frontend: ${curlCommand(sessionUrl(other), "-H", "Cookie: limen_session=abc123secret; theme=dark")}`,
+            `frontend: ${proxyLogCommand(other)}`,
+            "frontend: ss -Hltn",
+        ]);
+    });
+
+    it("every artifact of the plan has its check: files, host tools, firewalls, pm2", () => {
+        const artifacts = (["frontend", "backend"] as const).flatMap((role) => {
+            const host = otherPlan[role];
+            return [`${role} host tool`, `${role} firewall`, ...host.files.map((file) => `${role} file ${file.path}`), ...(host.pm2 ? [`${role} pm2`] : [])];
+        });
+        expect(allCheckNames.slice(4)).toEqual(artifacts);
+    });
+
+    it("drift and a wrong proxy target fail their checks only, with the repair and without secrets", async () => {
+        const hosts = standInHosts(other, otherPlan, {
+            backendTamper: deletePublicPorts,
+            envFileOnHost: "BACKEND_HOST=203.0.113.5\nSESSION_SECRET=s3cr3t-$ession-value\n",
+            proxyTarget: "http://203.0.113.5:18443",
+        });
+        const results = await collect(runChecks(other, otherPlan, remoteFor(hosts)));
+        const failed = results.filter((r) => !r.ok);
+        expect(failed.map((r) => r.check)).toEqual(["proxy-log", "frontend file /srv/limen-frontend/.env.production", "backend firewall"]);
+        expect(failed[1]!.detail).toBe(`content differs; ${advice}`);
+        expect(failed[2]!.detail).toBe(`live: chain input: rule "tcp dport @public_ports accept" is missing on the host, loaded as rendered planned; ${advice}`);
+        expect(exitCode(results)).toBe(1);
+        const printed = formatJson(results) + formatTable("lab", results);
+        for (const secret of ["s3cr3t", "abc123secret", sha256(envFile.content).slice(0, 12), "c2VjcmV0LXRscy1rZXk="]) expect(printed).not.toContain(secret);
+    });
+
+    it("a host that cannot be reached fails each of its checks with the SSH reason; the other host is still checked", async () => {
+        const converged = standInHosts(other, otherPlan);
+        const pinned = `ssh ops@192.0.2.10:2222: the host's key is not the one pinned in limen:frontend.hostKey`;
+        let frontendDials = 0;
+        const runOn: RunOnHost = async (target, _key, command, options = {}) => {
+            if (target.role === "frontend") {
+                frontendDials++;
+                throw new SshError(pinned);
+            }
+            return toExec(converged.answer(target.role as HostRole, command, options.stdin));
+        };
+        const results = await collect(runChecks(other, otherPlan, new PlannedHosts({ frontend: otherPlan.frontend.ssh, backend: otherPlan.backend.ssh }, "key", runOn)));
+        const byName = Object.fromEntries(results.map((r) => [r.check, r]));
+        for (const name of allCheckNames.slice(0, -2)) expect(byName[name], name).toMatchObject({ ok: false, detail: pinned });
+        expect(byName["backend firewall"]!.ok).toBe(true);
+        expect(byName["backend host tool"]!.ok).toBe(true);
+        // Dialled once: the later checks on that host report the first failure.
+        expect(frontendDials).toBe(1);
     });
 });
 
-describe("SSH: pinned keys, no prompt, the key in a 0600 file that goes away", () => {
-    const target: SshTarget = { role: "backend", address: "2001:db8::100", port: 2222, user: "ops", hostKey: other.backend.hostKey };
+const toExec = (result: RemoteResult) => ({ status: result.status ?? 255, stdout: result.stdout, stderr: result.stderr });
 
-    it("known_hosts pins exactly the configured key, in ssh's [address]:port form off port 22", () => {
-        expect(knownHostsLine("192.0.2.10", 22, "ssh-ed25519 AAAA")).toBe("192.0.2.10 ssh-ed25519 AAAA");
-        expect(knownHostsLine("2001:db8::100", 2222, "ssh-ed25519 AAAA")).toBe("[2001:db8::100]:2222 ssh-ed25519 AAAA");
+// ---------------------------------------------------------------------------------------------
+// The SSH wrapper.
+
+describe("SSH: hostio/ssh.ts with the plan's endpoints, nothing on disk", () => {
+    const endpoint = (role: HostRole): SshEndpoint => ({ ...otherPlan[role].ssh });
+
+    it("passes the plan's endpoint, the key and stdin to runOnHost, and returns its result", async () => {
+        const calls: unknown[][] = [];
+        const runOn: RunOnHost = async (...args) => {
+            calls.push(args);
+            return { status: 0, stdout: "out", stderr: "" };
+        };
+        const hosts = new PlannedHosts({ frontend: endpoint("frontend"), backend: endpoint("backend") }, "the key", runOn);
+        expect(await hosts.run("backend", "cat", "in")).toEqual({ status: 0, stdout: "out", stderr: "" });
+        expect(await hosts.run("frontend", "true")).toEqual({ status: 0, stdout: "out", stderr: "" });
+        expect(calls).toEqual([
+            [otherPlan.backend.ssh, "the key", "cat", { stdin: "in" }],
+            [otherPlan.frontend.ssh, "the key", "true", {}],
+        ]);
     });
 
-    it("ssh runs in batch mode with strict checking against the pinned file only", () => {
-        const args = sshArgs(target, { identity: "/tmp/x/id", knownHosts: "/tmp/x/known_hosts" }, 15, "ss -Hltn");
-        const options = args.filter((_, i) => args[i - 1] === "-o");
-        expect(options).toEqual(
-            expect.arrayContaining(["BatchMode=yes", "StrictHostKeyChecking=yes", "UserKnownHostsFile=/tmp/x/known_hosts", "GlobalKnownHostsFile=/dev/null", "ConnectTimeout=15", "IdentitiesOnly=yes", "IdentityAgent=none"]),
-        );
-        expect(args.slice(-2)).toEqual(["ops@2001:db8::100", "ss -Hltn"]);
-        expect(args.slice(0, 2)).toEqual(["-F", "/dev/null"]);
+    it("an error after the connection is up fails that command only; a hung command times out", async () => {
+        let calls = 0;
+        const flaky: RunOnHost = async () => {
+            calls++;
+            if (calls === 1) throw new Error("Channel open failure: open failed");
+            return { status: 0, stdout: "fine", stderr: "" };
+        };
+        const hosts = new PlannedHosts({ frontend: endpoint("frontend"), backend: endpoint("backend") }, "key", flaky);
+        expect(await hosts.run("frontend", "true")).toEqual({ status: undefined, stdout: "", stderr: "", failure: "frontend (192.0.2.10): Channel open failure: open failed" });
+        expect((await hosts.run("frontend", "true")).stdout).toBe("fine");
+        const hung = new PlannedHosts({ frontend: endpoint("frontend"), backend: endpoint("backend") }, "key", () => new Promise(() => undefined), 0.05);
+        expect((await hung.run("backend", "nft list ruleset")).failure).toBe("backend (192.0.2.100): the backend did not finish a command within 0.05 s");
     });
 
-    it.each([
-        ["Host key verification failed.", /not the one pinned in limen:backend\.hostKey/],
-        ["ops@2001:db8::100: Permission denied (publickey).", /limen:sshPrivateKey is not accepted for ops/],
-        ["ssh: connect to host 2001:db8::100 port 2222: Connection timed out", /inside limen:ssh\.adminNetworks/],
-        ["ssh: connect to host 2001:db8::100 port 2222: Connection refused", /sshd is not listening on port 2222/],
-    ])("ssh's %j becomes an operator's next step", (stderr, detail) => {
-        expect(describeSshFailure(target, 255, stderr)).toMatch(detail);
-        expect(describeSshFailure(target, 1, stderr)).toBeUndefined();
-    });
+    // Port 1 on loopback: refused at once, no packet leaves this machine.
+    const local: SshEndpoint = { role: "frontend", address: "127.0.0.1", port: 1, user: "ops", hostKey: other.frontend.hostKey, connectAttempts: 1, connectTimeoutSeconds: 2 };
 
-    it("writes the key 0600 in a private directory, reports a refused connection once, and removes the files", () => {
-        // Port 1 on loopback: refused at once, no packet leaves this machine.
-        const local: SshTarget = { role: "frontend", address: "127.0.0.1", port: 1, user: "ops", hostKey: other.frontend.hostKey };
-        const client = new SshClient({ frontend: local, backend: { ...local, role: "backend" } }, fakePrivateKey, 2);
-        const dir = client.dir;
-        expect(path.basename(dir)).toMatch(/^limen-verify-/);
-        expect(readFileSync(path.join(dir, "known_hosts"), "utf8")).toBe(`127.0.0.1:1 ${other.frontend.hostKey}\n`.replace("127.0.0.1:1", "[127.0.0.1]:1").repeat(2));
-        expect(statSync(dir).mode & 0o777).toBe(0o700);
-        expect(statSync(path.join(dir, "id")).mode & 0o777).toBe(0o600);
-        const first = client.run("frontend", "true");
-        expect(first.failure).toMatch(/connection refused|ssh/i);
-        expect(client.run("frontend", "true").failure).toBe(first.failure);
-        expect(JSON.stringify(first)).not.toContain("bGFiLW9ubHkgdGVzdCBrZXk=");
-        client.dispose();
-        expect(existsSync(dir)).toBe(false);
-    });
-});
-
-describe("the stack's config, read through the pulumi CLI and the program's own schema", () => {
-    /** A stand-in `pulumi` that prints `config --json` for a raw config map, or fails like the CLI. */
-    function fakePulumi(raw: Record<string, string> | undefined, secretKeys: string[] = ["limen:sshPrivateKey"]): string {
-        const dir = scratchDir("limen-fake-pulumi-");
-        const json = raw && JSON.stringify(Object.fromEntries(Object.entries(raw).map(([key, value]) => [key, { value, secret: secretKeys.includes(key) }])));
-        writeFileSync(path.join(dir, "out.json"), json ?? "");
-        const bin = path.join(dir, "pulumi");
-        writeFileSync(
-            bin,
-            raw
-                ? `#!/bin/sh\n[ "$*" = "config --json --show-secrets --stack prod" ] || { echo "error: unexpected args $*" >&2; exit 9; }\ncat "${dir}/out.json"\n`
-                : `#!/bin/sh\necho "error: no stack named 'prod' found" >&2\nexit 255\n`,
-        );
-        chmodSync(bin, 0o755);
-        return bin;
+    /** The real runOnHost, counting its calls. */
+    function countingRunOnHost(): { runOn: RunOnHost; dials: () => number } {
+        let dials = 0;
+        return {
+            runOn: (...args) => {
+                dials++;
+                return runOnHost(...args);
+            },
+            dials: () => dials,
+        };
     }
 
+    it("the real client against a closed local port: refused at once, reported once, never the key", async () => {
+        const key = generateKeyPairSync("ec", { namedCurve: "P-256", privateKeyEncoding: { type: "sec1", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } }).privateKey;
+        const counting = countingRunOnHost();
+        const hosts = new PlannedHosts({ frontend: local, backend: { ...local, role: "backend" } }, key, counting.runOn);
+        const first = await hosts.run("frontend", "true");
+        expect(first.failure).toBe("ssh ops@127.0.0.1:1: connection refused: sshd is not listening on port 1");
+        expect(await hosts.run("frontend", "true")).toEqual(first);
+        expect(counting.dials()).toBe(1);
+        expect(JSON.stringify(first)).not.toContain(key.split("\n")[1]!);
+    });
+
+    it("a key ssh2 cannot read fails every check of the host with the config key to fix, dialled once", async () => {
+        const counting = countingRunOnHost();
+        const hosts = new PlannedHosts({ frontend: local, backend: { ...local, role: "backend" } }, other.sshPrivateKey, counting.runOn);
+        const first = await hosts.run("frontend", "true");
+        expect(first.failure).toMatch(/^ssh ops@127\.0\.0\.1:1: limen:sshPrivateKey cannot be read as an unencrypted private key \(Cannot parse privateKey: /);
+        expect(await hosts.run("frontend", "true")).toEqual(first);
+        expect(counting.dials()).toBe(1);
+        expect(JSON.stringify(first)).not.toContain("bGFiLW9ubHkgdGVzdCBrZXk=");
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The config, and the whole command.
+
+/** A stand-in `pulumi` that prints `config --json` for a raw config map, or fails like the CLI. */
+function fakePulumi(raw: Record<string, string> | undefined, secretKeys: string[] = ["limen:sshPrivateKey"]): string {
+    const dir = scratchDir("limen-fake-pulumi-");
+    const json = raw && JSON.stringify(Object.fromEntries(Object.entries(raw).map(([key, value]) => [key, { value, secret: secretKeys.includes(key) }])));
+    writeFileSync(path.join(dir, "out.json"), json ?? "");
+    const bin = path.join(dir, "pulumi");
+    writeFileSync(
+        bin,
+        raw
+            ? `#!/bin/sh\n[ "$*" = "config --json --show-secrets --stack prod" ] || { echo "error: unexpected args $*" >&2; exit 9; }\ncat "${dir}/out.json"\n`
+            : `#!/bin/sh\necho "error: no stack named 'prod' found" >&2\nexit 255\n`,
+    );
+    chmodSync(bin, 0o755);
+    return bin;
+}
+
+describe("the stack's config, read through the pulumi CLI and the program's own schema", () => {
     it("LIMEN_PULUMI_BIN picks the CLI; the default is `pulumi` from PATH", () => {
         expect(pulumiCliFromEnv({}).bin).toBe("pulumi");
         expect(pulumiCliFromEnv({ LIMEN_PULUMI_BIN: "/opt/pulumi/bin/pulumi" }).bin).toBe("/opt/pulumi/bin/pulumi");
@@ -441,8 +849,7 @@ describe("the stack's config, read through the pulumi CLI and the program's own 
 
     it("parses the CLI's JSON into the config the program sees", () => {
         const bin = fakePulumi(otherRawConfig(), ["limen:sshPrivateKey", "limen:tlsPrivateKey", "limen:envProductionSecrets"]);
-        const config = readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: bin }));
-        expect(config).toEqual(other);
+        expect(readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: bin }))).toEqual(other);
     });
 
     it("refuses what `pulumi up` refuses, with the same messages", () => {
@@ -459,5 +866,61 @@ describe("the stack's config, read through the pulumi CLI and the program's own 
         expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: "/nonexistent/pulumi" }))).toThrow(/not found as "\/nonexistent\/pulumi": install it or set LIMEN_PULUMI_BIN/);
         expect(() => rawConfigFromCliJson(JSON.stringify({ "limen:sshPrivateKey": { secret: true } }))).toThrow(/did not show the secret limen:sshPrivateKey/);
         expect(rawConfigFromCliJson(JSON.stringify({ "limen:apps": { objectValue: { user: "limen" }, secret: false } })).raw).toEqual({ "limen:apps": '{"user":"limen"}' });
+    });
+});
+
+describe("npm run verify, end to end with a stand-in pulumi and stand-in hosts", () => {
+    const secretKeys = ["limen:sshPrivateKey", "limen:tlsPrivateKey", "limen:envProductionSecrets"];
+
+    /** main() with its stdout and stderr captured. */
+    async function runMain(argv: string[], env: NodeJS.ProcessEnv, changes?: HostChanges): Promise<{ code: number; stdout: string; stderr: string; keys: string[] }> {
+        const hosts = standInHosts(other, otherPlan, changes);
+        const keys: string[] = [];
+        const runOn: RunOnHost = async (target, key, command, options = {}) => {
+            keys.push(key);
+            return toExec(hosts.answer(target.role as HostRole, command, options.stdin));
+        };
+        const out: string[] = [];
+        const err: string[] = [];
+        const stdout = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => out.push(String(chunk)) > 0);
+        const stderr = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => err.push(String(chunk)) > 0);
+        try {
+            const code = await main(argv, env, runOn);
+            return { code, stdout: out.join(""), stderr: err.join(""), keys };
+        } finally {
+            stdout.mockRestore();
+            stderr.mockRestore();
+        }
+    }
+
+    it("exit 0 and a JSON row per check when the hosts are as planned; the key is the config's", async () => {
+        const run = await runMain(["--stack", "prod", "--json"], { LIMEN_PULUMI_BIN: fakePulumi(otherRawConfig(), secretKeys) });
+        expect(run.code).toBe(0);
+        const rows = JSON.parse(run.stdout) as { check: string; ok: boolean }[];
+        expect(rows.map((row) => row.check)).toEqual(allCheckNames);
+        expect(new Set(run.keys)).toEqual(new Set([other.sshPrivateKey]));
+    });
+
+    it("exit 1 on drift, the table naming it", async () => {
+        const run = await runMain(["--stack", "prod"], { LIMEN_PULUMI_BIN: fakePulumi(otherRawConfig(), secretKeys) }, { backendTamper: deletePublicPorts });
+        expect(run.code).toBe(1);
+        expect(run.stdout).toMatch(/^backend firewall +FAIL +live: chain input: rule "tcp dport @public_ports accept" is missing on the host, loaded as rendered planned; run `pulumi up --refresh` to repair$/m);
+        expect(run.stdout.trim().split("\n").at(-1)).toBe(`1 of ${allCheckNames.length} checks failed`);
+    });
+
+    it("exit 2 and no host asked: a refused config, a usage error, or verify's flags taken by npm", async () => {
+        const refused = await runMain(["--stack", "prod", "--json"], { LIMEN_PULUMI_BIN: fakePulumi(withOverride(prodRawConfig(), "backend", { address: "127.1" })) });
+        expect(refused.code).toBe(2);
+        expect(JSON.parse(refused.stdout)).toEqual([{ check: "config", ok: false, detail: expect.stringMatching(/limen:backend\.address = "127\.1"/) }]);
+        expect(refused.keys).toEqual([]);
+
+        const usage = await runMain(["--stack", "prod", "--jsn"], {});
+        expect(usage).toMatchObject({ code: 2, stdout: "", keys: [] });
+        expect(usage.stderr).toMatch(/unknown argument "--jsn"/);
+
+        // `npm run verify --json -- --stack prod`: npm kept --json; without the check this printed a table.
+        const npm = await runMain(["--stack", "prod"], { npm_lifecycle_event: "verify", npm_config_json: "true", LIMEN_PULUMI_BIN: fakePulumi(otherRawConfig(), secretKeys) });
+        expect(npm).toMatchObject({ code: 2, stdout: "", keys: [] });
+        expect(npm.stderr).toMatch(/npm read --json as its own option/);
     });
 });

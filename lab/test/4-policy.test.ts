@@ -5,8 +5,11 @@
  */
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
-import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
+import { HostFile } from "../../components/host-resources";
+import { hostToolPath } from "../../plan/host-paths";
+import { sha256 } from "../../plan/hosts";
 import { configureLabStack, LabHosts, openLabStack, readLabHosts, repoRoot, stateDir } from "../stack";
 
 let hosts: LabHosts;
@@ -30,12 +33,35 @@ describe("the seed's rules as policy, in `pulumi preview --policy-pack`", () => 
 
     it("a program that writes NEXT_PUBLIC_BACKEND_URL to a host is refused with the policy's message", async () => {
         const { frontend } = hosts.hosts;
+        const content = `NEXT_PUBLIC_BACKEND_URL=http://${hosts.hosts.backend.ipv4}:18443\n`;
         const stack = await openLabStack(() => {
-            new command.remote.Command("lab-policy-violation", {
-                connection: { host: frontend.ipv4, user: frontend.user, hostKey: frontend.hostKey },
-                create: "cat > /dev/null",
-                stdin: `NEXT_PUBLIC_BACKEND_URL=http://${hosts.hosts.backend.ipv4}:18443\n`,
-            });
+            // A file the stack's own resource type would install on the frontend; the pack must refuse it
+            // in preview, before any provider runs.
+            new HostFile(
+                "lab-policy-violation",
+                {
+                    connection: pulumi.secret({
+                        role: "frontend",
+                        address: frontend.ipv4,
+                        port: frontend.sshPort,
+                        user: frontend.user,
+                        hostKey: frontend.hostKey,
+                        connectAttempts: 1,
+                        connectTimeoutSeconds: 5,
+                        // A preview never dials a host (the provider's create is not called), so no key is needed.
+                        privateKey: "",
+                    }),
+                    toolPath: hostToolPath,
+                    path: "/etc/limen/lab-policy-violation.env",
+                    mode: "0600",
+                    owner: "root:root",
+                    check: "none",
+                    checkArgs: [],
+                    content,
+                    contentSha256: sha256(content),
+                },
+                { secret: false },
+            );
         });
         const error = await stack.preview({ ...quiet, policyPacks: [policyPack], policyPackConfigs: [policyConfig] }).then(
             () => "",

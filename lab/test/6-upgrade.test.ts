@@ -62,7 +62,7 @@ beforeAll(async () => {
 }, 600_000);
 
 describe("upgrading a stack converged by the previous version", () => {
-    let before: Record<string, string>;
+    let before: { frontend: string; backend: string };
 
     it("the previous version converges blank hosts with its command resources", () => {
         const run = spawnSync("node", ["--import", "tsx", "lab/up-once.ts"], { cwd: previousDir, encoding: "utf8", timeout: 300_000 });
@@ -85,7 +85,7 @@ describe("upgrading a stack converged by the previous version", () => {
         let output = "";
         const result = await stack.up({ color: "never", onOutput: (line) => (output += line) });
         onHostOk("frontend", "touch /tmp/limen-upgrade-done");
-        const [ok, failed] = (await loop).trim().split(" ").map(Number);
+        const [ok = 0, failed = -1] = (await loop).trim().split(" ").map(Number);
 
         expect(result.summary.result).toBe("succeeded");
         // Removed from the state only: the firewall confirmations and the pm2 reload had no delete.

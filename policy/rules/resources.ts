@@ -1,0 +1,65 @@
+import { at, Plain, ResourceView, Unknown } from "../values";
+
+/**
+ * The resource types components/host-resources.ts registers: Pulumi dynamic resources of the module
+ * `limen`, whose inputs are the host plan's values (plan/hosts.ts) as typed properties. The policies
+ * read those properties; the types are only how a resource says which properties it has.
+ */
+export const hostResourceTypes = {
+    /** `path`, `mode`, `owner`, `check` (`none`, `nft`, `ecosystem`, `envoy`) and `content` of one file. */
+    file: "pulumi-nodejs:dynamic/limen:HostFile",
+    /** The host tool: the same inputs as a file (it is one, installed without the tool). */
+    hostTool: "pulumi-nodejs:dynamic/limen:HostTool",
+    /** The nftables table: `ruleset` is what it loads and keeps for boot. */
+    firewall: "pulumi-nodejs:dynamic/limen:FirewallTable",
+    /** The frontend's pm2 apps. */
+    pm2: "pulumi-nodejs:dynamic/limen:Pm2Apps",
+} as const;
+
+export const dockerProviderType = "pulumi:providers:docker";
+
+/**
+ * A dynamic resource's serialised provider code: what the engine's provider process runs, not a value
+ * the resource puts on a host, so the policies do not read it as a setting.
+ */
+const providerCodeKey = "__provider";
+
+/** A resource's inputs without its provider code. */
+export function inputsOf(r: ResourceView, leaveOut: string[] = []): Record<string, Plain> {
+    return Object.fromEntries(Object.entries(r.props).filter(([key]) => key !== providerCodeKey && !leaveOut.includes(key)));
+}
+
+const stackTypes: readonly string[] = Object.values(hostResourceTypes);
+
+/** One of the stack's own host resources, whose typed inputs say what it puts on the host. */
+export function isStackHostResource(r: ResourceView): boolean {
+    return stackTypes.includes(r.type);
+}
+
+/**
+ * Whether a resource acts on a host over SSH: the stack's own host resources, and anything else with a
+ * `connection` input (a command resource added by hand, say), so that nothing reaches a host unchecked.
+ */
+export function actsOnHost(r: ResourceView): boolean {
+    return isStackHostResource(r) || (r.props.connection !== undefined && r.props.connection !== null);
+}
+
+/**
+ * A file the file provider installs (HostFile, or HostTool for the tool itself): its `path`, `mode`
+ * and `content` are exactly what ends up on the host.
+ */
+export function isInstalledFile(r: ResourceView): boolean {
+    return r.type === hostResourceTypes.file || r.type === hostResourceTypes.hostTool;
+}
+
+/** The address a host resource connects to (`connection.address`, components/host-resources.ts HostConnection). */
+export function connectionAddress(r: ResourceView): string | Unknown | undefined {
+    const address = at(r.props, "connection.address");
+    return typeof address === "string" || address instanceof Unknown ? address : undefined;
+}
+
+/** A string input, `Unknown` when it is unknown during preview, undefined otherwise. */
+export function textInput(r: ResourceView, key: string): string | Unknown | undefined {
+    const value = r.props[key];
+    return typeof value === "string" || value instanceof Unknown ? value : undefined;
+}
