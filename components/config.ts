@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { seedPorts } from "../plan/seed";
 import { cidrContains, classifyAddress, isCidr } from "../plan/addresses";
 import { confirmDialBudgetSeconds } from "../plan/firewall-timing";
 import { hostKeyTypes, isHostKeyLine } from "../plan/ssh-keys";
@@ -127,11 +128,11 @@ const backendSchema = z.strictObject({
     /** The backend's address on the internal network (BACKEND_HOST, Envoy's cluster); default: address. */
     internalAddress: hostAddress("the backend internal address (BACKEND_HOST)").optional(),
     /** LIMEN API internal port (BACKEND_PORT). */
-    apiPort: port.default(18443),
+    apiPort: port.default(seedPorts.backendApi),
     /** Agent service address (AGENT_HOST); default: internalAddress. */
     agentAddress: hostAddress("the agent address (AGENT_HOST)").optional(),
     /** Agent service internal port (AGENT_PORT). */
-    agentPort: port.default(9000),
+    agentPort: port.default(seedPorts.agent),
     /** The backend API's public ports ("still to be confirmed" in the seed). */
     publicApiPorts: z.array(port).default([]),
     /** Sources allowed to reach apiPort and agentPort; default: the frontend's internal addresses. */
@@ -304,11 +305,11 @@ function crossKeyProblems(parsed: Parsed): Problem[] {
             });
         }
         backend.publicApiPorts.forEach((publicPort, index) => {
-            if (publicPort === 18443 || publicPort === 9000 || publicPort === backend.agentPort) {
+            if (publicPort === seedPorts.backendApi || publicPort === seedPorts.agent || publicPort === backend.agentPort) {
                 problems.push({
                     path: ["backend", "publicApiPorts", index],
                     message: seedRule(
-                        `${publicPort} is an internal port (API 18443, agent 9000): a public API port must be a different port, or internal traffic would be reachable from the internet`,
+                        `${publicPort} is an internal port (API ${seedPorts.backendApi}, agent ${seedPorts.agent}): a public API port must be a different port, or internal traffic would be reachable from the internet`,
                     ),
                 });
             }

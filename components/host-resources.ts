@@ -25,6 +25,7 @@ import {
     installHostToolCommand,
     pm2ApplyCommand,
     pm2EnableCommand,
+    pm2MarkLoadedCommand,
     pm2RemoveCommand,
     removeFileCommand,
     removeFirewallCommand,
@@ -323,7 +324,7 @@ interface Pm2Inputs {
 }
 
 async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {
-    const probe = await run(props.connection, "reading pm2's state", pm2ProbeCommand(props.user, props.loadedPaths));
+    const probe = await run(props.connection, "reading pm2's state", pm2ProbeCommand(props.user, props.loadedPaths, props.markerDir));
     return { ...props, ...parsePm2Probe(props.user, props.apps, probe.stdout) };
 }
 
@@ -331,7 +332,7 @@ async function applyPm2(inputs: Pm2Inputs): Promise<void> {
     const names = inputs.apps.map((app) => app.name);
     await run(inputs.connection, `enabling pm2 for ${inputs.user}`, pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir));
     // startOrReload in cluster mode: each new process takes the port before its predecessor stops.
-    await run(inputs.connection, `reloading pm2 apps ${names.join(", ")}`, pm2ApplyCommand(inputs.toolPath, inputs.user, inputs.ecosystemPath, names));
+    await run(inputs.connection, `reloading pm2 apps ${names.join(", ")}`, pm2ApplyCommand(inputs.toolPath, inputs.user, inputs.ecosystemPath, names, inputs.markerDir, inputs.loadedPaths));
 }
 
 const pm2Provider: pulumi.dynamic.ResourceProvider = {
@@ -349,6 +350,8 @@ const pm2Provider: pulumi.dynamic.ResourceProvider = {
         // alone; anything else gets a rolling reload.
         const observed = await readPm2(news);
         if (differingFacts(desiredPm2Facts(news.user, news.apps), observed).length > 0) await applyPm2(news);
+        // Already right (a stack upgraded from the command-resource version): record what they run with.
+        else await run(news.connection, "recording the files the pm2 apps run with", pm2MarkLoadedCommand(news.toolPath, news.user, news.markerDir, news.loadedPaths));
         return { outs: news };
     },
     async read(id: string, props: Pm2Inputs) {

@@ -66,10 +66,20 @@ install_file() {
         envoy) validate_envoy "$tmp" || die "$path: envoy --mode validate rejected the new config; the installed one is unchanged" ;;
         *) die "unknown check '$check'" ;;
     esac
-    if [ -f "$path" ] && cmp -s "$tmp" "$path" && [ "$(stat -c '%a %U:%G' "$path")" = "$(stat -c '%a %U:%G' "$tmp")" ]; then
+    if [ -f "$path" ] && [ ! -L "$path" ] && cmp -s "$tmp" "$path"; then
+        local wanted
+        wanted=$(stat -c '%a %U:%G' "$tmp")
         rm -f -- "$tmp"
         pending_tmp=""
-        echo "unchanged $path"
+        if [ "$(stat -c '%a %U:%G' "$path")" = "$wanted" ]; then
+            echo "unchanged $path"
+            return 0
+        fi
+        # Same content, other mode or owner: fixed in place, so the file (and its mtime, which tells
+        # whether running apps have loaded it) stays the one they read.
+        chmod "$mode" "$path"
+        chown "$owner" "$path"
+        echo "fixed mode and owner of $path"
         return 0
     fi
     sync "$tmp"
@@ -283,15 +293,33 @@ cmd_pm2_enable() {
     echo "pm2 enabled for $user"
 }
 
+# mark_loaded USER MARKER_DIR FILES: records what the apps loaded (the files' sha256), so a later read
+# can tell apps running stale files from a file merely rewritten with the same content.
+mark_loaded() {
+    local user=$1 dir=$2 files=$3
+    install -d -m 0755 "$dir"
+    # shellcheck disable=SC2086 # FILES is a comma-separated list of paths without spaces or commas
+    (IFS=,; sha256sum $files) >"$dir/loaded-$user.sha256.tmp"
+    mv -f "$dir/loaded-$user.sha256.tmp" "$dir/loaded-$user.sha256"
+}
+
 cmd_pm2_apply() {
-    opts pm2-apply "user ecosystem apps" "$@"
-    need pm2-apply user ecosystem apps
+    opts pm2-apply "user ecosystem apps marker-dir loaded" "$@"
+    need pm2-apply user ecosystem apps marker-dir loaded
     local user=${opt[user]} apps=${opt[apps]}
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
     pm2_as "$user" startOrReload "${opt[ecosystem]}" --update-env >/dev/null
     wait_online "$user" "$apps"
     pm2_as "$user" save --force >/dev/null
+    mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
     echo "pm2 apps online: $apps"
+}
+
+cmd_pm2_mark_loaded() {
+    opts pm2-mark-loaded "user marker-dir loaded" "$@"
+    need pm2-mark-loaded user marker-dir loaded
+    mark_loaded "${opt[user]}" "${opt[marker-dir]}" "${opt[loaded]}"
+    echo "recorded the files the pm2 apps of ${opt[user]} run with"
 }
 
 cmd_pm2_remove() {
@@ -303,6 +331,7 @@ cmd_pm2_remove() {
             pm2_as "$user" delete "$app" >/dev/null 2>&1 || true
         done
         pm2_as "$user" save --force >/dev/null
+        rm -f "${opt[marker-dir]}/loaded-$user.sha256"
         if [ -f "${opt[marker-dir]}/startup-$user" ]; then
             env PATH="$PATH" pm2 unstartup systemd -u "$user" >/dev/null 2>&1 || true
             rm -f "${opt[marker-dir]}/startup-$user"
@@ -324,8 +353,9 @@ main() {
         remove-firewall) cmd_remove_firewall "$@" ;;
         pm2-enable) cmd_pm2_enable "$@" ;;
         pm2-apply) cmd_pm2_apply "$@" ;;
+        pm2-mark-loaded) cmd_pm2_mark_loaded "$@" ;;
         pm2-remove) cmd_pm2_remove "$@" ;;
-        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-remove" ;;
+        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-mark-loaded|pm2-remove" ;;
     esac
 }
 

@@ -71,8 +71,14 @@ export function pm2EnableCommand(toolPath: string, user: string, markerDir: stri
     return hostToolCommand(toolPath, "pm2-enable", "--user", user, "--marker-dir", markerDir);
 }
 
-export function pm2ApplyCommand(toolPath: string, user: string, ecosystemPath: string, apps: string[]): string {
-    return hostToolCommand(toolPath, "pm2-apply", "--user", user, "--ecosystem", ecosystemPath, "--apps", apps.join(","));
+/** Reloads the apps and records the sha256 of the files they loaded (`loaded`) in the marker directory. */
+export function pm2ApplyCommand(toolPath: string, user: string, ecosystemPath: string, apps: string[], markerDir: string, loaded: string[]): string {
+    return hostToolCommand(toolPath, "pm2-apply", "--user", user, "--ecosystem", ecosystemPath, "--apps", apps.join(","), "--marker-dir", markerDir, "--loaded", loaded.join(","));
+}
+
+/** Records the files running apps have loaded, without touching the apps. */
+export function pm2MarkLoadedCommand(toolPath: string, user: string, markerDir: string, loaded: string[]): string {
+    return hostToolCommand(toolPath, "pm2-mark-loaded", "--user", user, "--marker-dir", markerDir, "--loaded", loaded.join(","));
 }
 
 export function pm2RemoveCommand(toolPath: string, user: string, apps: string[], markerDir: string): string {

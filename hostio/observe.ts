@@ -142,7 +142,7 @@ export interface Pm2Facts {
     listening: Record<string, string>;
     /** `systemctl is-enabled` of pm2's boot unit for the user. */
     bootService: string;
-    /** `current` when every app started after its files last changed; else which apps run stale files. */
+    /** `current` when every app runs with the files as they are now; else which apps run stale files. */
     loadedFiles: string;
 }
 
@@ -180,7 +180,7 @@ export function pm2Command(user: string, ...args: string[]): string {
  * The process list (names, statuses and start times only: jlist also carries the apps' environment),
  * the sockets, the boot unit, and when the files the apps load last changed.
  */
-export function pm2ProbeCommand(user: string, loadedPaths: string[]): string {
+export function pm2ProbeCommand(user: string, loadedPaths: string[], markerDir: string): string {
     // Only names and statuses leave the host: the full list holds every app's environment.
     const summarise = `node -e ${shellWord(
         'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{const line=s.split("\\n").reverse().find((l)=>/^\\[(\\]|\\{)/.test(l));for(const p of JSON.parse(line))console.log(p.name+" "+p.pm2_env.status+" "+p.pm2_env.pm_uptime)})',
@@ -194,6 +194,10 @@ export function pm2ProbeCommand(user: string, loadedPaths: string[]): string {
         `{ systemctl is-enabled ${shellWord(`pm2-${user}.service`)} 2>/dev/null || true; }`,
         `echo '${marker("mtimes")}'`,
         `{ stat -c %Y ${loadedPaths.map(shellWord).join(" ")} 2>/dev/null || true; }`,
+        `echo '${marker("loaded")}'`,
+        `{ cat ${shellWord(`${markerDir}/loaded-${user}.sha256`)} 2>/dev/null || true; }`,
+        `echo '${marker("current")}'`,
+        `{ sha256sum ${loadedPaths.map(shellWord).join(" ")} 2>/dev/null || true; }`,
     ].join("; ");
     return `sudo -n sh -c ${shellWord(script)}`;
 }
@@ -225,6 +229,11 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
         .map((line) => line.trim().split(" "))
         .filter((fields) => fields.length === 3);
     const newestChange = Math.max(0, ...(parts.get("mtimes") ?? "").split("\n").map(Number).filter(Number.isFinite)) * 1000;
+    // With the record of what the apps loaded (written by every reload), the files' content decides;
+    // without one (apps started by an earlier version of the stack), their start time against the
+    // files' last change does.
+    const loadedRecord = (parts.get("loaded") ?? "").trim();
+    const filesLoaded = loadedRecord === "" ? undefined : loadedRecord === (parts.get("current") ?? "").trim();
     const stale: string[] = [];
     const byPort = listeners(parts.get("sockets") ?? "");
     const processes: Record<string, string> = {};
@@ -236,7 +245,8 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
             for (const [name, status, started] of statuses) {
                 if (name !== app.name) continue;
                 counts.set(status!, (counts.get(status!) ?? 0) + 1);
-                if (status === "online" && Number(started) < newestChange && !stale.includes(app.name)) stale.push(app.name);
+                const startedBeforeChange = filesLoaded === undefined ? Number(started) < newestChange : !filesLoaded;
+                if (status === "online" && startedBeforeChange && !stale.includes(app.name)) stale.push(app.name);
             }
             processes[app.name] =
                 counts.size === 0
@@ -254,7 +264,7 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
         processes,
         listening,
         bootService: (parts.get("unit") ?? "").trim() || "not installed",
-        loadedFiles: stale.length === 0 ? "current" : `${stale.join(", ")} started before their files last changed`,
+        loadedFiles: stale.length === 0 ? "current" : `${stale.join(", ")} run with files that changed since they were loaded`,
     };
 }
 

@@ -24,6 +24,7 @@ import {
 import { FilePlan, FirewallPlan, HostPlan, HostRole, HostToolPlan, Pm2Plan, sha256 } from "../plan/hosts";
 import { Remote, RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";
+import { pm2MarkerDir } from "../plan/host-paths";
 
 /** What every drift failure ends with: the refresh reads the same facts, and the update reinstalls them. */
 export const repairAdvice = "run `pulumi up --refresh` to repair";
@@ -169,7 +170,7 @@ export async function* driftChecks(host: HostPlan, remote: Remote): AsyncGenerat
     const firewall = firewallProbe(host.firewall);
     yield judgeFirewall(role, host.firewall, await remote.run(role, firewall.command, firewall.stdin));
     for (const file of host.files) yield judgeFile(role, file, await remote.run(role, fileProbeCommand(file.path)));
-    if (host.pm2) yield judgePm2(role, host.pm2, await remote.run(role, pm2ProbeCommand(host.pm2.user, loadedPaths(host, host.pm2))));
+    if (host.pm2) yield judgePm2(role, host.pm2, await remote.run(role, pm2ProbeCommand(host.pm2.user, loadedPaths(host, host.pm2), pm2MarkerDir)));
 }
 
 /** The paths of the files the apps load (the Pm2Apps resource passes the same): apps started before their last change run stale ones. */

@@ -66,6 +66,16 @@ describe("limen-host install-file", () => {
         expect(readdirSync(dir)).toEqual([name]);
     });
 
+    it("same content with another mode is fixed in place: same file, same mtime (apps that loaded it need no reload)", () => {
+        const target = path.join(scratchDir(), ".env.production");
+        const install = (mode: string) => hostTool(["install-file", "--path", target, "--mode", mode, "--owner", "root:root", "--check", "none"], "A=1\n");
+        install("0600");
+        const before = statSync(target);
+        expect(install("0644").stdout).toBe(`fixed mode and owner of ${target}\n`);
+        const after = statSync(target);
+        expect([after.ino, after.mtimeMs, (after.mode & 0o777).toString(8)]).toEqual([before.ino, before.mtimeMs, "644"]);
+    });
+
     it("remove-file removes the file and nothing beside it", () => {
         const dir = scratchDir();
         const target = path.join(dir, "a.env");

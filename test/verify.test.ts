@@ -37,6 +37,7 @@ import {
 import { pulumiCliFromEnv, rawConfigFromCliJson, readStackConfig, StackConfigError } from "../ops/stack-config";
 import { main } from "../ops/verify";
 import { otherRawConfig, prodRawConfig, repoRoot, withOverride } from "./support/fixtures";
+import { pm2MarkerDir } from "../plan/host-paths";
 
 const other = parseConfig(otherRawConfig());
 const otherPlan = planStack(other);
@@ -392,7 +393,7 @@ const ss = [
 const allOnline = ["limen-frontend online", "limen-frontend online", "darc-kr online", "darc-kr online"];
 
 /** pm2ProbeCommand's output: `name status started` lines, the sockets, the boot unit, the files' mtimes. */
-function pm2ProbeOutput(processes: string[] = allOnline, options: { sockets?: string; unit?: string; started?: number } = {}): string {
+function pm2ProbeOutput(processes: string[] = allOnline, options: { sockets?: string; unit?: string; started?: number; loaded?: string; current?: string } = {}): string {
     return [
         "--- limen-probe: processes ---",
         ...processes.map((line) => (line === "no-daemon" ? line : `${line} ${options.started ?? startedAt}`)),
@@ -403,6 +404,10 @@ function pm2ProbeOutput(processes: string[] = allOnline, options: { sockets?: st
         "--- limen-probe: mtimes ---",
         String(loadedAt),
         String(loadedAt - 3600),
+        "--- limen-probe: loaded ---",
+        options.loaded ?? "",
+        "--- limen-probe: current ---",
+        options.current ?? "",
         "",
     ].join("\n");
 }
@@ -421,9 +426,20 @@ describe("drift: pm2", () => {
         ["a deleted app", pm2ProbeOutput(["limen-frontend online", "limen-frontend online"], { sockets: ss.split("\n").filter((l) => !l.includes("9445")).join("\n") }), "processes of darc-kr: missing on the host, 2 online planned; listening of darc-kr: nothing on the host, 127.0.0.1:9445 planned"],
         ["an app bound to every address", pm2ProbeOutput(allOnline, { sockets: ss.replace("127.0.0.1:9445", "*:9445") }), "listening of darc-kr: *:9445 on the host, 127.0.0.1:9445 planned"],
         ["no boot unit", pm2ProbeOutput(allOnline, { unit: "" }), "bootService: not installed on the host, enabled planned"],
-        ["apps that did not reload after their files changed", pm2ProbeOutput(allOnline, { started: (loadedAt - 60) * 1000 }), "loadedFiles: limen-frontend, darc-kr started before their files last changed on the host, current planned"],
+        ["apps that did not reload after their files changed", pm2ProbeOutput(allOnline, { started: (loadedAt - 60) * 1000 }), "loadedFiles: limen-frontend, darc-kr run with files that changed since they were loaded on the host, current planned"],
+        [
+            "apps whose recorded files differ from the files now (a hand edit, no reload)",
+            pm2ProbeOutput(allOnline, { loaded: `${"a".repeat(64)}  /srv/limen-frontend/.env.production`, current: `${"b".repeat(64)}  /srv/limen-frontend/.env.production` }),
+            "loadedFiles: limen-frontend, darc-kr run with files that changed since they were loaded on the host, current planned",
+        ],
     ])("%s is drift, with the repair", (_label, stdout, expected) => {
         expect(judgePm2("frontend", pm2, ok(stdout))).toEqual({ check: "frontend pm2", ok: false, detail: `${expected}; ${advice}` });
+    });
+
+    it("a file rewritten with the content the apps loaded is not drift, whatever its mtime (the record decides)", () => {
+        const record = `${"a".repeat(64)}  /srv/limen-frontend/.env.production`;
+        const result = judgePm2("frontend", pm2, ok(pm2ProbeOutput(allOnline, { started: (loadedAt - 60) * 1000, loaded: record, current: record })));
+        expect(result.ok).toBe(true);
     });
 
     it("no pm2 daemon is drift too (the refresh's update starts and reloads the apps)", () => {
@@ -644,7 +660,7 @@ function standInHosts(config: LimenConfig, plan: StackPlan, changes: HostChanges
             const content = file.name === "env-production" && changes.envFileOnHost !== undefined ? changes.envFileOnHost : file.content;
             return ok(fileProbeOutput(file.mode, file.owner, content));
         }
-        if (host.pm2 && command === pm2ProbeCommand(host.pm2.user, loadedPaths(host, host.pm2))) return ok(pm2ProbeOutput());
+        if (host.pm2 && command === pm2ProbeCommand(host.pm2.user, loadedPaths(host, host.pm2), pm2MarkerDir)) return ok(pm2ProbeOutput());
         if (role !== "frontend") throw new Error(`unexpected command on the ${role}: ${command}`);
         if (command === curlCommand(healthUrl(config))) return ok('{"status":"ok"}\nlimen-verify-http-status:200');
         if (command === hostClockCommand) return ok("2026-01-01T10:00:05\n");

@@ -147,7 +147,7 @@ describe("drift in a secret file", () => {
 
         const preview = await previewRefresh();
         expect(preview.changed).toEqual(["frontend-apps-env-production", "frontend-apps-pm2"]);
-        expect(preview.text).toMatch(/contentSha256\s*: \[secret\] => \[secret\]/);
+        expect(preview.text).toMatch(/contentMatches\s*: "changed on the host" => "as planned"/);
         let upOutput = "";
         await stack.up({ color: "never", refresh: true, onOutput: (line) => (upOutput += line) });
         expect(onHostOk("frontend", `grep SESSION_SECRET ${envFile}`).trim()).toBe(`SESSION_SECRET=${secretValue}`);

@@ -9,9 +9,10 @@ import { isEnvFile } from "./env-file";
 import { isEnvoyBootstrapFile } from "./envoy";
 import { describe, Finding, skipped, violation } from "./findings";
 import { actsOnHost, connectionAddress, hostResourceTypes, isInstalledFile, textInput } from "./resources";
+import { seedPorts } from "../../plan/seed";
 
 /** The backend's internal ports in the design document: the LIMEN API and the agent service. */
-export const seedInternalPorts = [18443, 9000];
+export const seedInternalPorts: number[] = [seedPorts.backendApi, seedPorts.agent];
 
 // ---- nftables ---------------------------------------------------------------------------------------
 
