@@ -223,8 +223,9 @@ async function applyFirewall(inputs: FirewallInputs): Promise<void> {
         await run(freshDial, `confirming table ${at.table} over a new SSH connection`, confirmFirewallCommand(inputs.toolPath, at, inputs.rulesetSha256), { fresh: true });
     } catch (error) {
         throw new Error(
-            `${(error as Error).message}\nThe new ruleset was not confirmed: the host restores the previous one within ${inputs.confirmWithinSeconds} s. ` +
-                "If it cut SSH from where pulumi runs, check limen:ssh.adminNetworks.",
+            `${inputs.connection.role} (${inputs.connection.address}): the new ruleset of table ${at.table} was not confirmed over a new SSH connection, ` +
+                `so the host restores the previous one within ${inputs.confirmWithinSeconds} s. If the new rules cut SSH from where pulumi runs, ` +
+                `check limen:ssh.adminNetworks. (${(error as Error).message})`,
         );
     }
 }

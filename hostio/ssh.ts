@@ -61,7 +61,7 @@ function where(target: SshTarget): string {
 export function describeDialError(target: SshTarget, error: Error & { code?: string; level?: string }, hostKeyRejected: boolean): { message: string; retry: boolean } {
     if (hostKeyRejected) {
         return {
-            message: `${where(target)}: the host's key is not the one pinned in limen:${target.role}.hostKey; compare \`ssh-keyscan -t ${parseHostKey(target.hostKey).type} ${target.address}\` with the host's console before changing the pin`,
+            message: `${where(target)}: the host key it presented is not the one pinned in limen:${target.role}.hostKey; compare \`ssh-keyscan -t ${parseHostKey(target.hostKey).type} ${target.address}\` with the host's console before changing the pin`,
             retry: false,
         };
     }

@@ -744,7 +744,7 @@ describe("every check, against stand-in hosts", () => {
 
     it("a host that cannot be reached fails each of its checks with the SSH reason; the other host is still checked", async () => {
         const converged = standInHosts(other, otherPlan);
-        const pinned = `ssh ops@192.0.2.10:2222: the host's key is not the one pinned in limen:frontend.hostKey`;
+        const pinned = `ssh ops@192.0.2.10:2222: the host key it presented is not the one pinned in limen:frontend.hostKey`;
         let frontendDials = 0;
         const runOn: RunOnHost = async (target, _key, command, options = {}) => {
             if (target.role === "frontend") {

@@ -117,7 +117,7 @@ describe("verify: the runbook as read-only checks", () => {
             // Every check that runs on the frontend fails with the reason; the backend's still pass.
             const refused = rows.filter((row) => !row.ok);
             expect(refused.map((row) => row.check)).toEqual([...runbookChecks, ...frontendChecks]);
-            for (const row of refused) expect(row.detail, row.check).toMatch(/the host's key is not the one pinned in limen:frontend\.hostKey/);
+            for (const row of refused) expect(row.detail, row.check).toMatch(/the host key it presented is not the one pinned in limen:frontend\.hostKey/);
             expect(rows.filter((row) => row.ok).map((row) => row.check)).toEqual(backendChecks);
         } finally {
             await configureLabStack(hosts);
