@@ -70,7 +70,7 @@ export function describeDialError(target: SshTarget, error: Error & { code?: str
     if (/timed out/i.test(error.message) || error.code === "ETIMEDOUT") {
         return { message: `${where(target)}: no answer: is this machine inside limen:ssh.adminNetworks, and is the host up?`, retry: true };
     }
-    if (/Cannot parse privateKey|Encrypted private OpenSSH key/i.test(error.message)) {
+    if (/Cannot parse privateKey|Encrypted private OpenSSH key|privateKey value does not contain a \(valid\) private key/i.test(error.message)) {
         return { message: `${where(target)}: limen:sshPrivateKey cannot be read as an unencrypted private key`, retry: false };
     }
     return { message: `${where(target)}: ${error.message}`, retry: true };
@@ -104,7 +104,13 @@ async function dialOnce(target: SshTarget, privateKey: string): Promise<Client> 
             const described = describeDialError(target, error, hostKeyRejected);
             reject(Object.assign(new SshError(described.message), { retry: described.retry }));
         });
-        client.connect(config);
+        try {
+            client.connect(config);
+        } catch (error) {
+            // A key ssh2 cannot parse throws here, before any connection: say which key, never its text.
+            const described = describeDialError(target, error as Error, false);
+            reject(Object.assign(new SshError(described.message), { retry: false }));
+        }
     });
 }
 
@@ -116,7 +122,7 @@ export async function dial(target: SshTarget, privateKey: string): Promise<Clien
             return await dialOnce(target, privateKey);
         } catch (error) {
             last = error as Error;
-            if (!(error as { retry?: boolean }).retry) break;
+            if (!(error as { retry?: boolean }).retry || attempt === target.connectAttempts) break;
             await new Promise((done) => setTimeout(done, 1000));
         }
     }
