@@ -12,18 +12,10 @@
  * get its own).
  */
 import type { Client, ConnectConfig } from "ssh2";
+import type { SshEndpoint } from "../plan/hosts";
 
-export interface SshTarget {
-    /** `frontend` or `backend`: error messages name the config key of the host. */
-    role: string;
-    address: string;
-    port: number;
-    user: string;
-    /** Pinned `ssh-ed25519 AAAA...` line. */
-    hostKey: string;
-    connectAttempts: number;
-    connectTimeoutSeconds: number;
-}
+/** A host as the plan names it (role, address, port, user, pinned key, dial attempts and timeout). */
+export type SshTarget = SshEndpoint;
 
 export interface ExecResult {
     status: number;
