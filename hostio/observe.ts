@@ -232,8 +232,15 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
     // With the record of what the apps loaded (written by every reload), the files' content decides;
     // without one (apps started by an earlier version of the stack), their start time against the
     // files' last change does.
-    const loadedRecord = (parts.get("loaded") ?? "").trim();
-    const filesLoaded = loadedRecord === "" ? undefined : loadedRecord === (parts.get("current") ?? "").trim();
+    // A loaded file that is missing now is the file's drift, not the apps': only files present count.
+    const hashLines = (text: string) => text.split("\n").map((line) => line.trim()).filter(Boolean);
+    const current = hashLines(parts.get("current") ?? "");
+    const presentPaths = new Set(current.map((line) => line.split(/\s+/).slice(1).join(" ")));
+    const loadedRecord = hashLines(parts.get("loaded") ?? "");
+    const filesLoaded =
+        loadedRecord.length === 0
+            ? undefined
+            : loadedRecord.filter((line) => presentPaths.has(line.split(/\s+/).slice(1).join(" "))).join("\n") === current.join("\n");
     const stale: string[] = [];
     const byPort = listeners(parts.get("sockets") ?? "");
     const processes: Record<string, string> = {};

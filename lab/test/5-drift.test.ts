@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { configureLabStack, engineEnv, LabHosts, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot, stackName } from "../stack";
 import { onHostOk, pm2Status, tcpOpen } from "./probes";
 
@@ -112,6 +112,10 @@ beforeAll(async () => {
 
 describe("a hand change on a host is seen and repaired", () => {
     it.each(handChanges)("$what", async (change) => {
+        // A case that fails leaves its drift behind: repaired here so the next case starts converged.
+        onTestFailed(async () => {
+            await stack.up({ color: "never", refresh: true, onOutput: () => undefined }).catch(() => undefined);
+        });
         onHostOk(change.host, change.script);
         if (change.what.startsWith("a rule inserted")) {
             // The drift is real: the outsider gets in until it is repaired.
