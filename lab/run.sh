@@ -22,6 +22,7 @@ report() {
     printf '  %s\n' "${timings[@]}"
     if [ -s "$lab/.state/figures.json" ]; then
         printf '\n== figures\n'
+        # shellcheck disable=SC2016 # JavaScript, not shell
         node -e 'for (const [k, v] of Object.entries(require(process.argv[1]))) console.log(`  ${k.padEnd(46)} ${v}`)' "$PWD/$lab/.state/figures.json"
     fi
 }

@@ -27,7 +27,8 @@ for ns in "${all_ns[@]}"; do
   # died, a probe left behind): it would keep the namespace and its veth alive.
   pids="$(ip netns pids "$ns" 2>/dev/null || true)"
   if [[ -n $pids ]]; then
-    log "$ns: killing leftover processes $(echo $pids)"
+    log "$ns: killing leftover processes ${pids//$'\n'/ }"
+    # shellcheck disable=SC2086 # one pid per word
     kill -KILL $pids 2>/dev/null || true
     sleep 0.5
   fi

@@ -163,7 +163,7 @@ remove_machine_cgroup() {
   list="$(machine_dir "$1")/cgroups"
   [[ -f $list ]] || return 0
   while read -r dir; do
-    [[ -d $dir ]] && find "$dir" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    if [[ -d $dir ]]; then find "$dir" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi
     rmdir "$(dirname "$dir")" 2>/dev/null || true # limen-lab/, once the last machine is gone
   done < "$list"
   rm -f "$list"

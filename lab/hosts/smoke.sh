@@ -16,13 +16,16 @@ check() {
     printf 'ok    %s\n' "$name"
   else
     failed=$((failed + 1))
-    printf 'FAIL  %s\n%s\n' "$name" "$(sed 's/^/      /' <<< "$out" | tail -n 5)"
+    printf 'FAIL  %s\n' "$name"
+    tail -n 5 <<<"$out" | while IFS= read -r line; do printf '      %s\n' "$line"; done
   fi
 }
 expect() { # expect SUBSTRING CMD...: the command succeeds and prints SUBSTRING
   local want="$1" got
   shift
-  got="$("$@")" && [[ $got == *"$want"* ]] || { echo "wanted '$want', got '${got:-}'"; return 1; }
+  if got="$("$@")" && [[ $got == *"$want"* ]]; then return 0; fi
+  echo "wanted '$want', got '${got:-}'"
+  return 1
 }
 curl_from() { local ns="$1"; shift; ip netns exec "$ns" curl -sS --max-time 3 "$@"; }
 
