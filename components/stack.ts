@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { planStack, StackPlan } from "../plan/hosts";
-import { configNamespace, LimenConfig, parseConfig } from "./config";
+import { configNamespace, LimenConfig, parseConfig } from "../config";
 import { EnvoyProxy } from "./envoy";
 import { HostFirewall } from "./firewall";
 import { FrontendApps } from "./frontend-apps";

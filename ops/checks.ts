@@ -3,7 +3,7 @@
  * drift check per artifact of each host's plan (ops/drift.ts). Loads no Pulumi code: the config schema,
  * the plan and hostio/ are plain TypeScript.
  */
-import { LimenConfig } from "../components/config";
+import { LimenConfig } from "../config";
 import { StackPlan } from "../plan/hosts";
 import { driftChecks } from "./drift";
 import { Remote } from "./remote";

@@ -57,7 +57,9 @@ export class PlannedHosts implements Remote {
             const result = await Promise.race([this.runOn(this.endpoints[role], this.privateKey, command, stdin === undefined ? {} : { stdin }), timedOut]);
             return { status: result.status, stdout: result.stdout, stderr: result.stderr };
         } catch (error) {
-            const unreachable = error instanceof SshError ? error.message : unreadableKey(error as Error, this.endpoints[role]);
+            // SshError: the host cannot be reached with this endpoint and key (refused, wrong host key,
+            // a key ssh2 cannot read): every later check of that host reports the same.
+            const unreachable = error instanceof SshError ? error.message : undefined;
             if (unreachable) {
                 this.unreachable.set(role, unreachable);
                 return { status: undefined, stdout: "", stderr: "", failure: unreachable };
@@ -69,16 +71,6 @@ export class PlannedHosts implements Remote {
             clearTimeout(timer);
         }
     }
-}
-
-/**
- * ssh2 refuses a key it cannot parse while it reads its options, before any connection, and that error
- * reaches here as ssh2's own (not an SshError); no host can be reached with that key.
- */
-function unreadableKey(error: Error, endpoint: SshEndpoint): string | undefined {
-    if (!/Cannot parse privateKey|Encrypted private OpenSSH key|privateKey value does not contain a \(valid\) private key/i.test(error.message)) return undefined;
-    const host = endpoint.address.includes(":") ? `[${endpoint.address}]` : endpoint.address;
-    return `ssh ${endpoint.user}@${host}:${endpoint.port}: limen:sshPrivateKey cannot be read as an unencrypted private key (${error.message})`;
 }
 
 class CommandTimeout extends Error {

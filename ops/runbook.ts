@@ -5,7 +5,7 @@
  * Each judge is pure: a command's recorded output in, the one line an operator acts on out.
  */
 import * as path from "node:path";
-import { LimenConfig } from "../components/config";
+import { LimenConfig } from "../config";
 import { listeners, pm2Command } from "../hostio/observe";
 import { shellWord } from "../hostio/shell";
 import { hostForUrl } from "../plan/addresses";

@@ -8,7 +8,7 @@
  * No Pulumi SDK and no provider is loaded (test/verify.test.ts holds it to that): the config comes
  * through the `pulumi` CLI, the plan is pure, and the hosts are read with hostio/.
  */
-import { ConfigError, LimenConfig } from "../components/config";
+import { ConfigError, LimenConfig } from "../config";
 import { closeAll, runOnHost } from "../hostio/ssh";
 import { planStack } from "../plan/hosts";
 import { runChecks } from "./checks";

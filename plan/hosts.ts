@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import type { LimenConfig } from "../components/config";
+import type { LimenConfig } from "../config";
 import { EnvFileSpec, renderEnvFile } from "../render/env-file";
 import { EnvoySpec, renderEnvoy } from "../render/envoy";
 import { FirewallSpec, renderFirewall } from "../render/firewall";

@@ -1,5 +1,5 @@
 /**
- * The SSH host keys the stack accepts as a pin, written once: the config schema (components/config.ts)
+ * The SSH host keys the stack accepts as a pin, written once: the config schema (config/schema/fields.ts)
  * refuses any other in `limen:frontend.hostKey` / `limen:backend.hostKey`, and the policy pack
  * (policy/rules/ssh.ts) refuses a resource whose connection carries any other. Before, each kept its
  * own list and they had drifted apart (the pack accepted security-key types the config refused).

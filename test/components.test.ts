@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../components/config";
+import { parseConfig } from "../config";
 import type { LimenStack } from "../components/stack";
 import { hostToolPath } from "../plan/host-paths";
 import { planStack, sha256 } from "../plan/hosts";

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync, readdirSync } from 
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../components/config";
+import { parseConfig } from "../config";
 import { backendFirewallSpec, pm2Spec } from "../plan/hosts";
 import { renderFirewall } from "../render/firewall";
 import { renderEcosystem } from "../render/pm2";
@@ -95,6 +95,14 @@ describe("limen-host refuses missing and empty arguments, naming them", () => {
         [["pm2-apply", "--user", "limen", "--apps", "a"], /pm2-apply: --ecosystem is required/],
         [["apply-firewall", "--table", "inet limen_firewall", "--confirm-within", "20"], /apply-firewall: --boot-ruleset is required/],
         [["remove-file"], /remove-file: --path is required/],
+        // Every pm2 subcommand, each with an empty user and with --user as the last word.
+        [["pm2-apply", "--user", "", "--ecosystem", "/e.js", "--apps", "a", "--marker-dir", "/m", "--loaded", "x"], /pm2-apply: --user needs a non-empty value/],
+        [["pm2-mark-loaded", "--user", "", "--marker-dir", "/m", "--loaded", "x"], /pm2-mark-loaded: --user needs a non-empty value/],
+        [["pm2-remove", "--apps", "a", "--marker-dir", "/m", "--user"], /pm2-remove: --user needs a non-empty value/],
+        [["pm2-remove", "--apps", "a", "--marker-dir", "/m"], /pm2-remove: --user is required/],
+        [["confirm-firewall", "--table", "inet limen_firewall", "--boot-ruleset", "/b", "--state-dir", "/s", "--marker", "/m", "--unit", "u", "--revert-unit", "r", "--sha256", ""], /confirm-firewall: --sha256 needs a non-empty value/],
+        [[], /usage: limen-host check-ready\|install-file/],
+        [["pm2-enabel"], /usage: limen-host /],
     ])("%j", (args, message) => {
         const result = hostTool(args as string[], "");
         expect(result.status).not.toBe(0);

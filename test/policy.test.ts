@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parseConfig } from "../components/config";
+import { parseConfig } from "../config";
 import type { LimenStack } from "../components/stack";
 import { envFileName } from "../plan/host-paths";
 import { backendFirewallSpec, envFileSpec, envoySpec, planStack } from "../plan/hosts";

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { describe, expect, it } from "vitest";
-import { configSchema } from "../components/config";
+import { ConfigError, configSchema, parseConfig } from "../config";
+import { prodRawConfig, withOverride } from "./support/fixtures";
 import { parse } from "yaml";
 
 /** Every leaf key of the schema, as an operator writes it (`limen:backend.apiPort`). */
@@ -39,5 +40,28 @@ describe("the README documents the config", () => {
         const project = parse(readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as { config: Record<string, { description?: string }> };
         expect(Object.keys(project.config).sort()).toEqual(Object.keys(configSchema.shape).sort());
         for (const [key, declaration] of Object.entries(project.config)) expect(declaration.description, key).toMatch(/\w{3,}/);
+    });
+});
+
+describe("the README's example refusal", () => {
+    it("is what parseConfig prints for that config, line for line", () => {
+        // Pulumi.prod.yaml with five mistakes: a misspelled secret key set with --secret, SSH on the API
+        // port, a loopback BACKEND_HOST, a switch written as text, a scheme-relative URL to the backend.
+        let raw: Record<string, string> = { ...prodRawConfig(), "limen:sshPrivatekey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n" };
+        raw = withOverride(raw, "ssh", { port: 18443 });
+        raw = withOverride(raw, "backend", { internalAddress: "127.1" });
+        raw = withOverride(raw, "envoy", { enabled: "true" });
+        raw = withOverride(raw, "apps", { extraEnv: { API_URL: "//10.0.0.100:18443/api" } });
+        let printed = "";
+        try {
+            parseConfig(raw, (key) => key === "limen:sshPrivateKey" || key === "limen:sshPrivatekey");
+        } catch (error) {
+            if (!(error instanceof ConfigError)) throw error;
+            printed = error.message;
+        }
+        const section = readme.slice(readme.indexOf("## Configuration"));
+        const example = /```\n(limen: \d+ configuration problem[\s\S]*?)\n```/.exec(section)?.[1];
+        expect(example).toBe(printed);
+        expect(printed).not.toContain("b3BlbnNzaC1rZXkt");
     });
 });

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { ConfigError, LimenConfig, parseConfig } from "../components/config";
+import { ConfigError, LimenConfig, parseConfig } from "../config";
 import { fileProbeCommand, pm2Command, pm2ProbeCommand } from "../hostio/observe";
 import { runOnHost, SshError } from "../hostio/ssh";
 import { FilePlan, FirewallPlan, planStack, sha256, SshEndpoint, StackPlan } from "../plan/hosts";
@@ -146,7 +146,8 @@ describe("what verify loads", () => {
         expect(loaded.pulumi).toBe(0);
         // It did load the whole graph: the plan, the read code and the SSH client the providers use.
         expect(loaded.project).toEqual(expect.arrayContaining(["ops/verify.ts", "ops/checks.ts", "ops/drift.ts", "plan/hosts.ts", "hostio/observe.ts", "hostio/ssh.ts"]));
-        expect(loaded.project.filter((file) => file.startsWith("components/"))).toEqual(["components/config.ts"]);
+        expect(loaded.project.filter((file) => file.startsWith("components/"))).toEqual([]);
+        expect(loaded.project).toEqual(expect.arrayContaining(["config/index.ts", "config/load.ts", "config/rules.ts"]));
     }, 60_000);
 
     it("the same probe sees the SDK when a module does load it (the resources' providers)", () => {
@@ -440,6 +441,13 @@ describe("drift: pm2", () => {
         const record = `${"a".repeat(64)}  /srv/limen-frontend/.env.production`;
         const result = judgePm2("frontend", pm2, ok(pm2ProbeOutput(allOnline, { started: (loadedAt - 60) * 1000, loaded: record, current: record })));
         expect(result.ok).toBe(true);
+    });
+
+    it("a loaded file that is missing now is the file's drift, not the apps'", () => {
+        const ecosystem = `${"a".repeat(64)}  /etc/limen/pm2/ecosystem.config.js`;
+        const env = `${"c".repeat(64)}  /srv/limen-frontend/.env.production`;
+        const result = judgePm2("frontend", pm2, ok(pm2ProbeOutput(allOnline, { loaded: `${ecosystem}\n${env}`, current: ecosystem })));
+        expect(result).toMatchObject({ ok: true });
     });
 
     it("no pm2 daemon is drift too (the refresh's update starts and reloads the apps)", () => {
@@ -830,7 +838,7 @@ describe("SSH: hostio/ssh.ts with the plan's endpoints, nothing on disk", () => 
         const counting = countingRunOnHost();
         const hosts = new PlannedHosts({ frontend: local, backend: { ...local, role: "backend" } }, other.sshPrivateKey, counting.runOn);
         const first = await hosts.run("frontend", "true");
-        expect(first.failure).toMatch(/^ssh ops@127\.0\.0\.1:1: limen:sshPrivateKey cannot be read as an unencrypted private key \(Cannot parse privateKey: /);
+        expect(first.failure).toBe("ssh ops@127.0.0.1:1: limen:sshPrivateKey cannot be read as an unencrypted private key");
         expect(await hosts.run("frontend", "true")).toEqual(first);
         expect(counting.dials()).toBe(1);
         expect(JSON.stringify(first)).not.toContain("bGFiLW9ubHkgdGVzdCBrZXk=");
@@ -841,9 +849,14 @@ describe("SSH: hostio/ssh.ts with the plan's endpoints, nothing on disk", () => 
 // The config, and the whole command.
 
 /** A stand-in `pulumi` that prints `config --json` for a raw config map, or fails like the CLI. */
-function fakePulumi(raw: Record<string, string> | undefined, secretKeys: string[] = ["limen:sshPrivateKey"]): string {
+function fakePulumi(raw: Record<string, string> | undefined, secretKeys: string[] = ["limen:sshPrivateKey"], textKeys: string[] = []): string {
     const dir = scratchDir("limen-fake-pulumi-");
-    const json = raw && JSON.stringify(Object.fromEntries(Object.entries(raw).map(([key, value]) => [key, { value, secret: secretKeys.includes(key) }])));
+    // As the CLI prints them: every value as text, and a map or list also as objectValue.
+    const entry = (key: string, value: string) => {
+        const structured = /^\s*[{[]/.test(value) && !textKeys.includes(key);
+        return structured ? { value, objectValue: JSON.parse(value), secret: secretKeys.includes(key) } : { value, secret: secretKeys.includes(key) };
+    };
+    const json = raw && JSON.stringify(Object.fromEntries(Object.entries(raw).map(([key, value]) => [key, entry(key, value)])));
     writeFileSync(path.join(dir, "out.json"), json ?? "");
     const bin = path.join(dir, "pulumi");
     writeFileSync(
@@ -875,6 +888,54 @@ describe("the stack's config, read through the pulumi CLI and the program's own 
         // A secret stored in plain text is refused too (the CLI says which keys are secret).
         const plain = fakePulumi(prodRawConfig(), []);
         expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: plain }))).toThrow(/limen:sshPrivateKey \(secret\): is stored in plain text/);
+    });
+
+    it("says exactly what `pulumi up` says: the same ConfigError, line for line", () => {
+        const raw = withOverride(withOverride(prodRawConfig(), "backend", { apiPort: "18443", address: " 127.0.0.1" }), "ssh", { port: 443 });
+        let expected = "";
+        try {
+            parseConfig(raw);
+        } catch (error) {
+            expected = (error as ConfigError).message;
+        }
+        expect(expected).toMatch(/^limen: 3 configuration problem\(s\)/);
+        expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: fakePulumi(raw) }))).toThrow(ConfigError);
+        try {
+            readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: fakePulumi(raw) }));
+        } catch (error) {
+            expect((error as ConfigError).message).toBe(expected);
+        }
+    });
+
+    it("a key stored as one JSON text (set without --path) is refused with how to set it, where a program could not tell", () => {
+        const raw = withOverride(prodRawConfig(), "ssh", { port: 2222 });
+        const bin = fakePulumi(raw, ["limen:sshPrivateKey"], ["limen:ssh"]);
+        expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: bin }))).toThrow(
+            /limen:ssh = .*: must be a map with the fields .* \(it is one text holding JSON, not a map .*`pulumi config set --path 'limen:ssh\.user' deploy`/,
+        );
+        expect(rawConfigFromCliJson(JSON.stringify({ "limen:ssh": { value: '{"port":22}', secret: false } })).storedAsText).toEqual(new Set(["limen:ssh"]));
+        expect(rawConfigFromCliJson(JSON.stringify({ "limen:ssh": { value: '{"port":22}', objectValue: { port: 22 }, secret: false } })).storedAsText).toEqual(new Set());
+    });
+
+    it.each([
+        ["config:\n  limen:ssh:\n    user: deploy\n   port: 22\n", /^Pulumi\.prod\.yaml is not valid YAML \(line 4, column \d+: [^)]+\): fix that line, or take the file back from version control; `pulumi config set/],
+        ["config:\n  limen:sshPrivateKey: -----BEGIN KEY: hunter2\n  - x\n", /^Pulumi\.prod\.yaml is not valid YAML \(line \d+, column \d+: [^)]+\)/],
+        ["- config\n", /^Pulumi\.prod\.yaml must be a YAML map with a `config:` map/],
+        ["config: [a, b]\n", /^Pulumi\.prod\.yaml: `config:` must be a map of `limen:<key>: <value>` entries/],
+    ])("a stack file that is not a stack file (%j) is named, with the line, never its text", (text, message) => {
+        const cwd = scratchDir("limen-stack-file-");
+        writeFileSync(path.join(cwd, "Pulumi.prod.yaml"), text);
+        const cli = { ...pulumiCliFromEnv({ LIMEN_PULUMI_BIN: fakePulumi(undefined) }), cwd };
+        let thrown: Error | undefined;
+        try {
+            readStackConfig("prod", cli);
+        } catch (error) {
+            thrown = error as Error;
+        }
+        expect(thrown).toBeInstanceOf(StackConfigError);
+        expect(thrown!.message).toMatch(message);
+        expect(thrown!.message).toMatch(/\(pulumi config --stack prod said: error: no stack named 'prod' found\)$/);
+        expect(thrown!.message).not.toContain("hunter2");
     });
 
     it("a CLI that fails or is missing is reported, never a config value", () => {
@@ -929,6 +990,17 @@ describe("npm run verify, end to end with a stand-in pulumi and stand-in hosts",
         expect(refused.code).toBe(2);
         expect(JSON.parse(refused.stdout)).toEqual([{ check: "config", ok: false, detail: expect.stringMatching(/limen:backend\.address = "127\.1"/) }]);
         expect(refused.keys).toEqual([]);
+
+        // Without --json, the lines `pulumi up` prints, as they are.
+        const broken = withOverride(withOverride(prodRawConfig(), "backend", { address: "127.1", apiPort: "18443" }), "ssh", { port: 443 });
+        const table = await runMain(["--stack", "prod"], { LIMEN_PULUMI_BIN: fakePulumi(broken) });
+        let expected = "";
+        try {
+            parseConfig(broken);
+        } catch (error) {
+            expected = (error as ConfigError).message;
+        }
+        expect(table).toMatchObject({ code: 2, stdout: "", stderr: `limen verify: ${expected}\n`, keys: [] });
 
         const usage = await runMain(["--stack", "prod", "--jsn"], {});
         expect(usage).toMatchObject({ code: 2, stdout: "", keys: [] });

@@ -1,7 +1,10 @@
 /**
  * A corpus of invalid configs: every rule of the schema and the seed's wrong settings in their many
  * spellings. Each entry changes a valid config (any stack's: prod's in the unit tests, the lab's in
- * the end-to-end tests) and names the key its error must name.
+ * the end-to-end tests) and names the key its error must name. The rows after the first block are
+ * the classes the config boundary once let through or reported badly (wrong types told as missing, a
+ * clash filed under the other key, absolute URLs without a scheme, the backend at the frontend's own
+ * address), and the counterexamples test/config.property.test.ts found.
  */
 export type StructuredConfig = Record<string, unknown>;
 
@@ -94,6 +97,48 @@ export const invalidConfigs: InvalidConfig[] = [
     { name: "a firewall confirmation window too short", key: "limen:ssh.firewallConfirmSeconds", breakIt: patch("limen:ssh", { firewallConfirmSeconds: 5 }) },
     { name: "a domain for both sites", key: "limen:domains.darc[0]", breakIt: (config) => patch("limen:domains", { darc: (config["limen:domains"] as { limen: string[] }).limen })(config) },
     { name: "the domains missing", key: "limen:domains", breakIt: ({ "limen:domains": _removed, ...rest }) => rest },
+
+    { name: "a port given as text", key: "limen:backend.apiPort", breakIt: patch("limen:backend", { apiPort: "18443" }) },
+    { name: "a port that is not a whole number", key: "limen:backend.agentPort", breakIt: patch("limen:backend", { agentPort: 9000.5 }) },
+    { name: "a port of 0", key: "limen:apps.darc.port", breakIt: patchApp("darc", { port: 0 }) },
+    { name: "a port past 65535", key: "limen:envoy.httpsPort", breakIt: patch("limen:envoy", { httpsPort: 65536 }) },
+    { name: "a switch given as text", key: "limen:envoy.enabled", breakIt: patch("limen:envoy", { enabled: "true" }) },
+    { name: "one CIDR instead of a list", key: "limen:ssh.adminNetworks", breakIt: (config) => patch("limen:ssh", { adminNetworks: (config["limen:ssh"] as { adminNetworks: string[] }).adminNetworks[0] })(config) },
+    { name: "a CIDR with host bits", key: "limen:ssh.adminNetworks[0]", breakIt: patch("limen:ssh", { adminNetworks: ["10.0.0.5/24"] }) },
+    // Found by test/config.property.test.ts: nft refuses a set whose networks overlap, on the host.
+    {
+        name: "an admin network inside another",
+        key: "limen:ssh.adminNetworks[1]",
+        breakIt: (config) => patch("limen:ssh", { adminNetworks: [(config["limen:ssh"] as { adminNetworks: string[] }).adminNetworks[0], "0.0.0.0/0"] })(config),
+    },
+    { name: "SSH on the backend's API port (a clash naming both keys)", key: "limen:ssh.port", breakIt: patch("limen:ssh", { port: 18443 }) },
+    { name: "SSH on Envoy's admin port, guarded even with Envoy off", key: "limen:ssh.port", breakIt: patch("limen:ssh", { port: 9901 }) },
+    { name: "a misspelled secret key", key: "limen:sshPrivatekey", breakIt: (config) => ({ ...config, "limen:sshPrivatekey": "-----BEGIN OPENSSH PRIVATE KEY-----\nbWlzc3BlbGxlZA==\n-----END OPENSSH PRIVATE KEY-----\n" }) },
+    { name: "a structured key set without --path", key: "limen:backend.agentPort", breakIt: (config) => ({ ...config, "limen:backend.agentPort": "9100" }) },
+    {
+        name: "BACKEND_HOST at the frontend's own address",
+        key: "limen:backend.internalAddress",
+        breakIt: (config) => patch("limen:backend", { internalAddress: (config["limen:frontend"] as { address: string }).address })(config),
+    },
+    { name: "the backend at an IPv4 address in brackets", key: "limen:backend.address", breakIt: (config) => patch("limen:backend", { address: `[${(config["limen:backend"] as { address: string }).address}]` })(config) },
+    { name: "the backend at a shortened IPv4 address", key: "limen:backend.internalAddress", breakIt: patch("limen:backend", { internalAddress: "10.1" }) },
+    { name: "the backend at an IPv4-mapped address", key: "limen:backend.agentAddress", breakIt: patch("limen:backend", { agentAddress: "::ffff:203.0.113.7" }) },
+    {
+        name: "a scheme-relative URL to the backend",
+        key: "limen:apps.extraEnv.API_URL",
+        breakIt: (config) => patch("limen:apps", { extraEnv: { API_URL: `//${(config["limen:backend"] as { address: string }).address}:18443/api` } })(config),
+    },
+    {
+        name: "host:port of the backend without a scheme",
+        key: "limen:apps.extraEnv.API_HOST",
+        breakIt: (config) => patch("limen:apps", { extraEnv: { API_HOST: `${(config["limen:backend"] as { address: string }).address}:18443` } })(config),
+    },
+    // Found by test/config.property.test.ts: a one-number IPv4 host before a port, and a scheme-relative
+    // URL, which a browser resolves against the HTTPS page (so :80 is a port there).
+    { name: "a one-number loopback host:port", key: "limen:apps.extraEnv.API_URL", breakIt: patch("limen:apps", { extraEnv: { API_URL: "2130706433:18443/api" } }) },
+    { name: "a scheme-relative URL with port 80", key: "limen:apps.extraEnv.API_URL", breakIt: patch("limen:apps", { extraEnv: { API_URL: "//192.0.2.1:80/api" } }) },
+    { name: "HOSTNAME in .env.production", key: "limen:apps.extraEnv.HOSTNAME", breakIt: patch("limen:apps", { extraEnv: { HOSTNAME: "0.0.0.0" } }) },
+    { name: "the bind flags in an app's args", key: "limen:apps.darc.args[0]", breakIt: patchApp("darc", { args: ["-H", "0.0.0.0"] }) },
 ];
 
 /** Turns a structured config into the strings Pulumi hands a program. */

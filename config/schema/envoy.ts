@@ -1,0 +1,36 @@
+import { z } from "zod";
+import { absolutePath, flag, listOf, port, section, withRule } from "./fields";
+
+/** limen:envoy: the edge proxy on the frontend. */
+export const envoySchema = section(
+    {
+        /** Run Envoy on the frontend (off in the lab, which has no Envoy image); default true. */
+        enabled: flag.default(true),
+        /** Envoy image pinned by digest. */
+        image: withRule(
+            z.string().regex(/^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?@sha256:[a-f0-9]{64}$/, {
+                message: "must pin the image by digest (repository[:tag]@sha256:<64 hex>) so every host runs the same bytes",
+            }),
+            "must pin the image by digest (repository[:tag]@sha256:<64 hex>) so every host runs the same bytes",
+        ),
+        /** Plain HTTP port, redirected to HTTPS; default 80. */
+        httpPort: port.default(80),
+        /** HTTPS port; default 443. */
+        httpsPort: port.default(443),
+        /** Envoy's admin interface, always bound to 127.0.0.1; default 9901. */
+        adminPort: port.default(9901),
+        /** Where the rendered bootstrap lives on the frontend; default /etc/limen/envoy/envoy.yaml. */
+        configPath: absolutePath.default("/etc/limen/envoy/envoy.yaml"),
+        /** Path prefixes Envoy sends straight to the backend's internal port instead of Next.js; default []. */
+        backendRoutePrefixes: listOf(
+            withRule(
+                z.string().regex(/^\/[A-Za-z0-9._~\/-]+$/, {
+                    message: 'must be a path prefix such as "/api/agent" (the root "/" would send every request past Next.js)',
+                }),
+                'must be a path prefix such as "/api/agent"',
+            ),
+            'path prefixes such as ["/api/agent"]',
+        ).default([]),
+    },
+    "enabled, image, httpPort, httpsPort, adminPort, configPath, backendRoutePrefixes",
+);
