@@ -24,11 +24,19 @@ export interface ExecResult {
 }
 
 /** A host that could not be reached, in words an operator can act on. Never carries key material. */
-export class SshError extends Error {
-    constructor(message: string) {
-        super(message);
-        this.name = "SshError";
-    }
+export type SshError = Error & { name: "SshError"; retry: boolean };
+
+/**
+ * A plain Error marked by its name, not a subclass: the providers' code is serialised by Pulumi's
+ * closure capture, which turns a class into a function whose `super(message)` never sets `message`
+ * (the engine then reports `error: undefined`).
+ */
+export function sshError(message: string, retry = false): SshError {
+    return Object.assign(new Error(message), { name: "SshError" as const, retry });
+}
+
+export function isSshError(error: unknown): error is SshError {
+    return error instanceof Error && error.name === "SshError";
 }
 
 /** The algorithm names under which a server may present a key of this type. */
@@ -40,7 +48,7 @@ export function hostKeyAlgorithms(keyType: string): string[] {
 export function parseHostKey(line: string): { type: string; blob: Buffer } {
     const [type = "", base64 = ""] = line.trim().split(/\s+/);
     const blob = Buffer.from(base64, "base64");
-    if (type === "" || blob.length === 0) throw new SshError("the pinned host key is not a `type base64` line");
+    if (type === "" || blob.length === 0) throw sshError("the pinned host key is not a `type base64` line");
     return { type, blob };
 }
 
@@ -94,14 +102,14 @@ async function dialOnce(target: SshTarget, privateKey: string): Promise<Client> 
         client.once("error", (error: Error & { code?: string; level?: string }) => {
             client.end();
             const described = describeDialError(target, error, hostKeyRejected);
-            reject(Object.assign(new SshError(described.message), { retry: described.retry }));
+            reject(sshError(described.message, described.retry));
         });
         try {
             client.connect(config);
         } catch (error) {
             // A key ssh2 cannot parse throws here, before any connection: say which key, never its text.
             const described = describeDialError(target, error as Error, false);
-            reject(Object.assign(new SshError(described.message), { retry: false }));
+            reject(sshError(described.message, false));
         }
     });
 }
@@ -118,7 +126,7 @@ export async function dial(target: SshTarget, privateKey: string): Promise<Clien
             await new Promise((done) => setTimeout(done, 1000));
         }
     }
-    throw last ?? new SshError(`${where(target)}: no attempt made`);
+    throw last ?? sshError(`${where(target)}: no attempt made`);
 }
 
 /** Runs one command over an open connection; stdin is written and closed, never echoed. */

@@ -4,7 +4,7 @@
  * agent, no password). The key stays in memory: nothing is written to disk, so an interrupted run
  * leaves nothing behind.
  */
-import { runOnHost, SshError } from "../hostio/ssh";
+import { isSshError, runOnHost } from "../hostio/ssh";
 import type { HostRole, SshEndpoint } from "../plan/hosts";
 
 export type { HostRole };
@@ -59,7 +59,7 @@ export class PlannedHosts implements Remote {
         } catch (error) {
             // SshError: the host cannot be reached with this endpoint and key (refused, wrong host key,
             // a key ssh2 cannot read): every later check of that host reports the same.
-            const unreachable = error instanceof SshError ? error.message : undefined;
+            const unreachable = isSshError(error) ? error.message : undefined;
             if (unreachable) {
                 this.unreachable.set(role, unreachable);
                 return { status: undefined, stdout: "", stderr: "", failure: unreachable };

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { ConfigError, LimenConfig, parseConfig } from "../config";
 import { fileProbeCommand, pm2Command, pm2ProbeCommand } from "../hostio/observe";
-import { runOnHost, SshError } from "../hostio/ssh";
+import { runOnHost, sshError } from "../hostio/ssh";
 import { FilePlan, FirewallPlan, planStack, sha256, SshEndpoint, StackPlan } from "../plan/hosts";
 import { CheckResult, runChecks } from "../ops/checks";
 import { describeDifferences, firewallProbe, hostToolFile, judgeFile, judgeFirewall, judgeHostTool, judgePm2, loadedPaths, repairAdvice } from "../ops/drift";
@@ -757,7 +757,7 @@ describe("every check, against stand-in hosts", () => {
         const runOn: RunOnHost = async (target, _key, command, options = {}) => {
             if (target.role === "frontend") {
                 frontendDials++;
-                throw new SshError(pinned);
+                throw sshError(pinned);
             }
             return toExec(converged.answer(target.role as HostRole, command, options.stdin));
         };
