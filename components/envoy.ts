@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { writeSshMaterial } from "../hostio/ssh-material";
 import { EnvoyPlan, FilePlan } from "../plan/hosts";
-import { hostFile } from "./frontend-apps";
+import { hostFile } from "./host-file";
 import { RemoteHost } from "./host";
 
 export interface EnvoyProxyArgs {

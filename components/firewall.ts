@@ -1,6 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { firewallPaths, firewallTableName } from "../plan/host-paths";
-import { FirewallPlan, sha256 } from "../plan/hosts";
+import { FirewallPlan } from "../plan/hosts";
 import { FirewallTable } from "./host-resources";
 import { RemoteHost } from "./host";
 
@@ -35,19 +34,11 @@ export class HostFirewall extends pulumi.ComponentResource {
             {
                 connection: args.host.connection,
                 toolPath: args.host.toolPath,
-                locations: {
-                    table: firewallTableName,
-                    bootRuleset: args.plan.bootRulesetPath,
-                    stateDir: firewallPaths.stateDir,
-                    marker: firewallPaths.pendingMarker,
-                    unitName: args.plan.bootUnit.name,
-                    unitPath: args.plan.bootUnit.path,
-                    revertUnit: firewallPaths.revertUnitName,
-                },
+                locations: args.plan.locations,
                 ruleset: args.plan.ruleset,
                 rulesetSha256: args.plan.rulesetSha256,
                 bootUnitContent: args.plan.bootUnit.content,
-                bootUnitSha256: sha256(args.plan.bootUnit.content),
+                bootUnitSha256: args.plan.bootUnit.sha256,
                 confirmWithinSeconds: args.plan.confirmWithinSeconds,
             },
             // Deployed stacks had the apply as a command resource `<name>-ruleset` (with the removal as

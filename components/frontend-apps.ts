@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { pm2MarkerDir } from "../plan/host-paths";
 import { FilePlan, Pm2Plan, sha256 } from "../plan/hosts";
-import { HostFile, Pm2Apps } from "./host-resources";
+import { hostFile } from "./host-file";
+import { Pm2Apps } from "./host-resources";
 import { RemoteHost } from "./host";
 
 export interface FrontendAppsArgs {
@@ -13,25 +14,6 @@ export interface FrontendAppsArgs {
     files: FilePlan[];
     /** Resources on the host that must be in place first, such as its firewall (default none). */
     after?: pulumi.Resource[];
-}
-
-/** A file from the plan as a resource; secret content stays a Pulumi secret. */
-export function hostFile(name: string, host: RemoteHost, file: FilePlan, opts: pulumi.CustomResourceOptions): HostFile {
-    return new HostFile(
-        name,
-        {
-            connection: host.connection,
-            toolPath: host.toolPath,
-            path: file.path,
-            mode: file.mode,
-            owner: file.owner,
-            check: file.check,
-            checkArgs: file.checkArgs,
-            content: file.secret ? pulumi.secret(file.content) : file.content,
-            contentSha256: file.secret ? pulumi.secret(sha256(file.content)) : sha256(file.content),
-        },
-        { ...opts, secret: file.secret },
-    );
 }
 
 /**
@@ -68,7 +50,7 @@ export class FrontendApps extends pulumi.ComponentResource {
                 ecosystemPath: args.pm2.ecosystemPath,
                 apps: args.pm2.apps,
                 loadedSha256: secret ? pulumi.secret(loadedSha256) : loadedSha256,
-                loadedPaths: loaded.map((file) => file.path),
+                loadedPaths: args.pm2.loadedPaths,
             },
             {
                 parent: this,

@@ -17,10 +17,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { confirmDial } from "../plan/firewall-timing";
+import type { FirewallLocations } from "../plan/hosts";
 import {
     applyFirewallCommand,
     confirmFirewallCommand,
-    FirewallLocations,
     installFileCommand,
     installHostToolCommand,
     pm2ApplyCommand,
@@ -232,7 +232,7 @@ async function applyFirewall(inputs: FirewallInputs): Promise<void> {
 
 async function readFirewall(props: FirewallInputs): Promise<FirewallInputs> {
     const at = props.locations;
-    const probe = await run(props.connection, `reading table ${at.table}`, firewallProbeCommand({ table: at.table, bootRuleset: at.bootRuleset, unitName: at.unitName, unitPath: at.unitPath }), {
+    const probe = await run(props.connection, `reading table ${at.table}`, firewallProbeCommand(at), {
         stdin: props.ruleset,
     });
     return { ...props, ...parseFirewallProbe(props.table, probe.stdout) };
@@ -254,7 +254,7 @@ async function installBootUnit(inputs: FirewallInputs): Promise<void> {
 
 const firewallProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: FirewallInputs, news: FirewallInputs) {
-        const changed = differingFacts(desiredFirewallFacts({ table: parseTable(news.table), rulesetSha256: news.rulesetSha256, bootUnitSha256: news.bootUnitSha256 }), olds);
+        const changed = differingFacts(desiredFirewallFacts(news), olds);
         return { changes: changed.length > 0 };
     },
     async create(inputs: FirewallInputs) {
@@ -264,7 +264,7 @@ const firewallProvider: pulumi.dynamic.ResourceProvider = {
     async update(_id: string, _olds: FirewallInputs, news: FirewallInputs) {
         // Converge: a table already loaded, persisted and enabled as planned is not re-applied.
         const observed = await readFirewall(news);
-        const differing = differingFacts(desiredFirewallFacts({ table: parseTable(news.table), rulesetSha256: news.rulesetSha256, bootUnitSha256: news.bootUnitSha256 }), observed);
+        const differing = differingFacts(desiredFirewallFacts(news), observed);
         if (differing.includes("live") || differing.includes("bootRulesetSha256")) await applyFirewall(news);
         // Only the boot unit drifted: the loaded table is right and stays untouched.
         else if (differing.length > 0) await repairBootUnit(news);
@@ -278,11 +278,6 @@ const firewallProvider: pulumi.dynamic.ResourceProvider = {
         await run(props.connection, `removing table ${props.locations.table}`, removeFirewallCommand(props.toolPath, props.locations));
     },
 };
-
-function parseTable(table: string): { family: string; name: string } {
-    const [family = "", name = ""] = table.split(" ");
-    return { family, name };
-}
 
 export interface FirewallTableArgs {
     connection: pulumi.Input<HostConnection>;
@@ -299,7 +294,7 @@ export interface FirewallTableArgs {
 /** The stack's nftables table on one host, as loaded and as persisted for boot. */
 export class FirewallTable extends pulumi.dynamic.Resource {
     constructor(name: string, args: FirewallTableArgs, opts: pulumi.CustomResourceOptions) {
-        const desired = desiredFirewallFacts({ table: parseTable(args.locations.table), rulesetSha256: args.rulesetSha256, bootUnitSha256: args.bootUnitSha256 });
+        const desired = desiredFirewallFacts({ table: args.locations.table, rulesetSha256: args.rulesetSha256, bootUnitSha256: args.bootUnitSha256 });
         super(firewallProvider, name, { ...args, ...desired }, { ...opts, additionalSecretOutputs: ["connection"] }, "limen", "FirewallTable");
     }
 }

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { hostForUrl } from "../plan/addresses";
 import { planStack, StackPlan } from "../plan/hosts";
 import { configNamespace, LimenConfig, parseConfig } from "../config";
 import { EnvoyProxy } from "./envoy";
@@ -69,11 +70,10 @@ export function createLimenStack(config: LimenConfig): LimenStack {
 /** The stack's outputs, the same for `pulumi up` (index.ts) and the lab. */
 export function stackOutputs(config: LimenConfig, stack: LimenStack) {
     const backend = config.backend;
-    const host = backend.internalAddress.includes(":") ? `[${backend.internalAddress}]` : backend.internalAddress;
     return {
         frontendAddress: config.frontend.address,
         backendAddress: backend.address,
-        backendInternalEndpoint: `${host}:${backend.apiPort}`,
+        backendInternalEndpoint: `${hostForUrl(backend.internalAddress)}:${backend.apiPort}`,
         pm2Apps: stack.plan.frontend.pm2?.apps.map((app) => app.name) ?? [],
         envoyEnabled: config.envoy.enabled,
         frontendRulesetSha256: stack.frontendFirewall.rulesetSha256,

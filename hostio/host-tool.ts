@@ -3,6 +3,7 @@
  * path passed in from the plan. Pure string builders: the providers run them over SSH.
  */
 import * as path from "node:path";
+import type { FirewallLocations } from "../plan/hosts";
 import { shellWord } from "./shell";
 
 /** `sudo -n TOOL SUBCOMMAND ARGS`: -n fails at once instead of hanging on a password prompt. */
@@ -38,17 +39,6 @@ export function installFileCommand(toolPath: string, file: FileInstall): string 
 
 export function removeFileCommand(toolPath: string, filePath: string): string {
     return hostToolCommand(toolPath, "remove-file", "--path", filePath);
-}
-
-/** Where the firewall subcommands find what they manage. */
-export interface FirewallLocations {
-    table: string;
-    bootRuleset: string;
-    stateDir: string;
-    marker: string;
-    unitName: string;
-    unitPath: string;
-    revertUnit: string;
 }
 
 function firewallArgs(at: FirewallLocations): string[] {

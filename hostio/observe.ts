@@ -68,9 +68,9 @@ export interface FirewallFacts {
 
 export const liveAsRendered = "loaded as rendered";
 
-export function desiredFirewallFacts(plan: { table: { family: string; name: string }; rulesetSha256: string; bootUnitSha256: string }): FirewallFacts {
+export function desiredFirewallFacts(plan: { table: string; rulesetSha256: string; bootUnitSha256: string }): FirewallFacts {
     return {
-        table: `${plan.table.family} ${plan.table.name}`,
+        table: plan.table,
         live: liveAsRendered,
         bootRulesetSha256: plan.rulesetSha256,
         bootUnit: "enabled",

@@ -127,17 +127,16 @@ export function judgeFile(role: HostRole, file: FilePlan, result: RemoteResult):
 
 /** The firewall probe's arguments, from the plan (the same the FirewallTable resource passes). */
 export function firewallProbe(plan: FirewallPlan): { command: string; stdin: string; table: string } {
-    const table = `${plan.table.family} ${plan.table.name}`;
     return {
-        command: firewallProbeCommand({ table, bootRuleset: plan.bootRulesetPath, unitName: plan.bootUnit.name, unitPath: plan.bootUnit.path }),
+        command: firewallProbeCommand(plan.locations),
         // Loaded into a throwaway namespace on the host, so both sides are listed by the host's own nft.
         stdin: plan.ruleset,
-        table,
+        table: plan.locations.table,
     };
 }
 
 export function desiredFirewall(plan: FirewallPlan): FirewallFacts {
-    return desiredFirewallFacts({ table: plan.table, rulesetSha256: plan.rulesetSha256, bootUnitSha256: sha256(plan.bootUnit.content) });
+    return desiredFirewallFacts({ table: plan.locations.table, rulesetSha256: plan.rulesetSha256, bootUnitSha256: plan.bootUnit.sha256 });
 }
 
 export function judgeFirewall(role: HostRole, plan: FirewallPlan, result: RemoteResult): CheckResult {
@@ -148,7 +147,7 @@ export function judgeFirewall(role: HostRole, plan: FirewallPlan, result: Remote
         result,
         (stdout) => parseFirewallProbe(table, stdout),
         desiredFirewall(plan),
-        () => `table ${table} loaded as rendered; ${plan.bootRulesetPath} and ${plan.bootUnit.name} (enabled) as planned`,
+        () => `table ${table} loaded as rendered; ${plan.locations.bootRuleset} and ${plan.locations.unitName} (enabled) as planned`,
     );
 }
 
@@ -170,10 +169,6 @@ export async function* driftChecks(host: HostPlan, remote: Remote): AsyncGenerat
     const firewall = firewallProbe(host.firewall);
     yield judgeFirewall(role, host.firewall, await remote.run(role, firewall.command, firewall.stdin));
     for (const file of host.files) yield judgeFile(role, file, await remote.run(role, fileProbeCommand(file.path)));
-    if (host.pm2) yield judgePm2(role, host.pm2, await remote.run(role, pm2ProbeCommand(host.pm2.user, loadedPaths(host, host.pm2), pm2MarkerDir)));
+    if (host.pm2) yield judgePm2(role, host.pm2, await remote.run(role, pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir)));
 }
 
-/** The paths of the files the apps load (the Pm2Apps resource passes the same): apps started before their last change run stale ones. */
-export function loadedPaths(host: HostPlan, pm2: Pm2Plan): string[] {
-    return host.files.filter((file) => pm2.loadedFiles.includes(file.name)).map((file) => file.path);
-}

@@ -200,7 +200,7 @@ export interface ProxyLine {
     target: string;
 }
 
-/** `Proxy POST /api/auth/session -> http://10.0.0.100:18443/api/auth/session session`, the middleware's format. */
+/** `Proxy POST /api/auth/session -> http://192.0.2.100:18443/api/auth/session session`, the middleware's format. */
 export function parseProxyLine(line: string): ProxyLine | undefined {
     const match = /Proxy (\S+) (\S+) -> (.*?)(?: session)?$/.exec(line);
     if (!match) return undefined;

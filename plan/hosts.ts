@@ -15,7 +15,7 @@ import { EnvoySpec, renderEnvoy } from "../render/envoy";
 import { FirewallSpec, renderFirewall } from "../render/firewall";
 import { renderFirewallUnit } from "../render/firewall-unit";
 import { Pm2Spec, renderEcosystem } from "../render/pm2";
-import { envFileName, envoyTlsDir, firewallPaths, firewallTable, hostToolPath } from "./host-paths";
+import { envFileName, envoyTlsDir, firewallPaths, firewallTableName, hostToolPath } from "./host-paths";
 
 export type HostRole = "frontend" | "backend";
 
@@ -54,13 +54,29 @@ export interface FilePlan {
     secret: boolean;
 }
 
+/** Where the firewall's host tool subcommands and probe find what they manage. */
+export interface FirewallLocations {
+    /** `inet limen_firewall`. */
+    table: string;
+    /** The confirmed ruleset, loaded at boot. */
+    bootRuleset: string;
+    /** The saved previous table and the revert log. */
+    stateDir: string;
+    /** The pending ruleset's hash while a revert is armed. */
+    marker: string;
+    /** The unit that loads the boot ruleset. */
+    unitName: string;
+    unitPath: string;
+    /** The transient timer that reverts an unconfirmed change. */
+    revertUnit: string;
+}
+
 export interface FirewallPlan {
-    table: typeof firewallTable;
+    locations: FirewallLocations;
     ruleset: string;
     rulesetSha256: string;
-    /** Where the confirmed ruleset is kept for boot, and the unit that loads it. */
-    bootRulesetPath: string;
-    bootUnit: { name: string; path: string; content: string };
+    /** The unit that loads the boot ruleset (`locations.unitName`), as installed. */
+    bootUnit: { content: string; sha256: string };
     /** Seconds a new ruleset has to be confirmed over a new SSH connection. */
     confirmWithinSeconds: number;
 }
@@ -79,6 +95,8 @@ export interface Pm2Plan {
     apps: Pm2AppPlan[];
     /** Names of the files whose content the running apps must have loaded: a change reloads them. */
     loadedFiles: string[];
+    /** Their paths on the host. */
+    loadedPaths: string[];
 }
 
 export interface EnvoyPlan {
@@ -187,12 +205,20 @@ export function certificateMount(file: string): string {
 
 function firewallPlan(spec: FirewallSpec, config: LimenConfig): FirewallPlan {
     const ruleset = renderFirewall(spec);
+    const unit = renderFirewallUnit();
     return {
-        table: firewallTable,
+        locations: {
+            table: firewallTableName,
+            bootRuleset: firewallPaths.bootRuleset,
+            stateDir: firewallPaths.stateDir,
+            marker: firewallPaths.pendingMarker,
+            unitName: firewallPaths.bootUnitName,
+            unitPath: firewallPaths.bootUnitPath,
+            revertUnit: firewallPaths.revertUnitName,
+        },
         ruleset,
         rulesetSha256: sha256(ruleset),
-        bootRulesetPath: firewallPaths.bootRuleset,
-        bootUnit: { name: firewallPaths.bootUnitName, path: firewallPaths.bootUnitPath, content: renderFirewallUnit() },
+        bootUnit: { content: unit, sha256: sha256(unit) },
         confirmWithinSeconds: config.ssh.firewallConfirmSeconds,
     };
 }
@@ -271,6 +297,7 @@ export function planStack(config: LimenConfig): StackPlan {
         };
     }
     const files = frontendFiles(config, envoy);
+    const loadedFiles = ["ecosystem", "env-production"];
     return {
         frontend: {
             role: "frontend",
@@ -282,7 +309,8 @@ export function planStack(config: LimenConfig): StackPlan {
                 user: config.apps.user,
                 ecosystemPath: config.apps.ecosystemPath,
                 apps: [config.apps.limenFrontend, config.apps.darc].map((app) => ({ name: app.name, host: app.host, port: app.port, instances: config.apps.instances })),
-                loadedFiles: ["ecosystem", "env-production"],
+                loadedFiles,
+                loadedPaths: files.filter((file) => loadedFiles.includes(file.name)).map((file) => file.path),
             },
             envoy,
         },

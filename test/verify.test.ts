@@ -15,7 +15,7 @@ import { fileProbeCommand, pm2Command, pm2ProbeCommand } from "../hostio/observe
 import { runOnHost, sshError } from "../hostio/ssh";
 import { FilePlan, FirewallPlan, planStack, sha256, SshEndpoint, StackPlan } from "../plan/hosts";
 import { CheckResult, runChecks } from "../ops/checks";
-import { describeDifferences, firewallProbe, hostToolFile, judgeFile, judgeFirewall, judgeHostTool, judgePm2, loadedPaths, repairAdvice } from "../ops/drift";
+import { describeDifferences, firewallProbe, hostToolFile, judgeFile, judgeFirewall, judgeHostTool, judgePm2, repairAdvice } from "../ops/drift";
 import { HostRole, PlannedHosts, Remote, RemoteResult, RunOnHost } from "../ops/remote";
 import { exitCode, flagsTakenByNpm, formatJson, formatTable, npmFlagsMessage, parseArgs } from "../ops/report";
 import {
@@ -270,9 +270,9 @@ function sudoShim(): string {
 /** A firewall plan whose boot files live in a scratch directory, written as `pulumi up` leaves them. */
 function scratchFirewall(plan: FirewallPlan): FirewallPlan {
     const dir = scratchDir("limen-verify-boot-");
-    const scratch = { ...plan, bootRulesetPath: path.join(dir, "limen.nft"), bootUnit: { ...plan.bootUnit, path: path.join(dir, "limen-firewall.service") } };
-    writeFileSync(scratch.bootRulesetPath, plan.ruleset);
-    writeFileSync(scratch.bootUnit.path, plan.bootUnit.content);
+    const scratch = { ...plan, locations: { ...plan.locations, bootRuleset: path.join(dir, "limen.nft"), unitPath: path.join(dir, "limen-firewall.service") } };
+    writeFileSync(scratch.locations.bootRuleset, plan.ruleset);
+    writeFileSync(scratch.locations.unitPath, plan.bootUnit.content);
     return scratch;
 }
 
@@ -314,7 +314,7 @@ describe("drift: the firewall, probed with nft in a throwaway namespace", () => 
         expect(judgeFirewall("backend", backend, probeFirewall(backend))).toEqual({
             check: "backend firewall",
             ok: true,
-            detail: `table inet limen_firewall loaded as rendered; ${backend.bootRulesetPath} and limen-firewall.service (enabled) as planned`,
+            detail: `table inet limen_firewall loaded as rendered; ${backend.locations.bootRuleset} and limen-firewall.service (enabled) as planned`,
         });
         expect(judgeFirewall("frontend", frontend, probeFirewall(frontend)).ok).toBe(true);
     });
@@ -347,12 +347,12 @@ describe("drift: the firewall, probed with nft in a throwaway namespace", () => 
         expect(judgeFirewall("backend", backend, probeFirewall(backend, { unloaded: true })).detail).toBe(`live: missing on the host, loaded as rendered planned; ${advice}`);
 
         const staleBoot = scratchFirewall(otherPlan.backend.firewall);
-        writeFileSync(staleBoot.bootRulesetPath, "# an older ruleset\n");
+        writeFileSync(staleBoot.locations.bootRuleset, "# an older ruleset\n");
         expect(judgeFirewall("backend", staleBoot, probeFirewall(staleBoot)).detail).toBe(
             `bootRulesetSha256: ${sha256("# an older ruleset\n").slice(0, 12)}… on the host, ${staleBoot.rulesetSha256.slice(0, 12)}… planned; ${advice}`,
         );
-        rmSync(staleBoot.bootRulesetPath);
-        rmSync(staleBoot.bootUnit.path);
+        rmSync(staleBoot.locations.bootRuleset);
+        rmSync(staleBoot.locations.unitPath);
         expect(judgeFirewall("backend", staleBoot, probeFirewall(staleBoot, { unitState: "disabled" })).detail).toBe(
             `bootRulesetSha256: missing on the host, ${staleBoot.rulesetSha256.slice(0, 12)}… planned; bootUnit: disabled on the host, enabled planned; bootUnitSha256: missing on the host, ${sha256(staleBoot.bootUnit.content).slice(0, 12)}… planned; ${advice}`,
         );
@@ -459,7 +459,7 @@ describe("drift: pm2", () => {
     });
 
     it("the probe is asked about the files the apps load, as the Pm2Apps resource asks", () => {
-        expect(loadedPaths(otherPlan.frontend, pm2)).toEqual(["/etc/limen/pm2/ecosystem.config.js", "/srv/limen-frontend/.env.production"]);
+        expect(pm2.loadedPaths).toEqual(["/etc/limen/pm2/ecosystem.config.js", "/srv/limen-frontend/.env.production"]);
         expect(judgePm2("frontend", pm2, ok("", 1, "sudo: a password is required")).detail).toMatch(/^reading pm2's state for limen on the frontend: sudo asks for a password/);
     });
 
@@ -668,7 +668,7 @@ function standInHosts(config: LimenConfig, plan: StackPlan, changes: HostChanges
             const content = file.name === "env-production" && changes.envFileOnHost !== undefined ? changes.envFileOnHost : file.content;
             return ok(fileProbeOutput(file.mode, file.owner, content));
         }
-        if (host.pm2 && command === pm2ProbeCommand(host.pm2.user, loadedPaths(host, host.pm2), pm2MarkerDir)) return ok(pm2ProbeOutput());
+        if (host.pm2 && command === pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir)) return ok(pm2ProbeOutput());
         if (role !== "frontend") throw new Error(`unexpected command on the ${role}: ${command}`);
         if (command === curlCommand(healthUrl(config))) return ok('{"status":"ok"}\nlimen-verify-http-status:200');
         if (command === hostClockCommand) return ok("2026-01-01T10:00:05\n");

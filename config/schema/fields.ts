@@ -79,8 +79,8 @@ function hostAddressProblem(kind: ReturnType<typeof readAddress>["kind"], { role
 
 /**
  * A host's address as the stack writes it into files and dials it: read once by plan/addresses.ts
- * readAddress, and only its canonical spelling goes on (never the text as typed: " 10.0.0.100" or
- * "[2001:DB8::10]" become 10.0.0.100 and 2001:db8::10). Never loopback or unspecified.
+ * readAddress, and only its canonical spelling goes on (never the text as typed: " 192.0.2.100" or
+ * "[2001:DB8::10]" become 192.0.2.100 and 2001:db8::10). Never loopback or unspecified.
  */
 export const hostAddress = (role: AddressRole) =>
     withRule(

@@ -1,0 +1,23 @@
+import * as pulumi from "@pulumi/pulumi";
+import { FilePlan, sha256 } from "../plan/hosts";
+import { HostFile } from "./host-resources";
+import type { RemoteHost } from "./host";
+
+/** A file from the plan as a resource; secret content stays a Pulumi secret. */
+export function hostFile(name: string, host: RemoteHost, file: FilePlan, opts: pulumi.CustomResourceOptions): HostFile {
+    return new HostFile(
+        name,
+        {
+            connection: host.connection,
+            toolPath: host.toolPath,
+            path: file.path,
+            mode: file.mode,
+            owner: file.owner,
+            check: file.check,
+            checkArgs: file.checkArgs,
+            content: file.secret ? pulumi.secret(file.content) : file.content,
+            contentSha256: file.secret ? pulumi.secret(sha256(file.content)) : sha256(file.content),
+        },
+        { ...opts, secret: file.secret },
+    );
+}
