@@ -53,7 +53,7 @@ export interface HostConnection extends SshTarget {
 }
 
 /** Runs a command and fails with the host's own words when it fails (stderr, never stdin). */
-async function run(connection: HostConnection, what: string, command: string, options: { stdin?: string; fresh?: boolean } = {}): Promise<ExecResult> {
+export async function run(connection: HostConnection, what: string, command: string, options: { stdin?: string; fresh?: boolean } = {}): Promise<ExecResult> {
     const { privateKey, ...target } = connection;
     const result = await runOnHost(target, privateKey, command, options);
     if (result.status !== 0) {

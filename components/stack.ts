@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostForUrl } from "../plan/addresses";
 import { planStack, StackPlan } from "../plan/hosts";
 import { configNamespace, LimenConfig, parseConfig } from "../config";
+import { FrontendCertificates } from "./certificates";
 import { EnvoyProxy } from "./envoy";
 import { HostFirewall } from "./firewall";
 import { FrontendApps } from "./frontend-apps";
@@ -30,6 +31,7 @@ export interface LimenStack {
     backendFirewall: HostFirewall;
     apps: FrontendApps;
     envoy: EnvoyProxy | undefined;
+    certificates: FrontendCertificates | undefined;
 }
 
 /** Registers every resource of the stack from the hosts' plans (plan/hosts.ts). */
@@ -51,20 +53,28 @@ export function createLimenStack(config: LimenConfig): LimenStack {
         after: [frontendFirewall.confirmed],
     });
 
+    // Certificates the stack issues: placeholders before Envoy, the issued ones after it (below).
+    const issuedPlans = plan.frontend.certificates.filter((certificate) => certificate.acme);
+    const renewalHook = plan.frontend.files.find((file) => file.name === "acme-renewal-hook");
+    const certificates =
+        issuedPlans.length > 0 && renewalHook
+            ? new FrontendCertificates("frontend-certificates", { host: frontend, certificates: issuedPlans, renewalHook, after: [frontendFirewall.confirmed] })
+            : undefined;
     const envoyPlan = plan.frontend.envoy;
     const envoy = envoyPlan
         ? new EnvoyProxy("frontend-envoy", {
               host: frontend,
               ssh: { user: config.ssh.user, port: config.ssh.port, hostKey: config.frontend.hostKey, privateKey },
               plan: envoyPlan,
-              files: plan.frontend.files.filter((file) => !plan.frontend.pm2?.loadedFiles.includes(file.name)),
+              files: plan.frontend.files.filter((file) => !plan.frontend.pm2?.loadedFiles.includes(file.name) && file.name !== "acme-renewal-hook"),
               configPath: config.envoy.configPath,
-              // The firewall opens 80/443 before Envoy listens on them.
-              after: [frontendFirewall.confirmed],
+              // The firewall opens 80/443 before Envoy listens on them; each SDS secret has a pair to load.
+              after: [frontendFirewall.confirmed, ...(certificates?.placeholders ?? [])],
           })
         : undefined;
-
-    return { plan, frontend, backend, frontendFirewall, backendFirewall, apps, envoy };
+    // HTTP-01 challenges reach certbot's responder through Envoy's port-80 route.
+    certificates?.issue(envoy ? [envoy.container] : []);
+    return { plan, frontend, backend, frontendFirewall, backendFirewall, apps, envoy, certificates };
 }
 
 /** The stack's outputs, the same for `pulumi up` (index.ts) and the lab. */

@@ -6,7 +6,9 @@
  */
 import * as path from "node:path";
 import { addressFamily, cidrContains } from "../plan/addresses";
-import { envFileName, envoyTlsDir, firewallPaths, hostToolPath } from "../plan/host-paths";
+import { X509Certificate } from "node:crypto";
+import { nameCovers } from "../hostio/certificates";
+import { acmePaths, envFileName, envoyTlsDir, firewallPaths, hostToolPath } from "../plan/host-paths";
 import { seedPorts } from "../plan/seed";
 import { envEntryProblem } from "./env-values";
 import { seedRule } from "./schema";
@@ -154,6 +156,8 @@ const frontendPortsRule: CrossKeyRule = {
         ["envoy", "httpPort"],
         ["envoy", "httpsPort"],
         ["envoy", "adminPort"],
+        ["tls", "source"],
+        ["tls", "responderPort"],
     ],
     check(view) {
         const ports: [KeyPath, number | undefined][] = [
@@ -166,6 +170,8 @@ const frontendPortsRule: CrossKeyRule = {
         if (view.get<boolean>(["envoy", "enabled"]) === true) {
             ports.push([["envoy", "httpPort"], view.get(["envoy", "httpPort"])], [["envoy", "httpsPort"], view.get(["envoy", "httpsPort"])]);
         }
+        // certbot's responder binds its port during every renewal, with or without Envoy.
+        if (view.get<string>(["tls", "source"]) === "acme") ports.push([["tls", "responderPort"], view.get(["tls", "responderPort"])]);
         return portClashes("frontend", ports);
     },
 };
@@ -231,7 +237,48 @@ const tlsKeyRule: CrossKeyRule = {
         if (source === "host-files" && keySet) {
             return [{ keys, message: 'a TLS private key is set, but the certificate and key come from files on the host: remove the secret, or switch limen:tls.source to "config"' }];
         }
+        if (source === "acme" && keySet) {
+            return [{ keys, message: 'a TLS private key is set, but certbot makes the keys on the frontend with source "acme": remove the secret, or switch limen:tls.source to "config"' }];
+        }
         return [];
+    },
+};
+
+const domainLists: KeyPath[] = [["domains", "limen"], ["domains", "darc"]];
+
+const certificatesCoverDomainsRule: CrossKeyRule = {
+    name: "a certificate covers every domain",
+    reads: [["tls", "source"], ["tls", "certificateChain"], ...domainLists],
+    check(view) {
+        const source = view.get<string>(["tls", "source"]);
+        const findings: RuleFinding[] = [];
+        if (source === "acme") {
+            // HTTP-01, the challenge Envoy forwards, cannot prove a wildcard name (RFC 8555, 8.3).
+            for (const list of domainLists) {
+                for (const [index, domain] of view.elements<string>(list)) {
+                    if (domain.startsWith("*.")) {
+                        findings.push({ keys: [[...list, index], ["tls", "source"]], message: `no certificate can cover ${domain}: ACME's HTTP-01 challenge cannot prove a wildcard name; list the host names themselves, or bring the certificate with source "host-files" or "config"` });
+                    }
+                }
+            }
+        }
+        if (source === "config" && view.readable(["tls", "certificateChain"])) {
+            let names: string[];
+            try {
+                const certificate = new X509Certificate(view.get<string>(["tls", "certificateChain"]) ?? "");
+                names = (certificate.subjectAltName ?? "").split(", ").filter((entry) => entry.startsWith("DNS:")).map((entry) => entry.slice(4).toLowerCase());
+            } catch (error) {
+                return [{ keys: [["tls", "certificateChain"]], message: `must be a PEM certificate chain whose first certificate can be read: ${(error as Error).message}` }];
+            }
+            for (const list of domainLists) {
+                for (const [index, domain] of view.elements<string>(list)) {
+                    if (!names.some((name) => nameCovers(name, domain))) {
+                        findings.push({ keys: [[...list, index], ["tls", "certificateChain"]], message: `the certificate in limen:tls.certificateChain does not cover ${domain} (it names ${names.join(", ") || "no DNS name"}): browsers would refuse it` });
+                    }
+                }
+            }
+        }
+        return findings;
     },
 };
 
@@ -344,7 +391,11 @@ const frontendFilesRule: CrossKeyRule = {
             for (const field of ["certificateChainPath", "privateKeyPath"] as const) {
                 if (view.get<string>(["tls", "source"]) === "host-files") files.push([["tls", field], view.get(["tls", field])]);
             }
+            if (view.get<string>(["tls", "source"]) === "acme") {
+                for (const name of ["limen", "darc", "sites"]) files.push([`Envoy's SDS file for the ${name} certificate`, path.posix.join(acmePaths.sdsDir, `${name}.yaml`)]);
+            }
         }
+        if (view.get<string>(["tls", "source"]) === "acme") files.push(["certbot's renewal hook", acmePaths.renewalHook]);
         const findings: RuleFinding[] = [];
         const seen = new Map<string, KeyPath | string>();
         for (const [owner, file] of files) {
@@ -378,6 +429,7 @@ export const crossKeyRules: readonly CrossKeyRule[] = [
     backendPortsRule,
     domainsRule,
     tlsKeyRule,
+    certificatesCoverDomainsRule,
     envEntriesRule,
     envKeysOnceRule,
     backendNotFrontendRule,

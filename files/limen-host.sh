@@ -340,6 +340,151 @@ cmd_pm2_remove() {
     echo "pm2 apps removed: $apps"
 }
 
+# Certificates (limen:tls.source "acme"). certbot keeps its lineage in --lineage-dir
+# (/etc/letsencrypt/live/NAME); Envoy serves a checked copy published under --publish-dir as
+# DIR/current -> DIR/VERSION/{fullchain,privkey}.pem. The symlink is swapped with rename(2), which
+# Envoy's watched_directory sees as one move: a reader finds the old pair or the new one, never a mix.
+
+# check_pair CHAIN KEY DOMAINS: the pair Envoy would serve parses, has not expired, its key belongs to
+# its certificate, each intermediate in the chain signed the certificate before it, and its names
+# cover every domain (comma-separated).
+check_pair() {
+    local chain=$1 key=$2 domains=$3 domain work
+    openssl x509 -in "$chain" -noout 2>/dev/null || { echo "$chain holds no PEM certificate"; return 1; }
+    openssl pkey -in "$key" -noout 2>/dev/null || { echo "$key holds no private key"; return 1; }
+    openssl x509 -in "$chain" -noout -checkend 0 >/dev/null || { echo "the certificate in $chain has expired"; return 1; }
+    if [ "$(openssl x509 -in "$chain" -noout -pubkey | sha256sum)" != "$(openssl pkey -in "$key" -pubout | sha256sum)" ]; then
+        echo "the key in $key does not belong to the certificate in $chain"
+        return 1
+    fi
+    for domain in ${domains//,/ }; do
+        openssl x509 -in "$chain" -noout -checkhost "$domain" | grep -q 'does match' ||
+            { echo "the certificate in $chain does not cover $domain"; return 1; }
+    done
+    work=$(mktemp -d)
+    # One file per certificate: cert-1.pem is the leaf, cert-2.pem what signed it, and so on.
+    awk -v dir="$work" '/-----BEGIN CERTIFICATE-----/ { n++ } n { print > (dir "/cert-" n ".pem") }' "$chain"
+    local n=1
+    while [ -f "$work/cert-$((n + 1)).pem" ]; do
+        if ! openssl verify -partial_chain -CAfile "$work/cert-$((n + 1)).pem" "$work/cert-$n.pem" >/dev/null 2>&1; then
+            rm -rf -- "$work"
+            echo "certificate $((n + 1)) in $chain did not sign certificate $n: the chain is out of order or incomplete"
+            return 1
+        fi
+        n=$((n + 1))
+    done
+    rm -rf -- "$work"
+}
+
+# publish_pair CHAIN KEY DIR: copies the pair into a new version directory, then swaps DIR/current to it.
+publish_pair() {
+    local chain=$1 key=$2 dir=$3 version old
+    if [ -f "$dir/current/fullchain.pem" ] && cmp -s "$chain" "$dir/current/fullchain.pem" && cmp -s "$key" "$dir/current/privkey.pem"; then
+        echo "unchanged $dir/current"
+        return 0
+    fi
+    install -d -m 0755 "$dir"
+    version=$(date -u +%Y%m%dT%H%M%S.%NZ)
+    install -d -m 0755 "$dir/$version"
+    install -m 0644 "$chain" "$dir/$version/fullchain.pem"
+    install -m 0600 "$key" "$dir/$version/privkey.pem"
+    sync "$dir/$version/fullchain.pem" "$dir/$version/privkey.pem"
+    old=$(readlink "$dir/current" 2>/dev/null || true)
+    ln -sfn "$version" "$dir/.current.new"
+    mv -T -f "$dir/.current.new" "$dir/current"
+    # The pair before stays one renewal longer (a connection may still be handshaking with it); older ones go.
+    for entry in "$dir"/*/; do
+        [ -L "${entry%/}" ] && continue
+        entry=$(basename "$entry")
+        [ "$entry" = "$version" ] || [ "$entry" = "$old" ] || rm -rf -- "${dir:?}/$entry"
+    done
+    echo "published $dir/current -> $version"
+}
+
+# tls-publish: certbot's renewal hook and acme-certificate's last step. A pair that fails check_pair is
+# refused and the one served stays: the hook's failure is what certbot reports (journal, exit status).
+cmd_tls_publish() {
+    opts tls-publish "lineage-dir publish-dir domains" "$@"
+    need tls-publish lineage-dir publish-dir domains
+    local lineage=${opt[lineage-dir]} problem
+    if ! problem=$(check_pair "$lineage/fullchain.pem" "$lineage/privkey.pem" "${opt[domains]}"); then
+        die "tls-publish: refused $lineage: $problem; ${opt[publish-dir]}/current is unchanged"
+    fi
+    publish_pair "$lineage/fullchain.pem" "$lineage/privkey.pem" "${opt[publish-dir]}"
+}
+
+# tls-placeholder: a self-signed pair for a certificate not issued yet, so that Envoy starts with its
+# SDS secrets and forwards the first HTTP-01 challenge; the issued pair replaces it. Never replaces a pair.
+cmd_tls_placeholder() {
+    opts tls-placeholder "publish-dir domains" "$@"
+    need tls-placeholder publish-dir domains
+    local dir=${opt[publish-dir]} work names="" domain
+    if [ -e "$dir/current" ]; then
+        echo "kept $dir/current"
+        return 0
+    fi
+    for domain in ${opt[domains]//,/ }; do names="${names:+$names,}DNS:$domain"; done
+    work=$(mktemp -d)
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+        -subj "/CN=${opt[domains]%%,*}" -addext "subjectAltName=$names" \
+        -keyout "$work/privkey.pem" -out "$work/fullchain.pem" 2>/dev/null ||
+        { rm -rf -- "$work"; die "tls-placeholder: openssl could not make a placeholder certificate"; }
+    publish_pair "$work/fullchain.pem" "$work/privkey.pem" "$dir"
+    rm -rf -- "$work"
+}
+
+# The names a certificate covers (DNS names of its subjectAltName), sorted, comma-separated.
+certificate_names() {
+    openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tr ',' '\n' | sed -n 's/^ *DNS://p' | sort | paste -sd, -
+}
+
+# acme-certificate: makes sure certbot holds a certificate for exactly --domains from --server, renews
+# it from its timer, and that the pair Envoy serves is that certificate. certbot runs only when the
+# lineage is missing, covers other names or comes from another server.
+cmd_acme_certificate() {
+    opts acme-certificate "name domains email server responder-address responder-port lineage-dir publish-dir hook" "$@"
+    need acme-certificate name domains email server responder-address responder-port lineage-dir publish-dir hook
+    local name=${opt[name]} lineage=${opt[lineage-dir]} wanted have server renewal
+    command -v certbot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q certbot >&2 ||
+        die "acme-certificate: certbot is missing and apt-get could not install it (Debian's certbot package)"
+    # Renewal is certbot's own timer; the deploy hook (--hook, installed by the stack) publishes each renewal.
+    systemctl enable --now certbot.timer >/dev/null 2>&1 || die "acme-certificate: could not enable certbot.timer"
+    [ -x "${opt[hook]}" ] || die "acme-certificate: the renewal hook ${opt[hook]} is not installed"
+    renewal="$(dirname "$(dirname "$lineage")")/renewal/$name.conf"
+    wanted=$(tr ',' '\n' <<<"${opt[domains]}" | sort | paste -sd, -)
+    have=""
+    [ -f "$lineage/cert.pem" ] && have=$(certificate_names "$lineage/cert.pem")
+    server=$(sed -n 's/^server *= *//p' "$renewal" 2>/dev/null || true)
+    if [ "$have" != "$wanted" ] || [ "$server" != "${opt[server]}" ]; then
+        local args=(certonly --non-interactive --agree-tos --no-eff-email --email "${opt[email]}" --server "${opt[server]}"
+            --standalone --http-01-address "${opt[responder-address]}" --http-01-port "${opt[responder-port]}"
+            --cert-name "$name" --domains "${opt[domains]}" --preferred-challenges http)
+        # Same names from another server (staging to production): certbot would keep the valid one.
+        [ -n "$have" ] && [ "$have" = "$wanted" ] && args+=(--force-renewal)
+        certbot "${args[@]}" >&2 ||
+            die "acme-certificate: certbot could not obtain the certificate $name for ${opt[domains]} from ${opt[server]} (see /var/log/letsencrypt/letsencrypt.log); the pair served is unchanged"
+    elif ! grep -rqsF "mailto:${opt[email]}" "$(dirname "$(dirname "$lineage")")/accounts"; then
+        certbot update_account --non-interactive --no-eff-email --email "${opt[email]}" --server "${opt[server]}" >&2 ||
+            die "acme-certificate: certbot could not change the account's e-mail to ${opt[email]}"
+    fi
+    cmd_tls_publish --lineage-dir "$lineage" --publish-dir "${opt[publish-dir]}" --domains "${opt[domains]}"
+}
+
+# acme-remove: the stack no longer manages this certificate: certbot forgets it (no more renewals) and
+# the published pairs go. Envoy's config stops naming them in the same deployment.
+cmd_acme_remove() {
+    opts acme-remove "name publish-dir" "$@"
+    need acme-remove name publish-dir
+    if command -v certbot >/dev/null && certbot certificates --cert-name "${opt[name]}" 2>/dev/null | grep -q "Certificate Name: ${opt[name]}\$"; then
+        certbot delete --non-interactive --cert-name "${opt[name]}" >&2
+    fi
+    case "${opt[publish-dir]}" in
+        /etc/limen/*) rm -rf -- "${opt[publish-dir]}" ;;
+        *) die "acme-remove: refusing to remove ${opt[publish-dir]}: not under /etc/limen" ;;
+    esac
+    echo "removed certificate ${opt[name]}"
+}
+
 main() {
     local sub=${1:-}
     shift || true
@@ -355,7 +500,11 @@ main() {
         pm2-apply) cmd_pm2_apply "$@" ;;
         pm2-mark-loaded) cmd_pm2_mark_loaded "$@" ;;
         pm2-remove) cmd_pm2_remove "$@" ;;
-        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-mark-loaded|pm2-remove" ;;
+        acme-certificate) cmd_acme_certificate "$@" ;;
+        acme-remove) cmd_acme_remove "$@" ;;
+        tls-placeholder) cmd_tls_placeholder "$@" ;;
+        tls-publish) cmd_tls_publish "$@" ;;
+        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-mark-loaded|pm2-remove|acme-certificate|acme-remove|tls-placeholder|tls-publish" ;;
     esac
 }
 

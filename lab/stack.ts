@@ -44,6 +44,8 @@ export interface LabOverrides {
     publicApiPorts?: number[];
     adminNetworks?: string[];
     extraEnv?: Record<string, string>;
+    /** limen:tls instead of the lab's snakeoil host files (the ACME test points it at pebble). */
+    tls?: Record<string, unknown>;
     /** limen:envProductionSecrets, each set with `pulumi config set --secret --path`, value on stdin. */
     secretEnv?: Record<string, string>;
 }
@@ -74,7 +76,7 @@ export function labConfig(hosts: LabHosts, overrides: LabOverrides = {}): Record
             enabled: false,
             image: "envoyproxy/envoy:v1.38.0@sha256:8146b97ee61a42cd216514709e4e3198af75f014974e3d9f310aef9c901fcbdf",
         },
-        "limen:tls": { source: "host-files", certificateChainPath: "/etc/ssl/certs/ssl-cert-snakeoil.pem", privateKeyPath: "/etc/ssl/private/ssl-cert-snakeoil.key" },
+        "limen:tls": overrides.tls ?? { source: "host-files", certificateChainPath: "/etc/ssl/certs/ssl-cert-snakeoil.pem", privateKeyPath: "/etc/ssl/private/ssl-cert-snakeoil.key" },
         "limen:domains": { limen: ["limen.lab.test"], darc: ["darc.lab.test"] },
         // The darc.kr fixture is a plain Node server that takes the same -H/-p flags as `next start`.
         "limen:apps": { user: "limen", darc: { script: "server.js", args: [] }, extraEnv: overrides.extraEnv ?? {} },

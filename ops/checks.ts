@@ -5,6 +5,7 @@
  */
 import { LimenConfig } from "../config";
 import { StackPlan } from "../plan/hosts";
+import { certificateProbe, judgeCertificate } from "./certificates";
 import { driftChecks } from "./drift";
 import { Remote } from "./remote";
 import { CheckResult } from "./result";
@@ -13,7 +14,7 @@ import { curlCommand, healthUrl, hostClockCommand, judgeAppPorts, judgeHealth, j
 export type { CheckResult };
 
 /** Runs every check; `remote` is the only way they touch a host. Results come as each check ends. */
-export async function* runChecks(config: LimenConfig, plan: StackPlan, remote: Remote): AsyncGenerator<CheckResult> {
+export async function* runChecks(config: LimenConfig, plan: StackPlan, remote: Remote, now: () => Date = () => new Date()): AsyncGenerator<CheckResult> {
     yield judgeHealth(await remote.run("frontend", curlCommand(healthUrl(config))), config);
 
     // Read just before the POST: the middleware's lines for verify's own request are stamped after it.
@@ -30,4 +31,6 @@ export async function* runChecks(config: LimenConfig, plan: StackPlan, remote: R
     yield judgeAppPorts(await remote.run("frontend", "ss -Hltn"), config);
 
     for (const host of [plan.frontend, plan.backend]) yield* driftChecks(host, remote);
+    // Each served certificate: days left, names, key and chain, and whether renewals run and are served.
+    for (const certificate of plan.frontend.certificates) yield judgeCertificate("frontend", certificate, await remote.run("frontend", certificateProbe(certificate)), now());
 }

@@ -48,7 +48,7 @@ export function exitCode(results: CheckResult[]): number {
 
 export function formatJson(results: CheckResult[]): string {
     return JSON.stringify(
-        results.map(({ check, ok, detail, lines }) => (lines === undefined ? { check, ok, detail } : { check, ok, detail, lines })),
+        results.map(({ check, ok, warning, detail, lines }) => ({ check, ok, ...(warning ? { warning } : {}), detail, ...(lines === undefined ? {} : { lines }) })),
         null,
         2,
     );
@@ -57,11 +57,13 @@ export function formatJson(results: CheckResult[]): string {
 export function formatTable(stack: string, results: CheckResult[]): string {
     const width = Math.max("CHECK".length, ...results.map((r) => r.check.length));
     const row = (check: string, result: string, detail: string) => `${check.padEnd(width)}  ${result.padEnd(6)}  ${detail}`;
-    const out = [`limen verify, stack ${stack}`, "", row("CHECK", "RESULT", "DETAIL"), ...results.map((r) => row(r.check, r.ok ? "PASS" : "FAIL", r.detail))];
+    const out = [`limen verify, stack ${stack}`, "", row("CHECK", "RESULT", "DETAIL"), ...results.map((r) => row(r.check, r.ok ? (r.warning ? "WARN" : "PASS") : "FAIL", r.detail))];
     for (const result of results.filter((r) => r.lines && r.lines.length > 0)) {
         out.push("", `${result.check}:`, ...result.lines!.map((line) => `  ${line}`));
     }
     const failed = results.filter((r) => !r.ok).length;
-    out.push("", failed === 0 ? `all ${results.length} checks passed` : `${failed} of ${results.length} checks failed`);
+    const warned = results.filter((r) => r.ok && r.warning).length;
+    const warnings = warned > 0 ? `, ${warned} with a warning` : "";
+    out.push("", failed === 0 ? `all ${results.length} checks passed${warnings}` : `${failed} of ${results.length} checks failed${warnings}`);
     return out.join("\n");
 }

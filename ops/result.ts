@@ -4,6 +4,8 @@ import { RemoteResult } from "./remote";
 export interface CheckResult {
     check: string;
     ok: boolean;
+    /** Passed, but needs attention soon (a certificate close to expiry); does not change the exit code. */
+    warning?: boolean;
     /** One line: what was seen, and on failure what to do next. */
     detail: string;
     /** Log lines shown with the result (the middleware's `Proxy ... session` lines). */

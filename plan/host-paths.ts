@@ -33,3 +33,17 @@ export const envoyTlsDir = "/etc/limen/envoy/tls";
 
 /** The name of the env file the Next.js app reads in its working directory. */
 export const envFileName = ".env.production";
+
+/** Certificates issued and renewed by certbot (limen:tls.source "acme"). */
+export const acmePaths = {
+    /** certbot's own directory: live/NAME (the lineages), renewal/NAME.conf, accounts/. */
+    certbotDir: "/etc/letsencrypt",
+    /** The checked pairs Envoy serves: DIR/NAME/current -> DIR/NAME/VERSION/{fullchain,privkey}.pem. */
+    publishDir: "/etc/limen/tls",
+    /** Envoy's SDS files, one per certificate (mounted read-only into its container). */
+    sdsDir: "/etc/limen/envoy/sds",
+    /** certbot runs every executable here after each successful renewal: it publishes the new pair. */
+    renewalHook: "/etc/letsencrypt/renewal-hooks/deploy/limen-publish",
+    /** certbot's HTTP-01 responder listens here during an issuance or renewal, never on a public address. */
+    responderAddress: "127.0.0.1",
+} as const;

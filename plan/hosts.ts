@@ -11,11 +11,12 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { LimenConfig } from "../config";
 import { EnvFileSpec, renderEnvFile } from "../render/env-file";
-import { EnvoySpec, renderEnvoy } from "../render/envoy";
+import { renderRenewalHook } from "../render/acme-hook";
+import { EnvoySpec, EnvoyTls, renderEnvoy, renderSdsSecret } from "../render/envoy";
 import { FirewallSpec, renderFirewall } from "../render/firewall";
 import { renderFirewallUnit } from "../render/firewall-unit";
 import { Pm2Spec, renderEcosystem } from "../render/pm2";
-import { envFileName, envoyTlsDir, firewallPaths, firewallTableName, hostToolPath } from "./host-paths";
+import { acmePaths, envFileName, envoyTlsDir, firewallPaths, firewallTableName, hostToolPath } from "./host-paths";
 
 export type HostRole = "frontend" | "backend";
 
@@ -107,6 +108,34 @@ export interface EnvoyPlan {
     configSha256: string;
 }
 
+/** A certificate certbot issues and renews over ACME HTTP-01 (limen:tls.source "acme"). */
+export interface AcmePlan {
+    email: string;
+    directoryUrl: string;
+    /** certbot's HTTP-01 responder during an issuance or renewal; Envoy forwards the challenges there. */
+    responder: { address: string; port: number };
+    /** certbot's lineage: live/NAME. */
+    lineageDir: string;
+    /** Where the checked pair is published for Envoy: DIR/current -> DIR/VERSION/. */
+    publishDir: string;
+    /** certbot's deploy hook that publishes each renewal. */
+    renewalHook: string;
+}
+
+/** A certificate Envoy serves, with where its pair sits on the frontend. */
+export interface CertificatePlan {
+    /** `limen`, `darc` or `sites`: certbot's --cert-name and the SDS secret's name. */
+    name: string;
+    /** The names it must cover (limen:domains). */
+    domains: string[];
+    chainPath: string;
+    keyPath: string;
+    /** Set when the stack issues and renews it; unset for host-files and config sources. */
+    acme: AcmePlan | undefined;
+    /** Envoy's SDS file for it (acme with Envoy enabled only). */
+    sdsPath: string | undefined;
+}
+
 export interface HostToolPlan {
     path: string;
     content: string;
@@ -122,6 +151,11 @@ export interface HostPlan {
     files: FilePlan[];
     pm2: Pm2Plan | undefined;
     envoy: EnvoyPlan | undefined;
+    /**
+     * The certificates served for limen:domains: issued by the stack with the acme source (even with
+     * Envoy off), otherwise the pair Envoy is given (Envoy enabled only). verify reads each of them.
+     */
+    certificates: CertificatePlan[];
 }
 
 export interface StackPlan {
@@ -156,14 +190,52 @@ export function frontendFirewallSpec(config: LimenConfig): FirewallSpec {
         internalTcpPorts: [],
         internalClients: [],
         // Bound to 127.0.0.1 already; the firewall makes a wrong bind harmless too.
-        localOnlyTcpPorts: [config.apps.limenFrontend.port, config.apps.darc.port, config.envoy.adminPort],
+        localOnlyTcpPorts: [
+            config.apps.limenFrontend.port,
+            config.apps.darc.port,
+            config.envoy.adminPort,
+            // certbot's HTTP-01 responder binds 127.0.0.1; Envoy forwards the challenges to it.
+            ...(config.tls.source === "acme" ? [config.tls.responderPort] : []),
+        ],
     };
 }
 
-export function tlsPaths(config: LimenConfig): EnvoySpec["tls"] {
-    return config.tls.source === "host-files"
-        ? { certificateChainPath: config.tls.certificateChainPath, privateKeyPath: config.tls.privateKeyPath }
-        : { certificateChainPath: `${envoyTlsDir}/fullchain.pem`, privateKeyPath: `${envoyTlsDir}/privkey.pem` };
+/** The certificates served for limen:domains and where each pair sits on the frontend. */
+export function certificatePlans(config: LimenConfig): CertificatePlan[] {
+    const allDomains = [...config.domains.limen, ...config.domains.darc];
+    const tls = config.tls;
+    if (tls.source === "host-files") {
+        return [{ name: "sites", domains: allDomains, chainPath: tls.certificateChainPath, keyPath: tls.privateKeyPath, acme: undefined, sdsPath: undefined }];
+    }
+    if (tls.source === "config") {
+        return [{ name: "sites", domains: allDomains, chainPath: `${envoyTlsDir}/fullchain.pem`, keyPath: `${envoyTlsDir}/privkey.pem`, acme: undefined, sdsPath: undefined }];
+    }
+    const sets = tls.certificates === "single" ? [{ name: "sites", domains: allDomains }] : [{ name: "limen", domains: config.domains.limen }, { name: "darc", domains: config.domains.darc }];
+    return sets.map(({ name, domains }) => {
+        const publishDir = path.posix.join(acmePaths.publishDir, name);
+        return {
+            name,
+            domains,
+            chainPath: `${publishDir}/current/fullchain.pem`,
+            keyPath: `${publishDir}/current/privkey.pem`,
+            acme: {
+                email: tls.email,
+                directoryUrl: tls.directoryUrl,
+                responder: { address: acmePaths.responderAddress, port: tls.responderPort },
+                lineageDir: path.posix.join(acmePaths.certbotDir, "live", name),
+                publishDir,
+                renewalHook: acmePaths.renewalHook,
+            },
+            sdsPath: config.envoy.enabled ? path.posix.join(acmePaths.sdsDir, `${name}.yaml`) : undefined,
+        };
+    });
+}
+
+/** How Envoy gets its pairs: named in the bootstrap (host-files, config) or through SDS (acme). */
+export function envoyTls(config: LimenConfig): EnvoyTls {
+    const certificates = certificatePlans(config);
+    if (config.tls.source !== "acme") return { mode: "files", certificateChainPath: certificates[0]!.chainPath, privateKeyPath: certificates[0]!.keyPath };
+    return { mode: "sds", certificates: certificates.map((certificate) => ({ name: certificate.name, serverNames: certificate.domains, sdsPath: path.posix.join(acmePaths.sdsDir, `${certificate.name}.yaml`) })) };
 }
 
 export function envoySpec(config: LimenConfig): EnvoySpec {
@@ -177,7 +249,8 @@ export function envoySpec(config: LimenConfig): EnvoySpec {
         darc: { host: config.apps.darc.host, port: config.apps.darc.port },
         backend: { address: config.backend.internalAddress, port: config.backend.apiPort },
         backendRoutePrefixes: config.envoy.backendRoutePrefixes,
-        tls: tlsPaths(config),
+        tls: envoyTls(config),
+        ...(config.tls.source === "acme" ? { acmeChallenge: { address: acmePaths.responderAddress, port: config.tls.responderPort } } : {}),
     };
 }
 
@@ -237,7 +310,7 @@ function sshEndpoint(config: LimenConfig, role: HostRole): SshEndpoint {
 }
 
 /** The frontend's files, in the order they are installed. */
-function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined): FilePlan[] {
+function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined, certificates: CertificatePlan[]): FilePlan[] {
     const appUser = `${config.apps.user}:${config.apps.user}`;
     const files: FilePlan[] = [
         {
@@ -262,12 +335,41 @@ function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined): FileP
             secret: Object.keys(config.envProductionSecrets).length > 0,
         },
     ];
+    const issued = certificates.filter((certificate) => certificate.acme);
+    if (issued.length > 0) {
+        files.push({
+            name: "acme-renewal-hook",
+            path: acmePaths.renewalHook,
+            mode: "0755",
+            owner: "root:root",
+            check: "none",
+            checkArgs: [],
+            content: renderRenewalHook({
+                hostTool: hostToolPath,
+                certificates: issued.map((certificate) => ({ lineageDir: certificate.acme!.lineageDir, publishDir: certificate.acme!.publishDir, domains: certificate.domains })),
+            }),
+            secret: false,
+        });
+    }
     if (envoy) {
         if (config.tls.source === "config") {
+            const [pair] = certificates;
             files.push(
-                { name: "tls-certificate", path: envoy.spec.tls.certificateChainPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [], content: config.tls.certificateChain, secret: false },
-                { name: "tls-private-key", path: envoy.spec.tls.privateKeyPath, mode: "0600", owner: "root:root", check: "none", checkArgs: [], content: config.tlsPrivateKey ?? "", secret: true },
+                { name: "tls-certificate", path: pair!.chainPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [], content: config.tls.certificateChain, secret: false },
+                { name: "tls-private-key", path: pair!.keyPath, mode: "0600", owner: "root:root", check: "none", checkArgs: [], content: config.tlsPrivateKey ?? "", secret: true },
             );
+        }
+        for (const certificate of issued) {
+            files.push({
+                name: `tls-sds-${certificate.name}`,
+                path: certificate.sdsPath!,
+                mode: "0644",
+                owner: "root:root",
+                check: "none",
+                checkArgs: [],
+                content: renderSdsSecret({ name: certificate.name, certificateChainPath: certificate.chainPath, privateKeyPath: certificate.keyPath, watchedDirectory: certificate.acme!.publishDir }),
+                secret: false,
+            });
         }
         files.push({
             name: "envoy-config",
@@ -287,16 +389,21 @@ function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined): FileP
 export function planStack(config: LimenConfig): StackPlan {
     const hostTool = hostToolPlan();
     let envoy: EnvoyPlan | undefined;
+    const certificates = certificatePlans(config);
     if (config.envoy.enabled) {
         const spec = envoySpec(config);
         envoy = {
             image: config.envoy.image,
             spec,
-            certificateMounts: [...new Set([spec.tls.certificateChainPath, spec.tls.privateKeyPath].map(certificateMount))],
+            certificateMounts:
+                spec.tls.mode === "files"
+                    ? [...new Set([spec.tls.certificateChainPath, spec.tls.privateKeyPath].map(certificateMount))]
+                    : // The SDS files and the published pairs; certbot's own directory stays out of Envoy's sight.
+                      [acmePaths.sdsDir, acmePaths.publishDir],
             configSha256: sha256(renderEnvoy(spec)),
         };
     }
-    const files = frontendFiles(config, envoy);
+    const files = frontendFiles(config, envoy, certificates);
     const loadedFiles = ["ecosystem", "env-production"];
     return {
         frontend: {
@@ -313,6 +420,7 @@ export function planStack(config: LimenConfig): StackPlan {
                 loadedPaths: files.filter((file) => loadedFiles.includes(file.name)).map((file) => file.path),
             },
             envoy,
+            certificates: config.tls.source === "acme" || envoy ? certificates : [],
         },
         backend: {
             role: "backend",
@@ -322,6 +430,7 @@ export function planStack(config: LimenConfig): StackPlan {
             files: [],
             pm2: undefined,
             envoy: undefined,
+            certificates: [],
         },
     };
 }

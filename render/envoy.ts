@@ -2,6 +2,22 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
 
+/** One certificate Envoy takes through SDS from a file, reloaded when its directory changes. */
+export interface SdsCertificate {
+    /** The SDS secret's name, e.g. "limen" (unique). */
+    name: string;
+    /** Host names this certificate serves (the filter chain's server_names, matched on SNI). */
+    serverNames: string[];
+    /** The SDS file Envoy reads: a DiscoveryResponse holding this one Secret (renderSdsSecret). */
+    sdsPath: string;
+}
+
+export type EnvoyTls =
+    /** host-files and config sources: the pair named in the bootstrap (as today; Envoy reads it at start only). */
+    | { mode: "files"; certificateChainPath: string; privateKeyPath: string }
+    /** acme source: one filter chain per certificate, picked by SNI; the first is also the default for clients without SNI. */
+    | { mode: "sds"; certificates: SdsCertificate[] };
+
 /**
  * Envoy's v3 bootstrap for the frontend: files/envoy-bootstrap.yaml (the hardened, static part)
  * completed with the listeners' ports, the virtual hosts and the clusters.
@@ -20,12 +36,24 @@ export interface EnvoySpec {
     backend: { address: string; port: number };
     /** Path prefixes routed straight to the backend cluster instead of Next.js. */
     backendRoutePrefixes: string[];
-    tls: { certificateChainPath: string; privateKeyPath: string };
+    /** The certificates the https listener presents: files named in the bootstrap, or SDS files. */
+    tls: EnvoyTls;
+    /** The ACME client's local HTTP-01 responder (127.0.0.1:P); default none: port 80 only redirects. */
+    acmeChallenge?: { address: string; port: number };
 }
 
 export const envoyClusterNames = { nextjs: "limen_nextjs", darc: "darc_site", backend: "limen_backend" } as const;
 
+/** The cluster the port-80 listener sends ACME HTTP-01 challenges to. */
+export const acmeResponderCluster = "acme_responder";
+
+/** RFC 8555 §8.3: the CA fetches the key authorization from this path on port 80. */
+const acmeChallengePrefix = "/.well-known/acme-challenge/";
+
 const templatePath = path.join(__dirname, "..", "files", "envoy-bootstrap.yaml");
+
+const secretType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+const tlsInspectorType = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
 
 type Json = Record<string, any>;
 
@@ -54,6 +82,65 @@ function httpConnectionManager(listener: Json): Json {
     return listener.filter_chains[0].filters[0].typed_config;
 }
 
+function renderedYaml(value: unknown): string {
+    return stringify(value, { aliasDuplicateObjects: false, lineWidth: 0 });
+}
+
+/**
+ * Refuses what Envoy would refuse at load, or accept and then serve wrongly, in a certificate list that
+ * the config schema should already have ruled out: a second chain with the same server name is a load
+ * error ("overlapping matching rules"), and with several chains one without server names would take
+ * every unknown name instead of the first certificate.
+ */
+function checkSdsCertificates(certificates: SdsCertificate[]): void {
+    if (certificates.length === 0) throw new Error("EnvoySpec.tls: mode sds needs at least one certificate");
+    const names = new Set<string>();
+    const servedBy = new Map<string, string>();
+    for (const certificate of certificates) {
+        if (names.has(certificate.name)) throw new Error(`EnvoySpec.tls: two SDS certificates are named ${JSON.stringify(certificate.name)}`);
+        names.add(certificate.name);
+        if (!path.posix.isAbsolute(certificate.sdsPath)) throw new Error(`EnvoySpec.tls: the SDS path of ${certificate.name} is not absolute: ${certificate.sdsPath}`);
+        if (certificates.length > 1 && certificate.serverNames.length === 0)
+            throw new Error(`EnvoySpec.tls: with several certificates, ${certificate.name} needs server names to be picked by SNI`);
+        for (const serverName of certificate.serverNames) {
+            // Envoy compares server names in lower case.
+            const key = serverName.toLowerCase();
+            const other = servedBy.get(key);
+            if (other !== undefined) throw new Error(`EnvoySpec.tls: ${serverName} is served by both ${other} and ${certificate.name}`);
+            servedBy.set(key, certificate.name);
+        }
+    }
+}
+
+/**
+ * One https filter chain per certificate, each a copy of the template's chain (the same hardened
+ * connection manager and route table) whose TLS context takes its certificate from the SDS file.
+ * Envoy picks a chain by the SNI the tls_inspector reads; the first certificate's chain, without a
+ * match, is also the default one for clients that send no SNI or a name no chain lists.
+ */
+function sdsFilterChains(template: Json, certificates: SdsCertificate[]): { chains: Json[]; fallback?: Json } {
+    const chainFor = (certificate: SdsCertificate): Json => {
+        const chain: Json = structuredClone(template);
+        delete chain.transport_socket.typed_config.common_tls_context.tls_certificates;
+        chain.transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs = [
+            {
+                name: certificate.name,
+                sds_config: {
+                    // The SDS file is reloaded when an entry is moved into its directory (an atomic
+                    // replace), not when it is written in place.
+                    path_config_source: { path: certificate.sdsPath, watched_directory: { path: path.posix.dirname(certificate.sdsPath) } },
+                    resource_api_version: "V3",
+                },
+            },
+        ];
+        return chain;
+    };
+    const [first] = certificates;
+    if (certificates.length === 1 && first) return { chains: [chainFor(first)] };
+    const chains = certificates.map((certificate) => ({ filter_chain_match: { server_names: certificate.serverNames }, ...chainFor(certificate) }));
+    return { chains, fallback: first && chainFor(first) };
+}
+
 export function renderEnvoy(spec: EnvoySpec): string {
     const bootstrap: Json = parse(readFileSync(templatePath, "utf8"), { merge: true });
     bootstrap.admin.address = socketAddress("127.0.0.1", spec.adminPort);
@@ -64,13 +151,17 @@ export function renderEnvoy(spec: EnvoySpec): string {
     http.address = { socket_address: { address: "::", port_value: spec.httpPort, ipv4_compat: true } };
     https.address = { socket_address: { address: "::", port_value: spec.httpsPort, ipv4_compat: true } };
 
+    // The challenge route comes first: Envoy takes the first route that matches, and a challenge
+    // redirected to https would find no route there that serves it. The responder answers from memory,
+    // so a short timeout only cuts a stalled one.
+    const acmeRoutes = spec.acmeChallenge ? [{ match: { prefix: acmeChallengePrefix }, route: { cluster: acmeResponderCluster, timeout: "10s" } }] : [];
     httpConnectionManager(http).route_config = {
         name: "redirect_to_https",
         virtual_hosts: [
             {
                 name: "redirect_to_https",
                 domains: ["*"],
-                routes: [{ match: { prefix: "/" }, redirect: httpsRedirect(spec.httpsPort) }],
+                routes: [...acmeRoutes, { match: { prefix: "/" }, redirect: httpsRedirect(spec.httpsPort) }],
             },
         ],
     };
@@ -89,21 +180,67 @@ export function renderEnvoy(spec: EnvoySpec): string {
             { name: "darc", domains: spec.darcDomains, routes: [siteRoute(envoyClusterNames.darc)] },
         ],
     };
-    https.filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificates = [
-        {
-            certificate_chain: { filename: spec.tls.certificateChainPath },
-            private_key: { filename: spec.tls.privateKeyPath },
-        },
-    ];
+
+    const listeners: Json[] = [http, https];
+    if (spec.tls.mode === "sds") {
+        checkSdsCertificates(spec.tls.certificates);
+        const { chains, fallback } = sdsFilterChains(https.filter_chains[0], spec.tls.certificates);
+        // Envoy no longer inserts the TLS inspector by itself: without it no connection has an SNI
+        // and server_names never match.
+        listeners[1] = {
+            name: https.name,
+            per_connection_buffer_limit_bytes: https.per_connection_buffer_limit_bytes,
+            listener_filters: [{ name: "envoy.filters.listener.tls_inspector", typed_config: { "@type": tlsInspectorType } }],
+            filter_chains: chains,
+            ...(fallback ? { default_filter_chain: fallback } : {}),
+            address: https.address,
+        };
+    } else {
+        // Envoy watches no file named in the bootstrap itself: a renewed pair takes effect on a restart.
+        https.filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificates = [
+            {
+                certificate_chain: { filename: spec.tls.certificateChainPath },
+                private_key: { filename: spec.tls.privateKeyPath },
+            },
+        ];
+    }
+    bootstrap.static_resources.listeners = listeners;
 
     bootstrap.static_resources.clusters = [
         staticCluster(envoyClusterNames.nextjs, spec.nextjs.host, spec.nextjs.port),
         staticCluster(envoyClusterNames.darc, spec.darc.host, spec.darc.port),
         staticCluster(envoyClusterNames.backend, spec.backend.address, spec.backend.port),
+        ...(spec.acmeChallenge ? [staticCluster(acmeResponderCluster, spec.acmeChallenge.address, spec.acmeChallenge.port)] : []),
     ];
 
-    return `# Rendered by limen-infra from files/envoy-bootstrap.yaml; replaced by \`pulumi up\`.\n${stringify(bootstrap, {
-        aliasDuplicateObjects: false,
-        lineWidth: 0,
-    })}`;
+    return `# Rendered by limen-infra from files/envoy-bootstrap.yaml; replaced by \`pulumi up\`.\n${renderedYaml(bootstrap)}`;
+}
+
+/**
+ * The SDS file for one certificate: a DiscoveryResponse with one envoy.extensions.transport_sockets.tls.v3.Secret
+ * whose tls_certificate names the pair by file and sets watched_directory, so a swap of the directory's
+ * `current` symlink (ln -s + mv -T, atomic) makes Envoy reload the pair.
+ */
+export function renderSdsSecret(secret: { name: string; certificateChainPath: string; privateKeyPath: string; watchedDirectory: string }): string {
+    // Envoy's watch fires on a move into watched_directory and then rereads both files; a pair outside
+    // it would never be reloaded (Envoy docs, "Secret discovery service (SDS)", key rotation).
+    for (const file of [secret.certificateChainPath, secret.privateKeyPath]) {
+        const relative = path.posix.relative(secret.watchedDirectory, file);
+        if (!path.posix.isAbsolute(file) || relative === "" || relative.startsWith("..") || path.posix.isAbsolute(relative))
+            throw new Error(`SDS secret ${secret.name}: ${file} is not an absolute path inside the watched directory ${secret.watchedDirectory}`);
+    }
+    const discoveryResponse = {
+        resources: [
+            {
+                "@type": secretType,
+                name: secret.name,
+                tls_certificate: {
+                    certificate_chain: { filename: secret.certificateChainPath },
+                    private_key: { filename: secret.privateKeyPath },
+                    watched_directory: { path: secret.watchedDirectory },
+                },
+            },
+        ],
+    };
+    return `# Rendered by limen-infra: the SDS secret ${JSON.stringify(secret.name)} for Envoy; replaced by \`pulumi up\`.\n${renderedYaml(discoveryResponse)}`;
 }

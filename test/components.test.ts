@@ -65,6 +65,15 @@ describe("resources per host", () => {
                 ["docker:index/remoteImage:RemoteImage", "frontend-envoy-image", "frontend-envoy"],
                 [dynamic("HostFile"), "frontend-envoy-config", "frontend-envoy"],
                 ["docker:index/container:Container", "frontend-envoy-container", "frontend-envoy"],
+                // Prod's certificates come from ACME: one per site, SDS files for Envoy, certbot's hook.
+                [dynamic("HostFile"), "frontend-envoy-tls-sds-limen", "frontend-envoy"],
+                [dynamic("HostFile"), "frontend-envoy-tls-sds-darc", "frontend-envoy"],
+                ["limen:tls:FrontendCertificates", "frontend-certificates", ""],
+                [dynamic("HostFile"), "frontend-certificates-acme-renewal-hook", "frontend-certificates"],
+                [dynamic("AcmeCertificate"), "frontend-certificates-limen-placeholder", "frontend-certificates"],
+                [dynamic("AcmeCertificate"), "frontend-certificates-darc-placeholder", "frontend-certificates"],
+                [dynamic("AcmeCertificate"), "frontend-certificates-limen", "frontend-certificates"],
+                [dynamic("AcmeCertificate"), "frontend-certificates-darc", "frontend-certificates"],
             ].sort(),
         );
     });
@@ -117,14 +126,23 @@ describe("resources per host", () => {
         expect(after("frontend-apps-ecosystem")).toEqual(["frontend-firewall-table", "frontend-host-tool"]);
         expect(after("frontend-apps-env-production")).toEqual(["frontend-firewall-table", "frontend-host-tool"]);
         expect(after("frontend-apps-pm2")).toEqual(["frontend-apps-ecosystem", "frontend-apps-env-production", "frontend-firewall-table", "frontend-host-tool"]);
-        expect(after("frontend-envoy-config")).toEqual(["frontend-envoy-image", "frontend-firewall-table", "frontend-host-tool"]);
+        // Envoy starts with a pair for each SDS secret (the placeholders), and the issued certificates
+        // come after its container, whose port-80 route carries the HTTP-01 challenge.
+        const placeholders = ["frontend-certificates-darc-placeholder", "frontend-certificates-limen-placeholder"];
+        expect(after("frontend-certificates-limen-placeholder")).toEqual(["frontend-firewall-table", "frontend-host-tool"]);
+        expect(after("frontend-envoy-tls-sds-limen")).toEqual([...placeholders, "frontend-firewall-table", "frontend-host-tool"]);
+        expect(after("frontend-envoy-config")).toEqual([...placeholders, "frontend-envoy-image", "frontend-envoy-tls-sds-darc", "frontend-envoy-tls-sds-limen", "frontend-firewall-table", "frontend-host-tool"]);
         expect(after("frontend-envoy-container")).toEqual(["frontend-envoy-config"]);
+        expect(after("frontend-certificates-limen")).toEqual(["frontend-certificates-acme-renewal-hook", ...placeholders, "frontend-envoy-container", "frontend-firewall-table", "frontend-host-tool"]);
     });
 
     it("with Envoy switched off (the lab), no Docker resource at all", async () => {
         const registrations = await registrationsFor(withOverride(prodRawConfig(), "envoy", { enabled: false }));
         expect(registrations.filter((r) => r.type.startsWith("docker") || r.type.includes("providers:docker") || r.type === "limen:envoy:EnvoyProxy")).toEqual([]);
-        expect(registrations).toHaveLength(12);
+        // 12 for hosts, firewalls and apps; 6 for the certificates certbot still issues (component, hook, 2 × 2 stages).
+        expect(registrations).toHaveLength(18);
+        const issued = byName(registrations).get("frontend-certificates-limen")!;
+        expect(issued.dependsOn.map(shortName).sort()).toEqual(["frontend-certificates-acme-renewal-hook", "frontend-certificates-darc-placeholder", "frontend-certificates-limen-placeholder", "frontend-firewall-table", "frontend-host-tool"]);
     });
 });
 
@@ -191,7 +209,9 @@ describe("what each resource asks of its host", () => {
     });
 
     it("validates Envoy's config in the pinned image, with the certificate mounts, before the container", async () => {
-        const registrations = byName(await registrationsFor(prodRawConfig()));
+        const registrations = byName(
+            await registrationsFor(withOverride(prodRawConfig(), "tls", JSON.stringify({ source: "host-files", certificateChainPath: "/etc/letsencrypt/live/limen/fullchain.pem", privateKeyPath: "/etc/letsencrypt/live/limen/privkey.pem" }))),
+        );
         const image = "envoyproxy/envoy:v1.38.0@sha256:8146b97ee61a42cd216514709e4e3198af75f014974e3d9f310aef9c901fcbdf";
         expect(registrations.get("frontend-envoy-config")!.wire).toMatchObject({
             path: "/etc/limen/envoy/envoy.yaml",
@@ -210,6 +230,34 @@ describe("what each resource asks of its host", () => {
         expect(registrations.get("frontend-envoy-image")!.wire.name).toBe(image);
         expect(registrations.get("frontend-envoy-docker")!.wire.host).toBe("ssh://deploy@10.0.0.10:22");
     });
+
+    it("with ACME, Envoy sees the SDS files and the published pairs, never certbot's own directory", async () => {
+        const registrations = byName(await registrationsFor(prodRawConfig()));
+        expect(registrations.get("frontend-envoy-config")!.wire.checkArgs).toEqual([
+            "--envoy-image",
+            expect.stringMatching(/^envoyproxy\/envoy:v1\.38\.0@sha256:/),
+            "--mount",
+            "/etc/limen/envoy/sds",
+            "--mount",
+            "/etc/limen/tls",
+        ]);
+        const mounts = registrations.get("frontend-envoy-container")!.wire.mounts as { source: string }[];
+        expect(mounts.map((mount) => mount.source)).toEqual(["/etc/limen/envoy/envoy.yaml", "/etc/limen/envoy/sds", "/etc/limen/tls"]);
+        expect(registrations.get("frontend-certificates-limen")!.wire).toMatchObject({
+            stage: "issued",
+            name: "limen",
+            domains: ["limen.darc.kr"],
+            email: "ops@darc.kr",
+            directoryUrl: "https://acme-v02.api.letsencrypt.org/directory",
+            responderAddress: "127.0.0.1",
+            responderPort: 8402,
+            lineageDir: "/etc/letsencrypt/live/limen",
+            publishDir: "/etc/limen/tls/limen",
+            renewalHook: "/etc/letsencrypt/renewal-hooks/deploy/limen-publish",
+        });
+        expect(registrations.get("frontend-certificates-darc")!.wire).toMatchObject({ domains: ["darc.kr", "www.darc.kr"], publishDir: "/etc/limen/tls/darc" });
+        expect(registrations.get("frontend-certificates-acme-renewal-hook")!.wire).toMatchObject({ path: "/etc/letsencrypt/renewal-hooks/deploy/limen-publish", mode: "0755", owner: "root:root" });
+    });
 });
 
 describe("a change updates exactly what depends on it", () => {
@@ -226,7 +274,8 @@ describe("a change updates exactly what depends on it", () => {
     it("a new LIMEN domain changes only the Envoy config (and replaces the container through its label)", async () => {
         const first = await registrationsFor(prodRawConfig());
         const second = await registrationsFor(withOverride(prodRawConfig(), "domains", { limen: ["app.darc.kr"] }));
-        expect(changedBetween(planned(first), planned(second))).toEqual(["frontend-envoy-config"]);
+        // With ACME the limen certificate (both stages) and certbot's hook name the domain too.
+        expect(changedBetween(planned(first), planned(second))).toEqual(["frontend-certificates-acme-renewal-hook", "frontend-certificates-limen", "frontend-certificates-limen-placeholder", "frontend-envoy-config"]);
         const label = (rs: Registration[]) => JSON.stringify(byName(rs).get("frontend-envoy-container")!.wire.labels);
         expect(label(first)).not.toEqual(label(second));
     });

@@ -10,10 +10,18 @@ import { renderEnvFile } from "../render/env-file";
 import { envoyClusterNames, renderEnvoy } from "../render/envoy";
 import { renderFirewall } from "../render/firewall";
 import { renderEcosystem } from "../render/pm2";
-import { otherRawConfig, prodRawConfig } from "./support/fixtures";
+import { otherRawConfig, prodRawConfig, withOverride } from "./support/fixtures";
 
 const prod = parseConfig(prodRawConfig());
 const other = parseConfig(otherRawConfig());
+/** Pulumi.prod.yaml with the certificates certbot keeps in live/ named as host files, as before the acme source. */
+const prodHostFiles = parseConfig(
+    withOverride(
+        prodRawConfig(),
+        "tls",
+        JSON.stringify({ source: "host-files", certificateChainPath: "/etc/letsencrypt/live/limen/fullchain.pem", privateKeyPath: "/etc/letsencrypt/live/limen/privkey.pem" }),
+    ),
+);
 
 function scratch(name: string, text: string): string {
     const file = path.join(mkdtempSync(path.join(tmpdir(), "limen-render-")), name);
@@ -65,11 +73,11 @@ describe("nftables rulesets, judged by nft", () => {
         expect(listed).toMatch(/set public_ports \{[^}]*elements = \{ 8443 \}/s);
     });
 
-    it("the frontend opens 80/443, guards 9444/9445 and Envoy's admin port, and SSH only from admin networks", () => {
+    it("the frontend opens 80/443, guards 9444/9445, Envoy's admin port and certbot's responder, and SSH only from admin networks", () => {
         const ruleset = renderFirewall(frontendFirewallSpec(prod));
         const listed = nftApplyTwice(ruleset);
         expect(listed).toMatch(/set public_ports \{[^}]*elements = \{ 80, 443 \}/s);
-        expect(listed).toMatch(/set guarded_ports \{[^}]*elements = \{ 9444, 9445, 9901 \}/s);
+        expect(listed).toMatch(/set guarded_ports \{[^}]*elements = \{ 8402, 9444, 9445, 9901 \}/s);
         expect(listed).toMatch(/set admin_v4 \{[^}]*elements = \{ 10\.0\.0\.0\/24 \}/s);
         expect(listed).toMatch(/tcp dport 22 ip saddr @admin_v4 accept/);
         expect(ruleset).not.toMatch(/flush ruleset/);
@@ -107,8 +115,8 @@ describe("Envoy bootstrap, as rendered", () => {
         expect(http.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].redirect).toEqual({ https_redirect: true });
     });
 
-    it("follows the edge-proxy hardening guide and keeps admin on 127.0.0.1", () => {
-        const bootstrap = parse(renderEnvoy(envoySpec(prod)));
+    it("follows the edge-proxy hardening guide and keeps admin on 127.0.0.1; host files are named in the bootstrap", () => {
+        const bootstrap = parse(renderEnvoy(envoySpec(prodHostFiles)));
         expect(bootstrap.admin.address.socket_address.address).toBe("127.0.0.1");
         for (const listener of bootstrap.static_resources.listeners) {
             const manager = listener.filter_chains[0].filters[0].typed_config;
@@ -125,6 +133,30 @@ describe("Envoy bootstrap, as rendered", () => {
             certificate_chain: { filename: "/etc/letsencrypt/live/limen/fullchain.pem" },
             private_key: { filename: "/etc/letsencrypt/live/limen/privkey.pem" },
         });
+    });
+
+    it("keeps the hardening and TLS settings on every https chain when certificates come through SDS", () => {
+        const certificates = [
+            { name: "limen", serverNames: ["limen.darc.kr"], sdsPath: "/etc/limen/envoy/sds/limen.yaml" },
+            { name: "darc", serverNames: ["darc.kr", "www.darc.kr"], sdsPath: "/etc/limen/envoy/sds/darc.yaml" },
+        ];
+        const bootstrap = parse(renderEnvoy({ ...envoySpec(prod), tls: { mode: "sds", certificates }, acmeChallenge: { address: "127.0.0.1", port: 8555 } }));
+        const https = bootstrap.static_resources.listeners[1];
+        const chains = [...https.filter_chains, https.default_filter_chain];
+        expect(chains).toHaveLength(3);
+        for (const chain of chains) {
+            const manager = chain.filters[0].typed_config;
+            expect(manager.use_remote_address).toBe(true);
+            expect(manager.common_http_protocol_options.headers_with_underscores_action).toBe("REJECT_REQUEST");
+            expect(manager.request_timeout).toBe("300s");
+            expect(manager.route_config.name).toBe("sites");
+            const tls = chain.transport_socket.typed_config.common_tls_context;
+            expect(tls.tls_params.tls_minimum_protocol_version).toBe("TLSv1_2");
+            expect(tls.alpn_protocols).toEqual(["h2", "http/1.1"]);
+            expect(tls.tls_certificates).toBeUndefined();
+        }
+        expect(https.per_connection_buffer_limit_bytes).toBe(32768);
+        for (const cluster of bootstrap.static_resources.clusters) expect(cluster.per_connection_buffer_limit_bytes).toBe(32768);
     });
 });
 

@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { ConfigError, LimenConfig, parseConfig } from "../config";
 import { fileProbeCommand, pm2Command, pm2ProbeCommand } from "../hostio/observe";
 import { runOnHost, sshError } from "../hostio/ssh";
-import { FilePlan, FirewallPlan, planStack, sha256, SshEndpoint, StackPlan } from "../plan/hosts";
+import { CertificatePlan, FilePlan, FirewallPlan, planStack, sha256, SshEndpoint, StackPlan } from "../plan/hosts";
+import { certificateProbe, judgeCertificate } from "../ops/certificates";
 import { CheckResult, runChecks } from "../ops/checks";
 import { describeDifferences, firewallProbe, hostToolFile, judgeFile, judgeFirewall, judgeHostTool, judgePm2, repairAdvice } from "../ops/drift";
 import { HostRole, PlannedHosts, Remote, RemoteResult, RunOnHost } from "../ops/remote";
@@ -263,7 +264,11 @@ function sudoShim(): string {
     if (shimDir) return shimDir;
     shimDir = scratchDir("limen-verify-shim-");
     writeFileSync(path.join(shimDir, "sudo"), '#!/bin/sh\n[ "$1" = -n ] && shift\nexec "$@"\n', { mode: 0o755 });
-    writeFileSync(path.join(shimDir, "systemctl"), '#!/bin/sh\necho "${LIMEN_TEST_UNIT_STATE:-enabled}"\n', { mode: 0o755 });
+    writeFileSync(
+        path.join(shimDir, "systemctl"),
+        '#!/bin/sh\ncase "$1" in show) echo "${LIMEN_TEST_SERVICE_RESULT:-success}" ;; *) echo "${LIMEN_TEST_UNIT_STATE:-enabled}" ;; esac\n',
+        { mode: 0o755 },
+    );
     return shimDir;
 }
 
@@ -669,6 +674,10 @@ function standInHosts(config: LimenConfig, plan: StackPlan, changes: HostChanges
             return ok(fileProbeOutput(file.mode, file.owner, content));
         }
         if (host.pm2 && command === pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir)) return ok(pm2ProbeOutput());
+        for (const certificate of host.certificates) {
+            if (command !== certificateProbe(certificate)) continue;
+            return ok(`present=yes\nnot-after=${opensslDate(new Date(Date.now() + 60 * 86_400_000))}\nnames=${certificate.domains.join(",")}\nissuer=CN=stand-in\nkey=matches\nchain=ok\n`);
+        }
         if (role !== "frontend") throw new Error(`unexpected command on the ${role}: ${command}`);
         if (command === curlCommand(healthUrl(config))) return ok('{"status":"ok"}\nlimen-verify-http-status:200');
         if (command === hostClockCommand) return ok("2026-01-01T10:00:05\n");
@@ -682,6 +691,13 @@ function standInHosts(config: LimenConfig, plan: StackPlan, changes: HostChanges
         throw new Error(`unexpected command on the ${role}: ${command}`);
     };
     return { answer, asked };
+}
+
+/** A date as `openssl x509 -enddate` prints it: `Jan 30 00:00:00 2027 GMT`. */
+function opensslDate(date: Date): string {
+    // toUTCString: "Sat, 30 Jan 2027 00:00:00 GMT"; openssl pads the day with a space, not a zero.
+    const [, dayOfMonth, month, year, time] = date.toUTCString().split(" ");
+    return `${month} ${String(Number(dayOfMonth)).padStart(2, " ")} ${time} ${year} GMT`;
 }
 
 const remoteFor = (hosts: ReturnType<typeof standInHosts>): Remote => ({ run: async (role, command, stdin) => hosts.answer(role, command, stdin) });
@@ -707,6 +723,7 @@ const allCheckNames = [
     "frontend pm2",
     "backend host tool",
     "backend firewall",
+    "frontend certificate sites",
 ];
 
 describe("every check, against stand-in hosts", () => {
@@ -731,7 +748,9 @@ describe("every check, against stand-in hosts", () => {
             const host = otherPlan[role];
             return [`${role} host tool`, `${role} firewall`, ...host.files.map((file) => `${role} file ${file.path}`), ...(host.pm2 ? [`${role} pm2`] : [])];
         });
-        expect(allCheckNames.slice(4)).toEqual(artifacts);
+        const certificates = otherPlan.frontend.certificates.map((certificate) => `frontend certificate ${certificate.name}`);
+        expect(certificates).toEqual(["frontend certificate sites"]);
+        expect(allCheckNames.slice(4)).toEqual([...artifacts, ...certificates]);
     });
 
     it("drift and a wrong proxy target fail their checks only, with the repair and without secrets", async () => {
@@ -763,7 +782,7 @@ describe("every check, against stand-in hosts", () => {
         };
         const results = await collect(runChecks(other, otherPlan, new PlannedHosts({ frontend: otherPlan.frontend.ssh, backend: otherPlan.backend.ssh }, "key", runOn)));
         const byName = Object.fromEntries(results.map((r) => [r.check, r]));
-        for (const name of allCheckNames.slice(0, -2)) expect(byName[name], name).toMatchObject({ ok: false, detail: pinned });
+        for (const name of allCheckNames.filter((check) => !check.startsWith("backend "))) expect(byName[name], name).toMatchObject({ ok: false, detail: pinned });
         expect(byName["backend firewall"]!.ok).toBe(true);
         expect(byName["backend host tool"]!.ok).toBe(true);
         // Dialled once: the later checks on that host report the first failure.
@@ -1010,5 +1029,110 @@ describe("npm run verify, end to end with a stand-in pulumi and stand-in hosts",
         const npm = await runMain(["--stack", "prod"], { npm_lifecycle_event: "verify", npm_config_json: "true", LIMEN_PULUMI_BIN: fakePulumi(otherRawConfig(), secretKeys) });
         expect(npm).toMatchObject({ code: 2, stdout: "", keys: [] });
         expect(npm.stderr).toMatch(/npm read --json as its own option/);
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Certificates: the probe run for real on pairs made here with openssl, judged at chosen dates.
+
+describe("certificates: the probe run for real, judged by days left, names, key and chain", () => {
+    const dir = scratchDir("limen-verify-tls-");
+    const openssl = (...args: string[]) => {
+        const run = spawnSync("openssl", args, { encoding: "utf8" });
+        if (run.status !== 0) throw new Error(`openssl ${args[0]} failed: ${run.stderr}`);
+        return run.stdout;
+    };
+    /** A self-signed pair for `names`, valid `days`, in `dir/<label>/`. */
+    const pair = (label: string, names: string[], days: number) => {
+        const at = path.join(dir, label);
+        spawnSync("mkdir", ["-p", at]);
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", String(days), "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`, "-keyout", path.join(at, "privkey.pem"), "-out", path.join(at, "fullchain.pem"));
+        return { chainPath: path.join(at, "fullchain.pem"), keyPath: path.join(at, "privkey.pem") };
+    };
+    const served = (files: { chainPath: string; keyPath: string }, domains: string[], lineageDir?: string): CertificatePlan => ({
+        name: "limen",
+        domains,
+        ...files,
+        sdsPath: undefined,
+        acme: lineageDir
+            ? { email: "ops@example.org", directoryUrl: "https://acme.example.org/dir", responder: { address: "127.0.0.1", port: 8402 }, lineageDir, publishDir: path.dirname(files.chainPath), renewalHook: "/nonexistent" }
+            : undefined,
+    });
+    const probe = (certificate: CertificatePlan, units: { timer?: string; lastRun?: string } = {}) => {
+        const env = { ...process.env, PATH: `${sudoShim()}:${process.env.PATH}`, LIMEN_TEST_UNIT_STATE: units.timer ?? "enabled", LIMEN_TEST_SERVICE_RESULT: units.lastRun ?? "success" };
+        const run = spawnSync("sh", ["-c", certificateProbe(certificate)], { encoding: "utf8", env });
+        return ok(run.stdout, run.status ?? 1, run.stderr);
+    };
+    const daysFromNow = (days: number) => new Date(Date.now() + days * 86_400_000);
+    const good = pair("good", ["limen.example.org", "www.example.org"], 90);
+    const domains = ["limen.example.org", "www.example.org"];
+
+    it("a fresh pair covering every domain passes with its days left", () => {
+        const result = judgeCertificate("frontend", served(good, domains), probe(served(good, domains)), new Date());
+        expect(result.ok, result.detail).toBe(true);
+        expect(result.warning).toBeUndefined();
+        expect(result.detail).toMatch(/^(89|90) days left \(until \d{4}-\d\d-\d\d\); covers limen\.example\.org, www\.example\.org; key and chain match; issuer CN=limen\.example\.org$/);
+    });
+
+    it("warns under 21 days, fails under 10 and once expired, naming the date", () => {
+        const certificate = served(good, domains);
+        const output = probe(certificate);
+        const at = (daysLeft: number) => judgeCertificate("frontend", certificate, output, new Date(daysFromNow(90).getTime() - daysLeft * 86_400_000 - 3_600_000));
+        expect(at(25)).toMatchObject({ ok: true });
+        expect(at(25).warning).toBeUndefined();
+        expect(at(15)).toMatchObject({ ok: true, warning: true, detail: expect.stringMatching(/^15 days left \(until .*\), under 21: renew it/) });
+        expect(at(5)).toMatchObject({ ok: false, detail: expect.stringMatching(/^5 days left .*under 10/) });
+        expect(at(-3)).toMatchObject({ ok: false, detail: expect.stringMatching(/^expired on \d{4}-\d\d-\d\d/) });
+    });
+
+    it("fails when the names do not cover a domain, the key is another, or the chain is out of order", () => {
+        const narrow = pair("narrow", ["limen.example.org"], 90);
+        expect(judgeCertificate("frontend", served(narrow, domains), probe(served(narrow, domains)), new Date())).toMatchObject({
+            ok: false,
+            detail: "does not cover www.example.org (it names limen.example.org)",
+        });
+        const other = pair("other", domains, 90);
+        const mismatched = { chainPath: good.chainPath, keyPath: other.keyPath };
+        expect(judgeCertificate("frontend", served(mismatched, domains), probe(served(mismatched, domains)), new Date())).toMatchObject({
+            ok: false,
+            detail: `the key ${other.keyPath} does not belong to the certificate`,
+        });
+        // The leaf followed by a certificate that did not sign it.
+        const brokenChain = path.join(dir, "broken-chain.pem");
+        writeFileSync(brokenChain, openssl("x509", "-in", good.chainPath) + openssl("x509", "-in", other.chainPath));
+        const broken = { chainPath: brokenChain, keyPath: good.keyPath };
+        expect(judgeCertificate("frontend", served(broken, domains), probe(served(broken, domains)), new Date())).toMatchObject({ ok: false, detail: "the chain is out of order or incomplete" });
+        const missing = { chainPath: path.join(dir, "none.pem"), keyPath: good.keyPath };
+        expect(judgeCertificate("frontend", served(missing, domains), probe(served(missing, domains)), new Date())).toMatchObject({ ok: false, detail: `no certificate at ${missing.chainPath}; put a valid pair there` });
+    });
+
+    it("for an issued certificate, a lineage that is not the one served, or no renewal timer, fails", () => {
+        const lineage = pair("lineage", domains, 90);
+        const certificate = served(good, domains, path.dirname(lineage.chainPath));
+        const result = judgeCertificate("frontend", certificate, probe(certificate), new Date());
+        expect(result.ok).toBe(false);
+        expect(result.detail).toMatch(/^certbot holds another certificate than the one served: the renewal hook refused it or did not run/);
+        const sameAsServed = served(lineage, domains, path.dirname(lineage.chainPath));
+        const healthy = judgeCertificate("frontend", sameAsServed, probe(sameAsServed), new Date());
+        expect(healthy.ok, healthy.detail).toBe(true);
+        expect(healthy.detail).toMatch(/renewed by certbot\.timer$/);
+        expect(judgeCertificate("frontend", sameAsServed, probe(sameAsServed, { timer: "disabled" }), new Date())).toMatchObject({
+            ok: false,
+            detail: "certbot.timer is disabled, so nothing renews; run `pulumi up --refresh`",
+        });
+        expect(judgeCertificate("frontend", sameAsServed, probe(sameAsServed, { lastRun: "exit-code" }), new Date())).toMatchObject({
+            ok: true,
+            warning: true,
+            detail: expect.stringMatching(/^the last certbot run ended with exit-code: `journalctl -u certbot.service`; \d+ days left/),
+        });
+    });
+
+    it("the table marks a warning WARN and counts it, without failing the run", () => {
+        const warned: CheckResult = { check: "frontend certificate limen", ok: true, warning: true, detail: "15 days left" };
+        const table = formatTable("lab", [warned]);
+        expect(table).toMatch(/frontend certificate limen\s+WARN\s+15 days left/);
+        expect(table).toContain("all 1 checks passed, 1 with a warning");
+        expect(exitCode([warned])).toBe(0);
+        expect(JSON.parse(formatJson([warned]))).toEqual([{ check: "frontend certificate limen", ok: true, warning: true, detail: "15 days left" }]);
     });
 });

@@ -1,7 +1,7 @@
 import { at, Plain, ResourceView, Unknown } from "../values";
 
 /**
- * The resource types components/host-resources.ts registers: Pulumi dynamic resources of the module
+ * The resource types components/host-resources.ts and certificate-resources.ts register: Pulumi dynamic resources of the module
  * `limen`, whose inputs are the host plan's values (plan/hosts.ts) as typed properties. The policies
  * read those properties; the types are only how a resource says which properties it has.
  */
@@ -14,6 +14,8 @@ export const hostResourceTypes = {
     firewall: "pulumi-nodejs:dynamic/limen:FirewallTable",
     /** The frontend's pm2 apps. */
     pm2: "pulumi-nodejs:dynamic/limen:Pm2Apps",
+    /** A certificate certbot issues on the frontend (components/certificate-resources.ts): names, server, responder. */
+    certificate: "pulumi-nodejs:dynamic/limen:AcmeCertificate",
 } as const;
 
 export const dockerProviderType = "pulumi:providers:docker";

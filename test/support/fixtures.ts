@@ -42,6 +42,25 @@ export function prodRawConfig(): Record<string, string> {
     };
 }
 
+/**
+ * A real self-signed certificate (made once with openssl, key thrown away, valid for a century) naming
+ * the fixtures' domains: limen:tls.certificateChain must be a certificate that covers limen:domains.
+ */
+export const fixtureCertificate =
+    "-----BEGIN CERTIFICATE-----\n" +
+    "MIIB9DCCAZqgAwIBAgIUcCrYblHVyh2sZiU99vl2kmTf9JcwCgYIKoZIzj0EAwIw\n" +
+    "IzEhMB8GA1UEAwwYbGltZW4taW5mcmEgdGVzdCBmaXh0dXJlMCAXDTI2MTEzMDA2\n" +
+    "NTIxNVoYDzIxMjYxMTA2MDY1MjE1WjAjMSEwHwYDVQQDDBhsaW1lbi1pbmZyYSB0\n" +
+    "ZXN0IGZpeHR1cmUwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQ0gGIAHoKtBms5\n" +
+    "mIFwRI1TKvlBT3Km3FKlqU9iQMIJoNG1fmWNFC1rm2VVTeda6QEqpMdLxbjR0rlA\n" +
+    "ygegEekMo4GpMIGmMB0GA1UdDgQWBBS76A7C47iL7Pc/DQEt7QMoa0XwnzAfBgNV\n" +
+    "HSMEGDAWgBS76A7C47iL7Pc/DQEt7QMoa0XwnzAPBgNVHRMBAf8EBTADAQH/MFMG\n" +
+    "A1UdEQRMMEqCEWxpbWVuLmV4YW1wbGUub3JnghBkYXJjLmV4YW1wbGUub3Jngg1s\n" +
+    "aW1lbi5kYXJjLmtyggdkYXJjLmtyggt3d3cuZGFyYy5rcjAKBggqhkjOPQQDAgNI\n" +
+    "ADBFAiEAjvuFLz7AyL3iOxYY1Z1yY3oPlDvWtfdEsdMik2bayxsCIH/QQDivjCWD\n" +
+    "MSs+pm6QDmbLuB/ekkfIlkkYTvMhREwy\n" +
+    "-----END CERTIFICATE-----\n";
+
 /** A second stack on documentation addresses: nothing of it may mention 10.0.0.x. */
 export function otherRawConfig(): Record<string, string> {
     return {
@@ -54,7 +73,7 @@ export function otherRawConfig(): Record<string, string> {
             image: "envoyproxy/envoy:v1.38.0@sha256:8146b97ee61a42cd216514709e4e3198af75f014974e3d9f310aef9c901fcbdf",
             backendRoutePrefixes: ["/api/agent"],
         }),
-        "limen:tls": JSON.stringify({ source: "config", certificateChain: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" }),
+        "limen:tls": JSON.stringify({ source: "config", certificateChain: fixtureCertificate }),
         "limen:tlsPrivateKey": "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LXRscy1rZXk=\n-----END PRIVATE KEY-----\n",
         "limen:domains": JSON.stringify({ limen: ["limen.example.org"], darc: ["darc.example.org"] }),
         "limen:apps": JSON.stringify({ extraEnv: { LOG_LEVEL: "info" } }),

@@ -12,6 +12,7 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -30,7 +31,8 @@ import (
 //  3. the protoc-gen-validate rules, by the validators go-control-plane generates (ValidateAll), on
 //     the bootstrap and on each typed_config (which PGV does not enter: Envoy validates an extension's
 //     config when it builds the extension), a TypedStruct's value read as the type it names;
-//  4. the checks Envoy makes while it loads that no PGV rule expresses (checkReferences).
+//  4. the checks Envoy makes while it loads that no PGV rule expresses (checkReferences,
+//     checkFilterChains).
 //
 // It returns the problems found, none when Envoy would load the bootstrap as far as config goes
 // (files it names, such as certificates, are not read).
@@ -49,6 +51,12 @@ func Check(input []byte) []Problem {
 		c.checkReferences(bootstrap)
 		problems = c.problems
 	}
+	return located(problems, lines)
+}
+
+// located gives each problem the YAML line of its path (or of the nearest ancestor in the document)
+// and drops repeats.
+func located(problems []Problem, lines lineIndex) []Problem {
 	seen := map[string]bool{}
 	out := problems[:0]
 	for _, p := range problems {
@@ -236,6 +244,8 @@ func (c *checker) walk(m protoreflect.Message, path string, sc scope) {
 		if x.GetSdsConfig() == nil && x.GetName() != "" {
 			c.secretRefs = append(c.secretRefs, ref{x.GetName(), joinBase(path, "name"), "static secret"})
 		}
+	case *listenerv3.Listener:
+		c.checkFilterChains(x, path)
 	case *clusterv3.Cluster:
 		resolvingCluster = x.GetClusterType() != nil || x.GetType() != clusterv3.Cluster_STATIC
 	case *corev3.SocketAddress:

@@ -1,0 +1,108 @@
+/**
+ * What a served certificate looks like on the frontend: one read-only probe (run as root, without the
+ * host tool, like every probe in observe.ts) and the pure parser of its output. The certificate
+ * resources report these facts on refresh and `npm run verify` judges them (days left, names covered,
+ * key and chain). The private key never leaves the host: the probe says only whether it matches.
+ */
+import { shellWord } from "./shell";
+
+export interface CertificateProbe {
+    chainPath: string;
+    keyPath: string;
+    /** certbot's lineage when the stack issues the certificate. */
+    lineageDir?: string;
+}
+
+export interface CertificateFacts {
+    /** Whether the served chain file exists. */
+    present: boolean;
+    /** When the served certificate expires; undefined when missing or unreadable. */
+    notAfter: Date | undefined;
+    /** The DNS names of the served certificate, sorted. */
+    names: string[];
+    issuer: string;
+    /** Whether the key belongs to the certificate. */
+    keyMatches: boolean;
+    /** Whether each certificate in the chain file was signed by the next one. */
+    chainInOrder: boolean;
+    /** With a lineage: whether the served pair is certbot's current certificate. */
+    lineage: "served" | "not served" | "missing" | undefined;
+    /** With a lineage: certbot's names, its ACME server, its renewal timer and the last renewal's result. */
+    lineageNames: string[];
+    server: string;
+    renewalTimer: string;
+    lastRenewal: string;
+}
+
+/** The probe: `key=value` lines. openssl reads the files; nothing is written. */
+export function certificateProbeCommand(probe: CertificateProbe): string {
+    const script = String.raw`
+chain=$1 key=$2 lineage=$3
+names() { openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tr ',' '\n' | sed -n 's/^ *DNS://p' | sort | paste -sd, -; }
+if [ ! -e "$chain" ]; then echo present=no; else
+  echo present=yes
+  echo "not-after=$(openssl x509 -in "$chain" -noout -enddate 2>/dev/null | cut -d= -f2)"
+  echo "names=$(names "$chain")"
+  echo "issuer=$(openssl x509 -in "$chain" -noout -issuer -nameopt RFC2253 2>/dev/null | cut -d= -f2-)"
+  if [ "$(openssl x509 -in "$chain" -noout -pubkey 2>/dev/null | sha256sum)" = "$(openssl pkey -in "$key" -pubout 2>/dev/null | sha256sum)" ] && [ -s "$key" ]; then echo key=matches; else echo key=differs; fi
+  work=$(mktemp -d); order=ok
+  awk -v dir="$work" '/-----BEGIN CERTIFICATE-----/ { n++ } n { print > (dir "/cert-" n ".pem") }' "$chain"
+  n=1; while [ -f "$work/cert-$((n + 1)).pem" ]; do
+    openssl verify -partial_chain -CAfile "$work/cert-$((n + 1)).pem" "$work/cert-$n.pem" >/dev/null 2>&1 || order=broken
+    n=$((n + 1)); done
+  rm -rf -- "$work"; echo "chain=$order"
+fi
+if [ -n "$lineage" ]; then
+  if [ ! -f "$lineage/fullchain.pem" ]; then echo lineage=missing
+  elif cmp -s "$lineage/fullchain.pem" "$chain"; then echo lineage=served; else echo lineage=not-served; fi
+  echo "lineage-names=$(names "$lineage/fullchain.pem")"
+  echo "server=$(sed -n 's/^server *= *//p' "$(dirname "$(dirname "$lineage")")/renewal/$(basename "$lineage").conf" 2>/dev/null)"
+  echo "timer=$(systemctl is-enabled certbot.timer 2>/dev/null || echo missing)"
+  echo "last-renewal=$(systemctl show -p Result --value certbot.service 2>/dev/null)"
+fi`;
+    return `sudo -n sh -c ${shellWord(script)} limen-probe ${[probe.chainPath, probe.keyPath, probe.lineageDir ?? ""].map((word) => shellWord(word) || "''").join(" ")}`;
+}
+
+export function parseCertificateProbe(stdout: string): CertificateFacts {
+    const values = new Map<string, string>();
+    for (const line of stdout.split("\n")) {
+        const equals = line.indexOf("=");
+        if (equals > 0) values.set(line.slice(0, equals), line.slice(equals + 1).trim());
+    }
+    if (!values.has("present")) throw new Error("cannot read the certificate: unexpected probe output");
+    const list = (key: string) => (values.get(key) ?? "").split(",").filter(Boolean).sort();
+    const notAfterText = values.get("not-after") ?? "";
+    const notAfter = notAfterText ? new Date(notAfterText) : undefined;
+    const lineage = values.get("lineage");
+    return {
+        present: values.get("present") === "yes",
+        notAfter: notAfter && !Number.isNaN(notAfter.getTime()) ? notAfter : undefined,
+        names: list("names"),
+        issuer: values.get("issuer") ?? "",
+        keyMatches: values.get("key") === "matches",
+        chainInOrder: values.get("chain") === "ok",
+        lineage: lineage === undefined ? undefined : lineage === "served" ? "served" : lineage === "missing" ? "missing" : "not served",
+        lineageNames: list("lineage-names"),
+        server: values.get("server") ?? "",
+        renewalTimer: values.get("timer") ?? "",
+        lastRenewal: values.get("last-renewal") ?? "",
+    };
+}
+
+/** Whether a certificate name (`darc.kr`, `*.darc.kr`) covers a host name, as TLS clients match them. */
+export function nameCovers(certificateName: string, host: string): boolean {
+    if (certificateName === host) return true;
+    if (!certificateName.startsWith("*.")) return false;
+    const dot = host.indexOf(".");
+    return dot > 0 && !host.startsWith("*.") && host.slice(dot + 1) === certificateName.slice(2);
+}
+
+/** The domains no name of the certificate covers. */
+export function uncoveredDomains(names: string[], domains: string[]): string[] {
+    return domains.filter((domain) => !names.some((name) => nameCovers(name, domain)));
+}
+
+/** Whole days until `notAfter` (negative once expired). */
+export function daysLeft(notAfter: Date, now: Date): number {
+    return Math.floor((notAfter.getTime() - now.getTime()) / 86_400_000);
+}
