@@ -139,7 +139,10 @@ function summariseVerify(results, exitCode) {
     if (results.length === 0) return { code: 1, markdown: `${title}\n\nNothing was checked${exitNote("verify", exitCode)}.` };
 
     const failed = results.filter((r) => !r.ok);
-    if (failed.length === 0) return { code: 0, markdown: `${title}\n\nAll ${results.length} checks passed.` };
+    // Passed but close to trouble (a certificate with few days left): listed, without failing the job.
+    const warned = results.filter((r) => r.ok && r.warning === true);
+    const warnings = warned.length === 0 ? [] : ["", `${warned.length} passed with a warning:`, "", table(["check", "detail"], warned.map((r) => [r.check, r.detail]))];
+    if (failed.length === 0) return { code: 0, markdown: [`${title}`, "", `All ${results.length} checks passed.`, ...warnings].join("\n") };
     return {
         code: 1,
         markdown: [
@@ -148,6 +151,7 @@ function summariseVerify(results, exitCode) {
             `${failed.length} of ${results.length} checks failed.`,
             "",
             table(["check", "detail"], failed.map((r) => [r.check, r.detail])),
+            ...warnings,
         ].join("\n"),
     };
 }

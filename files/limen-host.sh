@@ -438,6 +438,25 @@ certificate_names() {
     openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tr ',' '\n' | sed -n 's/^ *DNS://p' | sort | paste -sd, -
 }
 
+# run_certbot ARGS...: certbot refuses to run beside another certbot, which the engine's parallel
+# certificate steps and certbot.timer would both cause. Ours take turns on a lock of their own; one that
+# meets the timer's certbot waits for it and tries again (a minute at most).
+run_certbot() {
+    local attempt out
+    for attempt in $(seq 1 10); do
+        if out=$(flock -w 600 /run/lock/limen-certbot.lock certbot "$@" 2>&1); then
+            printf '%s\n' "$out" >&2
+            return 0
+        fi
+        printf '%s\n' "$out" >&2
+        case "$out" in
+            *"Another instance of Certbot is already running"*) echo "certbot is busy (attempt $attempt); waiting" >&2; sleep 6 ;;
+            *) return 1 ;;
+        esac
+    done
+    return 1
+}
+
 # acme-certificate: makes sure certbot holds a certificate for exactly --domains from --server, renews
 # it from its timer, and that the pair Envoy serves is that certificate. certbot runs only when the
 # lineage is missing, covers other names or comes from another server.
@@ -445,6 +464,7 @@ cmd_acme_certificate() {
     opts acme-certificate "name domains email server responder-address responder-port lineage-dir publish-dir hook" "$@"
     need acme-certificate name domains email server responder-address responder-port lineage-dir publish-dir hook
     local name=${opt[name]} lineage=${opt[lineage-dir]} wanted have server renewal
+    local email_record="${opt[publish-dir]}/.acme-email"
     command -v certbot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q certbot >&2 ||
         die "acme-certificate: certbot is missing and apt-get could not install it (Debian's certbot package)"
     # Renewal is certbot's own timer; the deploy hook (--hook, installed by the stack) publishes each renewal.
@@ -461,12 +481,16 @@ cmd_acme_certificate() {
             --cert-name "$name" --domains "${opt[domains]}" --preferred-challenges http)
         # Same names from another server (staging to production): certbot would keep the valid one.
         [ -n "$have" ] && [ "$have" = "$wanted" ] && args+=(--force-renewal)
-        certbot "${args[@]}" >&2 ||
+        run_certbot "${args[@]}" ||
             die "acme-certificate: certbot could not obtain the certificate $name for ${opt[domains]} from ${opt[server]} (see /var/log/letsencrypt/letsencrypt.log); the pair served is unchanged"
-    elif ! grep -rqsF "mailto:${opt[email]}" "$(dirname "$(dirname "$lineage")")/accounts"; then
-        certbot update_account --non-interactive --no-eff-email --email "${opt[email]}" --server "${opt[server]}" >&2 ||
-            die "acme-certificate: certbot could not change the account's e-mail to ${opt[email]}"
+    elif [ "$(cat "$email_record" 2>/dev/null)" != "${opt[email]}" ]; then
+        # certbot keeps no copy of the account's contact (regr.json's body is empty), so the stack
+        # records the e-mail it registered; another one (or a lineage made by hand) updates the account.
+        run_certbot update_account --non-interactive --no-eff-email --email "${opt[email]}" --server "${opt[server]}" ||
+            die "acme-certificate: certbot could not change the ACME account's e-mail to ${opt[email]} (see /var/log/letsencrypt/letsencrypt.log)"
     fi
+    install -d -m 0755 "${opt[publish-dir]}"
+    printf '%s\n' "${opt[email]}" >"$email_record"
     cmd_tls_publish --lineage-dir "$lineage" --publish-dir "${opt[publish-dir]}" --domains "${opt[domains]}"
 }
 
@@ -476,7 +500,7 @@ cmd_acme_remove() {
     opts acme-remove "name publish-dir" "$@"
     need acme-remove name publish-dir
     if command -v certbot >/dev/null && certbot certificates --cert-name "${opt[name]}" 2>/dev/null | grep -q "Certificate Name: ${opt[name]}\$"; then
-        certbot delete --non-interactive --cert-name "${opt[name]}" >&2
+        run_certbot delete --non-interactive --cert-name "${opt[name]}"
     fi
     case "${opt[publish-dir]}" in
         /etc/limen/*) rm -rf -- "${opt[publish-dir]}" ;;

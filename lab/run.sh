@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# npm run lab: build or reuse the engine, the lab's command plugin and the host image, boot blank
-# machines, then run the end-to-end tests (converge, idempotence, reachability, session flow, a
-# config change, destroy) from the operator namespace. Prints each check and where the time went.
+# npm run lab: build or reuse the engine, the lab's command plugin, pebble (the test ACME CA) and the
+# host image, boot blank machines, then run the end-to-end tests (converge, idempotence, reachability,
+# session flow, a config change, destroy) from the operator namespace. Prints each check and where the
+# time went.
 #   lab/run.sh [vitest args...]   the end-to-end tests
 #   lab/run.sh --bench [--cold]   speed figures instead (--cold: also an image build from nothing)
 set -euo pipefail
@@ -43,6 +44,10 @@ phase "engine (pulumi CLI from Go modules)"
 "$lab/engine/build-engine.sh" >/dev/null
 phase "command plugin (lab stand-in)"
 plugin_dir=$("$lab/engine/build-command-provider.sh")
+if ! $bench; then
+    phase "ACME test server (pebble)"
+    pebble_dir=$("$lab/acme/build-pebble.sh")
+fi
 if $cold; then
     phase "host image, cold (empty image cache)"
     cold_cache=$(mktemp -d)
@@ -61,6 +66,6 @@ if $bench; then
     ip netns exec limen-operator env LIMEN_LAB_PLUGIN_PATH="$plugin_dir" node --import tsx lab/bench.ts
 else
     phase "end-to-end tests (operator namespace)"
-    ip netns exec limen-operator env LIMEN_LAB_PLUGIN_PATH="$plugin_dir" \
+    ip netns exec limen-operator env LIMEN_LAB_PLUGIN_PATH="$plugin_dir" LIMEN_LAB_PEBBLE_DIR="$pebble_dir" \
         node node_modules/vitest/vitest.mjs run --config lab/vitest.config.mts "$@"
 fi

@@ -142,6 +142,19 @@ describe("drift-summary.mjs verify", () => {
     it("says all passed and exits 0", () => {
         const result = summarise("verify", JSON.stringify(checks.map((check) => ({ ...check, ok: true }))), 0);
         expect(result).toMatchObject({ status: 0, summary: expect.stringContaining("All 3 checks passed") });
+        expect(result.summary).not.toContain("warning");
+    });
+
+    it("lists a check that passed with a warning (a certificate close to expiry) without failing the job", () => {
+        const warned = { check: "frontend certificate limen", ok: true, warning: true, detail: "15 days left (until 2026-12-15), under 21: renewals are failing" };
+        const passing = summarise("verify", JSON.stringify([...checks.map((check) => ({ ...check, ok: true })), warned]), 0);
+        expect(passing.status).toBe(0);
+        expect(passing.summary).toContain("All 4 checks passed.\n\n1 passed with a warning:");
+        expect(passing.summary).toContain("| frontend certificate limen | 15 days left (until 2026-12-15), under 21: renewals are failing |");
+        const failing = summarise("verify", JSON.stringify([...checks, warned]), 1);
+        expect(failing.status).toBe(1);
+        expect(failing.summary).toContain("1 of 4 checks failed");
+        expect(failing.summary).toContain("| frontend certificate limen |");
     });
 
     it.each([

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds (or finds in the cache) the lab's Debian bookworm images:
-#   base      debootstrap minbase + systemd, sshd, nftables, user `deploy` (outsider boots this)
+#   base      debootstrap minbase + systemd, sshd, nftables, certbot, user `deploy` (outsider boots this)
 #   frontend  base + Node.js 20 (this machine's binary) + pm2 + user `limen` + /srv/limen-frontend + /srv/darc-kr
 #   backend   base + Node.js 20 + the backend API and agent fixtures as enabled systemd units
 # base is a full root tree; frontend and backend are overlayfs upper layers stacked on it.
@@ -17,6 +17,11 @@ PACKAGES=(
   systemd systemd-sysv dbus libpam-systemd
   openssh-server openssh-client sudo
   nftables iproute2 curl netcat-openbsd iputils-ping ca-certificates procps less
+  # The stack manages TLS certificates with Debian's certbot; the lab machines have no route to a
+  # mirror, so it is in the image. openssl: the certificate tests read dates and chains on the machines.
+  # python3-cffi-backend by name: python3-cryptography depends on it only through the virtual
+  # python3-cffi-backend-api-{min,max}, which debootstrap's resolver does not follow.
+  certbot openssl python3-cffi-backend
 )
 
 # The mirror this machine's apt uses for bookworm (deb822 .sources first, then one-line lists).
