@@ -109,3 +109,67 @@ describe("limen-host refuses missing and empty arguments, naming them", () => {
         expect(result.stderr).toMatch(message);
     });
 });
+
+describe("limen-host publishes certificate pairs only after checking them", () => {
+    const openssl = (...args: string[]) => {
+        const run = spawnSync("openssl", args, { encoding: "utf8" });
+        if (run.status !== 0) throw new Error(`openssl ${args[0]}: ${run.stderr}`);
+    };
+    /** A certbot-like lineage: fullchain.pem and privkey.pem for `names`. */
+    function lineage(names: string[]): string {
+        const dir = scratchDir();
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30", "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`, "-keyout", path.join(dir, "privkey.pem"), "-out", path.join(dir, "fullchain.pem"));
+        return dir;
+    }
+    const current = (publish: string) => readFileSync(path.join(publish, "current", "fullchain.pem"), "utf8");
+    const versions = (publish: string) => readdirSync(publish).filter((entry) => entry !== "current" && !entry.startsWith("."));
+
+    it("tls-placeholder publishes a self-signed pair once, and never replaces a pair already there", () => {
+        const publish = path.join(scratchDir(), "limen");
+        const first = hostTool(["tls-placeholder", "--publish-dir", publish, "--domains", "limen.example.org,www.example.org"], "");
+        expect(first).toMatchObject({ status: 0, stdout: expect.stringMatching(/^published .*\/current -> \d{8}T/) });
+        const placeholder = current(publish);
+        expect(hostTool(["tls-placeholder", "--publish-dir", publish, "--domains", "limen.example.org"], "")).toMatchObject({ status: 0, stdout: `kept ${publish}/current\n` });
+        expect(current(publish)).toBe(placeholder);
+    });
+
+    it("tls-publish swaps current/ to a new complete version, keeps the one before, and says unchanged for the same pair", () => {
+        const publish = path.join(scratchDir(), "limen");
+        const first = lineage(["limen.example.org"]);
+        expect(hostTool(["tls-publish", "--lineage-dir", first, "--publish-dir", publish, "--domains", "limen.example.org"], "").status).toBe(0);
+        expect(current(publish)).toBe(readFileSync(path.join(first, "fullchain.pem"), "utf8"));
+        expect((statSync(path.join(publish, "current", "privkey.pem")).mode & 0o777).toString(8)).toBe("600");
+        expect(hostTool(["tls-publish", "--lineage-dir", first, "--publish-dir", publish, "--domains", "limen.example.org"], "").stdout).toBe(`unchanged ${publish}/current\n`);
+        const second = lineage(["limen.example.org"]);
+        const third = lineage(["limen.example.org"]);
+        hostTool(["tls-publish", "--lineage-dir", second, "--publish-dir", publish, "--domains", "limen.example.org"], "");
+        hostTool(["tls-publish", "--lineage-dir", third, "--publish-dir", publish, "--domains", "limen.example.org"], "");
+        expect(current(publish)).toBe(readFileSync(path.join(third, "fullchain.pem"), "utf8"));
+        // The current version and the one before it; older ones are gone.
+        expect(versions(publish)).toHaveLength(2);
+    });
+
+    it.each([
+        ["a key of another certificate", (dir: string) => writeFileSync(path.join(dir, "privkey.pem"), readFileSync(path.join(lineage(["limen.example.org"]), "privkey.pem"))), /the key in .* does not belong to the certificate/],
+        ["names that do not cover a domain", () => undefined, /does not cover www\.example\.org/],
+        ["no certificate at all", (dir: string) => writeFileSync(path.join(dir, "fullchain.pem"), "not a certificate\n"), /holds no PEM certificate/],
+    ])("tls-publish refuses %s and leaves the pair served", (_label, spoil, message) => {
+        const publish = path.join(scratchDir(), "limen");
+        const good = lineage(["limen.example.org", "www.example.org"]);
+        hostTool(["tls-publish", "--lineage-dir", good, "--publish-dir", publish, "--domains", "limen.example.org,www.example.org"], "");
+        const served = current(publish);
+        const bad = lineage(["limen.example.org"]);
+        spoil(bad);
+        const refused = hostTool(["tls-publish", "--lineage-dir", bad, "--publish-dir", publish, "--domains", "limen.example.org,www.example.org"], "");
+        expect(refused.status).toBe(1);
+        expect(refused.stderr).toMatch(message);
+        expect(refused.stderr).toContain(`${publish}/current is unchanged`);
+        expect(current(publish)).toBe(served);
+        expect(versions(publish)).toHaveLength(1);
+    });
+
+    it("acme-certificate and acme-remove refuse missing arguments before touching anything", () => {
+        expect(hostTool(["acme-certificate", "--name", "limen"], "")).toMatchObject({ status: 1, stderr: "limen-host: acme-certificate: --domains is required\n" });
+        expect(hostTool(["acme-remove", "--name", "limen", "--publish-dir", "/srv/elsewhere"], "")).toMatchObject({ status: 1, stderr: expect.stringContaining("refusing to remove /srv/elsewhere: not under /etc/limen") });
+    });
+});
