@@ -89,7 +89,11 @@ function logErrors(digest) {
 
 function summarisePreview(digest, exitCode) {
     const title = previewTitle();
-    const isDigest = digest !== null && typeof digest === "object" && !Array.isArray(digest) && (Array.isArray(digest.steps) || (digest.changeSummary && typeof digest.changeSummary === "object"));
+    const isDigest =
+        digest !== null &&
+        typeof digest === "object" &&
+        !Array.isArray(digest) &&
+        (Array.isArray(digest.steps) || (digest.changeSummary && typeof digest.changeSummary === "object"));
     if (!isDigest) return { code: 1, markdown: `${title}\n\nThe file is not a \`pulumi preview --json\` result${exitNote("pulumi", exitCode)}: the hosts were not compared.` };
 
     const errors = logErrors(digest);
@@ -119,9 +123,12 @@ function summarisePreview(digest, exitCode) {
     const counted = Object.entries(digest.changeSummary ?? {}).filter(([op, n]) => op !== "same" && op !== "refresh" && typeof n === "number" && n > 0);
     if (counted.length > 0) {
         const ops = counted.map(([op, n]) => `${n} ${op}`).join(", ");
-        return { code: 1, markdown: `${title}
+        return {
+            code: 1,
+            markdown: `${title}
 
-The change summary counts ${cell(ops)} but no step names the resource${exitNote("pulumi", exitCode)}.${errorNote}` };
+The change summary counts ${cell(ops)} but no step names the resource${exitNote("pulumi", exitCode)}.${errorNote}`,
+        };
     }
 
     // Sames are left out of the steps unless --show-sames; the summary still counts them.
@@ -141,7 +148,18 @@ function summariseVerify(results, exitCode) {
     const failed = results.filter((r) => !r.ok);
     // Passed but close to trouble (a certificate with few days left): listed, without failing the job.
     const warned = results.filter((r) => r.ok && r.warning === true);
-    const warnings = warned.length === 0 ? [] : ["", `${warned.length} passed with a warning:`, "", table(["check", "detail"], warned.map((r) => [r.check, r.detail]))];
+    const warnings =
+        warned.length === 0
+            ? []
+            : [
+                  "",
+                  `${warned.length} passed with a warning:`,
+                  "",
+                  table(
+                      ["check", "detail"],
+                      warned.map((r) => [r.check, r.detail]),
+                  ),
+              ];
     if (failed.length === 0) return { code: 0, markdown: [`${title}`, "", `All ${results.length} checks passed.`, ...warnings].join("\n") };
     return {
         code: 1,
@@ -150,7 +168,10 @@ function summariseVerify(results, exitCode) {
             "",
             `${failed.length} of ${results.length} checks failed.`,
             "",
-            table(["check", "detail"], failed.map((r) => [r.check, r.detail])),
+            table(
+                ["check", "detail"],
+                failed.map((r) => [r.check, r.detail]),
+            ),
             ...warnings,
         ].join("\n"),
     };

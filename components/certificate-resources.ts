@@ -53,7 +53,11 @@ function desiredCertificateFacts(inputs: Pick<CertificateInputs, "stage" | "doma
 
 async function readCertificate(props: CertificateInputs): Promise<CertificateInputs> {
     const chainPath = `${props.publishDir}/current/fullchain.pem`;
-    const probe = await run(props.connection, `reading certificate ${props.name}`, certificateProbeCommand({ chainPath, keyPath: `${props.publishDir}/current/privkey.pem`, lineageDir: props.stage === "issued" ? props.lineageDir : undefined }));
+    const probe = await run(
+        props.connection,
+        `reading certificate ${props.name}`,
+        certificateProbeCommand({ chainPath, keyPath: `${props.publishDir}/current/privkey.pem`, lineageDir: props.stage === "issued" ? props.lineageDir : undefined }),
+    );
     const facts = parseCertificateProbe(probe.stdout);
     if (props.stage === "placeholder") return { ...props, names: "", server: "", served: facts.present ? servedAny : "nothing", renewal: "" };
     return {
@@ -68,7 +72,11 @@ async function readCertificate(props: CertificateInputs): Promise<CertificateInp
 async function applyCertificate(inputs: CertificateInputs): Promise<void> {
     const domains = inputs.domains.join(",");
     if (inputs.stage === "placeholder") {
-        await run(inputs.connection, `publishing a placeholder for certificate ${inputs.name}`, hostToolCommand(inputs.toolPath, "tls-placeholder", "--publish-dir", inputs.publishDir, "--domains", domains));
+        await run(
+            inputs.connection,
+            `publishing a placeholder for certificate ${inputs.name}`,
+            hostToolCommand(inputs.toolPath, "tls-placeholder", "--publish-dir", inputs.publishDir, "--domains", domains),
+        );
         return;
     }
     const command = hostToolCommand(

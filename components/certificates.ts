@@ -33,7 +33,9 @@ export class FrontendCertificates extends pulumi.ComponentResource {
         const name = componentName;
         const dependsOn = [args.host.ready, ...args.after];
         this.hook = hostFile(`${name}-${args.renewalHook.name}`, args.host, args.renewalHook, { parent: this, dependsOn });
-        this.placeholders = args.certificates.map((certificate) => new AcmeCertificate(`${name}-${certificate.name}-placeholder`, this.certificateArgs(certificate, "placeholder"), { parent: this, dependsOn }));
+        this.placeholders = args.certificates.map(
+            (certificate) => new AcmeCertificate(`${name}-${certificate.name}-placeholder`, this.certificateArgs(certificate, "placeholder"), { parent: this, dependsOn }),
+        );
     }
 
     /** Registers the issued certificates, after `carriers` (Envoy's container, when Envoy runs). */

@@ -247,9 +247,14 @@ async function repairBootUnit(inputs: FirewallInputs): Promise<void> {
 
 async function installBootUnit(inputs: FirewallInputs): Promise<void> {
     const at = inputs.locations;
-    await run(inputs.connection, `installing ${at.unitPath}`, installFileCommand(inputs.toolPath, { path: at.unitPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [] }), {
-        stdin: inputs.bootUnitContent,
-    });
+    await run(
+        inputs.connection,
+        `installing ${at.unitPath}`,
+        installFileCommand(inputs.toolPath, { path: at.unitPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [] }),
+        {
+            stdin: inputs.bootUnitContent,
+        },
+    );
 }
 
 const firewallProvider: pulumi.dynamic.ResourceProvider = {
@@ -328,7 +333,11 @@ async function applyPm2(inputs: Pm2Inputs): Promise<void> {
     const names = inputs.apps.map((app) => app.name);
     await run(inputs.connection, `enabling pm2 for ${inputs.user}`, pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir));
     // startOrReload in cluster mode: each new process takes the port before its predecessor stops.
-    await run(inputs.connection, `reloading pm2 apps ${names.join(", ")}`, pm2ApplyCommand(inputs.toolPath, inputs.user, inputs.ecosystemPath, names, inputs.markerDir, inputs.loadedPaths));
+    await run(
+        inputs.connection,
+        `reloading pm2 apps ${names.join(", ")}`,
+        pm2ApplyCommand(inputs.toolPath, inputs.user, inputs.ecosystemPath, names, inputs.markerDir, inputs.loadedPaths),
+    );
 }
 
 const pm2Provider: pulumi.dynamic.ResourceProvider = {
@@ -355,7 +364,16 @@ const pm2Provider: pulumi.dynamic.ResourceProvider = {
         return { id, props: observed, inputs: observed };
     },
     async delete(_id: string, props: Pm2Inputs) {
-        await run(props.connection, "removing the pm2 apps", pm2RemoveCommand(props.toolPath, props.user, props.apps.map((app) => app.name), props.markerDir));
+        await run(
+            props.connection,
+            "removing the pm2 apps",
+            pm2RemoveCommand(
+                props.toolPath,
+                props.user,
+                props.apps.map((app) => app.name),
+                props.markerDir,
+            ),
+        );
     },
 };
 

@@ -106,7 +106,9 @@ export function envEntryProblem(key: string, value: string, config: { backend: B
             );
         }
         if (host.kind === "loopback" || host.kind === "hostname-loopback" || host.kind === "unspecified") {
-            return seedRule(`${shown} is an absolute URL to a loopback address, which from the frontend is the frontend itself; the backend is reached only through BACKEND_HOST/BACKEND_PORT`);
+            return seedRule(
+                `${shown} is an absolute URL to a loopback address, which from the frontend is the frontend itself; the backend is reached only through BACKEND_HOST/BACKEND_PORT`,
+            );
         }
         if (url.port !== "") {
             return seedRule(`${shown} is an absolute URL with an explicit port; put no port into an absolute URL`);

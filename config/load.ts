@@ -81,7 +81,12 @@ export function parseConfig(raw: Record<string, string>, isSecret: (fullKey: str
         const fullKey = `${configNamespace}:${key}`;
         const value = raw[fullKey];
         if (value !== undefined && value !== "" && value !== "{}" && !isSecret(fullKey)) {
-            found.push({ keys: [[key]], message: `is stored in plain text; set it again with \`pulumi config set --secret ${fullKey}\``, rule: "secret in plain text", reads: [[key]] });
+            found.push({
+                keys: [[key]],
+                message: `is stored in plain text; set it again with \`pulumi config set --secret ${fullKey}\``,
+                rule: "secret in plain text",
+                reads: [[key]],
+            });
         }
     }
     for (const key of Object.keys(input).filter((key) => !known(key))) {
@@ -125,7 +130,12 @@ function fieldProblems(key: string, issues: z.core.$ZodIssue[], input: Record<st
     for (const issue of issues) {
         const path: KeyPath = [key, ...(issue.path as (string | number)[])];
         if (issue.code === "unrecognized_keys") {
-            for (const unknown of issue.keys) add([...path, unknown], unknownKeyWords(input, [...path, unknown], () => secret), "unknown key");
+            for (const unknown of issue.keys)
+                add(
+                    [...path, unknown],
+                    unknownKeyWords(input, [...path, unknown], () => secret),
+                    "unknown key",
+                );
         } else if (issue.code === "invalid_key") {
             const inner = issue.issues[0];
             const words = inner && inner.message !== noWordsOfItsOwn ? inner.message : "environment variable names are upper case letters, digits and underscores";
@@ -174,7 +184,8 @@ function secretBlanker(raw: Record<string, string>, input: Record<string, unknow
         if (typeof value === "string") texts.add(value);
         else if (value && typeof value === "object") Object.values(value).forEach(collect);
     };
-    const secretLike = (top: string) => (secretKeys as readonly string[]).includes(top) || (!Object.hasOwn(configSchema.shape, top) && closestField(top, [...secretKeys]) !== undefined);
+    const secretLike = (top: string) =>
+        (secretKeys as readonly string[]).includes(top) || (!Object.hasOwn(configSchema.shape, top) && closestField(top, [...secretKeys]) !== undefined);
     for (const [top, value] of Object.entries(input)) {
         if (!secretLike(top)) continue;
         collect(value);

@@ -36,7 +36,10 @@ function portClashes(host: "frontend" | "backend", ports: [KeyPath, number | und
     }
     return [...byPort.entries()]
         .filter(([, paths]) => paths.length > 1)
-        .map(([port, paths]) => ({ keys: paths, message: `${paths.length === 2 ? "both are" : "all are"} port ${port} on the ${host}: two services cannot listen on one port, so give each its own` }));
+        .map(([port, paths]) => ({
+            keys: paths,
+            message: `${paths.length === 2 ? "both are" : "all are"} port ${port} on the ${host}: two services cannot listen on one port, so give each its own`,
+        }));
 }
 
 const publicPortRule: CrossKeyRule = {
@@ -139,7 +142,10 @@ const adminNetworksRule: CrossKeyRule = {
                 .slice(position + 1)
                 .filter(([, b]) => a !== b && overlaps(a, b))
                 .map(([j]) => ({
-                    keys: [["ssh", "adminNetworks", i], ["ssh", "adminNetworks", j]] as KeyPath[],
+                    keys: [
+                        ["ssh", "adminNetworks", i],
+                        ["ssh", "adminNetworks", j],
+                    ] as KeyPath[],
                     message: "one network lies inside the other: nft refuses overlapping networks in one set, so list only the larger one",
                 })),
         );
@@ -219,7 +225,14 @@ const domainsRule: CrossKeyRule = {
     name: "each host name goes to one app",
     reads: [["domains"]],
     check: (view) =>
-        duplicates(view, [["domains", "limen"], ["domains", "darc"]], () => "the same host name twice: each host name goes to exactly one app, once (Envoy refuses a duplicate)"),
+        duplicates(
+            view,
+            [
+                ["domains", "limen"],
+                ["domains", "darc"],
+            ],
+            () => "the same host name twice: each host name goes to exactly one app, once (Envoy refuses a duplicate)",
+        ),
 };
 
 const tlsKeyRule: CrossKeyRule = {
@@ -232,19 +245,34 @@ const tlsKeyRule: CrossKeyRule = {
         const keySet = (view.get<string>(["tlsPrivateKey"]) ?? "") !== "";
         const keys: KeyPath[] = [["tlsPrivateKey"], ["tls", "source"]];
         if (source === "config" && !keySet) {
-            return [{ keys, message: "the TLS private key is required when the certificate comes from config (set it with `pulumi config set --secret limen:tlsPrivateKey < key.pem`)" }];
+            return [
+                {
+                    keys,
+                    message: "the TLS private key is required when the certificate comes from config (set it with `pulumi config set --secret limen:tlsPrivateKey < key.pem`)",
+                },
+            ];
         }
         if (source === "host-files" && keySet) {
-            return [{ keys, message: 'a TLS private key is set, but the certificate and key come from files on the host: remove the secret, or switch limen:tls.source to "config"' }];
+            return [
+                { keys, message: 'a TLS private key is set, but the certificate and key come from files on the host: remove the secret, or switch limen:tls.source to "config"' },
+            ];
         }
         if (source === "acme" && keySet) {
-            return [{ keys, message: 'a TLS private key is set, but certbot makes the keys on the frontend with source "acme": remove the secret, or switch limen:tls.source to "config"' }];
+            return [
+                {
+                    keys,
+                    message: 'a TLS private key is set, but certbot makes the keys on the frontend with source "acme": remove the secret, or switch limen:tls.source to "config"',
+                },
+            ];
         }
         return [];
     },
 };
 
-const domainLists: KeyPath[] = [["domains", "limen"], ["domains", "darc"]];
+const domainLists: KeyPath[] = [
+    ["domains", "limen"],
+    ["domains", "darc"],
+];
 
 const certificatesCoverDomainsRule: CrossKeyRule = {
     name: "a certificate covers every domain",
@@ -257,7 +285,13 @@ const certificatesCoverDomainsRule: CrossKeyRule = {
             for (const list of domainLists) {
                 for (const [index, domain] of view.elements<string>(list)) {
                     if (domain.startsWith("*.")) {
-                        findings.push({ keys: [[...list, index], ["tls", "source"]], message: `no certificate can cover ${domain}: ACME's HTTP-01 challenge cannot prove a wildcard name; list the host names themselves, or bring the certificate with source "host-files" or "config"` });
+                        findings.push({
+                            keys: [
+                                [...list, index],
+                                ["tls", "source"],
+                            ],
+                            message: `no certificate can cover ${domain}: ACME's HTTP-01 challenge cannot prove a wildcard name; list the host names themselves, or bring the certificate with source "host-files" or "config"`,
+                        });
                     }
                 }
             }
@@ -266,14 +300,23 @@ const certificatesCoverDomainsRule: CrossKeyRule = {
             let names: string[];
             try {
                 const certificate = new X509Certificate(view.get<string>(["tls", "certificateChain"]) ?? "");
-                names = (certificate.subjectAltName ?? "").split(", ").filter((entry) => entry.startsWith("DNS:")).map((entry) => entry.slice(4).toLowerCase());
+                names = (certificate.subjectAltName ?? "")
+                    .split(", ")
+                    .filter((entry) => entry.startsWith("DNS:"))
+                    .map((entry) => entry.slice(4).toLowerCase());
             } catch (error) {
                 return [{ keys: [["tls", "certificateChain"]], message: `must be a PEM certificate chain whose first certificate can be read: ${(error as Error).message}` }];
             }
             for (const list of domainLists) {
                 for (const [index, domain] of view.elements<string>(list)) {
                     if (!names.some((name) => nameCovers(name, domain))) {
-                        findings.push({ keys: [[...list, index], ["tls", "certificateChain"]], message: `the certificate in limen:tls.certificateChain does not cover ${domain} (it names ${names.join(", ") || "no DNS name"}): browsers would refuse it` });
+                        findings.push({
+                            keys: [
+                                [...list, index],
+                                ["tls", "certificateChain"],
+                            ],
+                            message: `the certificate in limen:tls.certificateChain does not cover ${domain} (it names ${names.join(", ") || "no DNS name"}): browsers would refuse it`,
+                        });
                     }
                 }
             }
@@ -284,14 +327,7 @@ const certificatesCoverDomainsRule: CrossKeyRule = {
 
 const envEntriesRule: CrossKeyRule = {
     name: ".env.production entries keep the seed's rules",
-    reads: [
-        ["apps", "extraEnv"],
-        ["envProductionSecrets"],
-        ["backend", "address"],
-        ["backend", "internalAddress"],
-        ["backend", "agentAddress"],
-        ["backend", "publicApiPorts"],
-    ],
+    reads: [["apps", "extraEnv"], ["envProductionSecrets"], ["backend", "address"], ["backend", "internalAddress"], ["backend", "agentAddress"], ["backend", "publicApiPorts"]],
     check(view) {
         const backend = {
             address: view.get<string>(["backend", "address"]),
@@ -318,7 +354,10 @@ const envKeysOnceRule: CrossKeyRule = {
             .entries(["envProductionSecrets"])
             .filter(([name]) => plain.has(name))
             .map(([name]) => ({
-                keys: [["apps", "extraEnv", name], ["envProductionSecrets", name]],
+                keys: [
+                    ["apps", "extraEnv", name],
+                    ["envProductionSecrets", name],
+                ],
                 message: "the same .env.production key is set as a plain and as a secret value: keep one",
             }));
     },
@@ -326,7 +365,13 @@ const envKeysOnceRule: CrossKeyRule = {
 
 const backendNotFrontendRule: CrossKeyRule = {
     name: "the backend is not the frontend",
-    reads: [["frontend", "address"], ["frontend", "internalAddresses"], ["backend", "address"], ["backend", "internalAddress"], ["backend", "agentAddress"]],
+    reads: [
+        ["frontend", "address"],
+        ["frontend", "internalAddresses"],
+        ["backend", "address"],
+        ["backend", "internalAddress"],
+        ["backend", "agentAddress"],
+    ],
     check(view) {
         const frontend: [KeyPath, string][] = [
             [["frontend", "address"], view.get<string>(["frontend", "address"])],
@@ -334,7 +379,10 @@ const backendNotFrontendRule: CrossKeyRule = {
         ].filter((entry): entry is [KeyPath, string] => entry[1] !== undefined);
         // A left-out internalAddresses reads as [address]; that is the same key, named once.
         const frontendKeys = view.isSet(["frontend", "internalAddresses"]) ? frontend : frontend.slice(0, 1);
-        const backendKeys: KeyPath[] = [["backend", "address"], ...(["internalAddress", "agentAddress"] as const).filter((k) => view.isSet(["backend", k])).map((k): KeyPath => ["backend", k])];
+        const backendKeys: KeyPath[] = [
+            ["backend", "address"],
+            ...(["internalAddress", "agentAddress"] as const).filter((k) => view.isSet(["backend", k])).map((k): KeyPath => ["backend", k]),
+        ];
         return backendKeys.flatMap((backendKey) => {
             const address = view.get<string>(backendKey);
             const same = frontendKeys.find(([, frontendAddress]) => frontendAddress === address);
@@ -359,7 +407,15 @@ const pm2NamesRule: CrossKeyRule = {
     check(view) {
         const limen = view.get<string>(["apps", "limenFrontend", "name"]);
         return limen !== undefined && limen === view.get<string>(["apps", "darc", "name"])
-            ? [{ keys: [["apps", "limenFrontend", "name"], ["apps", "darc", "name"]], message: "both apps have the same pm2 name: pm2 would treat them as one app" }]
+            ? [
+                  {
+                      keys: [
+                          ["apps", "limenFrontend", "name"],
+                          ["apps", "darc", "name"],
+                      ],
+                      message: "both apps have the same pm2 name: pm2 would treat them as one app",
+                  },
+              ]
             : [];
     },
 };
@@ -368,13 +424,7 @@ const cwdFile = (cwd: string | undefined) => (cwd === undefined ? undefined : pa
 
 const frontendFilesRule: CrossKeyRule = {
     name: "each file the stack installs on the frontend has its own path",
-    reads: [
-        ["apps", "ecosystemPath"],
-        ["apps", "limenFrontend", "cwd"],
-        ["envoy", "enabled"],
-        ["envoy", "configPath"],
-        ["tls"],
-    ],
+    reads: [["apps", "ecosystemPath"], ["apps", "limenFrontend", "cwd"], ["envoy", "enabled"], ["envoy", "configPath"], ["tls"]],
     check(view) {
         const files: [KeyPath | string, string | undefined][] = [
             [["apps", "ecosystemPath"], view.get(["apps", "ecosystemPath"])],

@@ -165,7 +165,7 @@ function commonSubsequence(a: string[], b: string[]): [Set<number>, Set<number>]
     }
     const inA = new Set<number>();
     const inB = new Set<number>();
-    for (let i = 0, j = 0; i < a.length && j < b.length; ) {
+    for (let i = 0, j = 0; i < a.length && j < b.length;) {
         if (a[i] === b[j]) {
             inA.add(i++);
             inB.add(j++);

@@ -51,7 +51,14 @@ export function parseFileProbe(path: string, stdout: string, plannedSha256: stri
     const match = /^([0-7]{3,4}) (\S+:\S+) ([0-9a-f]{64})$/.exec(line);
     if (!match) throw new Error(`cannot read the state of ${path}: unexpected probe output`);
     const sha = match[3]!;
-    return { path, state: "present", mode: match[1]!.padStart(4, "0"), owner: match[2]!, contentSha256: sha, contentMatches: sha === plannedSha256 ? contentAsPlanned : "changed on the host" };
+    return {
+        path,
+        state: "present",
+        mode: match[1]!.padStart(4, "0"),
+        owner: match[2]!,
+        contentSha256: sha,
+        contentMatches: sha === plannedSha256 ? contentAsPlanned : "changed on the host",
+    };
 }
 
 export interface FirewallFacts {
@@ -233,14 +240,16 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
     // without one (apps started by an earlier version of the stack), their start time against the
     // files' last change does.
     // A loaded file that is missing now is the file's drift, not the apps': only files present count.
-    const hashLines = (text: string) => text.split("\n").map((line) => line.trim()).filter(Boolean);
+    const hashLines = (text: string) =>
+        text
+            .split("\n")
+            .map((line) => line.trim())
+            .filter(Boolean);
     const current = hashLines(parts.get("current") ?? "");
     const presentPaths = new Set(current.map((line) => line.split(/\s+/).slice(1).join(" ")));
     const loadedRecord = hashLines(parts.get("loaded") ?? "");
     const filesLoaded =
-        loadedRecord.length === 0
-            ? undefined
-            : loadedRecord.filter((line) => presentPaths.has(line.split(/\s+/).slice(1).join(" "))).join("\n") === current.join("\n");
+        loadedRecord.length === 0 ? undefined : loadedRecord.filter((line) => presentPaths.has(line.split(/\s+/).slice(1).join(" "))).join("\n") === current.join("\n");
     const stale: string[] = [];
     const byPort = listeners(parts.get("sockets") ?? "");
     const processes: Record<string, string> = {};

@@ -225,7 +225,10 @@ export async function runOnHost(target: SshTarget, privateKey: string, command: 
             current.idleTimer = setTimeout(() => {
                 if (current.active > 0) return;
                 shared.entries.delete(key);
-                current.client.then((client) => client.end(), () => undefined);
+                current.client.then(
+                    (client) => client.end(),
+                    () => undefined,
+                );
             }, idleCloseMs);
             current.idleTimer.unref();
         }
@@ -237,5 +240,12 @@ export async function closeAll(): Promise<void> {
     const shared = pool();
     const entries = [...shared.entries.values()];
     shared.entries.clear();
-    await Promise.all(entries.map((entry) => entry.client.then((client) => client.end(), () => undefined)));
+    await Promise.all(
+        entries.map((entry) =>
+            entry.client.then(
+                (client) => client.end(),
+                () => undefined,
+            ),
+        ),
+    );
 }

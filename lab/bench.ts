@@ -29,8 +29,7 @@ async function timedRuns(label: string, work: () => Promise<unknown>, count = ru
 
 /** SSH logins sshd has accepted since boot, on both machines (the journal counts every new connection). */
 function totalLogins(): number {
-    const count = (host: "frontend" | "backend") =>
-        Number(onHostOk(host, "journalctl -u ssh.service -b --no-pager -o cat | grep -c 'Accepted publickey' || true").trim());
+    const count = (host: "frontend" | "backend") => Number(onHostOk(host, "journalctl -u ssh.service -b --no-pager -o cat | grep -c 'Accepted publickey' || true").trim());
     return count("frontend") + count("backend");
 }
 
@@ -41,9 +40,13 @@ async function main(): Promise<void> {
     const quiet = { color: "never" as const, onOutput: () => undefined };
 
     let created = {};
-    await timedRuns("full converge (pulumi up)", async () => {
-        created = (await stack.up(quiet)).summary.resourceChanges ?? {};
-    }, 1);
+    await timedRuns(
+        "full converge (pulumi up)",
+        async () => {
+            created = (await stack.up(quiet)).summary.resourceChanges ?? {};
+        },
+        1,
+    );
     console.log(`${"resources created".padEnd(40)} ${JSON.stringify(created)}`);
     await timedRuns("no-op pulumi up", () => stack.up(quiet));
     await timedRuns("no-op pulumi up --refresh (reads hosts)", () => stack.up({ ...quiet, refresh: true }));

@@ -30,6 +30,9 @@ report() {
 trap report EXIT
 
 [ "$(id -u)" = 0 ] || { echo "the lab needs root (network namespaces, systemd-nspawn)" >&2; exit 1; }
+# Node 22 LTS for the tests, the engine's Node.js plugin and the machines' apps (tools/node/node22.sh).
+PATH="$(bash tools/node/node22.sh):$PATH"
+export PATH
 # Tests that reboot a machine must leave the operator namespace to do it (lab/hosts/restart.sh).
 export LIMEN_HOST_NS_PID=$$
 bench=false

@@ -76,7 +76,11 @@ export function labConfig(hosts: LabHosts, overrides: LabOverrides = {}): Record
             enabled: false,
             image: "envoyproxy/envoy:v1.38.0@sha256:8146b97ee61a42cd216514709e4e3198af75f014974e3d9f310aef9c901fcbdf",
         },
-        "limen:tls": overrides.tls ?? { source: "host-files", certificateChainPath: "/etc/ssl/certs/ssl-cert-snakeoil.pem", privateKeyPath: "/etc/ssl/private/ssl-cert-snakeoil.key" },
+        "limen:tls": overrides.tls ?? {
+            source: "host-files",
+            certificateChainPath: "/etc/ssl/certs/ssl-cert-snakeoil.pem",
+            privateKeyPath: "/etc/ssl/private/ssl-cert-snakeoil.key",
+        },
         "limen:domains": { limen: ["limen.lab.test"], darc: ["darc.lab.test"] },
         // The darc.kr fixture is a plain Node server that takes the same -H/-p flags as `next start`.
         "limen:apps": { user: "limen", darc: { script: "server.js", args: [] }, extraEnv: overrides.extraEnv ?? {} },
@@ -137,9 +141,7 @@ export async function openLabStack(extra?: () => void): Promise<Stack> {
 export function writeLabConfig(config: Record<string, unknown>): void {
     const file = path.join(repoRoot, `Pulumi.${stackName}.yaml`);
     const current = existsSync(file) ? ((parse(readFileSync(file, "utf8")) as Record<string, unknown> | null) ?? {}) : {};
-    const secrets = Object.fromEntries(
-        Object.entries((current.config as Record<string, unknown> | undefined) ?? {}).filter(([key]) => key === "limen:sshPrivateKey"),
-    );
+    const secrets = Object.fromEntries(Object.entries((current.config as Record<string, unknown> | undefined) ?? {}).filter(([key]) => key === "limen:sshPrivateKey"));
     writeFileSync(file, stringify({ ...current, config: { ...config, ...secrets } }));
 }
 

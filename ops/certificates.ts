@@ -46,8 +46,10 @@ export function judgeCertificate(role: HostRole, certificate: CertificatePlan, r
     const left = daysLeft(facts.notAfter, now);
     const renewalHint = certificate.acme ? "renewals are failing: `journalctl -u certbot.service`" : "renew it";
     if (left < 0) problems.push(`expired on ${day(facts.notAfter)}`);
-    else if (left < certificateThresholds.failBelowDays) problems.push(`${left} days left (until ${day(facts.notAfter)}), under ${certificateThresholds.failBelowDays}: ${renewalHint}`);
-    else if (left < certificateThresholds.warnBelowDays) warnings.push(`${left} days left (until ${day(facts.notAfter)}), under ${certificateThresholds.warnBelowDays}: ${renewalHint}`);
+    else if (left < certificateThresholds.failBelowDays)
+        problems.push(`${left} days left (until ${day(facts.notAfter)}), under ${certificateThresholds.failBelowDays}: ${renewalHint}`);
+    else if (left < certificateThresholds.warnBelowDays)
+        warnings.push(`${left} days left (until ${day(facts.notAfter)}), under ${certificateThresholds.warnBelowDays}: ${renewalHint}`);
     const uncovered = uncoveredDomains(facts.names, certificate.domains);
     if (uncovered.length > 0) problems.push(`does not cover ${uncovered.join(", ")} (it names ${facts.names.join(", ") || "no DNS name"})`);
     if (!facts.keyMatches) problems.push(`the key ${certificate.keyPath} does not belong to the certificate`);
@@ -56,7 +58,9 @@ export function judgeCertificate(role: HostRole, certificate: CertificatePlan, r
     if (certificate.acme) {
         if (facts.lineage === "missing") problems.push(`certbot holds no certificate ${certificate.name}; run \`pulumi up --refresh\``);
         else if (facts.lineage === "not served")
-            problems.push("certbot holds another certificate than the one served: the renewal hook refused it or did not run (`journalctl -u certbot.service`); `pulumi up --refresh` publishes it if it passes the checks");
+            problems.push(
+                "certbot holds another certificate than the one served: the renewal hook refused it or did not run (`journalctl -u certbot.service`); `pulumi up --refresh` publishes it if it passes the checks",
+            );
         if (facts.renewalTimer !== "enabled") problems.push(`certbot.timer is ${facts.renewalTimer || "missing"}, so nothing renews; run \`pulumi up --refresh\``);
         if (facts.lastRenewal !== "" && facts.lastRenewal !== "success") warnings.push(`the last certbot run ended with ${facts.lastRenewal}: \`journalctl -u certbot.service\``);
     }

@@ -158,7 +158,8 @@ export function judgePm2(role: HostRole, plan: Pm2Plan, result: RemoteResult): C
         result,
         (stdout) => parsePm2Probe(plan.user, plan.apps, stdout),
         desiredPm2Facts(plan.user, plan.apps),
-        (facts) => `${plan.apps.map((app) => `${app.name} ${facts.processes[app.name]} on ${facts.listening[app.name]}`).join(", ")}; pm2-${plan.user}.service ${facts.bootService}`,
+        (facts) =>
+            `${plan.apps.map((app) => `${app.name} ${facts.processes[app.name]} on ${facts.listening[app.name]}`).join(", ")}; pm2-${plan.user}.service ${facts.bootService}`,
     );
 }
 
@@ -171,4 +172,3 @@ export async function* driftChecks(host: HostPlan, remote: Remote): AsyncGenerat
     for (const file of host.files) yield judgeFile(role, file, await remote.run(role, fileProbeCommand(file.path)));
     if (host.pm2) yield judgePm2(role, host.pm2, await remote.run(role, pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir)));
 }
-

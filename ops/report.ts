@@ -57,7 +57,12 @@ export function formatJson(results: CheckResult[]): string {
 export function formatTable(stack: string, results: CheckResult[]): string {
     const width = Math.max("CHECK".length, ...results.map((r) => r.check.length));
     const row = (check: string, result: string, detail: string) => `${check.padEnd(width)}  ${result.padEnd(6)}  ${detail}`;
-    const out = [`limen verify, stack ${stack}`, "", row("CHECK", "RESULT", "DETAIL"), ...results.map((r) => row(r.check, r.ok ? (r.warning ? "WARN" : "PASS") : "FAIL", r.detail))];
+    const out = [
+        `limen verify, stack ${stack}`,
+        "",
+        row("CHECK", "RESULT", "DETAIL"),
+        ...results.map((r) => row(r.check, r.ok ? (r.warning ? "WARN" : "PASS") : "FAIL", r.detail)),
+    ];
     for (const result of results.filter((r) => r.lines && r.lines.length > 0)) {
         out.push("", `${result.check}:`, ...result.lines!.map((line) => `  ${line}`));
     }

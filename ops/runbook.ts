@@ -263,11 +263,7 @@ export function judgeProxyLog(clock: RemoteResult, logs: RemoteResult, config: L
     const backend = backendOrigin(config);
     const shownLines = recent.slice(-proxyLinesShown);
     const elsewhere = [
-        ...new Set(
-            recent
-                .map((line) => parseProxyLine(line)?.target)
-                .filter((target): target is string => target !== undefined && originOf(target) !== originOf(backend)),
-        ),
+        ...new Set(recent.map((line) => parseProxyLine(line)?.target).filter((target): target is string => target !== undefined && originOf(target) !== originOf(backend))),
     ];
     if (elsewhere.length > 0) {
         return {
@@ -298,7 +294,9 @@ export function judgeAppPorts(result: RemoteResult, config: LimenConfig): CheckR
         if (addresses.length === 0) problems.push(`nothing listens on ${app.port} (${app.name} down? \`sudo -u ${config.apps.user} pm2 logs ${app.name}\`)`);
         const wrong = addresses.filter((address) => address !== app.host);
         if (wrong.length > 0) {
-            problems.push(`${app.port} (${app.name}) also listens on ${wrong.map((a) => (a === "*" ? "* (every address)" : a)).join(", ")}: the app must bind ${app.host} (\`-H ${app.host}\` in pm2's args)`);
+            problems.push(
+                `${app.port} (${app.name}) also listens on ${wrong.map((a) => (a === "*" ? "* (every address)" : a)).join(", ")}: the app must bind ${app.host} (\`-H ${app.host}\` in pm2's args)`,
+            );
         }
     }
     if (problems.length > 0) return { check, ok: false, detail: problems.join("; ") };

@@ -9,14 +9,7 @@ import * as ipaddr from "ipaddr.js";
  * `127.1`, `0x7f.0.0.1`, `2130706433`, `::ffff:127.0.0.1` and friends, which the C resolver and Node
  * all accept as loopback; ipaddr.js parses the same spellings inet_aton does.
  */
-export type AddressKind =
-    | "loopback"
-    | "unspecified"
-    | "hostname-loopback"
-    | "hostname"
-    | "ipv4"
-    | "ipv6"
-    | "invalid";
+export type AddressKind = "loopback" | "unspecified" | "hostname-loopback" | "hostname" | "ipv4" | "ipv6" | "invalid";
 
 /** What readAddress makes of a text: an IP literal in its one canonical spelling, or why not. */
 export type AddressReading =

@@ -210,7 +210,13 @@ export function certificatePlans(config: LimenConfig): CertificatePlan[] {
     if (tls.source === "config") {
         return [{ name: "sites", domains: allDomains, chainPath: `${envoyTlsDir}/fullchain.pem`, keyPath: `${envoyTlsDir}/privkey.pem`, acme: undefined, sdsPath: undefined }];
     }
-    const sets = tls.certificates === "single" ? [{ name: "sites", domains: allDomains }] : [{ name: "limen", domains: config.domains.limen }, { name: "darc", domains: config.domains.darc }];
+    const sets =
+        tls.certificates === "single"
+            ? [{ name: "sites", domains: allDomains }]
+            : [
+                  { name: "limen", domains: config.domains.limen },
+                  { name: "darc", domains: config.domains.darc },
+              ];
     return sets.map(({ name, domains }) => {
         const publishDir = path.posix.join(acmePaths.publishDir, name);
         return {
@@ -235,7 +241,14 @@ export function certificatePlans(config: LimenConfig): CertificatePlan[] {
 export function envoyTls(config: LimenConfig): EnvoyTls {
     const certificates = certificatePlans(config);
     if (config.tls.source !== "acme") return { mode: "files", certificateChainPath: certificates[0]!.chainPath, privateKeyPath: certificates[0]!.keyPath };
-    return { mode: "sds", certificates: certificates.map((certificate) => ({ name: certificate.name, serverNames: certificate.domains, sdsPath: path.posix.join(acmePaths.sdsDir, `${certificate.name}.yaml`) })) };
+    return {
+        mode: "sds",
+        certificates: certificates.map((certificate) => ({
+            name: certificate.name,
+            serverNames: certificate.domains,
+            sdsPath: path.posix.join(acmePaths.sdsDir, `${certificate.name}.yaml`),
+        })),
+    };
 }
 
 export function envoySpec(config: LimenConfig): EnvoySpec {
@@ -355,7 +368,16 @@ function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined, certif
         if (config.tls.source === "config") {
             const [pair] = certificates;
             files.push(
-                { name: "tls-certificate", path: pair!.chainPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [], content: config.tls.certificateChain, secret: false },
+                {
+                    name: "tls-certificate",
+                    path: pair!.chainPath,
+                    mode: "0644",
+                    owner: "root:root",
+                    check: "none",
+                    checkArgs: [],
+                    content: config.tls.certificateChain,
+                    secret: false,
+                },
                 { name: "tls-private-key", path: pair!.keyPath, mode: "0600", owner: "root:root", check: "none", checkArgs: [], content: config.tlsPrivateKey ?? "", secret: true },
             );
         }
@@ -367,7 +389,12 @@ function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined, certif
                 owner: "root:root",
                 check: "none",
                 checkArgs: [],
-                content: renderSdsSecret({ name: certificate.name, certificateChainPath: certificate.chainPath, privateKeyPath: certificate.keyPath, watchedDirectory: certificate.acme!.publishDir }),
+                content: renderSdsSecret({
+                    name: certificate.name,
+                    certificateChainPath: certificate.chainPath,
+                    privateKeyPath: certificate.keyPath,
+                    watchedDirectory: certificate.acme!.publishDir,
+                }),
                 secret: false,
             });
         }

@@ -45,7 +45,7 @@ export function isHostKeyLine(line: string): boolean {
     if (!match || type === undefined || !isHostKeyType(type)) return false;
     const blob = Buffer.from(match[2]!, "base64");
     const fields: Buffer[] = [];
-    for (let offset = 0; offset < blob.length; ) {
+    for (let offset = 0; offset < blob.length;) {
         if (offset + 4 > blob.length) return false;
         const length = blob.readUInt32BE(offset);
         if (offset + 4 + length > blob.length) return false;

@@ -46,11 +46,7 @@ export const firewallConfigSchema = {
 };
 
 export const policies: Policies = [
-    resourcePolicy(
-        "no-next-public-backend-url",
-        "Nothing sets NEXT_PUBLIC_BACKEND_URL: the browser calls the relative path /api (seed: network-ports).",
-        forbiddenEnvKeyFindings,
-    ),
+    resourcePolicy("no-next-public-backend-url", "Nothing sets NEXT_PUBLIC_BACKEND_URL: the browser calls the relative path /api (seed: network-ports).", forbiddenEnvKeyFindings),
     resourcePolicy(
         "backend-address-not-loopback",
         "BACKEND_HOST, AGENT_HOST and Envoy's limen_backend cluster are never a loopback address, in any spelling.",
@@ -61,11 +57,7 @@ export const policies: Policies = [
         "Every SSH connection pins the host key: every resource that acts on a host sets connection.hostKey to a real key line, Docker's ssh:// uses StrictHostKeyChecking=yes with its own known_hosts.",
         hostKeyFindings,
     ),
-    resourcePolicy(
-        "env-file-not-world-readable",
-        ".env.production is installed with a mode that gives others nothing (0600 or 0640).",
-        envFileModeFindings,
-    ),
+    resourcePolicy("env-file-not-world-readable", ".env.production is installed with a mode that gives others nothing (0600 or 0640).", envFileModeFindings),
     {
         name: "backend-firewall-frontend-only",
         description: "The backend's internal ports (18443, 9000) are in the firewall's internal_ports, reachable from the frontend's addresses only.",

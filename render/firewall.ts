@@ -33,8 +33,7 @@ function elements(values: (string | number)[]): string {
 }
 
 export function renderFirewall(spec: FirewallSpec): string {
-    const byFamily = (addresses: string[], family: "ipv4" | "ipv6") =>
-        addresses.filter((address) => addressFamily(address.split("/")[0] ?? "") === family);
+    const byFamily = (addresses: string[], family: "ipv4" | "ipv6") => addresses.filter((address) => addressFamily(address.split("/")[0] ?? "") === family);
     const admin4 = byFamily(spec.adminNetworks, "ipv4");
     const admin6 = byFamily(spec.adminNetworks, "ipv6");
     const clients4 = byFamily(spec.internalClients, "ipv4");

@@ -42,9 +42,5 @@ export function ecosystemApps(spec: Pm2Spec) {
 }
 
 export function renderEcosystem(spec: Pm2Spec): string {
-    return [
-        "// pm2 ecosystem, rendered by limen-infra; replaced by `pulumi up`.",
-        `module.exports = ${JSON.stringify({ apps: ecosystemApps(spec) }, null, 2)};`,
-        "",
-    ].join("\n");
+    return ["// pm2 ecosystem, rendered by limen-infra; replaced by `pulumi up`.", `module.exports = ${JSON.stringify({ apps: ecosystemApps(spec) }, null, 2)};`, ""].join("\n");
 }

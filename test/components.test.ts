@@ -40,7 +40,9 @@ function planned(registrations: Registration[]): Record<string, string> {
 }
 
 function changedBetween(before: Record<string, string>, after: Record<string, string>): string[] {
-    return Object.keys(before).filter((name) => before[name] !== after[name]).sort();
+    return Object.keys(before)
+        .filter((name) => before[name] !== after[name])
+        .sort();
 }
 
 describe("resources per host", () => {
@@ -131,9 +133,22 @@ describe("resources per host", () => {
         const placeholders = ["frontend-certificates-darc-placeholder", "frontend-certificates-limen-placeholder"];
         expect(after("frontend-certificates-limen-placeholder")).toEqual(["frontend-firewall-table", "frontend-host-tool"]);
         expect(after("frontend-envoy-tls-sds-limen")).toEqual([...placeholders, "frontend-firewall-table", "frontend-host-tool"]);
-        expect(after("frontend-envoy-config")).toEqual([...placeholders, "frontend-envoy-image", "frontend-envoy-tls-sds-darc", "frontend-envoy-tls-sds-limen", "frontend-firewall-table", "frontend-host-tool"]);
+        expect(after("frontend-envoy-config")).toEqual([
+            ...placeholders,
+            "frontend-envoy-image",
+            "frontend-envoy-tls-sds-darc",
+            "frontend-envoy-tls-sds-limen",
+            "frontend-firewall-table",
+            "frontend-host-tool",
+        ]);
         expect(after("frontend-envoy-container")).toEqual(["frontend-envoy-config"]);
-        expect(after("frontend-certificates-limen")).toEqual(["frontend-certificates-acme-renewal-hook", ...placeholders, "frontend-envoy-container", "frontend-firewall-table", "frontend-host-tool"]);
+        expect(after("frontend-certificates-limen")).toEqual([
+            "frontend-certificates-acme-renewal-hook",
+            ...placeholders,
+            "frontend-envoy-container",
+            "frontend-firewall-table",
+            "frontend-host-tool",
+        ]);
     });
 
     it("with Envoy switched off (the lab), no Docker resource at all", async () => {
@@ -142,7 +157,13 @@ describe("resources per host", () => {
         // 12 for hosts, firewalls and apps; 6 for the certificates certbot still issues (component, hook, 2 × 2 stages).
         expect(registrations).toHaveLength(18);
         const issued = byName(registrations).get("frontend-certificates-limen")!;
-        expect(issued.dependsOn.map(shortName).sort()).toEqual(["frontend-certificates-acme-renewal-hook", "frontend-certificates-darc-placeholder", "frontend-certificates-limen-placeholder", "frontend-firewall-table", "frontend-host-tool"]);
+        expect(issued.dependsOn.map(shortName).sort()).toEqual([
+            "frontend-certificates-acme-renewal-hook",
+            "frontend-certificates-darc-placeholder",
+            "frontend-certificates-limen-placeholder",
+            "frontend-firewall-table",
+            "frontend-host-tool",
+        ]);
     });
 });
 
@@ -210,7 +231,17 @@ describe("what each resource asks of its host", () => {
 
     it("validates Envoy's config in the pinned image, with the certificate mounts, before the container", async () => {
         const registrations = byName(
-            await registrationsFor(withOverride(prodRawConfig(), "tls", JSON.stringify({ source: "host-files", certificateChainPath: "/etc/letsencrypt/live/limen/fullchain.pem", privateKeyPath: "/etc/letsencrypt/live/limen/privkey.pem" }))),
+            await registrationsFor(
+                withOverride(
+                    prodRawConfig(),
+                    "tls",
+                    JSON.stringify({
+                        source: "host-files",
+                        certificateChainPath: "/etc/letsencrypt/live/limen/fullchain.pem",
+                        privateKeyPath: "/etc/letsencrypt/live/limen/privkey.pem",
+                    }),
+                ),
+            ),
         );
         const image = "envoyproxy/envoy:v1.38.0@sha256:8146b97ee61a42cd216514709e4e3198af75f014974e3d9f310aef9c901fcbdf";
         expect(registrations.get("frontend-envoy-config")!.wire).toMatchObject({
@@ -256,7 +287,11 @@ describe("what each resource asks of its host", () => {
             renewalHook: "/etc/letsencrypt/renewal-hooks/deploy/limen-publish",
         });
         expect(registrations.get("frontend-certificates-darc")!.wire).toMatchObject({ domains: ["darc.kr", "www.darc.kr"], publishDir: "/etc/limen/tls/darc" });
-        expect(registrations.get("frontend-certificates-acme-renewal-hook")!.wire).toMatchObject({ path: "/etc/letsencrypt/renewal-hooks/deploy/limen-publish", mode: "0755", owner: "root:root" });
+        expect(registrations.get("frontend-certificates-acme-renewal-hook")!.wire).toMatchObject({
+            path: "/etc/letsencrypt/renewal-hooks/deploy/limen-publish",
+            mode: "0755",
+            owner: "root:root",
+        });
     });
 });
 
@@ -275,7 +310,12 @@ describe("a change updates exactly what depends on it", () => {
         const first = await registrationsFor(prodRawConfig());
         const second = await registrationsFor(withOverride(prodRawConfig(), "domains", { limen: ["app.darc.kr"] }));
         // With ACME the limen certificate (both stages) and certbot's hook name the domain too.
-        expect(changedBetween(planned(first), planned(second))).toEqual(["frontend-certificates-acme-renewal-hook", "frontend-certificates-limen", "frontend-certificates-limen-placeholder", "frontend-envoy-config"]);
+        expect(changedBetween(planned(first), planned(second))).toEqual([
+            "frontend-certificates-acme-renewal-hook",
+            "frontend-certificates-limen",
+            "frontend-certificates-limen-placeholder",
+            "frontend-envoy-config",
+        ]);
         const label = (rs: Registration[]) => JSON.stringify(byName(rs).get("frontend-envoy-container")!.wire.labels);
         expect(label(first)).not.toEqual(label(second));
     });
@@ -313,7 +353,10 @@ describe("secrets stay secret", () => {
         const registrations = await registrationsFor(otherRawConfig());
         const raw = otherRawConfig();
         const secrets = ["OPENSSH PRIVATE KEY", "bGFiLW9ubHkgdGVzdCBrZXk=", "c2VjcmV0LXRscy1rZXk=", "s3cr3t-"];
-        const withoutSecrets = JSON.stringify(registrations.map((r) => r.wire), (_key, value) => (isSecretOnWire(value) ? "[secret]" : value));
+        const withoutSecrets = JSON.stringify(
+            registrations.map((r) => r.wire),
+            (_key, value) => (isSecretOnWire(value) ? "[secret]" : value),
+        );
         for (const secret of secrets) expect(withoutSecrets).not.toContain(secret);
         expect(raw["limen:sshPrivateKey"]).toContain(secrets[0]);
     });

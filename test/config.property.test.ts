@@ -39,7 +39,10 @@ function structured(raw: Record<string, string>): Structured {
     if (raw["limen:tlsPrivateKey"]) secrets["limen:tlsPrivateKey"] = `-----BEGIN PRIVATE KEY-----\n${secretMarker}-tls-key\n-----END PRIVATE KEY-----\n`;
     if (raw["limen:envProductionSecrets"]) secrets["limen:envProductionSecrets"] = JSON.stringify({ SESSION_SECRET: `${secretMarker}-session` });
     return Object.fromEntries(
-        Object.entries({ ...raw, ...secrets }).map(([key, value]) => [key.replace(/^limen:/, ""), value.trim().startsWith("{") || value.trim().startsWith("[") ? JSON.parse(value) : value]),
+        Object.entries({ ...raw, ...secrets }).map(([key, value]) => [
+            key.replace(/^limen:/, ""),
+            value.trim().startsWith("{") || value.trim().startsWith("[") ? JSON.parse(value) : value,
+        ]),
     );
 }
 
@@ -125,7 +128,10 @@ function checkCase({ base, mutations }: Case): void {
                 for (const problem of single.refused.details) {
                     if (problem.reads.map((read) => keyName(read as KeyPath)).some((read) => others.some((key) => related(read, key)))) continue;
                     counts.problemsCarried++;
-                    expect(details.some((d) => sameFinding(d, problem)), `${report}\nlost "${problem.text}" (from ${alone.label} alone) among:\n${problems.join("\n")}`).toBe(true);
+                    expect(
+                        details.some((d) => sameFinding(d, problem)),
+                        `${report}\nlost "${problem.text}" (from ${alone.label} alone) among:\n${problems.join("\n")}`,
+                    ).toBe(true);
                 }
             }
             counts.pairsChecked++;
@@ -159,7 +165,9 @@ describe("the config boundary, on generated mistakes", () => {
 
     it(`holds for ${numRuns} generated configs (seed printed; LIMEN_PROPERTY_SEED replays it)`, () => {
         console.log(`config boundary property: ${numRuns} generated configs, seed ${seed} (replay: LIMEN_PROPERTY_SEED=${seed} npx vitest run test/config.property.test.ts)`);
-        const cases = fc.constantFrom(...bases).chain((base) => fc.record({ base: fc.constant(base.name), mutations: fc.array(mutation(base.config), { minLength: 1, maxLength: 3 }) }));
+        const cases = fc
+            .constantFrom(...bases)
+            .chain((base) => fc.record({ base: fc.constant(base.name), mutations: fc.array(mutation(base.config), { minLength: 1, maxLength: 3 }) }));
         fc.assert(fc.property(cases, checkCase), { seed, numRuns, verbose: 1 });
         console.log(
             `config boundary property: ${counts.refused} refused, ${counts.accepted} accepted; ${counts.pairsChecked} multi-mistake refusals kept ${counts.problemsCarried} single-mistake problems; ${((Date.now() - started) / 1000).toFixed(1)} s`,
@@ -198,7 +206,12 @@ describe("the config boundary, on generated mistakes", () => {
             const out = process.argv.slice(1).map((dir) => loadEnvConfig(dir, false, { info() {}, error(e) { throw e; } }, true).parsedEnv);
             process.stdout.write(JSON.stringify(out));`;
         const loaded = JSON.parse(
-            execFileSync(process.execPath, ["-e", script, ...dirs], { encoding: "utf8", env: { PATH: process.env.PATH, NODE_ENV: "production" }, cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 }),
+            execFileSync(process.execPath, ["-e", script, ...dirs], {
+                encoding: "utf8",
+                env: { PATH: process.env.PATH, NODE_ENV: "production" },
+                cwd: repoRoot,
+                maxBuffer: 64 * 1024 * 1024,
+            }),
         ) as Record<string, string>[];
         expect(loaded).toHaveLength(files.length);
         for (const [i, env] of loaded.entries()) {

@@ -63,15 +63,11 @@ describe("the seed's wrong settings are refused, naming the key", () => {
     });
 
     it.each(loopbackSpellings)("BACKEND_HOST (backend.internalAddress) %s is loopback", (internalAddress) => {
-        expect(problemsOf(withOverride(prod, "backend", { internalAddress }))).toEqual([
-            expect.stringMatching(/^limen:backend\.internalAddress = .*loopback/),
-        ]);
+        expect(problemsOf(withOverride(prod, "backend", { internalAddress }))).toEqual([expect.stringMatching(/^limen:backend\.internalAddress = .*loopback/)]);
     });
 
     it.each(loopbackSpellings)("AGENT_HOST (backend.agentAddress) %s is loopback", (agentAddress) => {
-        expect(problemsOf(withOverride(prod, "backend", { agentAddress }))).toEqual([
-            expect.stringMatching(/^limen:backend\.agentAddress = .*loopback/),
-        ]);
+        expect(problemsOf(withOverride(prod, "backend", { agentAddress }))).toEqual([expect.stringMatching(/^limen:backend\.agentAddress = .*loopback/)]);
     });
 
     it.each(unspecifiedSpellings)("backend address %s is unspecified", (address) => {
@@ -147,9 +143,7 @@ describe("the seed's wrong settings are refused, naming the key", () => {
     });
 
     it("an empty SSH allow-list", () => {
-        expect(problemsOf(withOverride(prod, "ssh", { adminNetworks: [] }))).toEqual([
-            expect.stringMatching(/^limen:ssh\.adminNetworks = \[\]: .*locks every operator/),
-        ]);
+        expect(problemsOf(withOverride(prod, "ssh", { adminNetworks: [] }))).toEqual([expect.stringMatching(/^limen:ssh\.adminNetworks = \[\]: .*locks every operator/)]);
     });
 
     it("an SSH allow-list that leaves out where pulumi runs from", () => {
@@ -159,7 +153,11 @@ describe("the seed's wrong settings are refused, naming the key", () => {
     });
 
     it.each([
-        ["apps", { darc: { port: 9444 } }, /^limen:apps\.limenFrontend\.port = 9444 and limen:apps\.darc\.port = 9444: both are port 9444 on the frontend: two services cannot listen on one port/],
+        [
+            "apps",
+            { darc: { port: 9444 } },
+            /^limen:apps\.limenFrontend\.port = 9444 and limen:apps\.darc\.port = 9444: both are port 9444 on the frontend: two services cannot listen on one port/,
+        ],
         ["envoy", { adminPort: 9445 }, /^limen:apps\.darc\.port = 9445 and limen:envoy\.adminPort = 9445: both are port 9445 on the frontend/],
         ["backend", { agentPort: 18443 }, /^limen:backend\.apiPort = 18443 and limen:backend\.agentPort = 18443: both are port 18443 on the backend/],
         ["ssh", { port: 443 }, /^limen:ssh\.port = 443 and limen:envoy\.httpsPort = 443: both are port 443 on the frontend/],
@@ -218,7 +216,9 @@ describe("shape of the config", () => {
 
     it("requires the TLS key secret when the certificate comes from config", () => {
         const raw = { ...prod, "limen:tls": JSON.stringify({ source: "config", certificateChain: fixtureCertificate }) };
-        expect(problemsOf(raw)).toEqual([expect.stringMatching(/^limen:tlsPrivateKey \(secret\) and limen:tls\.source = "config": the TLS private key is required when the certificate comes from config/)]);
+        expect(problemsOf(raw)).toEqual([
+            expect.stringMatching(/^limen:tlsPrivateKey \(secret\) and limen:tls\.source = "config": the TLS private key is required when the certificate comes from config/),
+        ]);
         expect(problemsOf({ ...raw, "limen:tlsPrivateKey": fakePrivateKey })).toEqual([]);
     });
 
@@ -237,7 +237,10 @@ describe("the invalid-config corpus (also run through the engine by the lab)", (
     it.each(invalidConfigs.map((c) => [c.name, c] as const))("%s: refused, naming its key and saying the rule", (_name, invalid) => {
         const problems = problemsOf(toRawConfig(invalid.breakIt(toStructuredConfig(prod))));
         expect(problems.length).toBeGreaterThan(0);
-        expect(problems.some((problem) => namedKeys(problem).includes(invalid.key)), problems.join("\n")).toBe(true);
+        expect(
+            problems.some((problem) => namedKeys(problem).includes(invalid.key)),
+            problems.join("\n"),
+        ).toBe(true);
         for (const problem of problems) expect(problem, "zod's own wording").not.toMatch(zodWording);
     });
 });
@@ -287,15 +290,27 @@ describe("addresses are read once, and only their canonical spelling reaches the
 
 describe("a wrong type says what was given and the rule, never that the key is missing", () => {
     it.each([
-        ["backend", { apiPort: "18443" }, 'limen:backend.apiPort = "18443": must be a TCP port: a whole number from 1 to 65535 (it is the text "18443", not a number: write it without quotes in Pulumi.<stack>.yaml, or set it with `pulumi config set --path \'limen:backend.apiPort\' 18443`)'],
+        [
+            "backend",
+            { apiPort: "18443" },
+            'limen:backend.apiPort = "18443": must be a TCP port: a whole number from 1 to 65535 (it is the text "18443", not a number: write it without quotes in Pulumi.<stack>.yaml, or set it with `pulumi config set --path \'limen:backend.apiPort\' 18443`)',
+        ],
         ["backend", { apiPort: 18443.5 }, "limen:backend.apiPort = 18443.5: must be a TCP port: a whole number from 1 to 65535 (it is not a whole number)"],
-        ["envoy", { enabled: "true" }, 'limen:envoy.enabled = "true": must be true or false (it is the text "true", not true or false: write it without quotes in Pulumi.<stack>.yaml, or set it with `pulumi config set --path \'limen:envoy.enabled\' true`)'],
+        [
+            "envoy",
+            { enabled: "true" },
+            'limen:envoy.enabled = "true": must be true or false (it is the text "true", not true or false: write it without quotes in Pulumi.<stack>.yaml, or set it with `pulumi config set --path \'limen:envoy.enabled\' true`)',
+        ],
         [
             "ssh",
             { adminNetworks: "10.0.0.0/24" },
-            'limen:ssh.adminNetworks = "10.0.0.0/24": must be a list of networks in CIDR form, such as [192.0.2.0/24, 2001:db8::/64] (it is one text, not a list: write it as a list even for one entry ([10.0.0.0/24]), or set it with `pulumi config set --path \'limen:ssh.adminNetworks[0]\' 10.0.0.0/24`)',
+            "limen:ssh.adminNetworks = \"10.0.0.0/24\": must be a list of networks in CIDR form, such as [192.0.2.0/24, 2001:db8::/64] (it is one text, not a list: write it as a list even for one entry ([10.0.0.0/24]), or set it with `pulumi config set --path 'limen:ssh.adminNetworks[0]' 10.0.0.0/24`)",
         ],
-        ["ssh", { port: null }, "limen:ssh.port = null: must be a TCP port: a whole number from 1 to 65535 (it is empty (a key with no value): give it one, or remove the line to use the default)"],
+        [
+            "ssh",
+            { port: null },
+            "limen:ssh.port = null: must be a TCP port: a whole number from 1 to 65535 (it is empty (a key with no value): give it one, or remove the line to use the default)",
+        ],
         ["domains", { limen: { name: "limen.darc.kr" } }, 'limen:domains.limen = {"name":"limen.darc.kr"}: must be a list of lower-case DNS names (it is a map)'],
     ])("%s %j", (key, patch, line) => {
         expect(problemsOf(withOverride(prod, key, patch))).toEqual([line]);
@@ -304,13 +319,19 @@ describe("a wrong type says what was given and the rule, never that the key is m
     it("ports at and past the edges", () => {
         for (const port of [1, 65535]) expect(problemsOf(withOverride(prod, "backend", { publicApiPorts: [port] }))).toEqual([]);
         for (const port of [0, 65536, -1]) {
-            expect(problemsOf(withOverride(prod, "backend", { publicApiPorts: [port] }))).toEqual([`limen:backend.publicApiPorts[0] = ${port}: must be a TCP port: a whole number from 1 to 65535`]);
+            expect(problemsOf(withOverride(prod, "backend", { publicApiPorts: [port] }))).toEqual([
+                `limen:backend.publicApiPorts[0] = ${port}: must be a TCP port: a whole number from 1 to 65535`,
+            ]);
         }
     });
 
     it("a list or map set as one JSON text (`pulumi config set --path` without a path per entry) says how to set it", () => {
         const problems = problemsOf(withOverride(prod, "apps", { extraEnv: '{"LOG_LEVEL":"info"}' }));
-        expect(problems).toEqual([expect.stringContaining("it is one text holding JSON, not a map (`pulumi config set` stores what it is given as text): set each field on its own, for instance `pulumi config set --path 'limen:apps.extraEnv.LOG_LEVEL' info`")]);
+        expect(problems).toEqual([
+            expect.stringContaining(
+                "it is one text holding JSON, not a map (`pulumi config set` stores what it is given as text): set each field on its own, for instance `pulumi config set --path 'limen:apps.extraEnv.LOG_LEVEL' info`",
+            ),
+        ]);
     });
 
     it("a whole key stored as text (what `pulumi config --json` reports) is refused as text, not read as JSON", () => {
@@ -325,34 +346,42 @@ describe("a wrong type says what was given and the rule, never that the key is m
         expect(problemsOf({ ...prod, "limen:ssh.port": "2222" })).toEqual([
             "limen:ssh.port: unknown key, set without --path: Pulumi keeps \"ssh.port\" as one key of that name, which this program never reads; remove it with `pulumi config rm 'limen:ssh.port'` and set it with `pulumi config set --path 'limen:ssh.port' <value>`",
         ]);
-        expect(problemsOf({ ...prod, "limen:envProductionSecrets.TOKEN": "x" })).toEqual([expect.stringContaining("`pulumi config set --secret --path 'limen:envProductionSecrets.TOKEN' <value>`")]);
+        expect(problemsOf({ ...prod, "limen:envProductionSecrets.TOKEN": "x" })).toEqual([
+            expect.stringContaining("`pulumi config set --secret --path 'limen:envProductionSecrets.TOKEN' <value>`"),
+        ]);
     });
 });
 
 describe("every problem at once: a rule runs whenever the keys it reads are fine", () => {
     it("a broken key does not hide a clash or a seed rule elsewhere in the same section", () => {
-        const raw = withOverride(withOverride(prod, "backend", { hostKey: "none", publicApiPorts: [9000], internalClients: ["10.0.0.10", "203.0.113.9"] }), "ssh", { user: "root", port: 18443 });
+        const raw = withOverride(withOverride(prod, "backend", { hostKey: "none", publicApiPorts: [9000], internalClients: ["10.0.0.10", "203.0.113.9"] }), "ssh", {
+            user: "root",
+            port: 18443,
+        });
         const problems = problemsOf(raw);
-        expect(problems.map((problem) => namedKeys(problem).filter((key) => problem.startsWith(key)).join(" "))).toEqual([
-            "limen:ssh.user",
-            "limen:ssh.port",
-            "limen:backend.hostKey",
-            "limen:backend.publicApiPorts[0]",
-            "limen:backend.internalClients[1]",
-        ]);
+        expect(
+            problems.map((problem) =>
+                namedKeys(problem)
+                    .filter((key) => problem.startsWith(key))
+                    .join(" "),
+            ),
+        ).toEqual(["limen:ssh.user", "limen:ssh.port", "limen:backend.hostKey", "limen:backend.publicApiPorts[0]", "limen:backend.internalClients[1]"]);
     });
 
     it("a broken list entry leaves the other entries' rules running", () => {
         const problems = problemsOf(withOverride(prod, "backend", { publicApiPorts: ["8443", 18443] }));
-        expect(problems).toEqual([expect.stringMatching(/^limen:backend\.publicApiPorts\[0\] = "8443": must be a TCP port/), expect.stringMatching(/limen:backend\.publicApiPorts\[1\] = 18443: the API port/)]);
+        expect(problems).toEqual([
+            expect.stringMatching(/^limen:backend\.publicApiPorts\[0\] = "8443": must be a TCP port/),
+            expect.stringMatching(/limen:backend\.publicApiPorts\[1\] = 18443: the API port/),
+        ]);
     });
 });
 
 describe("the backend is never the frontend", () => {
     it.each([
-        ["internalAddress", "10.0.0.10", "limen:backend.internalAddress = \"10.0.0.10\" and limen:frontend.address = \"10.0.0.10\""],
-        ["agentAddress", " 10.0.0.10", "limen:backend.agentAddress = \" 10.0.0.10\" and limen:frontend.address = \"10.0.0.10\""],
-        ["address", "10.0.0.10", "limen:backend.address = \"10.0.0.10\" and limen:frontend.address = \"10.0.0.10\""],
+        ["internalAddress", "10.0.0.10", 'limen:backend.internalAddress = "10.0.0.10" and limen:frontend.address = "10.0.0.10"'],
+        ["agentAddress", " 10.0.0.10", 'limen:backend.agentAddress = " 10.0.0.10" and limen:frontend.address = "10.0.0.10"'],
+        ["address", "10.0.0.10", 'limen:backend.address = "10.0.0.10" and limen:frontend.address = "10.0.0.10"'],
     ])("backend.%s at the frontend's address names both keys", (field, address, keys) => {
         expect(problemsOf(withOverride(prod, "backend", { [field]: address }))).toEqual([
             `${keys}: the backend's address is one of the frontend's own: BACKEND_HOST, AGENT_HOST and Envoy's cluster would point the frontend at itself (seed: network-ports, "What matters")`,
@@ -362,11 +391,15 @@ describe("the backend is never the frontend", () => {
 
 describe("the apps stay on 127.0.0.1", () => {
     it.each([["-H"], ["--hostname=0.0.0.0"], ["-p"], ["-H0.0.0.0"], ["--port"]])("an app argument %s that sets the bind flags is refused", (arg) => {
-        expect(problemsOf(withOverride(prod, "apps", { darc: { args: ["start", arg, "0.0.0.0"] } }))).toEqual([expect.stringMatching(/^limen:apps\.darc\.args\[1\] = .*must not set the host or port/)]);
+        expect(problemsOf(withOverride(prod, "apps", { darc: { args: ["start", arg, "0.0.0.0"] } }))).toEqual([
+            expect.stringMatching(/^limen:apps\.darc\.args\[1\] = .*must not set the host or port/),
+        ]);
     });
 
     it.each(["HOSTNAME", "PORT"])("%s in .env.production is refused: pm2 sets it from the app's host and port", (key) => {
-        expect(problemsOf(withOverride(prod, "apps", { extraEnv: { [key]: "0.0.0.0" } }))).toEqual([expect.stringMatching(new RegExp(`^limen:apps\\.extraEnv\\.${key} = .*off 127\\.0\\.0\\.1`))]);
+        expect(problemsOf(withOverride(prod, "apps", { extraEnv: { [key]: "0.0.0.0" } }))).toEqual([
+            expect.stringMatching(new RegExp(`^limen:apps\\.extraEnv\\.${key} = .*off 127\\.0\\.0\\.1`)),
+        ]);
     });
 });
 
@@ -383,7 +416,9 @@ describe("nothing of a secret reaches a message", () => {
 
     it("a misspelled secret key (set with --secret) is named with the key it meant, its value never shown", () => {
         const error = thrown({ ...prod, "limen:sshPrivatekey": privateKey }, (key) => key === "limen:sshPrivateKey" || key === "limen:sshPrivatekey");
-        expect(error.problems).toEqual(["limen:sshPrivatekey: unknown key: did you mean limen:sshPrivateKey? (unknown keys are errors, not ignored; every key is in the configuration table in README.md)"]);
+        expect(error.problems).toEqual([
+            "limen:sshPrivatekey: unknown key: did you mean limen:sshPrivateKey? (unknown keys are errors, not ignored; every key is in the configuration table in README.md)",
+        ]);
         expect(error.message).not.toContain("c2VjcmV0");
     });
 
@@ -426,7 +461,13 @@ describe('certificates: limen:tls.source "acme", and certificates that must cove
 
     it("takes acme with Let's Encrypt, one certificate per site and responder port 8402 by default", () => {
         const config = parseConfig(acme({}));
-        expect(config.tls).toEqual({ source: "acme", email: "ops@darc.kr", directoryUrl: "https://acme-v02.api.letsencrypt.org/directory", certificates: "per-site", responderPort: 8402 });
+        expect(config.tls).toEqual({
+            source: "acme",
+            email: "ops@darc.kr",
+            directoryUrl: "https://acme-v02.api.letsencrypt.org/directory",
+            certificates: "per-site",
+            responderPort: 8402,
+        });
     });
 
     it("refuses an e-mail that is not an address and a directory that is not https, naming the key and the rule", () => {
@@ -436,13 +477,17 @@ describe('certificates: limen:tls.source "acme", and certificates that must cove
         expect(problemsOf(acme({ directoryUrl: "http://acme.example.org/directory" }))).toEqual([
             'limen:tls.directoryUrl = "http://acme.example.org/directory": must be an ACME directory URL on https, such as https://acme-v02.api.letsencrypt.org/directory',
         ]);
-        expect(problemsOf(acme({ certificates: "each" }))).toEqual([expect.stringMatching(/^limen:tls\.certificates = "each": must be "per-site" \(one certificate for limen:domains\.limen/)]);
+        expect(problemsOf(acme({ certificates: "each" }))).toEqual([
+            expect.stringMatching(/^limen:tls\.certificates = "each": must be "per-site" \(one certificate for limen:domains\.limen/),
+        ]);
     });
 
     it("refuses a wildcard domain, which HTTP-01 cannot prove, naming the domain and the source", () => {
         const raw = withOverride(acme({}), "domains", { darc: ["darc.kr", "*.darc.kr"] });
         expect(problemsOf(raw)).toEqual([
-            expect.stringMatching(/^limen:domains\.darc\[1\] = "\*\.darc\.kr" and limen:tls\.source = "acme": no certificate can cover \*\.darc\.kr: ACME's HTTP-01 challenge cannot prove a wildcard name/),
+            expect.stringMatching(
+                /^limen:domains\.darc\[1\] = "\*\.darc\.kr" and limen:tls\.source = "acme": no certificate can cover \*\.darc\.kr: ACME's HTTP-01 challenge cannot prove a wildcard name/,
+            ),
         ]);
     });
 
@@ -454,14 +499,23 @@ describe('certificates: limen:tls.source "acme", and certificates that must cove
     });
 
     it("refuses a certificate from config that does not cover a domain, naming the domain and what it covers", () => {
-        const raw = withOverride({ ...prod, "limen:tls": JSON.stringify({ source: "config", certificateChain: fixtureCertificate }), "limen:tlsPrivateKey": fakePrivateKey }, "domains", { limen: ["limen.darc.kr", "api.darc.kr"] });
+        const raw = withOverride(
+            { ...prod, "limen:tls": JSON.stringify({ source: "config", certificateChain: fixtureCertificate }), "limen:tlsPrivateKey": fakePrivateKey },
+            "domains",
+            { limen: ["limen.darc.kr", "api.darc.kr"] },
+        );
         expect(problemsOf(raw)).toEqual([
-            expect.stringMatching(/^limen:domains\.limen\[1\] = "api\.darc\.kr" and limen:tls\.certificateChain = .*: the certificate in limen:tls\.certificateChain does not cover api\.darc\.kr \(it names limen\.example\.org, darc\.example\.org, limen\.darc\.kr, darc\.kr, www\.darc\.kr\)/),
+            expect.stringMatching(
+                /^limen:domains\.limen\[1\] = "api\.darc\.kr" and limen:tls\.certificateChain = .*: the certificate in limen:tls\.certificateChain does not cover api\.darc\.kr \(it names limen\.example\.org, darc\.example\.org, limen\.darc\.kr, darc\.kr, www\.darc\.kr\)/,
+            ),
         ]);
     });
 
     it("refuses host-files paths that are not absolute", () => {
-        const raw = { ...prod, "limen:tls": JSON.stringify({ source: "host-files", certificateChainPath: "live/limen/fullchain.pem", privateKeyPath: "/etc/letsencrypt/live/limen/privkey.pem" }) };
+        const raw = {
+            ...prod,
+            "limen:tls": JSON.stringify({ source: "host-files", certificateChainPath: "live/limen/fullchain.pem", privateKeyPath: "/etc/letsencrypt/live/limen/privkey.pem" }),
+        };
         expect(problemsOf(raw)).toEqual([expect.stringMatching(/^limen:tls\.certificateChainPath = "live\/limen\/fullchain\.pem": must be an absolute path/)]);
     });
 });

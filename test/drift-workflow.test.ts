@@ -114,7 +114,10 @@ describe("drift-summary.mjs preview", () => {
     });
 
     it("exits 1 when the file does not exist", () => {
-        const result = spawnSync("node", [script, "preview", path.join(tmpdir(), "limen-drift-missing", "preview.json")], { encoding: "utf8", env: { ...process.env, GITHUB_STEP_SUMMARY: "" } });
+        const result = spawnSync("node", [script, "preview", path.join(tmpdir(), "limen-drift-missing", "preview.json")], {
+            encoding: "utf8",
+            env: { ...process.env, GITHUB_STEP_SUMMARY: "" },
+        });
         expect(result.status).toBe(1);
         expect(result.stdout).toContain("cannot be read (ENOENT)");
     });

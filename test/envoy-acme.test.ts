@@ -259,7 +259,12 @@ describe("https, read back: the SDS secret each SNI is served", () => {
 // ---- the SDS file ------------------------------------------------------------------------------
 
 describe("renderSdsSecret", () => {
-    const secret = { name: "limen", certificateChainPath: "/etc/limen/acme/limen/current/fullchain.pem", privateKeyPath: "/etc/limen/acme/limen/current/privkey.pem", watchedDirectory: "/etc/limen/acme/limen" };
+    const secret = {
+        name: "limen",
+        certificateChainPath: "/etc/limen/acme/limen/current/fullchain.pem",
+        privateKeyPath: "/etc/limen/acme/limen/current/privkey.pem",
+        watchedDirectory: "/etc/limen/acme/limen",
+    };
 
     it("is a DiscoveryResponse with the one Secret, its pair by file, watched where `current` is swapped", () => {
         const text = renderSdsSecret(secret);

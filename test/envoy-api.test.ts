@@ -95,9 +95,10 @@ const rendered: [string, () => string][] = [
     ["prod, backend cluster on another address (policy.test)", () => renderEnvoy({ ...envoySpec(prod), backend: { address: "10.0.0.101", port: 18443 } })],
     ["other, an IPv6 backend in a long spelling (policy.test)", () => renderEnvoy({ ...envoySpec(other), backend: { address: "2001:DB8:0:0::100", port: 18443 } })],
     // Loopback backends are the policy pack's to refuse (policy.test); as IP literals Envoy loads them.
-    ...["127.0.0.1", "127.0.0.53", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "0.0.0.0", "::"].map(
-        (address): [string, () => string] => [`prod, backend ${address} (policy.test)`, () => renderEnvoy({ ...envoySpec(prod), backend: { address, port: 18443 } })],
-    ),
+    ...["127.0.0.1", "127.0.0.53", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "0.0.0.0", "::"].map((address): [string, () => string] => [
+        `prod, backend ${address} (policy.test)`,
+        () => renderEnvoy({ ...envoySpec(prod), backend: { address, port: 18443 } }),
+    ]),
 ];
 
 describe("every rendered bootstrap loads, judged by Envoy's validators (go-control-plane v1.38.0)", () => {
@@ -145,13 +146,13 @@ describe("a corpus of broken bootstraps derived from the rendered prod one, each
 
     it.each<[string, (b: Json) => void, string, string]>([
         ["an unknown field", (b) => (httpsManager(b).stat_prefixx = "x"), `${HTTPS_HCM}.stat_prefixx`, 'unknown field "stat_prefixx"'],
-        ["a port out of range (70000)", (b) => (httpsListener(b).address.socket_address.port_value = 70000), "static_resources.listeners[1].address.socket_address.port_value", "value must be less than or equal to 65535"],
         [
-            "a route with no action",
-            (b) => delete limenRoute(b).route,
-            LIMEN_ROUTE,
-            "one of route, redirect, direct_response, filter_action, non_forwarding_action is required",
+            "a port out of range (70000)",
+            (b) => (httpsListener(b).address.socket_address.port_value = 70000),
+            "static_resources.listeners[1].address.socket_address.port_value",
+            "value must be less than or equal to 65535",
         ],
+        ["a route with no action", (b) => delete limenRoute(b).route, LIMEN_ROUTE, "one of route, redirect, direct_response, filter_action, non_forwarding_action is required"],
         [
             "a safe_regex that is not RE2 (a lookahead)",
             (b) => (limenRoute(b).match = { safe_regex: { regex: "^/(?!api/).*" } }),
@@ -162,14 +163,24 @@ describe("a corpus of broken bootstraps derived from the rendered prod one, each
         ["a TLS context without certificates", (b) => delete httpsTls(b).tls_certificates, HTTPS_TLS, "No TLS certificates found for server context"],
         ["duplicate listener names", (b) => (httpsListener(b).name = "http"), "static_resources.listeners[1].name", 'duplicate listener name "http"'],
         // Further rules Envoy applies at load.
-        ["a certificate without its private key", (b) => delete httpsTls(b).tls_certificates[0].private_key, `${HTTPS_TLS}.tls_certificates[0].private_key`, "incomplete certificate"],
+        [
+            "a certificate without its private key",
+            (b) => delete httpsTls(b).tls_certificates[0].private_key,
+            `${HTTPS_TLS}.tls_certificates[0].private_key`,
+            "incomplete certificate",
+        ],
         [
             "duplicate cluster names",
             (b) => b.static_resources.clusters.push({ ...b.static_resources.clusters[0], connect_timeout: "1s" }),
             "static_resources.clusters[3].name",
             'duplicate cluster name "limen_nextjs"',
         ],
-        ["a listener on a host name", (b) => (httpsListener(b).address.socket_address.address = "frontend.internal"), "static_resources.listeners[1].address.socket_address.address", "malformed IP address"],
+        [
+            "a listener on a host name",
+            (b) => (httpsListener(b).address.socket_address.address = "frontend.internal"),
+            "static_resources.listeners[1].address.socket_address.address",
+            "malformed IP address",
+        ],
         ["a route timeout without its unit", (b) => (limenRoute(b).route.timeout = "60"), `${LIMEN_ROUTE}.route.timeout`, 'invalid google.protobuf.Duration value "60"'],
         // The render bug the previous checker was shown to catch: `port` for `port_value`.
         [
@@ -274,9 +285,19 @@ describe("a corpus of broken SDS files and bootstraps, each refused with the fie
             "resources[0]",
             "holds nothing, not a tls_certificate",
         ],
-        ["an unknown field", (file) => (file.resources[0].tls_certificate.watched_directory.pathh = "/etc/limen/acme"), "resources[0].tls_certificate.watched_directory.pathh", 'unknown field "pathh"'],
+        [
+            "an unknown field",
+            (file) => (file.resources[0].tls_certificate.watched_directory.pathh = "/etc/limen/acme"),
+            "resources[0].tls_certificate.watched_directory.pathh",
+            'unknown field "pathh"',
+        ],
         ["a Secret read by another name", (file) => (file.resources[0].name = "darc"), "resources[0].name", 'Unexpected SDS secret (expecting "limen"): "darc"'],
-        ["a key inline", (file) => (file.resources[0].tls_certificate.private_key = { inline_string: "-----BEGIN PRIVATE KEY-----" }), "resources[0].tls_certificate.private_key", "not a filename"],
+        [
+            "a key inline",
+            (file) => (file.resources[0].tls_certificate.private_key = { inline_string: "-----BEGIN PRIVATE KEY-----" }),
+            "resources[0].tls_certificate.private_key",
+            "not a filename",
+        ],
     ])("SDS file: refuses %s", (_name, mutate, field, says) => {
         const file: Json = parse(sdsFileOf("limen"));
         mutate(file);
@@ -296,8 +317,18 @@ describe("a corpus of broken SDS files and bootstraps, each refused with the fie
             `${SNI_CHAIN(1)}.filter_chain_match`,
             'overlapping matching rules are defined: this one and filter_chains[0] both match server name "limen.darc.kr"',
         ],
-        ["server names without the TLS inspector", (b) => delete httpsListener(b).listener_filters, "static_resources.listeners[1].listener_filters", "needs the envoy.filters.listener.tls_inspector listener filter"],
-        ["the challenge route to a missing cluster", (b) => (acmeRoute(b).route.cluster = `${acmeResponderCluster}_v2`), `${ACME_ROUTE}.route.cluster`, `route: unknown cluster "${acmeResponderCluster}_v2"`],
+        [
+            "server names without the TLS inspector",
+            (b) => delete httpsListener(b).listener_filters,
+            "static_resources.listeners[1].listener_filters",
+            "needs the envoy.filters.listener.tls_inspector listener filter",
+        ],
+        [
+            "the challenge route to a missing cluster",
+            (b) => (acmeRoute(b).route.cluster = `${acmeResponderCluster}_v2`),
+            `${ACME_ROUTE}.route.cluster`,
+            `route: unknown cluster "${acmeResponderCluster}_v2"`,
+        ],
         ["the challenge route without its cluster", (b) => b.static_resources.clusters.pop(), `${ACME_ROUTE}.route.cluster`, `route: unknown cluster "${acmeResponderCluster}"`],
         [
             "an SDS config without its source",
@@ -336,9 +367,7 @@ function minimalBootstrap() {
                                         stat_prefix: "ingress_http",
                                         route_config: {
                                             name: "local",
-                                            virtual_hosts: [
-                                                { name: "backend", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "backend" } }] },
-                                            ],
+                                            virtual_hosts: [{ name: "backend", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "backend" } }] }],
                                         },
                                         http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": ROUTER } }],
                                     },
@@ -396,9 +425,7 @@ describe("the proto JSON and validation rules Envoy applies, on a minimal bootst
         const h = hcm(b);
         h["stream_idle_timeout"] = "0.5s";
         h["commonHttpProtocolOptions"] = { idleTimeout: "300s", max_requests_per_connection: "1000" };
-        h["access_log"] = [
-            { name: "envoy.access_loggers.stdout", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog" } },
-        ];
+        h["access_log"] = [{ name: "envoy.access_loggers.stdout", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog" } }];
         (b as Record<string, unknown>)["stats_flush_interval"] = "10s";
         (b as Record<string, unknown>)["node"] = { id: "edge", metadata: { any: ["json", 1, { nested: true }] } };
         expect(envoyProblems(b)).toEqual([]);
@@ -414,7 +441,12 @@ describe("the proto JSON and validation rules Envoy applies, on a minimal bootst
             'unknown field "domain"',
         ],
         ["a string where a uint32 belongs", (b) => (upstreamSocket(b)["port_value"] = "abc"), `${UPSTREAM_PATH}.port_value`, 'invalid value for uint32 field portValue: "abc"'],
-        ["a string where a message belongs", (b) => Object.assign(listener(b), { address: "0.0.0.0:8080" }), "static_resources.listeners[0].address", 'unexpected token "0.0.0.0:8080"'],
+        [
+            "a string where a message belongs",
+            (b) => Object.assign(listener(b), { address: "0.0.0.0:8080" }),
+            "static_resources.listeners[0].address",
+            'unexpected token "0.0.0.0:8080"',
+        ],
         [
             "an unknown @type",
             (b) => (hcm(b)["@type"] = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManage"),
@@ -422,7 +454,12 @@ describe("the proto JSON and validation rules Envoy applies, on a minimal bootst
             'unable to resolve "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManage"',
         ],
         ["a negative uint32", (b) => (upstreamSocket(b)["port_value"] = -1), `${UPSTREAM_PATH}.port_value`, "invalid value for uint32 field portValue: -1"],
-        ["a bool given as a string", (b) => Object.assign(upstreamSocket(b), { ipv4_compat: "true" }), `${UPSTREAM_PATH}.ipv4_compat`, 'invalid value for bool field ipv4Compat: "true"'],
+        [
+            "a bool given as a string",
+            (b) => Object.assign(upstreamSocket(b), { ipv4_compat: "true" }),
+            `${UPSTREAM_PATH}.ipv4_compat`,
+            'invalid value for bool field ipv4Compat: "true"',
+        ],
         ["an enum name the enum does not have", (b) => (cluster(b).type = "STATIK"), "static_resources.clusters[0].type", 'invalid value for enum field type: "STATIK"'],
         [
             "two members of one oneof",
@@ -467,7 +504,10 @@ describe("the proto JSON and validation rules Envoy applies, on a minimal bootst
         Object.assign(b, { bogus: 1 });
         upstreamSocket(b)["port_value"] = "abc";
         // In document order: `bogus` was added last.
-        expect(envoyProblems(b)).toEqual([problemAt(`${UPSTREAM_PATH}.port_value`, 'invalid value for uint32 field portValue: "abc"'), problemAt("bogus", 'unknown field "bogus"')]);
+        expect(envoyProblems(b)).toEqual([
+            problemAt(`${UPSTREAM_PATH}.port_value`, 'invalid value for uint32 field portValue: "abc"'),
+            problemAt("bogus", 'unknown field "bogus"'),
+        ]);
     });
 
     it("reports every validation problem, in extension configs too", () => {

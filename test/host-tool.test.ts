@@ -51,9 +51,21 @@ describe("limen-host install-file", () => {
 
     it.each([
         ["nft", "limen.nft", renderFirewall(backendFirewallSpec(prod)), (good: string) => good.replace("@public_ports", "@missing_set"), /nft rejected the new ruleset/],
-        ["ecosystem", "ecosystem.config.js", renderEcosystem(pm2Spec(prod)), (good: string) => good.replace("module.exports = {", "module.exports = {{"), /is not `module.exports = <JSON/],
+        [
+            "ecosystem",
+            "ecosystem.config.js",
+            renderEcosystem(pm2Spec(prod)),
+            (good: string) => good.replace("module.exports = {", "module.exports = {{"),
+            /is not `module.exports = <JSON/,
+        ],
         // Code that would run if the file were loaded with require(): refused without being run.
-        ["ecosystem", "ecosystem.config.js", renderEcosystem(pm2Spec(prod)), (good: string) => good.replace("module.exports = {", 'require("fs").writeFileSync("/tmp/limen-pwned", "x"); module.exports = {'), /is not `module.exports = <JSON/],
+        [
+            "ecosystem",
+            "ecosystem.config.js",
+            renderEcosystem(pm2Spec(prod)),
+            (good: string) => good.replace("module.exports = {", 'require("fs").writeFileSync("/tmp/limen-pwned", "x"); module.exports = {'),
+            /is not `module.exports = <JSON/,
+        ],
     ])("a file that fails --check %s leaves the installed one and no temporary file", (check, name, good, breakIt, message) => {
         const dir = scratchDir();
         const target = path.join(dir, name);
@@ -100,7 +112,26 @@ describe("limen-host refuses missing and empty arguments, naming them", () => {
         [["pm2-mark-loaded", "--user", "", "--marker-dir", "/m", "--loaded", "x"], /pm2-mark-loaded: --user needs a non-empty value/],
         [["pm2-remove", "--apps", "a", "--marker-dir", "/m", "--user"], /pm2-remove: --user needs a non-empty value/],
         [["pm2-remove", "--apps", "a", "--marker-dir", "/m"], /pm2-remove: --user is required/],
-        [["confirm-firewall", "--table", "inet limen_firewall", "--boot-ruleset", "/b", "--state-dir", "/s", "--marker", "/m", "--unit", "u", "--revert-unit", "r", "--sha256", ""], /confirm-firewall: --sha256 needs a non-empty value/],
+        [
+            [
+                "confirm-firewall",
+                "--table",
+                "inet limen_firewall",
+                "--boot-ruleset",
+                "/b",
+                "--state-dir",
+                "/s",
+                "--marker",
+                "/m",
+                "--unit",
+                "u",
+                "--revert-unit",
+                "r",
+                "--sha256",
+                "",
+            ],
+            /confirm-firewall: --sha256 needs a non-empty value/,
+        ],
         [[], /usage: limen-host check-ready\|install-file/],
         [["pm2-enabel"], /usage: limen-host /],
     ])("%j", (args, message) => {
@@ -118,7 +149,25 @@ describe("limen-host publishes certificate pairs only after checking them", () =
     /** A certbot-like lineage: fullchain.pem and privkey.pem for `names`. */
     function lineage(names: string[]): string {
         const dir = scratchDir();
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30", "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`, "-keyout", path.join(dir, "privkey.pem"), "-out", path.join(dir, "fullchain.pem"));
+        openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            `/CN=${names[0]}`,
+            "-addext",
+            `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
+            "-keyout",
+            path.join(dir, "privkey.pem"),
+            "-out",
+            path.join(dir, "fullchain.pem"),
+        );
         return dir;
     }
     const current = (publish: string) => readFileSync(path.join(publish, "current", "fullchain.pem"), "utf8");
@@ -150,7 +199,11 @@ describe("limen-host publishes certificate pairs only after checking them", () =
     });
 
     it.each([
-        ["a key of another certificate", (dir: string) => writeFileSync(path.join(dir, "privkey.pem"), readFileSync(path.join(lineage(["limen.example.org"]), "privkey.pem"))), /the key in .* does not belong to the certificate/],
+        [
+            "a key of another certificate",
+            (dir: string) => writeFileSync(path.join(dir, "privkey.pem"), readFileSync(path.join(lineage(["limen.example.org"]), "privkey.pem"))),
+            /the key in .* does not belong to the certificate/,
+        ],
         ["names that do not cover a domain", () => undefined, /does not cover www\.example\.org/],
         ["no certificate at all", (dir: string) => writeFileSync(path.join(dir, "fullchain.pem"), "not a certificate\n"), /holds no PEM certificate/],
     ])("tls-publish refuses %s and leaves the pair served", (_label, spoil, message) => {
@@ -170,6 +223,9 @@ describe("limen-host publishes certificate pairs only after checking them", () =
 
     it("acme-certificate and acme-remove refuse missing arguments before touching anything", () => {
         expect(hostTool(["acme-certificate", "--name", "limen"], "")).toMatchObject({ status: 1, stderr: "limen-host: acme-certificate: --domains is required\n" });
-        expect(hostTool(["acme-remove", "--name", "limen", "--publish-dir", "/srv/elsewhere"], "")).toMatchObject({ status: 1, stderr: expect.stringContaining("refusing to remove /srv/elsewhere: not under /etc/limen") });
+        expect(hostTool(["acme-remove", "--name", "limen", "--publish-dir", "/srv/elsewhere"], "")).toMatchObject({
+            status: 1,
+            stderr: expect.stringContaining("refusing to remove /srv/elsewhere: not under /etc/limen"),
+        });
     });
 });

@@ -86,7 +86,21 @@ const withBackendFirewall = (graph: GraphResource[], spec: Partial<FirewallSpec>
 const withEnvFile = (graph: GraphResource[], text: string) => changed(graph, envFile, (wire) => setPlain(wire, "content", text));
 const withEnvoyConfig = (graph: GraphResource[], text: string) => changed(graph, envoyConfig, (wire) => setPlain(wire, "content", text));
 
-const loopbackSpellings = ["127.0.0.1", "127.1", "127.0.0.53", "localhost", "LOCALHOST", "app.localhost", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "0x7f.0.0.1", "2130706433", "0.0.0.0", "::"];
+const loopbackSpellings = [
+    "127.0.0.1",
+    "127.1",
+    "127.0.0.53",
+    "localhost",
+    "LOCALHOST",
+    "app.localhost",
+    "::1",
+    "0:0:0:0:0:0:0:1",
+    "::ffff:127.0.0.1",
+    "0x7f.0.0.1",
+    "2130706433",
+    "0.0.0.0",
+    "::",
+];
 
 /** One length-prefixed field of an SSH key blob (RFC 4251 5). */
 function sshField(data: Buffer | string): Buffer {
@@ -138,7 +152,17 @@ describe("the policy engine's view of the stack", () => {
         // Every resource that reaches a host is one the policies recognise as such, and each type they
         // know is one the stack registers: a renamed type would fail here, not pass every policy unread.
         expect(new Set(graph.filter((r) => r.wire.connection !== undefined).map((r) => r.type))).toEqual(new Set(Object.values(hostResourceTypes)));
-        expect(views.filter(actsOnHost).map((r) => r.name).sort()).toEqual(graph.filter((r) => r.wire.connection !== undefined).map((r) => r.name).sort());
+        expect(
+            views
+                .filter(actsOnHost)
+                .map((r) => r.name)
+                .sort(),
+        ).toEqual(
+            graph
+                .filter((r) => r.wire.connection !== undefined)
+                .map((r) => r.name)
+                .sort(),
+        );
         expect(views.filter(isEnvFile).map((r) => [r.name, r.props.path])).toEqual([[envFile, planStack(other).frontend.files.find((f) => f.name === "env-production")!.path]]);
         expect(views.filter(isEnvoyBootstrapFile).map((r) => r.name)).toEqual([envoyConfig]);
         expect(path.posix.basename(String(views.find((r) => r.name === envFile)!.props.path))).toBe(envFileName);
@@ -204,7 +228,9 @@ describe("no-next-public-backend-url", () => {
             wire.envs = [...(wire.envs as string[]), "NEXT_PUBLIC_BACKEND_URL=http://10.0.0.100:18443"];
         });
         const outcomes = await runResourcePolicy("no-next-public-backend-url", graph);
-        expect(outcomes.get("frontend-apps-ecosystem")!.violations).toEqual([{ message: expect.stringContaining(`content, line ${line}, assigns`), urn: expect.stringMatching(/::frontend-apps-ecosystem$/) }]);
+        expect(outcomes.get("frontend-apps-ecosystem")!.violations).toEqual([
+            { message: expect.stringContaining(`content, line ${line}, assigns`), urn: expect.stringMatching(/::frontend-apps-ecosystem$/) },
+        ]);
         expect(outcomes.get("frontend-envoy-container")!.violations).toEqual([
             { message: expect.stringContaining("envs[1], line 1"), urn: expect.stringMatching(/::frontend-envoy-container$/) },
         ]);
@@ -319,7 +345,9 @@ describe("remote-connections-pin-host-keys", () => {
         const graph = changed(await graphFor(prodRawConfig()), "frontend-apps-ecosystem", (wire) => {
             delete wire.connection;
         });
-        expect(violationsOf(await runResourcePolicy("remote-connections-pin-host-keys", graph))).toEqual([expect.stringContaining(`"frontend-apps-ecosystem": has no connection to check`)]);
+        expect(violationsOf(await runResourcePolicy("remote-connections-pin-host-keys", graph))).toEqual([
+            expect.stringContaining(`"frontend-apps-ecosystem": has no connection to check`),
+        ]);
     });
 
     it("checks any resource with a connection, whatever its type, and its jump host", async () => {
@@ -333,9 +361,21 @@ describe("remote-connections-pin-host-keys", () => {
     });
 
     it.each([
-        ["StrictHostKeyChecking=no", (opts: string[]) => opts.map((o) => o.replace("StrictHostKeyChecking=yes", "StrictHostKeyChecking=no")), /StrictHostKeyChecking=yes.*found StrictHostKeyChecking=no/],
-        ["an earlier StrictHostKeyChecking=accept-new (ssh takes the first)", (opts: string[]) => ["-oStrictHostKeyChecking=accept-new", ...opts], /found StrictHostKeyChecking=accept-new/],
-        ["no StrictHostKeyChecking", (opts: string[]) => opts.filter((o, i) => !o.startsWith("StrictHostKeyChecking") && !opts[i + 1]?.startsWith("StrictHostKeyChecking")), /StrictHostKeyChecking=yes.*found none/],
+        [
+            "StrictHostKeyChecking=no",
+            (opts: string[]) => opts.map((o) => o.replace("StrictHostKeyChecking=yes", "StrictHostKeyChecking=no")),
+            /StrictHostKeyChecking=yes.*found StrictHostKeyChecking=no/,
+        ],
+        [
+            "an earlier StrictHostKeyChecking=accept-new (ssh takes the first)",
+            (opts: string[]) => ["-oStrictHostKeyChecking=accept-new", ...opts],
+            /found StrictHostKeyChecking=accept-new/,
+        ],
+        [
+            "no StrictHostKeyChecking",
+            (opts: string[]) => opts.filter((o, i) => !o.startsWith("StrictHostKeyChecking") && !opts[i + 1]?.startsWith("StrictHostKeyChecking")),
+            /StrictHostKeyChecking=yes.*found none/,
+        ],
         ["UserKnownHostsFile=/dev/null", (opts: string[]) => opts.map((o) => o.replace(/UserKnownHostsFile=.*/, "UserKnownHostsFile=/dev/null")), /UserKnownHostsFile=\/dev\/null/],
     ])("refuses Docker's ssh:// with %s", async (_label, edit, message) => {
         const graph = changed(await graphFor(prodRawConfig()), "frontend-envoy-docker", (wire) => {
@@ -350,7 +390,9 @@ describe("remote-connections-pin-host-keys", () => {
         const graph = changed(await graphFor(prodRawConfig()), "frontend-envoy-docker", (wire) => {
             setPlain(wire, "sshOpts", "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/tmp/k");
         });
-        expect(violationsOf(await runResourcePolicy("remote-connections-pin-host-keys", graph))).toEqual([expect.stringContaining("sshOpts cannot be read as a list of ssh arguments")]);
+        expect(violationsOf(await runResourcePolicy("remote-connections-pin-host-keys", graph))).toEqual([
+            expect.stringContaining("sshOpts cannot be read as a list of ssh arguments"),
+        ]);
     });
 
     it("the Docker provider's sshOpts arrive JSON-encoded and secret, and are read", async () => {
@@ -389,7 +431,9 @@ describe("env-file-not-world-readable", () => {
 
     it.each(["0644", "0604", "0601", "0666", "4600", "rw-------"])("refuses mode %s", async (mode) => {
         expect(violationsOf(await runResourcePolicy("env-file-not-world-readable", await withMode(mode)))).toEqual([
-            expect.stringMatching(new RegExp(`^pulumi-nodejs:dynamic/limen:HostFile "frontend-apps-env-production": installs ${envPath} with mode ${mode}; it must give others nothing`)),
+            expect.stringMatching(
+                new RegExp(`^pulumi-nodejs:dynamic/limen:HostFile "frontend-apps-env-production": installs ${envPath} with mode ${mode}; it must give others nothing`),
+            ),
         ]);
     });
 
@@ -428,7 +472,11 @@ describe("backend-firewall-frontend-only", () => {
     const check = async (graph: GraphResource[], config: object = {}) => runStackPolicy("backend-firewall-frontend-only", graph, config);
 
     it.each<[string, Partial<FirewallSpec>, RegExp[]]>([
-        ["another client next to the frontend", { internalClients: ["10.0.0.10", "10.0.0.99"] }, [/internal_clients lists 10\.0\.0\.99, which is not a frontend address \(10\.0\.0\.10\)/]],
+        [
+            "another client next to the frontend",
+            { internalClients: ["10.0.0.10", "10.0.0.99"] },
+            [/internal_clients lists 10\.0\.0\.99, which is not a frontend address \(10\.0\.0\.10\)/],
+        ],
         ["a whole network as client", { internalClients: ["10.0.0.0/24"] }, [/lists 10\.0\.0\.0\/24/, /hold no frontend address/]],
         ["no client at all", { internalClients: [] }, [/hold no frontend address/]],
         ["18443 left out of internal_ports", { internalTcpPorts: [9000] }, [/port 18443 is not in internal_ports/, /port 18443 is not in guarded_ports/]],
@@ -456,7 +504,9 @@ describe("backend-firewall-frontend-only", () => {
 
     it("refuses a stack whose backend has no ruleset", async () => {
         const graph = (await graphFor(prodRawConfig())).filter((r) => r.name !== backendTable);
-        expect((await check(graph)).violations).toEqual([{ message: expect.stringMatching(/^backend 10\.0\.0\.100: no FirewallTable loads the inet limen_firewall ruleset/), urn: undefined }]);
+        expect((await check(graph)).violations).toEqual([
+            { message: expect.stringMatching(/^backend 10\.0\.0\.100: no FirewallTable loads the inet limen_firewall ruleset/), urn: undefined },
+        ]);
     });
 
     it("does not take a ruleset written to a file for one that is loaded", async () => {
@@ -522,7 +572,10 @@ describe("envoy-backend-matches-env", () => {
     });
 
     it("compares IPv6 addresses in any spelling", async () => {
-        const config = parseConfig({ ...otherRawConfig(), "limen:backend": JSON.stringify({ ...JSON.parse(otherRawConfig()["limen:backend"]!), internalAddress: "2001:db8::100" }) });
+        const config = parseConfig({
+            ...otherRawConfig(),
+            "limen:backend": JSON.stringify({ ...JSON.parse(otherRawConfig()["limen:backend"]!), internalAddress: "2001:db8::100" }),
+        });
         const graph = withEnvoyConfig(await graphFor(otherRawConfig()), renderEnvoy({ ...envoySpec(config), backend: { address: "2001:DB8:0:0::100", port: 18443 } }));
         const env = renderEnvFile({ ...envFileSpec(other), backendHost: "2001:db8::100" });
         expect((await check(withEnvFile(graph, env))).violations).toEqual([]);
@@ -588,7 +641,10 @@ describe("what the policies read, judged against the stack's own writers", () =>
     });
 
     it.each([
-        ["a security-key type", `sk-ssh-ed25519@openssh.com ${Buffer.concat([sshField("sk-ssh-ed25519@openssh.com"), sshField(Buffer.alloc(32, 7)), sshField("ssh:")]).toString("base64")}`],
+        [
+            "a security-key type",
+            `sk-ssh-ed25519@openssh.com ${Buffer.concat([sshField("sk-ssh-ed25519@openssh.com"), sshField(Buffer.alloc(32, 7)), sshField("ssh:")]).toString("base64")}`,
+        ],
         ["DSA", `ssh-dss ${Buffer.concat([sshField("ssh-dss"), ...[1, 2, 3, 4].map((n) => sshMpint(Buffer.alloc(20, n)))]).toString("base64")}`],
         ["an ECDSA key relabelled with another curve", hostKeyLineOf("ecdsa-sha2-nistp256").replace(/^\S+/, "ecdsa-sha2-nistp384")],
         ["a key with a field cut off", `ssh-rsa ${sshField("ssh-rsa").toString("base64")}`],

@@ -36,10 +36,13 @@ function runProvider(resource: string, script: string): { status: number | null;
 }
 
 describe("the serialised providers", () => {
-    it.each(["frontend-host-tool", "backend-firewall-table", "frontend-apps-env-production", "frontend-apps-pm2"])("%s loads and has read, diff, create, update and delete", (resource) => {
-        const result = runProvider(resource, `console.log(["read", "diff", "create", "update", "delete"].map((m) => typeof provider[m]).join(","));`);
-        expect(result.stdout.trim()).toBe("function,function,function,function,function");
-    });
+    it.each(["frontend-host-tool", "backend-firewall-table", "frontend-apps-env-production", "frontend-apps-pm2"])(
+        "%s loads and has read, diff, create, update and delete",
+        (resource) => {
+            const result = runProvider(resource, `console.log(["read", "diff", "create", "update", "delete"].map((m) => typeof provider[m]).join(","));`);
+            expect(result.stdout.trim()).toBe("function,function,function,function,function");
+        },
+    );
 
     it("diff compares the recorded facts with the plan, with no host", () => {
         const registration = registrations.find((r) => r.name === "frontend-apps-env-production")!;
@@ -53,8 +56,20 @@ describe("the serialised providers", () => {
 
     it("an unreachable host fails with the operator's message, not `undefined` (errors survive serialisation)", () => {
         const registration = registrations.find((r) => r.name === "backend-firewall-table")!;
-        const connection = { role: "backend", address: "127.0.0.1", port: 1, user: "deploy", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFEsiDBCziheX9kXbn+JukyMc0MWKuYnw8DvTbtkjv0k", connectAttempts: 1, connectTimeoutSeconds: 2, privateKey: fakePrivateKey };
-        const result = runProvider("backend-firewall-table", `await provider.read("id", { ...${JSON.stringify({ locations: registration.wire.locations, ruleset: "", table: "inet limen_firewall" })}, connection: ${JSON.stringify(connection)} });`);
+        const connection = {
+            role: "backend",
+            address: "127.0.0.1",
+            port: 1,
+            user: "deploy",
+            hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFEsiDBCziheX9kXbn+JukyMc0MWKuYnw8DvTbtkjv0k",
+            connectAttempts: 1,
+            connectTimeoutSeconds: 2,
+            privateKey: fakePrivateKey,
+        };
+        const result = runProvider(
+            "backend-firewall-table",
+            `await provider.read("id", { ...${JSON.stringify({ locations: registration.wire.locations, ruleset: "", table: "inet limen_firewall" })}, connection: ${JSON.stringify(connection)} });`,
+        );
         const thrown = JSON.parse(result.stdout.trim().replace(/^threw /, "")) as { name: string; message: string };
         expect(thrown.message).toMatch(/^ssh deploy@127\.0\.0\.1:1: /);
     });

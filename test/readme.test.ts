@@ -47,7 +47,10 @@ describe("the README's example refusal", () => {
     it("is what parseConfig prints for that config, line for line", () => {
         // Pulumi.prod.yaml with five mistakes: a misspelled secret key set with --secret, SSH on the API
         // port, a loopback BACKEND_HOST, a switch written as text, a scheme-relative URL to the backend.
-        let raw: Record<string, string> = { ...prodRawConfig(), "limen:sshPrivatekey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n" };
+        let raw: Record<string, string> = {
+            ...prodRawConfig(),
+            "limen:sshPrivatekey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+        };
         raw = withOverride(raw, "ssh", { port: 18443 });
         raw = withOverride(raw, "backend", { internalAddress: "127.1" });
         raw = withOverride(raw, "envoy", { enabled: "true" });

@@ -217,7 +217,7 @@ describe(".env.production, read back by Next.js's own loader", () => {
         });
     });
 
-    it.each(["p$ss w#rd\"x", "$HOME", "${HOME}", "back\\slash", "a\\$b", " spaced ", "#hash", "", "x=y", "üñí"])("extra value %j reaches Next.js unchanged", (value) => {
+    it.each(['p$ss w#rd"x', "$HOME", "${HOME}", "back\\slash", "a\\$b", " spaced ", "#hash", "", "x=y", "üñí"])("extra value %j reaches Next.js unchanged", (value) => {
         const env = loadWithNext(renderEnvFile({ ...envFileSpec(prod), extra: { EXTRA: value } }));
         expect(env.EXTRA).toBe(value);
         expect(Object.keys(env)).toEqual(["BACKEND_HOST", "BACKEND_PORT", "AGENT_HOST", "AGENT_PORT", "EXTRA"]);

@@ -97,8 +97,17 @@ describe("command line", () => {
 
 describe("exit code and output", () => {
     const passed: CheckResult = { check: "backend-health", ok: true, detail: "answered 200" };
-    const failed: CheckResult = { check: "backend firewall", ok: false, detail: `live: chain input: rule "tcp dport @public_ports accept" is missing on the host, loaded as rendered planned; ${advice}` };
-    const log: CheckResult = { check: "proxy-log", ok: true, detail: "1 line", lines: ["0|limen-fr | 2026-01-01T10:00:05: Proxy POST /api/auth/session -> http://192.0.2.100:18443/api/auth/session session"] };
+    const failed: CheckResult = {
+        check: "backend firewall",
+        ok: false,
+        detail: `live: chain input: rule "tcp dport @public_ports accept" is missing on the host, loaded as rendered planned; ${advice}`,
+    };
+    const log: CheckResult = {
+        check: "proxy-log",
+        ok: true,
+        detail: "1 line",
+        lines: ["0|limen-fr | 2026-01-01T10:00:05: Proxy POST /api/auth/session -> http://192.0.2.100:18443/api/auth/session session"],
+    };
 
     it("exits 0 only when every check passed", () => {
         expect(exitCode([passed, log])).toBe(0);
@@ -171,8 +180,12 @@ describe("drift: files and the host tool", () => {
             "mode: 0644 on the host, 0600 planned",
             "owner: root:root on the host, limen:limen planned",
         ]);
-        expect(describeDifferences({ processes: { a: "2 online", b: "2 online" } }, { processes: { a: "2 online", b: "missing" } })).toEqual(["processes of b: missing on the host, 2 online planned"]);
-        expect(describeDifferences({ contentSha256: "a".repeat(64) }, { contentSha256: "b".repeat(64) })).toEqual(["contentSha256: bbbbbbbbbbbb… on the host, aaaaaaaaaaaa… planned"]);
+        expect(describeDifferences({ processes: { a: "2 online", b: "2 online" } }, { processes: { a: "2 online", b: "missing" } })).toEqual([
+            "processes of b: missing on the host, 2 online planned",
+        ]);
+        expect(describeDifferences({ contentSha256: "a".repeat(64) }, { contentSha256: "b".repeat(64) })).toEqual([
+            "contentSha256: bbbbbbbbbbbb… on the host, aaaaaaaaaaaa… planned",
+        ]);
         expect(describeDifferences({ contentSha256: "a".repeat(64) }, { contentSha256: "b".repeat(64) }, { secretContent: true })).toEqual(["content differs"]);
         expect(describeDifferences({ mode: "0600" }, { mode: "0600" })).toEqual([]);
     });
@@ -199,7 +212,11 @@ describe("drift: files and the host tool", () => {
         expect(envFile.secret).toBe(true);
         const onHost = "BACKEND_HOST=203.0.113.5\nSESSION_SECRET=leaked-by-hand\n";
         const result = judgeFile("frontend", envFile, ok(fileProbeOutput("0644", "limen:limen", onHost)));
-        expect(result).toEqual({ check: "frontend file /srv/limen-frontend/.env.production", ok: false, detail: `mode: 0644 on the host, 0600 planned; content differs; ${advice}` });
+        expect(result).toEqual({
+            check: "frontend file /srv/limen-frontend/.env.production",
+            ok: false,
+            detail: `mode: 0644 on the host, 0600 planned; content differs; ${advice}`,
+        });
         const printed = formatJson([result]) + formatTable("lab", [result]);
         for (const secret of [sha256(onHost), sha256(envFile.content), sha256(onHost).slice(0, 12), sha256(envFile.content).slice(0, 12), "s3cr3t", "leaked-by-hand"]) {
             expect(printed).not.toContain(secret);
@@ -217,7 +234,10 @@ describe("drift: files and the host tool", () => {
             ok: false,
             detail: 'reading /srv/limen-frontend/.env.production on the frontend: sudo asks for a password; the deploy user needs passwordless sudo (README, "Set up")',
         });
-        expect(judgeFile("frontend", envFile, ok("garbage"))).toMatchObject({ ok: false, detail: "cannot read the state of /srv/limen-frontend/.env.production: unexpected probe output" });
+        expect(judgeFile("frontend", envFile, ok("garbage"))).toMatchObject({
+            ok: false,
+            detail: "cannot read the state of /srv/limen-frontend/.env.production: unexpected probe output",
+        });
         const unreachable = { status: undefined, stdout: "", stderr: "", failure: "ssh ops@192.0.2.10:2222: no answer" };
         expect(judgeFile("frontend", envFile, unreachable).detail).toBe("ssh ops@192.0.2.10:2222: no answer");
     });
@@ -231,7 +251,11 @@ describe("drift: files and the host tool", () => {
             detail: "/usr/local/libexec/limen/limen-host 0755 root:root, content as planned",
         });
         const edited = judgeHostTool("backend", tool, ok(fileProbeOutput("0755", "root:root", `${tool.content}\n# edited by hand\n`)));
-        expect(edited).toMatchObject({ check: "backend host tool", ok: false, detail: expect.stringMatching(/^contentSha256: [0-9a-f]{12}… on the host, [0-9a-f]{12}… planned; run `pulumi up --refresh` to repair$/) });
+        expect(edited).toMatchObject({
+            check: "backend host tool",
+            ok: false,
+            detail: expect.stringMatching(/^contentSha256: [0-9a-f]{12}… on the host, [0-9a-f]{12}… planned; run `pulumi up --refresh` to repair$/),
+        });
         expect(judgeHostTool("backend", tool, ok("missing"))).toMatchObject({ ok: false, detail: `state: missing on the host, present planned; ${advice}` });
     });
 
@@ -307,8 +331,7 @@ function probeFirewall(plan: FirewallPlan, state: HostFirewallState = {}): Remot
     return ok(run.stdout, run.status ?? 1, run.stderr);
 }
 
-const handleOf = (chain: string, rule: string) =>
-    `$(nft -a list chain inet limen_firewall ${chain} | sed -n 's/^[[:space:]]*${rule} # handle \\([0-9]*\\)$/\\1/p')`;
+const handleOf = (chain: string, rule: string) => `$(nft -a list chain inet limen_firewall ${chain} | sed -n 's/^[[:space:]]*${rule} # handle \\([0-9]*\\)$/\\1/p')`;
 const deletePublicPorts = `nft delete rule inet limen_firewall input handle ${handleOf("input", "tcp dport @public_ports accept")}`;
 
 describe("drift: the firewall, probed with nft in a throwaway namespace", () => {
@@ -339,11 +362,27 @@ describe("drift: the firewall, probed with nft in a throwaway namespace", () => 
     });
 
     it.each([
-        ["an element added to a set", "nft add element inet limen_firewall internal_clients_v4 '{ 203.0.113.9 }'", "live: set internal_clients_v4 has 203.0.113.9, which the stack does not on the host"],
+        [
+            "an element added to a set",
+            "nft add element inet limen_firewall internal_clients_v4 '{ 203.0.113.9 }'",
+            "live: set internal_clients_v4 has 203.0.113.9, which the stack does not on the host",
+        ],
         ["an element removed", "nft delete element inet limen_firewall internal_ports '{ 9100 }'", "live: set internal_ports lacks 9100 on the host"],
-        ["a rule added", "nft insert rule inet limen_firewall input tcp dport 18443 accept", `live: chain input: rule "tcp dport 18443 accept" is not in the stack's ruleset on the host`],
-        ["a policy changed", "nft add chain inet limen_firewall input '{ type filter hook input priority filter; policy accept; }'", 'live: chain input is "hook input policy accept prio 0 type filter", the stack says "hook input policy drop prio 0 type filter" on the host'],
-        ["a rule moved to the top", `${deletePublicPorts} && nft insert rule inet limen_firewall input tcp dport @public_ports accept`, 'live: chain input: rule "tcp dport @public_ports accept" is out of order on the host'],
+        [
+            "a rule added",
+            "nft insert rule inet limen_firewall input tcp dport 18443 accept",
+            `live: chain input: rule "tcp dport 18443 accept" is not in the stack's ruleset on the host`,
+        ],
+        [
+            "a policy changed",
+            "nft add chain inet limen_firewall input '{ type filter hook input priority filter; policy accept; }'",
+            'live: chain input is "hook input policy accept prio 0 type filter", the stack says "hook input policy drop prio 0 type filter" on the host',
+        ],
+        [
+            "a rule moved to the top",
+            `${deletePublicPorts} && nft insert rule inet limen_firewall input tcp dport @public_ports accept`,
+            'live: chain input: rule "tcp dport @public_ports accept" is out of order on the host',
+        ],
     ])("%s is reported", (_label, tamper, expected) => {
         expect(judgeFirewall("backend", backend, probeFirewall(backend, { tamper })).detail).toBe(`${expected}, loaded as rendered planned; ${advice}`);
     });
@@ -364,7 +403,9 @@ describe("drift: the firewall, probed with nft in a throwaway namespace", () => 
     });
 
     it("no sudo, or output the probe cannot have printed, is a failure that says so", () => {
-        expect(judgeFirewall("backend", backend, ok("", 1, "sudo: a password is required")).detail).toMatch(/^reading table inet limen_firewall on the backend: sudo asks for a password/);
+        expect(judgeFirewall("backend", backend, ok("", 1, "sudo: a password is required")).detail).toMatch(
+            /^reading table inet limen_firewall on the backend: sudo asks for a password/,
+        );
         expect(judgeFirewall("backend", backend, ok("--- limen-probe: scratch ---\n", 0, "Error: syntax error")).detail).toBe(
             "cannot read the firewall's state: the probe's output is incomplete; the host said: Error: syntax error",
         );
@@ -428,11 +469,32 @@ describe("drift: pm2", () => {
     });
 
     it.each([
-        ["an errored instance", pm2ProbeOutput(["limen-frontend online", "limen-frontend errored", "darc-kr online", "darc-kr online"]), "processes of limen-frontend: 1 online, 1 errored on the host, 2 online planned"],
-        ["a deleted app", pm2ProbeOutput(["limen-frontend online", "limen-frontend online"], { sockets: ss.split("\n").filter((l) => !l.includes("9445")).join("\n") }), "processes of darc-kr: missing on the host, 2 online planned; listening of darc-kr: nothing on the host, 127.0.0.1:9445 planned"],
-        ["an app bound to every address", pm2ProbeOutput(allOnline, { sockets: ss.replace("127.0.0.1:9445", "*:9445") }), "listening of darc-kr: *:9445 on the host, 127.0.0.1:9445 planned"],
+        [
+            "an errored instance",
+            pm2ProbeOutput(["limen-frontend online", "limen-frontend errored", "darc-kr online", "darc-kr online"]),
+            "processes of limen-frontend: 1 online, 1 errored on the host, 2 online planned",
+        ],
+        [
+            "a deleted app",
+            pm2ProbeOutput(["limen-frontend online", "limen-frontend online"], {
+                sockets: ss
+                    .split("\n")
+                    .filter((l) => !l.includes("9445"))
+                    .join("\n"),
+            }),
+            "processes of darc-kr: missing on the host, 2 online planned; listening of darc-kr: nothing on the host, 127.0.0.1:9445 planned",
+        ],
+        [
+            "an app bound to every address",
+            pm2ProbeOutput(allOnline, { sockets: ss.replace("127.0.0.1:9445", "*:9445") }),
+            "listening of darc-kr: *:9445 on the host, 127.0.0.1:9445 planned",
+        ],
         ["no boot unit", pm2ProbeOutput(allOnline, { unit: "" }), "bootService: not installed on the host, enabled planned"],
-        ["apps that did not reload after their files changed", pm2ProbeOutput(allOnline, { started: (loadedAt - 60) * 1000 }), "loadedFiles: limen-frontend, darc-kr run with files that changed since they were loaded on the host, current planned"],
+        [
+            "apps that did not reload after their files changed",
+            pm2ProbeOutput(allOnline, { started: (loadedAt - 60) * 1000 }),
+            "loadedFiles: limen-frontend, darc-kr run with files that changed since they were loaded on the host, current planned",
+        ],
         [
             "apps whose recorded files differ from the files now (a hand edit, no reload)",
             pm2ProbeOutput(allOnline, { loaded: `${"a".repeat(64)}  /srv/limen-frontend/.env.production`, current: `${"b".repeat(64)}  /srv/limen-frontend/.env.production` }),
@@ -508,7 +570,9 @@ describe("the runbook's checks", () => {
         expect(judgeHealth(ok("\nlimen-verify-http-status:000", 28, "curl: (28) Connection timed out after 5001 milliseconds"), other).detail).toMatch(
             /timed out .*internal_clients_v4.*18443 in internal_ports \(see `backend firewall`\)/,
         );
-        expect(judgeHealth(ok("\nlimen-verify-http-status:000", 7, "curl: (7) Failed to connect to 192.0.2.100 port 18443: Connection refused"), other).detail).toMatch(/ss -ltnp 'sport = :18443'/);
+        expect(judgeHealth(ok("\nlimen-verify-http-status:000", 7, "curl: (7) Failed to connect to 192.0.2.100 port 18443: Connection refused"), other).detail).toMatch(
+            /ss -ltnp 'sport = :18443'/,
+        );
         expect(judgeHealth(ok("bad gateway\nlimen-verify-http-status:502"), other)).toMatchObject({ ok: false, detail: expect.stringMatching(/answered 502/) });
         expect(judgeHealth({ status: undefined, stdout: "", stderr: "", failure: "ssh ops@192.0.2.10:2222: no answer" }, other).detail).toBe("ssh ops@192.0.2.10:2222: no answer");
     });
@@ -575,8 +639,15 @@ describe("the runbook's proxy-log: the middleware's lines for verify's own reque
 
     it("parses the middleware's line: method, path, target", () => {
         expect(parseProxyLine(post)).toEqual({ stamp: "2026-01-01T10:00:05", method: "POST", path: "/api/auth/session", target: `${backend}/api/auth/session` });
-        expect(parseProxyLine("0|limen-fr | Proxy POST /api/auth/session -> no backend: BACKEND_HOST/BACKEND_PORT unset")).toMatchObject({ stamp: undefined, target: "no backend: BACKEND_HOST/BACKEND_PORT unset" });
-        expect(proxySessionLines([get, older, "0|limen-fr | 2026-01-01T10:00:05: Proxy GET /api/health -> x", post].join("\n"))).toEqual([older, post, get.replace(/\x1b\[[0-9;]*m/g, "")]);
+        expect(parseProxyLine("0|limen-fr | Proxy POST /api/auth/session -> no backend: BACKEND_HOST/BACKEND_PORT unset")).toMatchObject({
+            stamp: undefined,
+            target: "no backend: BACKEND_HOST/BACKEND_PORT unset",
+        });
+        expect(proxySessionLines([get, older, "0|limen-fr | 2026-01-01T10:00:05: Proxy GET /api/health -> x", post].join("\n"))).toEqual([
+            older,
+            post,
+            get.replace(/\x1b\[[0-9;]*m/g, ""),
+        ]);
     });
 
     it("passes when the POST verify made is logged since its clock reading, sent to the backend", () => {
@@ -616,7 +687,10 @@ describe("the runbook's proxy-log: the middleware's lines for verify's own reque
 
     it("fails when the middleware has no backend configured", () => {
         const result = judgeProxyLog(clock, logs("0|limen-fr | 2026-01-01T10:00:05: Proxy POST /api/auth/session -> no backend: BACKEND_HOST/BACKEND_PORT unset"), other);
-        expect(result).toMatchObject({ ok: false, detail: expect.stringMatching(/^since 2026-01-01T10:00:05 the middleware sent session requests to no backend: BACKEND_HOST\/BACKEND_PORT unset, not http/) });
+        expect(result).toMatchObject({
+            ok: false,
+            detail: expect.stringMatching(/^since 2026-01-01T10:00:05 the middleware sent session requests to no backend: BACKEND_HOST\/BACKEND_PORT unset, not http/),
+        });
     });
 
     it("an IPv6 backend is compared as an origin, brackets and all", () => {
@@ -630,8 +704,14 @@ describe("the runbook's proxy-log: the middleware's lines for verify's own reque
         const unstamped = judgeProxyLog(clock, logs(`0|limen-fr | Proxy POST /api/auth/session -> ${backend}/api/auth/session session`), other);
         expect(unstamped).toMatchObject({ ok: false, detail: expect.stringMatching(/carry no timestamp.*time: true.*frontend file \/etc\/limen\/pm2\/ecosystem\.config\.js/) });
         expect(judgeProxyLog(ok("", 127, "sh: date: not found"), logs(post), other)).toMatchObject({ ok: false, detail: "date on the frontend: sh: date: not found" });
-        expect(judgeProxyLog(ok("Thu Jan  1 10:00:05 UTC 2026\n"), logs(post), other)).toMatchObject({ ok: false, detail: expect.stringMatching(/^cannot read the frontend's clock/) });
-        expect(judgeProxyLog(clock, ok("", 3, "limen-probe: no pm2 daemon runs for limen"), other)).toMatchObject({ ok: false, detail: expect.stringMatching(/no pm2 daemon runs for limen.*frontend pm2/) });
+        expect(judgeProxyLog(ok("Thu Jan  1 10:00:05 UTC 2026\n"), logs(post), other)).toMatchObject({
+            ok: false,
+            detail: expect.stringMatching(/^cannot read the frontend's clock/),
+        });
+        expect(judgeProxyLog(clock, ok("", 3, "limen-probe: no pm2 daemon runs for limen"), other)).toMatchObject({
+            ok: false,
+            detail: expect.stringMatching(/no pm2 daemon runs for limen.*frontend pm2/),
+        });
         const unreachable = { status: undefined, stdout: "", stderr: "", failure: "ssh ops@192.0.2.10:2222: no answer" };
         expect(judgeProxyLog(unreachable, unreachable, other)).toEqual({ check: "proxy-log", ok: false, detail: "ssh ops@192.0.2.10:2222: no answer", lines: [] });
     });
@@ -653,7 +733,11 @@ interface HostChanges {
 const firewallOutputs = new Map<string, RemoteResult>();
 
 /** Answers each command verify runs the way converged hosts would (with `changes` applied), or throws. */
-function standInHosts(config: LimenConfig, plan: StackPlan, changes: HostChanges = {}): { answer: (role: HostRole, command: string, stdin?: string) => RemoteResult; asked: string[] } {
+function standInHosts(
+    config: LimenConfig,
+    plan: StackPlan,
+    changes: HostChanges = {},
+): { answer: (role: HostRole, command: string, stdin?: string) => RemoteResult; asked: string[] } {
     const asked: string[] = [];
     const firewalls = { frontend: scratchFirewall(plan.frontend.firewall), backend: scratchFirewall(plan.backend.firewall) };
     const answer = (role: HostRole, command: string, stdin?: string): RemoteResult => {
@@ -676,7 +760,9 @@ function standInHosts(config: LimenConfig, plan: StackPlan, changes: HostChanges
         if (host.pm2 && command === pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir)) return ok(pm2ProbeOutput());
         for (const certificate of host.certificates) {
             if (command !== certificateProbe(certificate)) continue;
-            return ok(`present=yes\nnot-after=${opensslDate(new Date(Date.now() + 60 * 86_400_000))}\nnames=${certificate.domains.join(",")}\nissuer=CN=stand-in\nkey=matches\nchain=ok\n`);
+            return ok(
+                `present=yes\nnot-after=${opensslDate(new Date(Date.now() + 60 * 86_400_000))}\nnames=${certificate.domains.join(",")}\nissuer=CN=stand-in\nkey=matches\nchain=ok\n`,
+            );
         }
         if (role !== "frontend") throw new Error(`unexpected command on the ${role}: ${command}`);
         if (command === curlCommand(healthUrl(config))) return ok('{"status":"ok"}\nlimen-verify-http-status:200');
@@ -730,7 +816,10 @@ describe("every check, against stand-in hosts", () => {
     it("converged hosts pass every check: the runbook's, then one per artifact of each host's plan", async () => {
         const hosts = standInHosts(other, otherPlan);
         const results = await collect(runChecks(other, otherPlan, remoteFor(hosts)));
-        expect(results.map((r) => [r.check, r.ok]), JSON.stringify(results, null, 2)).toEqual(allCheckNames.map((name) => [name, true]));
+        expect(
+            results.map((r) => [r.check, r.ok]),
+            JSON.stringify(results, null, 2),
+        ).toEqual(allCheckNames.map((name) => [name, true]));
         expect(exitCode(results)).toBe(0);
         // The clock is read before the POST, the logs right after the session check.
         expect(hosts.asked.slice(0, 6)).toEqual([
@@ -843,7 +932,11 @@ describe("SSH: hostio/ssh.ts with the plan's endpoints, nothing on disk", () => 
     }
 
     it("the real client against a closed local port: refused at once, reported once, never the key", async () => {
-        const key = generateKeyPairSync("ec", { namedCurve: "P-256", privateKeyEncoding: { type: "sec1", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } }).privateKey;
+        const key = generateKeyPairSync("ec", {
+            namedCurve: "P-256",
+            privateKeyEncoding: { type: "sec1", format: "pem" },
+            publicKeyEncoding: { type: "spki", format: "pem" },
+        }).privateKey;
         const counting = countingRunOnHost();
         const hosts = new PlannedHosts({ frontend: local, backend: { ...local, role: "backend" } }, key, counting.runOn);
         const first = await hosts.run("frontend", "true");
@@ -903,7 +996,9 @@ describe("the stack's config, read through the pulumi CLI and the program's own 
     it("refuses what `pulumi up` refuses, with the same messages", () => {
         const bin = fakePulumi(withOverride(prodRawConfig(), "backend", { address: "127.1" }));
         expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: bin }))).toThrow(ConfigError);
-        expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: bin }))).toThrow(/limen:backend\.address = "127\.1": the backend address must not be a loopback address/);
+        expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: bin }))).toThrow(
+            /limen:backend\.address = "127\.1": the backend address must not be a loopback address/,
+        );
         // A secret stored in plain text is refused too (the CLI says which keys are secret).
         const plain = fakePulumi(prodRawConfig(), []);
         expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: plain }))).toThrow(/limen:sshPrivateKey \(secret\): is stored in plain text/);
@@ -937,7 +1032,10 @@ describe("the stack's config, read through the pulumi CLI and the program's own 
     });
 
     it.each([
-        ["config:\n  limen:ssh:\n    user: deploy\n   port: 22\n", /^Pulumi\.prod\.yaml is not valid YAML \(line 4, column \d+: [^)]+\): fix that line, or take the file back from version control; `pulumi config set/],
+        [
+            "config:\n  limen:ssh:\n    user: deploy\n   port: 22\n",
+            /^Pulumi\.prod\.yaml is not valid YAML \(line 4, column \d+: [^)]+\): fix that line, or take the file back from version control; `pulumi config set/,
+        ],
         ["config:\n  limen:sshPrivateKey: -----BEGIN KEY: hunter2\n  - x\n", /^Pulumi\.prod\.yaml is not valid YAML \(line \d+, column \d+: [^)]+\)/],
         ["- config\n", /^Pulumi\.prod\.yaml must be a YAML map with a `config:` map/],
         ["config: [a, b]\n", /^Pulumi\.prod\.yaml: `config:` must be a map of `limen:<key>: <value>` entries/],
@@ -958,8 +1056,12 @@ describe("the stack's config, read through the pulumi CLI and the program's own 
     });
 
     it("a CLI that fails or is missing is reported, never a config value", () => {
-        expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: fakePulumi(undefined) }))).toThrow(new StackConfigError("pulumi config --stack prod failed: error: no stack named 'prod' found"));
-        expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: "/nonexistent/pulumi" }))).toThrow(/not found as "\/nonexistent\/pulumi": install it or set LIMEN_PULUMI_BIN/);
+        expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: fakePulumi(undefined) }))).toThrow(
+            new StackConfigError("pulumi config --stack prod failed: error: no stack named 'prod' found"),
+        );
+        expect(() => readStackConfig("prod", pulumiCliFromEnv({ LIMEN_PULUMI_BIN: "/nonexistent/pulumi" }))).toThrow(
+            /not found as "\/nonexistent\/pulumi": install it or set LIMEN_PULUMI_BIN/,
+        );
         expect(() => rawConfigFromCliJson(JSON.stringify({ "limen:sshPrivateKey": { secret: true } }))).toThrow(/did not show the secret limen:sshPrivateKey/);
         expect(rawConfigFromCliJson(JSON.stringify({ "limen:apps": { objectValue: { user: "limen" }, secret: false } })).raw).toEqual({ "limen:apps": '{"user":"limen"}' });
     });
@@ -1000,7 +1102,9 @@ describe("npm run verify, end to end with a stand-in pulumi and stand-in hosts",
     it("exit 1 on drift, the table naming it", async () => {
         const run = await runMain(["--stack", "prod"], { LIMEN_PULUMI_BIN: fakePulumi(otherRawConfig(), secretKeys) }, { backendTamper: deletePublicPorts });
         expect(run.code).toBe(1);
-        expect(run.stdout).toMatch(/^backend firewall +FAIL +live: chain input: rule "tcp dport @public_ports accept" is missing on the host, loaded as rendered planned; run `pulumi up --refresh` to repair$/m);
+        expect(run.stdout).toMatch(
+            /^backend firewall +FAIL +live: chain input: rule "tcp dport @public_ports accept" is missing on the host, loaded as rendered planned; run `pulumi up --refresh` to repair$/m,
+        );
         expect(run.stdout.trim().split("\n").at(-1)).toBe(`1 of ${allCheckNames.length} checks failed`);
     });
 
@@ -1046,7 +1150,25 @@ describe("certificates: the probe run for real, judged by days left, names, key 
     const pair = (label: string, names: string[], days: number) => {
         const at = path.join(dir, label);
         spawnSync("mkdir", ["-p", at]);
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", String(days), "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`, "-keyout", path.join(at, "privkey.pem"), "-out", path.join(at, "fullchain.pem"));
+        openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            String(days),
+            "-subj",
+            `/CN=${names[0]}`,
+            "-addext",
+            `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
+            "-keyout",
+            path.join(at, "privkey.pem"),
+            "-out",
+            path.join(at, "fullchain.pem"),
+        );
         return { chainPath: path.join(at, "fullchain.pem"), keyPath: path.join(at, "privkey.pem") };
     };
     const served = (files: { chainPath: string; keyPath: string }, domains: string[], lineageDir?: string): CertificatePlan => ({
@@ -1055,11 +1177,23 @@ describe("certificates: the probe run for real, judged by days left, names, key 
         ...files,
         sdsPath: undefined,
         acme: lineageDir
-            ? { email: "ops@example.org", directoryUrl: "https://acme.example.org/dir", responder: { address: "127.0.0.1", port: 8402 }, lineageDir, publishDir: path.dirname(files.chainPath), renewalHook: "/nonexistent" }
+            ? {
+                  email: "ops@example.org",
+                  directoryUrl: "https://acme.example.org/dir",
+                  responder: { address: "127.0.0.1", port: 8402 },
+                  lineageDir,
+                  publishDir: path.dirname(files.chainPath),
+                  renewalHook: "/nonexistent",
+              }
             : undefined,
     });
     const probe = (certificate: CertificatePlan, units: { timer?: string; lastRun?: string } = {}) => {
-        const env = { ...process.env, PATH: `${sudoShim()}:${process.env.PATH}`, LIMEN_TEST_UNIT_STATE: units.timer ?? "enabled", LIMEN_TEST_SERVICE_RESULT: units.lastRun ?? "success" };
+        const env = {
+            ...process.env,
+            PATH: `${sudoShim()}:${process.env.PATH}`,
+            LIMEN_TEST_UNIT_STATE: units.timer ?? "enabled",
+            LIMEN_TEST_SERVICE_RESULT: units.lastRun ?? "success",
+        };
         const run = spawnSync("sh", ["-c", certificateProbe(certificate)], { encoding: "utf8", env });
         return ok(run.stdout, run.status ?? 1, run.stderr);
     };
@@ -1071,7 +1205,9 @@ describe("certificates: the probe run for real, judged by days left, names, key 
         const result = judgeCertificate("frontend", served(good, domains), probe(served(good, domains)), new Date());
         expect(result.ok, result.detail).toBe(true);
         expect(result.warning).toBeUndefined();
-        expect(result.detail).toMatch(/^(89|90) days left \(until \d{4}-\d\d-\d\d\); covers limen\.example\.org, www\.example\.org; key and chain match; issuer CN=limen\.example\.org$/);
+        expect(result.detail).toMatch(
+            /^(89|90) days left \(until \d{4}-\d\d-\d\d\); covers limen\.example\.org, www\.example\.org; key and chain match; issuer CN=limen\.example\.org$/,
+        );
     });
 
     it("warns under 21 days, fails under 10 and once expired, naming the date", () => {
@@ -1101,9 +1237,15 @@ describe("certificates: the probe run for real, judged by days left, names, key 
         const brokenChain = path.join(dir, "broken-chain.pem");
         writeFileSync(brokenChain, openssl("x509", "-in", good.chainPath) + openssl("x509", "-in", other.chainPath));
         const broken = { chainPath: brokenChain, keyPath: good.keyPath };
-        expect(judgeCertificate("frontend", served(broken, domains), probe(served(broken, domains)), new Date())).toMatchObject({ ok: false, detail: "the chain is out of order or incomplete" });
+        expect(judgeCertificate("frontend", served(broken, domains), probe(served(broken, domains)), new Date())).toMatchObject({
+            ok: false,
+            detail: "the chain is out of order or incomplete",
+        });
         const missing = { chainPath: path.join(dir, "none.pem"), keyPath: good.keyPath };
-        expect(judgeCertificate("frontend", served(missing, domains), probe(served(missing, domains)), new Date())).toMatchObject({ ok: false, detail: `no certificate at ${missing.chainPath}; put a valid pair there` });
+        expect(judgeCertificate("frontend", served(missing, domains), probe(served(missing, domains)), new Date())).toMatchObject({
+            ok: false,
+            detail: `no certificate at ${missing.chainPath}; put a valid pair there`,
+        });
     });
 
     it("for an issued certificate, a lineage that is not the one served, or no renewal timer, fails", () => {

@@ -1,7 +1,10 @@
 import { z } from "zod";
 import { absolutePath, envValues, listOf, loopbackBind, port, section, unixUser, wholeNumber, withRule } from "./fields";
 
-const pm2Name = withRule(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, { message: "must be a pm2 process name: lower-case letters, digits, _, . and -" }), "must be a pm2 process name");
+const pm2Name = withRule(
+    z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, { message: "must be a pm2 process name: lower-case letters, digits, _, . and -" }),
+    "must be a pm2 process name",
+);
 
 /**
  * An argument before the bind flags. A host or port given here as well would race the appended

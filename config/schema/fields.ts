@@ -22,7 +22,10 @@ export function withRule<T extends z.ZodType>(schema: T, rule: string): T {
 export const port = withRule(z.int().min(1).max(65535), "must be a TCP port: a whole number from 1 to 65535");
 
 export const wholeNumber = (min: number, max: number | undefined, unit: string) =>
-    withRule(max === undefined ? z.int().min(min) : z.int().min(min).max(max), max === undefined ? `must be a whole number of ${unit}, at least ${min}` : `must be a whole number of ${unit} from ${min} to ${max}`);
+    withRule(
+        max === undefined ? z.int().min(min) : z.int().min(min).max(max),
+        max === undefined ? `must be a whole number of ${unit}, at least ${min}` : `must be a whole number of ${unit} from ${min} to ${max}`,
+    );
 
 export const flag = withRule(z.boolean(), "must be true or false");
 
@@ -94,8 +97,7 @@ export const hostAddress = (role: AddressRole) =>
     );
 
 /** An address some host has, read like hostAddress, for lists that other rules compare (deployFrom). */
-export const ipAddress = (role: string) =>
-    hostAddress({ role, loopback: "it names the machine that reads it, not a host on the network" });
+export const ipAddress = (role: string) => hostAddress({ role, loopback: "it names the machine that reads it, not a host on the network" });
 
 /**
  * A source address for the firewall's internal-client set. Any text is taken here; config/rules.ts
@@ -189,4 +191,7 @@ export const envKeyName = withRule(
     "environment variable names are upper case letters, digits and underscores",
 );
 
-export const envValues = withRule(z.record(envKeyName, withRule(z.string(), "must be text (one .env.production value)")), "must be a map of environment variable names to text values");
+export const envValues = withRule(
+    z.record(envKeyName, withRule(z.string(), "must be text (one .env.production value)")),
+    "must be a map of environment variable names to text values",
+);

@@ -4,7 +4,10 @@ import { hostAddress, listOf, section, sshHostKey } from "./fields";
 export const frontendSchema = section(
     {
         /** IP address the stack connects to over SSH. */
-        address: hostAddress({ role: "the frontend address", loopback: "the stack would configure the machine it runs on, and the backend would open its internal ports to itself" }),
+        address: hostAddress({
+            role: "the frontend address",
+            loopback: "the stack would configure the machine it runs on, and the backend would open its internal ports to itself",
+        }),
         /** Pinned host key line. */
         hostKey: sshHostKey,
         /** Addresses the backend sees the frontend's connections come from; default [address]. */

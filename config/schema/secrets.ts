@@ -18,7 +18,9 @@ export const sshPrivateKeySchema = withRule(
 
 /** limen:tlsPrivateKey: Envoy's TLS key when limen:tls.source is "config"; "" (Pulumi.yaml's default) means unset. */
 export const tlsPrivateKeySchema = withRule(
-    z.string().refine((key) => key === "" || privateKeyPem.test(key), { message: "must be a PEM private key (set it with `pulumi config set --secret limen:tlsPrivateKey < key.pem`)" }),
+    z
+        .string()
+        .refine((key) => key === "" || privateKeyPem.test(key), { message: "must be a PEM private key (set it with `pulumi config set --secret limen:tlsPrivateKey < key.pem`)" }),
     "must be a PEM private key (set it with `pulumi config set --secret limen:tlsPrivateKey < key.pem`)",
 ).optional();
 

@@ -9,7 +9,10 @@ export const letsEncryptDirectory = "https://acme-v02.api.letsencrypt.org/direct
 export const letsEncryptStagingDirectory = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
 /** The ACME account e-mail: Let's Encrypt sends expiry and policy notices there. */
-const acmeEmail = withRule(z.email({ message: "must be an e-mail address such as ops@darc.kr (the ACME account's contact)" }), "must be an e-mail address such as ops@darc.kr (the ACME account's contact)");
+const acmeEmail = withRule(
+    z.email({ message: "must be an e-mail address such as ops@darc.kr (the ACME account's contact)" }),
+    "must be an e-mail address such as ops@darc.kr (the ACME account's contact)",
+);
 
 const acmeDirectoryUrl = withRule(
     z.url({ protocol: /^https$/, message: `must be an ACME directory URL on https, such as ${letsEncryptDirectory}` }),

@@ -123,9 +123,7 @@ function inNamespace(namespace: string, command: string, args: string[]): Promis
 /** A leftover pebble would answer the readiness probe while the new one fails to bind: refuse to start. */
 async function requirePortsFree(namespace: string, ports: number[]): Promise<void> {
     const { stdout } = await inNamespace(namespace, "ss", ["-Hlntup"]);
-    const busy = stdout
-        .split("\n")
-        .filter((line) => ports.some((port) => line.split(/\s+/)[4]?.endsWith(`:${port}`)));
+    const busy = stdout.split("\n").filter((line) => ports.some((port) => line.split(/\s+/)[4]?.endsWith(`:${port}`)));
     if (busy.length > 0) {
         throw new Error(`ports pebble needs are in use in ${namespace} (a pebble left running? lab/hosts/down.sh clears it):\n${busy.join("\n")}`);
     }
@@ -255,17 +253,25 @@ export async function startPebble(options: PebbleOptions): Promise<LabAcme> {
     };
     try {
         const challtestsrv = startDaemon(namespace, "challtestsrv", path.join(dir, "pebble-challtestsrv"), [
-            "-dnsserver", dnsListen,
-            "-management", challtestsrvManagementListen,
-            "-defaultIPv4", "127.0.0.1",
+            "-dnsserver",
+            dnsListen,
+            "-management",
+            challtestsrvManagementListen,
+            "-defaultIPv4",
+            "127.0.0.1",
             // No AAAA answers: pebble dials the first address it resolves, AAAA before A, and the
             // responder listens on 127.0.0.1 only.
-            "-defaultIPv6", "",
+            "-defaultIPv6",
+            "",
             // Its own challenge responders off: certbot answers the challenges, and they would take ports.
-            "-http01", "",
-            "-https01", "",
-            "-tlsalpn01", "",
-            "-doh", "",
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            "-doh",
+            "",
         ]);
         daemons.push(challtestsrv);
         await waitUntil("challtestsrv's DNS listens and its API takes the domains' records", daemons, async () => {
@@ -280,20 +286,14 @@ export async function startPebble(options: PebbleOptions): Promise<LabAcme> {
             }
         });
 
-        const pebble = startDaemon(
-            namespace,
-            "pebble",
-            path.join(dir, "pebble"),
-            ["-config", configFile, "-dnsserver", dnsListen],
-            {
-                // Validate at once instead of after a random pause of up to 15 s.
-                PEBBLE_VA_NOSLEEP: "1",
-                // Pebble rejects 5 % of good nonces by default; certbot retries, but timings would wobble.
-                PEBBLE_WFE_NONCEREJECT: "0",
-                // Every order validates afresh, so each issuance and renewal really reaches the responder.
-                PEBBLE_AUTHZREUSE: "0",
-            },
-        );
+        const pebble = startDaemon(namespace, "pebble", path.join(dir, "pebble"), ["-config", configFile, "-dnsserver", dnsListen], {
+            // Validate at once instead of after a random pause of up to 15 s.
+            PEBBLE_VA_NOSLEEP: "1",
+            // Pebble rejects 5 % of good nonces by default; certbot retries, but timings would wobble.
+            PEBBLE_WFE_NONCEREJECT: "0",
+            // Every order validates afresh, so each issuance and renewal really reaches the responder.
+            PEBBLE_AUTHZREUSE: "0",
+        });
         daemons.push(pebble);
         const directoryUrl = `https://${acmeListen}/dir`;
         await waitUntil(`pebble's directory ${directoryUrl} answers`, daemons, () =>

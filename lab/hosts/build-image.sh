@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds (or finds in the cache) the lab's Debian bookworm images:
 #   base      debootstrap minbase + systemd, sshd, nftables, certbot, user `deploy` (outsider boots this)
-#   frontend  base + Node.js 20 (this machine's binary) + pm2 + user `limen` + /srv/limen-frontend + /srv/darc-kr
-#   backend   base + Node.js 20 + the backend API and agent fixtures as enabled systemd units
+#   frontend  base + Node.js 22 (the binary tools/node/node22.sh gives) + pm2 + user `limen` + /srv/limen-frontend + /srv/darc-kr
+#   backend   base + Node.js 22 + the backend API and agent fixtures as enabled systemd units
 # base is a full root tree; frontend and backend are overlayfs upper layers stacked on it.
 # Each lives in $LIMEN_CACHE_DIR/images/<flavour>-<key>; the key hashes everything that goes in,
 # so changing a package, this script's steps, the node binary or a fixture builds a new one.
@@ -12,7 +12,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SUITE=bookworm
 PM2_VERSION=7.0.4
-NODE_BIN=/usr/bin/node
+# The Node the project runs on (22 LTS): the apps in the lab run on the Node prod runs them on.
+NODE_BIN="$(bash "$(dirname "${BASH_SOURCE[0]}")/../../tools/node/node22.sh")/node"
 PACKAGES=(
   systemd systemd-sysv dbus libpam-systemd
   openssh-server openssh-client sudo

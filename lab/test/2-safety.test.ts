@@ -72,7 +72,10 @@ describe("firewall changes cannot lock anyone out", () => {
     it("a change that cuts the operator's SSH is restored by the hosts themselves; the next good `up` converges", async () => {
         // Only the outsider may SSH: the operator (and so this deployment) is cut off.
         await configureLabStack(hosts, { adminNetworks: [`${hosts.hosts.outsider.ipv4}/32`] });
-        const error = await stack.up(quiet).then(() => "", (e: Error) => e.message);
+        const error = await stack.up(quiet).then(
+            () => "",
+            (e: Error) => e.message,
+        );
         const failedAt = Date.now();
         expect(error).toMatch(/the new ruleset of table inet limen_firewall was not confirmed over a new SSH connection, so the host restores the previous one/);
         expect(error).toMatch(new RegExp(`${hosts.hosts.backend.ipv4.replace(/\./g, "\\.")}|${hosts.hosts.frontend.ipv4.replace(/\./g, "\\.")}`));
@@ -116,20 +119,23 @@ describe("firewall changes cannot lock anyone out", () => {
         // ports; 28443 is published the same way but not guarded, to show the DNAT path itself works.
         // The machine sees /proc/sys read-only; its network namespace is the lab's, so forwarding is set from here.
         expect(inNamespace(hosts.hosts.backend.namespace, "sysctl", "-qw", "net.ipv4.ip_forward=1").status).toBe(0);
-        onHostOk("backend", [
-            "ip netns add ctr",
-            "ip link add ctr0 type veth peer name eth0 netns ctr",
-            "ip addr add 172.30.0.1/24 dev ctr0 && ip link set ctr0 up",
-            "ip netns exec ctr ip addr add 172.30.0.2/24 dev eth0 && ip netns exec ctr ip link set eth0 up && ip netns exec ctr ip link set lo up",
-            "ip netns exec ctr ip route add default via 172.30.0.1",
-            "nft add table ip dockerlike",
-            "nft add chain ip dockerlike prerouting '{ type nat hook prerouting priority dstnat; }'",
-            "nft add rule ip dockerlike prerouting tcp dport 18443 dnat to 172.30.0.2:18443",
-            "nft add rule ip dockerlike prerouting tcp dport 28443 dnat to 172.30.0.2:18443",
-            // Detached from this exec's session, so the "container" outlives it.
-            "setsid -f ip netns exec ctr node -e 'require(\"net\").createServer((s) => s.end(\"ctr\")).listen(18443)' >/dev/null 2>&1",
-            "sleep 1",
-        ].join(" && "));
+        onHostOk(
+            "backend",
+            [
+                "ip netns add ctr",
+                "ip link add ctr0 type veth peer name eth0 netns ctr",
+                "ip addr add 172.30.0.1/24 dev ctr0 && ip link set ctr0 up",
+                "ip netns exec ctr ip addr add 172.30.0.2/24 dev eth0 && ip netns exec ctr ip link set eth0 up && ip netns exec ctr ip link set lo up",
+                "ip netns exec ctr ip route add default via 172.30.0.1",
+                "nft add table ip dockerlike",
+                "nft add chain ip dockerlike prerouting '{ type nat hook prerouting priority dstnat; }'",
+                "nft add rule ip dockerlike prerouting tcp dport 18443 dnat to 172.30.0.2:18443",
+                "nft add rule ip dockerlike prerouting tcp dport 28443 dnat to 172.30.0.2:18443",
+                // Detached from this exec's session, so the "container" outlives it.
+                'setsid -f ip netns exec ctr node -e \'require("net").createServer((s) => s.end("ctr")).listen(18443)\' >/dev/null 2>&1',
+                "sleep 1",
+            ].join(" && "),
+        );
         try {
             expect(tcpOpensWithin(hosts.hosts.outsider.namespace, backend, 28443)).toBe(true);
             expect(tcpOpen(hosts.hosts.outsider.namespace, backend, 18443)).toBe(false);
@@ -144,12 +150,18 @@ describe("nothing half-changed", () => {
     it("a file that fails validation leaves the installed file and the running service untouched", () => {
         const ecosystem = "/etc/limen/pm2/ecosystem.config.js";
         const before = onHostOk("frontend", `sha256sum ${ecosystem}`);
-        const broken = onHost("frontend", `echo 'module.exports = {{' | /usr/local/libexec/limen/limen-host install-file --path ${ecosystem} --mode 0644 --owner root:root --check ecosystem`);
+        const broken = onHost(
+            "frontend",
+            `echo 'module.exports = {{' | /usr/local/libexec/limen/limen-host install-file --path ${ecosystem} --mode 0644 --owner root:root --check ecosystem`,
+        );
         expect(broken.status).not.toBe(0);
         expect(broken.stderr).toMatch(/the new ecosystem file is not `module.exports = <JSON with an apps array>;`; the installed one is unchanged/);
         expect(onHostOk("frontend", `sha256sum ${ecosystem}`)).toBe(before);
         const rulesetBefore = onHostOk("backend", "nft list table inet limen_firewall | sha256sum");
-        const badRules = onHost("backend", "echo 'table inet limen_firewall { chain input { tcp dport @nope accept; } }' | /usr/local/libexec/limen/limen-host install-file --path /etc/limen/firewall/limen.nft --mode 0600 --owner root:root --check nft");
+        const badRules = onHost(
+            "backend",
+            "echo 'table inet limen_firewall { chain input { tcp dport @nope accept; } }' | /usr/local/libexec/limen/limen-host install-file --path /etc/limen/firewall/limen.nft --mode 0600 --owner root:root --check nft",
+        );
         expect(badRules.stderr).toMatch(/nft rejected the new ruleset; the installed one is unchanged/);
         expect(badRules.status).not.toBe(0);
         expect(onHostOk("backend", "nft list table inet limen_firewall | sha256sum")).toBe(rulesetBefore);
@@ -202,10 +214,16 @@ describe("hosts come back and are waited for", () => {
     }, 300_000);
 
     it("a host key that changed: `pulumi up` refuses, naming the host", async () => {
-        onHostOk("backend", "cp -a /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub /root/ && rm /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh.service");
+        onHostOk(
+            "backend",
+            "cp -a /etc/ssh/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key.pub /root/ && rm /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && systemctl restart ssh.service",
+        );
         try {
             await configureLabStack(hosts, { publicApiPorts: [8443] });
-            const error = await stack.up(quiet).then(() => "", (e: Error) => e.message);
+            const error = await stack.up(quiet).then(
+                () => "",
+                (e: Error) => e.message,
+            );
             expect(error).toMatch(new RegExp(`${hosts.hosts.backend.ipv4.replace(/\./g, "\\.")}:22.*host key`, "s"));
             // Nothing changed on the backend: its public_ports set is still empty.
             expect(onHostOk("backend", "nft list set inet limen_firewall public_ports")).not.toMatch(/elements/);
@@ -241,8 +259,10 @@ describe("hosts come back and are waited for", () => {
 describe("zero-downtime reloads", () => {
     it("a changed .env.production reaches the apps with no failed request", async () => {
         const loop = background(exec, [
-            "frontend", "bash", "-c",
-            "ok=0; bad=0; end=$((SECONDS + 20)); while [ $SECONDS -lt $end ] && [ $((ok + bad)) -lt 20000 ]; do code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' http://127.0.0.1:9444/); if [ \"$code\" = 200 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); fi; done; echo \"$ok $bad\"",
+            "frontend",
+            "bash",
+            "-c",
+            'ok=0; bad=0; end=$((SECONDS + 20)); while [ $SECONDS -lt $end ] && [ $((ok + bad)) -lt 20000 ]; do code=$(curl -s -o /dev/null -m 2 -w \'%{http_code}\' http://127.0.0.1:9444/); if [ "$code" = 200 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); fi; done; echo "$ok $bad"',
         ]);
         await new Promise((resolve) => setTimeout(resolve, 1000));
         for (const value of ["a", "b"]) {

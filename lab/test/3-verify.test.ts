@@ -28,7 +28,13 @@ const runbookChecks = ["backend-health", "session-cookie", "proxy-log", "app-por
  * One per artifact of the lab's plans, written out rather than derived from the plan so that a check
  * that went missing shows. The lab runs without Envoy, so the frontend has no Envoy or TLS files.
  */
-const frontendChecks = ["frontend host tool", "frontend firewall", "frontend file /etc/limen/pm2/ecosystem.config.js", "frontend file /srv/limen-frontend/.env.production", "frontend pm2"];
+const frontendChecks = [
+    "frontend host tool",
+    "frontend firewall",
+    "frontend file /etc/limen/pm2/ecosystem.config.js",
+    "frontend file /srv/limen-frontend/.env.production",
+    "frontend pm2",
+];
 const backendChecks = ["backend host tool", "backend firewall"];
 const checkNames = [...runbookChecks, ...frontendChecks, ...backendChecks];
 const repairAdvice = "run `pulumi up --refresh` to repair";
@@ -66,11 +72,17 @@ describe("verify: the runbook as read-only checks", () => {
     it("every check passes on the converged hosts; the key never shows and no key file is written", () => {
         const before = verifyDirs();
         const { status, rows, output } = verify();
-        expect(rows.map((row) => [row.check, row.ok]), JSON.stringify(rows, null, 2)).toEqual(checkNames.map((name) => [name, true]));
+        expect(
+            rows.map((row) => [row.check, row.ok]),
+            JSON.stringify(rows, null, 2),
+        ).toEqual(checkNames.map((name) => [name, true]));
         expect(status).toBe(0);
         const backend = `http://${hosts.hosts.backend.ipv4}:18443`;
         const proxyLines = byName(rows)["proxy-log"]!.lines ?? [];
-        expect(proxyLines.some((line) => line.includes(`Proxy POST /api/auth/session -> ${backend}/api/auth/session session`)), proxyLines.join("\n")).toBe(true);
+        expect(
+            proxyLines.some((line) => line.includes(`Proxy POST /api/auth/session -> ${backend}/api/auth/session session`)),
+            proxyLines.join("\n"),
+        ).toBe(true);
         const keyLines = readFileSync(hosts.deployPrivateKeyPath, "utf8").trim().split("\n");
         expect(output).not.toContain(keyLines[Math.floor(keyLines.length / 2)]);
         expect(verifyDirs()).toEqual(before);

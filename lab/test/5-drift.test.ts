@@ -35,8 +35,20 @@ const handChanges: HandChange[] = [
         drifted: ["frontend-apps-env-production", "frontend-apps-pm2"],
         says: /contentSha256/,
     },
-    { what: ".env.production made world-readable", host: "frontend", script: `chmod 0644 ${envFile}`, drifted: ["frontend-apps-env-production"], says: /mode\s*: "0644" => "0600"/ },
-    { what: ".env.production handed to root", host: "frontend", script: `chown root:root ${envFile}`, drifted: ["frontend-apps-env-production"], says: /owner\s*: "root:root" => "limen:limen"/ },
+    {
+        what: ".env.production made world-readable",
+        host: "frontend",
+        script: `chmod 0644 ${envFile}`,
+        drifted: ["frontend-apps-env-production"],
+        says: /mode\s*: "0644" => "0600"/,
+    },
+    {
+        what: ".env.production handed to root",
+        host: "frontend",
+        script: `chown root:root ${envFile}`,
+        drifted: ["frontend-apps-env-production"],
+        says: /owner\s*: "root:root" => "limen:limen"/,
+    },
     { what: ".env.production deleted", host: "frontend", script: `rm ${envFile}`, drifted: ["frontend-apps-env-production"], says: /state\s*: "missing" => "present"/ },
     {
         what: "the ecosystem edited to bind 0.0.0.0 and reloaded",
@@ -45,7 +57,13 @@ const handChanges: HandChange[] = [
         drifted: ["frontend-apps-ecosystem", "frontend-apps-pm2"],
         says: /listening/,
     },
-    { what: "the frontend's table deleted", host: "frontend", script: "nft delete table inet limen_firewall", drifted: ["frontend-firewall-table"], says: /live\s*: "missing" => "loaded as rendered"/ },
+    {
+        what: "the frontend's table deleted",
+        host: "frontend",
+        script: "nft delete table inet limen_firewall",
+        drifted: ["frontend-firewall-table"],
+        says: /live\s*: "missing" => "loaded as rendered"/,
+    },
     {
         what: "a rule inserted on the backend that accepts 18443 from anywhere",
         host: "backend",
@@ -60,13 +78,43 @@ const handChanges: HandChange[] = [
         drifted: ["backend-firewall-table"],
         says: /is missing/,
     },
-    { what: "the backend's input policy flipped to accept", host: "backend", script: "nft chain inet limen_firewall input '{ policy accept; }'", drifted: ["backend-firewall-table"], says: /chain input is/ },
+    {
+        what: "the backend's input policy flipped to accept",
+        host: "backend",
+        script: "nft chain inet limen_firewall input '{ policy accept; }'",
+        drifted: ["backend-firewall-table"],
+        says: /chain input is/,
+    },
     { what: "the backend's boot ruleset emptied", host: "backend", script: ": > /etc/limen/firewall/limen.nft", drifted: ["backend-firewall-table"], says: /bootRulesetSha256/ },
-    { what: "limen-firewall.service disabled on the backend", host: "backend", script: "systemctl disable --quiet limen-firewall.service", drifted: ["backend-firewall-table"], says: /bootUnit\s*: "disabled" => "enabled"/ },
+    {
+        what: "limen-firewall.service disabled on the backend",
+        host: "backend",
+        script: "systemctl disable --quiet limen-firewall.service",
+        drifted: ["backend-firewall-table"],
+        says: /bootUnit\s*: "disabled" => "enabled"/,
+    },
     { what: "the darc.kr app deleted from pm2", host: "frontend", script: `${pm2("delete darc-kr")} >/dev/null`, drifted: ["frontend-apps-pm2"], says: /darc-kr\s*: "missing"/ },
-    { what: "limen-frontend stopped in pm2", host: "frontend", script: `${pm2("stop limen-frontend")} >/dev/null`, drifted: ["frontend-apps-pm2"], says: /limen-frontend: "2 stopped"/ },
-    { what: "pm2's boot unit disabled", host: "frontend", script: "systemctl disable --quiet pm2-limen.service", drifted: ["frontend-apps-pm2"], says: /bootService\s*: "disabled" => "enabled"/ },
-    { what: "the host tool edited on the backend", host: "backend", script: "echo '# edited by hand' >> /usr/local/libexec/limen/limen-host", drifted: ["backend-host-tool"], says: /contentSha256/ },
+    {
+        what: "limen-frontend stopped in pm2",
+        host: "frontend",
+        script: `${pm2("stop limen-frontend")} >/dev/null`,
+        drifted: ["frontend-apps-pm2"],
+        says: /limen-frontend: "2 stopped"/,
+    },
+    {
+        what: "pm2's boot unit disabled",
+        host: "frontend",
+        script: "systemctl disable --quiet pm2-limen.service",
+        drifted: ["frontend-apps-pm2"],
+        says: /bootService\s*: "disabled" => "enabled"/,
+    },
+    {
+        what: "the host tool edited on the backend",
+        host: "backend",
+        script: "echo '# edited by hand' >> /usr/local/libexec/limen/limen-host",
+        drifted: ["backend-host-tool"],
+        says: /contentSha256/,
+    },
 ];
 
 /** `pulumi preview --refresh --diff`: the resources it would change, and its text. */
@@ -111,34 +159,38 @@ beforeAll(async () => {
 }, 300_000);
 
 describe("a hand change on a host is seen and repaired", () => {
-    it.each(handChanges)("$what", async (change) => {
-        // A case that fails leaves its drift behind: repaired here so the next case starts converged.
-        onTestFailed(async () => {
-            await stack.up({ color: "never", refresh: true, onOutput: () => undefined }).catch(() => undefined);
-        });
-        onHostOk(change.host, change.script);
-        if (change.what.startsWith("a rule inserted")) {
-            // The drift is real: the outsider gets in until it is repaired.
-            expect(tcpOpen(hosts.hosts.outsider.namespace, hosts.hosts.backend.ipv4, 18443)).toBe(true);
-        }
+    it.each(handChanges)(
+        "$what",
+        async (change) => {
+            // A case that fails leaves its drift behind: repaired here so the next case starts converged.
+            onTestFailed(async () => {
+                await stack.up({ color: "never", refresh: true, onOutput: () => undefined }).catch(() => undefined);
+            });
+            onHostOk(change.host, change.script);
+            if (change.what.startsWith("a rule inserted")) {
+                // The drift is real: the outsider gets in until it is repaired.
+                expect(tcpOpen(hosts.hosts.outsider.namespace, hosts.hosts.backend.ipv4, 18443)).toBe(true);
+            }
 
-        const preview = await previewRefresh();
-        expect(preview.changed).toEqual([...change.drifted].sort());
-        expect(preview.text).toMatch(change.says);
+            const preview = await previewRefresh();
+            expect(preview.changed).toEqual([...change.drifted].sort());
+            expect(preview.text).toMatch(change.says);
 
-        const started = Date.now();
-        const repair = await stack.up({ color: "never", refresh: true, onOutput: () => undefined });
-        expect(repair.summary.result).toBe("succeeded");
-        expect(repair.summary.resourceChanges).toEqual({ same: resourceCount - change.drifted.length, update: change.drifted.length });
-        recordFigure(`drift repaired: ${change.what}`, `${((Date.now() - started) / 1000).toFixed(1)} s`);
+            const started = Date.now();
+            const repair = await stack.up({ color: "never", refresh: true, onOutput: () => undefined });
+            expect(repair.summary.result).toBe("succeeded");
+            expect(repair.summary.resourceChanges).toEqual({ same: resourceCount - change.drifted.length, update: change.drifted.length });
+            recordFigure(`drift repaired: ${change.what}`, `${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-        expect(backendClosedToOutsider()).toBe(true);
-        expect(pm2Status()).toEqual({ "limen-frontend": "online", "darc-kr": "online" });
-        expect(verifyPasses()).toEqual({ ok: true, failed: [] });
+            expect(backendClosedToOutsider()).toBe(true);
+            expect(pm2Status()).toEqual({ "limen-frontend": "online", "darc-kr": "online" });
+            expect(verifyPasses()).toEqual({ ok: true, failed: [] });
 
-        const again = await stack.up({ color: "never", refresh: true, onOutput: () => undefined });
-        expect(again.summary.resourceChanges).toEqual({ same: resourceCount });
-    }, 300_000);
+            const again = await stack.up({ color: "never", refresh: true, onOutput: () => undefined });
+            expect(again.summary.resourceChanges).toEqual({ same: resourceCount });
+        },
+        300_000,
+    );
 });
 
 describe("drift in a secret file", () => {

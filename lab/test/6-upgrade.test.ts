@@ -44,11 +44,7 @@ function pm2Pids(): number[] {
 function hostSnapshot(host: "frontend" | "backend"): string {
     const files = ["/usr/local/libexec/limen/limen-host", "/etc/limen/firewall/limen.nft", "/etc/systemd/system/limen-firewall.service"];
     if (host === "frontend") files.push("/srv/limen-frontend/.env.production", "/etc/limen/pm2/ecosystem.config.js");
-    const script = [
-        `stat -c '%i %n' ${files.join(" ")}`,
-        "nft -a list table inet limen_firewall | head -1",
-        "systemctl is-enabled limen-firewall.service",
-    ].join("; ");
+    const script = [`stat -c '%i %n' ${files.join(" ")}`, "nft -a list table inet limen_firewall | head -1", "systemctl is-enabled limen-firewall.service"].join("; ");
     return onHostOk(host, script) + (host === "frontend" ? `pm2 pids ${pm2Pids().join(" ")}\n` : "");
 }
 
@@ -73,10 +69,16 @@ describe("upgrading a stack converged by the previous version", () => {
 
     it("this version's `pulumi up` takes them over: apps answer throughout, nothing on the hosts deleted or recreated", async () => {
         const loop = new Promise<string>((resolve) => {
-            const child = spawn(exec, [
-                "frontend", "bash", "-c",
-                "ok=0; bad=0; while [ ! -e /tmp/limen-upgrade-done ] && [ $((ok + bad)) -lt 20000 ]; do code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' http://127.0.0.1:9444/); if [ \"$code\" = 200 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); fi; done; rm -f /tmp/limen-upgrade-done; echo \"$ok $bad\"",
-            ], { stdio: ["ignore", "pipe", "inherit"] });
+            const child = spawn(
+                exec,
+                [
+                    "frontend",
+                    "bash",
+                    "-c",
+                    'ok=0; bad=0; while [ ! -e /tmp/limen-upgrade-done ] && [ $((ok + bad)) -lt 20000 ]; do code=$(curl -s -o /dev/null -m 2 -w \'%{http_code}\' http://127.0.0.1:9444/); if [ "$code" = 200 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); fi; done; rm -f /tmp/limen-upgrade-done; echo "$ok $bad"',
+                ],
+                { stdio: ["ignore", "pipe", "inherit"] },
+            );
             let out = "";
             child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
             child.on("close", () => resolve(out));
@@ -100,7 +102,10 @@ describe("upgrading a stack converged by the previous version", () => {
         expect(withoutTool(after.backend)).toBe(withoutTool(before.backend));
         expect(ok).toBeGreaterThan(0);
         expect(failed).toBe(0);
-        recordFigure("upgrade from the command-resource version", `${JSON.stringify(result.summary.resourceChanges)}; ${ok + failed} requests, ${failed} failed; files, table and app processes untouched`);
+        recordFigure(
+            "upgrade from the command-resource version",
+            `${JSON.stringify(result.summary.resourceChanges)}; ${ok + failed} requests, ${failed} failed; files, table and app processes untouched`,
+        );
     }, 300_000);
 
     it("afterwards the stack reads the hosts: `up --refresh` changes nothing, and the backend stays closed to the outsider", async () => {

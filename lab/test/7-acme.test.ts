@@ -78,7 +78,9 @@ describe("ACME certificates on the lab's frontend (pebble)", () => {
             expect(pair.issuer, name).toMatch(/Pebble/);
             expect(pair.sameAsLineage, name).toBe(true);
             // The published key is root-only; the directory swap is a symlink.
-            expect(onHostOk("frontend", `stat -c '%a %U' /etc/limen/tls/${name}/current/privkey.pem; test -L /etc/limen/tls/${name}/current && echo link`).trim()).toBe("600 root\nlink");
+            expect(onHostOk("frontend", `stat -c '%a %U' /etc/limen/tls/${name}/current/privkey.pem; test -L /etc/limen/tls/${name}/current && echo link`).trim()).toBe(
+                "600 root\nlink",
+            );
         }
         expect(onHostOk("frontend", "systemctl is-enabled certbot.timer").trim()).toBe("enabled");
         const renewal = Object.fromEntries(
@@ -145,7 +147,14 @@ describe("ACME certificates on the lab's frontend (pebble)", () => {
         const rows = verifyRows();
         for (const [name, domain] of Object.entries(domains)) {
             const row = rows.find((r) => r.check === `frontend certificate ${name}`);
-            expect(row, JSON.stringify(rows)).toMatchObject({ ok: true, detail: expect.stringMatching(new RegExp(`^\\d+ days left \\(until \\d{4}-\\d\\d-\\d\\d\\); covers ${domain.replace(/\./g, "\\.")}; key and chain match; issuer .*Pebble.*; renewed by certbot\\.timer$`)) });
+            expect(row, JSON.stringify(rows)).toMatchObject({
+                ok: true,
+                detail: expect.stringMatching(
+                    new RegExp(
+                        `^\\d+ days left \\(until \\d{4}-\\d\\d-\\d\\d\\); covers ${domain.replace(/\./g, "\\.")}; key and chain match; issuer .*Pebble.*; renewed by certbot\\.timer$`,
+                    ),
+                ),
+            });
         }
         expect(rows.filter((r) => !r.ok)).toEqual([]);
     }, 180_000);

@@ -2,7 +2,10 @@ import { canonicalAddress, classifyAddress } from "../../plan/addresses";
 
 /** A comparable spelling of an address: canonical for IP literals, lower case otherwise. */
 export function sameAddress(text: string): string {
-    const bare = text.trim().replace(/^\[(.*)\]$/, "$1").toLowerCase();
+    const bare = text
+        .trim()
+        .replace(/^\[(.*)\]$/, "$1")
+        .toLowerCase();
     return canonicalAddress(bare) ?? bare;
 }
 

@@ -18,7 +18,8 @@ export function installsEnvFile(r: ResourceView): boolean | Unknown {
 
 export const isEnvFile = (r: ResourceView): boolean => installsEnvFile(r) === true;
 
-const unknownPath = (r: ResourceView, what: string) => skipped(r.urn, `${describe(r)}: path is unknown during preview, so it is not known whether it installs ${envFileName}; ${what}`);
+const unknownPath = (r: ResourceView, what: string) =>
+    skipped(r.urn, `${describe(r)}: path is unknown during preview, so it is not known whether it installs ${envFileName}; ${what}`);
 
 /**
  * The keys and values of a .env file as dotenv reads them: `KEY=value`, `export KEY=value`, values
@@ -32,7 +33,11 @@ export function parseEnv(text: string): Map<string, string> {
         const [, key, raw] = match as unknown as [string, string, string];
         let value = raw;
         if (/^'.*'$/.test(raw)) value = raw.slice(1, -1).replace(/\\\$/g, "$");
-        else if (/^".*"$/.test(raw)) value = raw.slice(1, -1).replace(/\\n/g, "\n").replace(/\\(["\\$])/g, "$1");
+        else if (/^".*"$/.test(raw))
+            value = raw
+                .slice(1, -1)
+                .replace(/\\n/g, "\n")
+                .replace(/\\(["\\$])/g, "$1");
         else value = raw.replace(/\s+#.*$/, "");
         env.set(key, value);
     }
@@ -57,7 +62,10 @@ export function envFileLoopbackFindings(r: ResourceView): Finding[] {
     for (const key of ["BACKEND_HOST", "AGENT_HOST"]) {
         const value = env.get(key);
         const reason = value === undefined ? undefined : loopbackReason(value);
-        if (reason) findings.push(violation(r.urn, `${describe(r)}: ${envFileName} ${key}=${value} ${reason}; from the frontend it would not reach the backend (seed: never localhost/127.0.0.1)`));
+        if (reason)
+            findings.push(
+                violation(r.urn, `${describe(r)}: ${envFileName} ${key}=${value} ${reason}; from the frontend it would not reach the backend (seed: never localhost/127.0.0.1)`),
+            );
     }
     return findings;
 }
@@ -81,7 +89,12 @@ export function envFileModeFindings(r: ResourceView): Finding[] {
         if (mode instanceof Unknown) return [skipped(r.urn, `${describe(r)}: mode is unknown during preview; ${envFileName}'s mode was not checked`)];
         const bits = typeof mode === "string" && /^[0-7]{3,4}$/.test(mode) ? parseInt(mode, 8) : undefined;
         if (bits === undefined || (bits & 0o007) !== 0 || (bits & 0o7000) !== 0) {
-            return [violation(r.urn, `${describe(r)}: installs ${String(r.props.path)} with mode ${modeText(mode)}; it must give others nothing (0600 or 0640): the file may hold secrets`)];
+            return [
+                violation(
+                    r.urn,
+                    `${describe(r)}: installs ${String(r.props.path)} with mode ${modeText(mode)}; it must give others nothing (0600 or 0640): the file may hold secrets`,
+                ),
+            ];
         }
         return [];
     }
@@ -92,7 +105,12 @@ export function envFileModeFindings(r: ResourceView): Finding[] {
     const { strings, unknowns } = stringsIn(inputsOf(r, ["connection"]));
     const findings: Finding[] = strings
         .filter(({ text }) => text.includes(envFileName))
-        .map(({ path: where }) => violation(r.urn, `${describe(r)}: ${where} names ${envFileName}; only a file resource (HostFile) declares the mode it leaves, so the file's mode cannot be shown to exclude others`));
+        .map(({ path: where }) =>
+            violation(
+                r.urn,
+                `${describe(r)}: ${where} names ${envFileName}; only a file resource (HostFile) declares the mode it leaves, so the file's mode cannot be shown to exclude others`,
+            ),
+        );
     if (unknowns.length > 0) {
         findings.push(skipped(r.urn, `${describe(r)}: ${unknowns.map((u) => u.path).join(", ")} unknown during preview; not checked for ${envFileName}`));
     }

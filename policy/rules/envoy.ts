@@ -79,7 +79,13 @@ export function envoyLoopbackFindings(r: ResourceView): Finding[] {
     const findings: Finding[] = [];
     for (const endpoint of endpoints) {
         const reason = loopbackReason(endpoint.address);
-        if (reason) findings.push(violation(r.urn, `${describe(r)}: Envoy cluster ${envoyClusterNames.backend} endpoint ${endpoint.address} ${reason} (seed: Envoy dials the backend's internal address)`));
+        if (reason)
+            findings.push(
+                violation(
+                    r.urn,
+                    `${describe(r)}: Envoy cluster ${envoyClusterNames.backend} endpoint ${endpoint.address} ${reason} (seed: Envoy dials the backend's internal address)`,
+                ),
+            );
     }
     return findings;
 }
@@ -100,7 +106,12 @@ export function envoyBackendFindings(resources: ResourceView[]): Finding[] {
         });
         const content = textInput(envoy, "content");
         if (content instanceof Unknown || beside.some((r) => r.props.content instanceof Unknown)) {
-            findings.push(skipped(envoy.urn, `${describe(envoy)}: the Envoy config or ${envFileName} is unknown during preview; the backend cluster was not compared (the config schema derives both from one value)`));
+            findings.push(
+                skipped(
+                    envoy.urn,
+                    `${describe(envoy)}: the Envoy config or ${envFileName} is unknown during preview; the backend cluster was not compared (the config schema derives both from one value)`,
+                ),
+            );
             continue;
         }
         if (content === undefined) {

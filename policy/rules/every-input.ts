@@ -18,12 +18,15 @@ export function forbiddenEnvKeyFindings(r: ResourceView): Finding[] {
     const { keys, strings, unknowns } = stringsIn(inputsOf(r));
     const findings: Finding[] = [];
     for (const { path: where, key } of keys) {
-        if (forbiddenKeys.includes(key.toUpperCase())) findings.push(violation(r.urn, `${describe(r)}: ${where} sets ${key} (seed: NEXT_PUBLIC_BACKEND_URL is never set; the browser calls the relative /api)`));
+        if (forbiddenKeys.includes(key.toUpperCase()))
+            findings.push(violation(r.urn, `${describe(r)}: ${where} sets ${key} (seed: NEXT_PUBLIC_BACKEND_URL is never set; the browser calls the relative /api)`));
     }
     for (const { path: where, text } of strings) {
         text.split(/\r?\n/).forEach((line, index) => {
             if (/^\s*(#|\/\/)/.test(line) || !forbiddenAssignment.test(line)) return;
-            findings.push(violation(r.urn, `${describe(r)}: ${where}, line ${index + 1}, assigns NEXT_PUBLIC_BACKEND_URL (seed: it is never set; the browser calls the relative /api)`));
+            findings.push(
+                violation(r.urn, `${describe(r)}: ${where}, line ${index + 1}, assigns NEXT_PUBLIC_BACKEND_URL (seed: it is never set; the browser calls the relative /api)`),
+            );
         });
     }
     if (unknowns.length > 0) {

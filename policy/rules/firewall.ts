@@ -104,7 +104,12 @@ export function backendFirewallFindings(resources: ResourceView[], config: Firew
     if (frontendFiles.length === 0) {
         const unknownPaths = onHosts.filter((r) => isInstalledFile(r) && r.props.path instanceof Unknown);
         return unknownPaths.length > 0
-            ? [skipped("", `the path of ${unknownPaths.map((r) => r.name).join(", ")} is unknown during preview, so the frontend cannot be told apart; the backend firewall was not checked`)]
+            ? [
+                  skipped(
+                      "",
+                      `the path of ${unknownPaths.map((r) => r.name).join(", ")} is unknown during preview, so the frontend cannot be told apart; the backend firewall was not checked`,
+                  ),
+              ]
             : [violation("", `no resource installs ${envFileName} or the Envoy config, so the frontend (the backend's only allowed client) cannot be told apart`)];
     }
     const unknownHosts = onHosts.filter((r) => connectionAddress(r) instanceof Unknown);
@@ -112,8 +117,20 @@ export function backendFirewallFindings(resources: ResourceView[], config: Firew
         return [skipped("", `the connection address of ${unknownHosts.map((r) => r.name).join(", ")} is unknown during preview; the backend firewall was not checked`)];
     }
     const hostOf = (r: ResourceView) => connectionAddress(r) as string | undefined;
-    const frontendHosts = new Set(frontendFiles.map(hostOf).filter((h): h is string => h !== undefined).map(sameAddress));
-    const backendHosts = [...new Set(onHosts.map(hostOf).filter((h): h is string => h !== undefined).map(sameAddress))].filter((h) => !frontendHosts.has(h));
+    const frontendHosts = new Set(
+        frontendFiles
+            .map(hostOf)
+            .filter((h): h is string => h !== undefined)
+            .map(sameAddress),
+    );
+    const backendHosts = [
+        ...new Set(
+            onHosts
+                .map(hostOf)
+                .filter((h): h is string => h !== undefined)
+                .map(sameAddress),
+        ),
+    ].filter((h) => !frontendHosts.has(h));
     if (backendHosts.length === 0) return [violation("", "no resource acts on a host other than the frontend: the backend and its firewall are missing")];
 
     const allowed = new Set([...frontendHosts, ...config.additionalFrontendAddresses.map(sameAddress)]);
@@ -129,7 +146,10 @@ export function backendFirewallFindings(resources: ResourceView[], config: Firew
             findings.push(
                 unknownRulesets.length > 0
                     ? skipped("", `backend ${backend}: the ruleset of ${unknownRulesets.map((r) => r.name).join(", ")} is unknown during preview; its firewall was not checked`)
-                    : violation("", `backend ${backend}: no FirewallTable loads the ${firewallTable.family} ${firewallTable.name} ruleset, so nothing keeps ${config.internalPorts.join(", ")} to the frontend`),
+                    : violation(
+                          "",
+                          `backend ${backend}: no FirewallTable loads the ${firewallTable.family} ${firewallTable.name} ruleset, so nothing keeps ${config.internalPorts.join(", ")} to the frontend`,
+                      ),
             );
             continue;
         }
@@ -139,13 +159,20 @@ export function backendFirewallFindings(resources: ResourceView[], config: Firew
             const where = `${describe(r)} (backend ${backend})`;
             for (const port of config.internalPorts) {
                 if (!portSetHas(set("internal_ports"), port)) findings.push(violation(r.urn, `${where}: port ${port} is not in internal_ports, so the frontend cannot reach it`));
-                if (!portSetHas(set("guarded_ports"), port)) findings.push(violation(r.urn, `${where}: port ${port} is not in guarded_ports, so prerouting does not drop it for other sources`));
-                if (portSetHas(set("public_ports"), port)) findings.push(violation(r.urn, `${where}: port ${port} is in public_ports, open to everyone (seed: internal network only)`));
+                if (!portSetHas(set("guarded_ports"), port))
+                    findings.push(violation(r.urn, `${where}: port ${port} is not in guarded_ports, so prerouting does not drop it for other sources`));
+                if (portSetHas(set("public_ports"), port))
+                    findings.push(violation(r.urn, `${where}: port ${port} is in public_ports, open to everyone (seed: internal network only)`));
             }
             const clients = [...set("internal_clients_v4"), ...set("internal_clients_v6")];
             for (const client of clients) {
                 if (!allowed.has(sameAddress(client))) {
-                    findings.push(violation(r.urn, `${where}: internal_clients lists ${client}, which is not a frontend address (${[...allowed].join(", ")}); only the frontend may reach ${config.internalPorts.join(", ")}`));
+                    findings.push(
+                        violation(
+                            r.urn,
+                            `${where}: internal_clients lists ${client}, which is not a frontend address (${[...allowed].join(", ")}); only the frontend may reach ${config.internalPorts.join(", ")}`,
+                        ),
+                    );
                 }
             }
             if (!clients.some((client) => allowed.has(sameAddress(client)))) {

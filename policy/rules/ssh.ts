@@ -48,11 +48,21 @@ function dockerSshOptsFindings(r: ResourceView): Finding[] {
     const findings: Finding[] = [];
     const strict = first("stricthostkeychecking");
     if (strict?.toLowerCase() !== "yes") {
-        findings.push(violation(r.urn, `${describe(r)}: ${host} must pass -o StrictHostKeyChecking=yes in sshOpts (found ${strict === undefined ? "none" : `StrictHostKeyChecking=${strict}`}); otherwise an unknown host key is accepted`));
+        findings.push(
+            violation(
+                r.urn,
+                `${describe(r)}: ${host} must pass -o StrictHostKeyChecking=yes in sshOpts (found ${strict === undefined ? "none" : `StrictHostKeyChecking=${strict}`}); otherwise an unknown host key is accepted`,
+            ),
+        );
     }
     const knownHosts = first("userknownhostsfile");
     if (!knownHosts || knownHosts.split(/\s+/).some((file) => file === "/dev/null")) {
-        findings.push(violation(r.urn, `${describe(r)}: ${host} must pass -o UserKnownHostsFile=<file with the pinned key> in sshOpts (found ${knownHosts === undefined ? "none" : `UserKnownHostsFile=${knownHosts}`})`));
+        findings.push(
+            violation(
+                r.urn,
+                `${describe(r)}: ${host} must pass -o UserKnownHostsFile=<file with the pinned key> in sshOpts (found ${knownHosts === undefined ? "none" : `UserKnownHostsFile=${knownHosts}`})`,
+            ),
+        );
     }
     return findings;
 }
@@ -78,7 +88,12 @@ export function hostKeyFindings(r: ResourceView): Finding[] {
         else if (typeof hostKey !== "string" || hostKey.trim() === "") {
             findings.push(violation(r.urn, `${describe(r)}: ${where}.hostKey is not set: the connection would accept any host key`));
         } else if (!isHostKeyLine(hostKey)) {
-            findings.push(violation(r.urn, `${describe(r)}: ${where}.hostKey "${hostKey.slice(0, 60)}" is not an OpenSSH host key line of an accepted type (paste the output of ssh-keyscan -t ed25519 <host>)`));
+            findings.push(
+                violation(
+                    r.urn,
+                    `${describe(r)}: ${where}.hostKey "${hostKey.slice(0, 60)}" is not an OpenSSH host key line of an accepted type (paste the output of ssh-keyscan -t ed25519 <host>)`,
+                ),
+            );
         }
     }
     return findings;

@@ -199,34 +199,38 @@ const textChanges: { name: string; change: (text: string) => string }[] = [
 ];
 
 /** A secret key's value keeps the marker whatever is done to it, so a leak is visible. */
-const markSecret = (path: KeyPath, value: unknown): unknown => (isSecretPath(path) && typeof value === "string" && !value.includes(secretMarker) ? `${secretMarker}-${value}` : value);
+const markSecret = (path: KeyPath, value: unknown): unknown =>
+    isSecretPath(path) && typeof value === "string" && !value.includes(secretMarker) ? `${secretMarker}-${value}` : value;
 
-const typeSwap = fc.tuple(fc.constantFrom(...portKeys, ...hostAddressKeys, ...bindKeys, ...otherKeys), fc.constantFrom(...typeSwaps)).map(
-    ([path, { name, swap }]): Mutation => setFrom(`type swap ${name}`, path, (config) => markSecret(path, swap(getIn(config, path)))),
-);
+const typeSwap = fc
+    .tuple(fc.constantFrom(...portKeys, ...hostAddressKeys, ...bindKeys, ...otherKeys), fc.constantFrom(...typeSwaps))
+    .map(([path, { name, swap }]): Mutation => setFrom(`type swap ${name}`, path, (config) => markSecret(path, swap(getIn(config, path)))));
 
 const stringKeys = [...hostAddressKeys, ...bindKeys, ...otherKeys.filter((path) => path.length > 1 || ["sshPrivateKey", "tlsPrivateKey"].includes(String(path[0])))];
 
-const textChange = fc.tuple(fc.constantFrom(...stringKeys), fc.constantFrom(...textChanges)).map(
-    ([path, { name, change }]): Mutation =>
-        setFrom(`${name}`, path, (config) => {
-            const value = getIn(config, path);
-            return typeof value === "string" ? change(value) : markSecret(path, change(String(value ?? "")));
-        }),
+const textChange = fc.tuple(fc.constantFrom(...stringKeys), fc.constantFrom(...textChanges)).map(([path, { name, change }]): Mutation =>
+    setFrom(`${name}`, path, (config) => {
+        const value = getIn(config, path);
+        return typeof value === "string" ? change(value) : markSecret(path, change(String(value ?? "")));
+    }),
 );
 
 // ---------------------------------------------------------------------------------------------
 // Addresses: every spelling of loopback and unspecified, IPv4 and IPv6.
 
 /** One IPv4 part in decimal, hex or octal (inet_aton reads all three). */
-const ipv4Part = (value: number, radix: "dec" | "hex" | "oct") => (radix === "hex" ? `0x${value.toString(16)}` : radix === "oct" && value > 0 ? `0${value.toString(8)}` : String(value));
+const ipv4Part = (value: number, radix: "dec" | "hex" | "oct") =>
+    radix === "hex" ? `0x${value.toString(16)}` : radix === "oct" && value > 0 ? `0${value.toString(8)}` : String(value);
 
 /** An IPv4 address in dotted, shortened (a.b.c, a.b) or single-number form, each part in some radix. */
 const ipv4Spelling = (octets: fc.Arbitrary<[number, number, number, number]>) =>
-    fc.tuple(octets, fc.constantFrom(4, 3, 2, 1), fc.array(fc.constantFrom("dec" as const, "dec" as const, "hex" as const, "oct" as const), { minLength: 4, maxLength: 4 })).map(([[a, b, c, d], parts, radixes]) => {
-        const values = parts === 4 ? [a, b, c, d] : parts === 3 ? [a, b, (c << 8) | d] : parts === 2 ? [a, (b << 16) | (c << 8) | d] : [((a << 24) | (b << 16) | (c << 8) | d) >>> 0];
-        return values.map((value, i) => ipv4Part(value, radixes[i]!)).join(".");
-    });
+    fc
+        .tuple(octets, fc.constantFrom(4, 3, 2, 1), fc.array(fc.constantFrom("dec" as const, "dec" as const, "hex" as const, "oct" as const), { minLength: 4, maxLength: 4 }))
+        .map(([[a, b, c, d], parts, radixes]) => {
+            const values =
+                parts === 4 ? [a, b, c, d] : parts === 3 ? [a, b, (c << 8) | d] : parts === 2 ? [a, (b << 16) | (c << 8) | d] : [((a << 24) | (b << 16) | (c << 8) | d) >>> 0];
+            return values.map((value, i) => ipv4Part(value, radixes[i]!)).join(".");
+        });
 
 const octet = fc.integer({ min: 0, max: 255 });
 const loopbackV4 = ipv4Spelling(fc.tuple(fc.constant(127), octet, octet, octet));
@@ -266,7 +270,9 @@ const dressed = (address: fc.Arbitrary<string>) =>
         return `${space}${body}${space}`;
     });
 
-export const loopbackSpelling = dressed(fc.oneof(loopbackV4, loopbackV6, fc.constantFrom("localhost", "LOCALHOST", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "db.localhost")));
+export const loopbackSpelling = dressed(
+    fc.oneof(loopbackV4, loopbackV6, fc.constantFrom("localhost", "LOCALHOST", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "db.localhost")),
+);
 export const unspecifiedSpelling = dressed(fc.oneof(unspecifiedV4, unspecifiedV6));
 
 /** Addresses that are fine, in spellings that are fine too (they must be deployed canonically). */
@@ -278,7 +284,23 @@ const usableAddress = dressed(
 );
 
 /** Spellings the stack refuses rather than guesses, and names. */
-const refusedAddress = fc.constantFrom("010.000.000.100", "10.1", "0x0a000064", "167772260", "[10.0.0.100]", "224.0.0.1", "ff02::1", "255.255.255.255", "fe80::1%eth0", "::ffff:10.0.0.100", "backend.internal", "10.0.0.300", "", " ", "::g");
+const refusedAddress = fc.constantFrom(
+    "010.000.000.100",
+    "10.1",
+    "0x0a000064",
+    "167772260",
+    "[10.0.0.100]",
+    "224.0.0.1",
+    "ff02::1",
+    "255.255.255.255",
+    "fe80::1%eth0",
+    "::ffff:10.0.0.100",
+    "backend.internal",
+    "10.0.0.300",
+    "",
+    " ",
+    "::g",
+);
 
 /** Another spelling of an address the config already holds (a backend at the frontend's own address). */
 const spellingOfKey = (from: KeyPath) => (config: Structured) => {
@@ -287,16 +309,21 @@ const spellingOfKey = (from: KeyPath) => (config: Structured) => {
 };
 
 const addressChange = fc.oneof(
-    fc.tuple(fc.constantFrom(...hostAddressKeys, ...bindKeys), fc.oneof(loopbackSpelling, unspecifiedSpelling, usableAddress, refusedAddress)).map(([path, address]) => set("address", path, address)),
-    fc.tuple(fc.constantFrom(...hostAddressKeys), fc.constantFrom<KeyPath>(["frontend", "address"], ["backend", "address"], ["frontend", "internalAddresses", 0])).map(([path, from]) =>
-        setFrom(`address of ${from.join(".")}`, path, spellingOfKey(from)),
-    ),
+    fc
+        .tuple(fc.constantFrom(...hostAddressKeys, ...bindKeys), fc.oneof(loopbackSpelling, unspecifiedSpelling, usableAddress, refusedAddress))
+        .map(([path, address]) => set("address", path, address)),
+    fc
+        .tuple(fc.constantFrom(...hostAddressKeys), fc.constantFrom<KeyPath>(["frontend", "address"], ["backend", "address"], ["frontend", "internalAddresses", 0]))
+        .map(([path, from]) => setFrom(`address of ${from.join(".")}`, path, spellingOfKey(from))),
 );
 
 // ---------------------------------------------------------------------------------------------
 // Ports at and past the edges, CIDRs.
 
-const portValue = fc.oneof(fc.constantFrom(0, 1, 22, 80, 443, 8443, 9000, 9444, 9445, 9901, 18443, 65535, 65536, -1, 1.5, "443", "18443", " 22"), fc.integer({ min: -2, max: 70000 }));
+const portValue = fc.oneof(
+    fc.constantFrom(0, 1, 22, 80, 443, 8443, 9000, 9444, 9445, 9901, 18443, 65535, 65536, -1, 1.5, "443", "18443", " 22"),
+    fc.integer({ min: -2, max: 70000 }),
+);
 
 const portChange = fc.oneof(
     fc.tuple(fc.constantFrom(...portKeys), portValue).map(([path, port]) => set("port", path, port)),
@@ -304,7 +331,25 @@ const portChange = fc.oneof(
 );
 
 const cidrValue = fc.oneof(
-    fc.constantFrom("10.0.0.0/24", " 10.0.0.0/24", "10.0.0.5/24", "10.0.0.0/33", "::/0", "0.0.0.0/0", "2001:DB8::/32", "2001:db8::/129", "[2001:db8::]/64", "10.0.0.0", "010.0.0.0/8", "10.0.0.0/024", "fe80::/10", "not-a-cidr", "", "198.51.100.0/24", "203.0.113.7/32"),
+    fc.constantFrom(
+        "10.0.0.0/24",
+        " 10.0.0.0/24",
+        "10.0.0.5/24",
+        "10.0.0.0/33",
+        "::/0",
+        "0.0.0.0/0",
+        "2001:DB8::/32",
+        "2001:db8::/129",
+        "[2001:db8::]/64",
+        "10.0.0.0",
+        "010.0.0.0/8",
+        "10.0.0.0/024",
+        "fe80::/10",
+        "not-a-cidr",
+        "",
+        "198.51.100.0/24",
+        "203.0.113.7/32",
+    ),
     fc.tuple(octet, octet, fc.integer({ min: 0, max: 32 })).map(([a, b, prefix]) => `${a}.${b}.0.0/${prefix}`),
 );
 
@@ -316,14 +361,41 @@ const cidrChange = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // .env.production entries: absolute URLs in every form, keys the seed forbids.
 
-const envKeys = ["API_URL", "NEXT_PUBLIC_API_URL", "API_PORT", "CACHE_PORT", "NEXT_PUBLIC_BACKEND_URL", "next_public_backend_url", "BACKEND_HOST", "AGENT_PORT", "HOSTNAME", "PORT", "LOG_LEVEL", "lower_key"];
+const envKeys = [
+    "API_URL",
+    "NEXT_PUBLIC_API_URL",
+    "API_PORT",
+    "CACHE_PORT",
+    "NEXT_PUBLIC_BACKEND_URL",
+    "next_public_backend_url",
+    "BACKEND_HOST",
+    "AGENT_PORT",
+    "HOSTNAME",
+    "PORT",
+    "LOG_LEVEL",
+    "lower_key",
+];
 
 /** A host for a URL: the backend's (in another spelling), a loopback one, the frontend's, another. */
 const urlHost = (config: Structured): fc.Arbitrary<string> => {
     const address = (path: KeyPath) => String(getIn(config, path) ?? "192.0.2.1").trim();
     const bracket = (text: string) => (text.includes(":") && !text.startsWith("[") ? `[${text}]` : text);
     return fc.oneof(
-        fc.constantFrom(...[["backend", "address"], ["backend", "internalAddress"], ["backend", "agentAddress"], ["frontend", "address"]].map((p) => bracket(address(p))), "api.example.org", "localhost", "[::1]", "127.1", "0x7f.1", "[::ffff:127.0.0.1]", "0"),
+        fc.constantFrom(
+            ...[
+                ["backend", "address"],
+                ["backend", "internalAddress"],
+                ["backend", "agentAddress"],
+                ["frontend", "address"],
+            ].map((p) => bracket(address(p))),
+            "api.example.org",
+            "localhost",
+            "[::1]",
+            "127.1",
+            "0x7f.1",
+            "[::ffff:127.0.0.1]",
+            "0",
+        ),
         loopbackV4,
     );
 };
@@ -351,7 +423,14 @@ function urlValue(form: (typeof urlForms)[number], scheme: string, host: string,
 /** An env entry with an absolute URL; its parts go with it for the judge. */
 export const envUrlChange = (base: Structured): fc.Arbitrary<Mutation> =>
     fc
-        .tuple(fc.constantFrom("extraEnv" as const, "envProductionSecrets" as const), fc.constantFrom(...envKeys), fc.constantFrom(...urlForms), fc.constantFrom("http", "https", "HTTP", "redis"), urlHost(base), fc.constantFrom("", "18443", "443", "80", "8443", "9000"))
+        .tuple(
+            fc.constantFrom("extraEnv" as const, "envProductionSecrets" as const),
+            fc.constantFrom(...envKeys),
+            fc.constantFrom(...urlForms),
+            fc.constantFrom("http", "https", "HTTP", "redis"),
+            urlHost(base),
+            fc.constantFrom("", "18443", "443", "80", "8443", "9000"),
+        )
         .map(([map, key, form, scheme, host, port]): Mutation => {
             const secret = map === "envProductionSecrets";
             const plain = urlValue(form, scheme, host, port);
@@ -365,7 +444,11 @@ export const envUrlChange = (base: Structured): fc.Arbitrary<Mutation> =>
         });
 
 const envPlainChange = fc
-    .tuple(fc.constantFrom("extraEnv" as const, "envProductionSecrets" as const), fc.constantFrom(...envKeys), fc.constantFrom("info", "", "it's", "a\nb", "$HOME", " spaced ", "12:30", "8443", "18443", "/api"))
+    .tuple(
+        fc.constantFrom("extraEnv" as const, "envProductionSecrets" as const),
+        fc.constantFrom(...envKeys),
+        fc.constantFrom("info", "", "it's", "a\nb", "$HOME", " spaced ", "12:30", "8443", "18443", "/api"),
+    )
     .map(([map, key, text]): Mutation => {
         const path: KeyPath = map === "extraEnv" ? ["apps", "extraEnv", key] : ["envProductionSecrets", key];
         return set("env value", path, map === "envProductionSecrets" ? `${secretMarker}${text}` : text);
@@ -413,19 +496,45 @@ const unknownNestedKey = fc.tuple(fc.constantFrom(...nestedFields), fc.constantF
 
 /** `pulumi config set limen:ssh.port 2222` without --path: one top-level key named "ssh.port". */
 const withoutPath = fc
-    .constantFrom<[string, string, boolean]>(["ssh.port", "2222", false], ["backend.apiPort", "18443", false], ["apps.extraEnv.LOG_LEVEL", "info", false], ["ssh.adminNetworks[0]", "10.0.0.0/24", false], ["envProductionSecrets.TOKEN", `${secretMarker}-dotted`, true], ["ssh.prot", "22", false])
-    .map(([key, value, secret]): Mutation => ({ label: `set without --path: ${key}`, touches: [[key]], apply: (config) => ({ ...config, [key]: value }), secret: secret ? [key] : [] }));
+    .constantFrom<[string, string, boolean]>(
+        ["ssh.port", "2222", false],
+        ["backend.apiPort", "18443", false],
+        ["apps.extraEnv.LOG_LEVEL", "info", false],
+        ["ssh.adminNetworks[0]", "10.0.0.0/24", false],
+        ["envProductionSecrets.TOKEN", `${secretMarker}-dotted`, true],
+        ["ssh.prot", "22", false],
+    )
+    .map(([key, value, secret]): Mutation => ({
+        label: `set without --path: ${key}`,
+        touches: [[key]],
+        apply: (config) => ({ ...config, [key]: value }),
+        secret: secret ? [key] : [],
+    }));
 
 const secretPem = (what: string) => `-----BEGIN PRIVATE KEY-----\n${secretMarker}-${what}\n-----END PRIVATE KEY-----\n`;
 
 const secretChange = fc.oneof(
-    fc.constantFrom("", `${secretMarker}-not-a-key`, `  ${secretPem("padded")}  `, JSON.stringify({ key: `${secretMarker}-json` }), secretPem("other")).map((value) => set("SSH private key", ["sshPrivateKey"], value)),
+    fc
+        .constantFrom("", `${secretMarker}-not-a-key`, `  ${secretPem("padded")}  `, JSON.stringify({ key: `${secretMarker}-json` }), secretPem("other"))
+        .map((value) => set("SSH private key", ["sshPrivateKey"], value)),
     fc.constant<Mutation>({ label: "SSH private key in plain text", touches: [["sshPrivateKey"]], apply: (config) => config, plainText: ["sshPrivateKey"] }),
     fc.constantFrom(secretPem("tls"), "", `${secretMarker}-not-pem`).map((value) => set("TLS private key", ["tlsPrivateKey"], value)),
     fc.constant<Mutation>({ label: "TLS private key removed", touches: [["tlsPrivateKey"]], apply: (config) => setIn(config, ["tlsPrivateKey"], undefined) }),
-    fc.constant<Mutation>({ label: "env secrets in plain text", touches: [["envProductionSecrets"]], apply: (config) => setIn(config, ["envProductionSecrets", "PLAIN"], `${secretMarker}-plain`), plainText: ["envProductionSecrets"] }),
+    fc.constant<Mutation>({
+        label: "env secrets in plain text",
+        touches: [["envProductionSecrets"]],
+        apply: (config) => setIn(config, ["envProductionSecrets", "PLAIN"], `${secretMarker}-plain`),
+        plainText: ["envProductionSecrets"],
+    }),
     fc
-        .constantFrom<unknown>({ TOKEN: `${secretMarker}-1` }, { [`${secretMarker}-pasted`]: "x" }, { TOKEN: [`${secretMarker}-list`] }, { NOTE: `${secretMarker}\nsecond line` }, JSON.stringify({ A: `${secretMarker}-text` }), `${secretMarker}-not-a-map`)
+        .constantFrom<unknown>(
+            { TOKEN: `${secretMarker}-1` },
+            { [`${secretMarker}-pasted`]: "x" },
+            { TOKEN: [`${secretMarker}-list`] },
+            { NOTE: `${secretMarker}\nsecond line` },
+            JSON.stringify({ A: `${secretMarker}-text` }),
+            `${secretMarker}-not-a-map`,
+        )
         .map((value) => set("env secrets", ["envProductionSecrets"], value)),
 );
 
@@ -442,10 +551,14 @@ const heldSecret = fc
     )
     .map(([top, path, value]): Mutation => ({ ...set("held as secret", path, value), secret: [top] }));
 
-const deletion = fc.constantFrom(...portKeys, ...hostAddressKeys, ...bindKeys, ...otherKeys).map((path): Mutation => ({ label: `deleted: ${path.join(".")}`, touches: [path], apply: (config) => setIn(config, path, undefined) }));
+const deletion = fc
+    .constantFrom(...portKeys, ...hostAddressKeys, ...bindKeys, ...otherKeys)
+    .map((path): Mutation => ({ label: `deleted: ${path.join(".")}`, touches: [path], apply: (config) => setIn(config, path, undefined) }));
 
 /** Switching the TLS source changes what every TLS field means: it touches the whole section. */
-const tlsSource = fc.constantFrom("host-files", "config", "file", "", undefined).map((source): Mutation => ({ ...set("TLS source", ["tls", "source"], source), touches: [["tls"]] }));
+const tlsSource = fc
+    .constantFrom("host-files", "config", "file", "", undefined)
+    .map((source): Mutation => ({ ...set("TLS source", ["tls", "source"], source), touches: [["tls"]] }));
 
 const enabledSwitch = fc.constantFrom(true, false).map((enabled) => set("Envoy switch", ["envoy", "enabled"], enabled));
 

@@ -9,7 +9,10 @@ export const repoRoot = path.join(__dirname, "..", "..");
 export function ed25519HostKey(): string {
     const der = generateKeyPairSync("ed25519").publicKey.export({ format: "der", type: "spki" });
     const raw = der.subarray(der.length - 32);
-    const field = (buf: Buffer) => Buffer.concat([Buffer.alloc(4), buf]).fill(0, 0, 4).map((b, i) => (i < 4 ? (buf.length >> (8 * (3 - i))) & 0xff : b));
+    const field = (buf: Buffer) =>
+        Buffer.concat([Buffer.alloc(4), buf])
+            .fill(0, 0, 4)
+            .map((b, i) => (i < 4 ? (buf.length >> (8 * (3 - i))) & 0xff : b));
     const blob = Buffer.concat([field(Buffer.from("ssh-ed25519")), field(raw)]);
     return `ssh-ed25519 ${blob.toString("base64")}`;
 }
@@ -19,9 +22,7 @@ export const fakePrivateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nbGFiLW9ubHkg
 /** Turns a Pulumi.<stack>.yaml `config:` block into the map Pulumi hands the program (objects as JSON). */
 export function rawConfigFromStackFile(file: string): Record<string, string> {
     const document = parse(readFileSync(path.join(repoRoot, file), "utf8")) as { config: Record<string, unknown> };
-    return Object.fromEntries(
-        Object.entries(document.config).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]),
-    );
+    return Object.fromEntries(Object.entries(document.config).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]));
 }
 
 const frontendKey = ed25519HostKey();

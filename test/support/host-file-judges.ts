@@ -18,8 +18,19 @@ import type { GeneratedUrl } from "./config-mutations";
  * IPv4 address against IPv6 rules through its mapped form, so the mapped range is judged apart.)
  */
 const nowhere = new BlockList();
-for (const [network, prefix] of [["127.0.0.0", 8], ["0.0.0.0", 8], ["224.0.0.0", 4], ["255.255.255.255", 32]] as const) nowhere.addSubnet(network, prefix, "ipv4");
-for (const [network, prefix] of [["::", 128], ["::1", 128], ["ff00::", 8]] as const) nowhere.addSubnet(network, prefix, "ipv6");
+for (const [network, prefix] of [
+    ["127.0.0.0", 8],
+    ["0.0.0.0", 8],
+    ["224.0.0.0", 4],
+    ["255.255.255.255", 32],
+] as const)
+    nowhere.addSubnet(network, prefix, "ipv4");
+for (const [network, prefix] of [
+    ["::", 128],
+    ["::1", 128],
+    ["ff00::", 8],
+] as const)
+    nowhere.addSubnet(network, prefix, "ipv6");
 
 /** An IPv4 address written as IPv6 (::ffff:a.b.c.d, or the deprecated ::a.b.c.d), WHATWG-spelled. */
 const ipv4AsIpv6 = (spelled: string) => /^::(ffff:)?[0-9a-f]{1,4}:[0-9a-f]{1,4}$/.test(spelled) || /^::ffff:/.test(spelled);
@@ -71,7 +82,8 @@ function urlProblem(url: GeneratedUrl, backendAddresses: string[]): string | und
     }
     const family = isIP(host);
     if (backendAddresses.includes(host)) return `${url.key}=${url.value} is an absolute URL to the backend`;
-    if (host === "localhost" || host.endsWith(".localhost") || (family !== 0 && pointsNowhere(host, family))) return `${url.key}=${url.value} is an absolute URL to a loopback address`;
+    if (host === "localhost" || host.endsWith(".localhost") || (family !== 0 && pointsNowhere(host, family)))
+        return `${url.key}=${url.value} is an absolute URL to a loopback address`;
     if (url.port !== "" && defaultPorts[url.scheme] !== url.port) return `${url.key}=${url.value} is an absolute URL with a port`;
     if (url.key.startsWith("NEXT_PUBLIC_")) return `${url.key}=${url.value} sends an absolute URL to browsers`;
     return undefined;
@@ -131,7 +143,8 @@ export function judgeHostFiles(config: LimenConfig, plan: StackPlan, urls: Gener
     for (const app of sandbox.module.exports.apps ?? []) {
         const hostFlags = app.args.filter((arg) => /^(-H|--hostname)/.test(arg));
         const portFlags = app.args.filter((arg) => /^(-p|--port)/.test(arg));
-        if (hostFlags.length !== 1 || portFlags.length !== 1 || app.args.at(-3) !== "127.0.0.1" || app.args.at(-4) !== "-H") problems.push(`${app.name} args ${JSON.stringify(app.args)} do not bind 127.0.0.1 alone`);
+        if (hostFlags.length !== 1 || portFlags.length !== 1 || app.args.at(-3) !== "127.0.0.1" || app.args.at(-4) !== "-H")
+            problems.push(`${app.name} args ${JSON.stringify(app.args)} do not bind 127.0.0.1 alone`);
         if (app.env.HOSTNAME !== "127.0.0.1") problems.push(`${app.name} HOSTNAME=${app.env.HOSTNAME}`);
     }
 
@@ -143,23 +156,30 @@ export function judgeHostFiles(config: LimenConfig, plan: StackPlan, urls: Gener
         const socket = (name: string) =>
             bootstrap.static_resources.clusters.find((c: { name: string }) => c.name === name)?.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
         const backend = socket(envoyClusterNames.backend);
-        if (backend?.address !== env.BACKEND_HOST || backend?.port_value !== Number(env.BACKEND_PORT)) problems.push(`Envoy's backend cluster ${JSON.stringify(backend)} is not BACKEND_HOST:BACKEND_PORT`);
-        for (const name of [envoyClusterNames.nextjs, envoyClusterNames.darc]) if (socket(name)?.address !== "127.0.0.1") problems.push(`Envoy's ${name} cluster is not on 127.0.0.1`);
+        if (backend?.address !== env.BACKEND_HOST || backend?.port_value !== Number(env.BACKEND_PORT))
+            problems.push(`Envoy's backend cluster ${JSON.stringify(backend)} is not BACKEND_HOST:BACKEND_PORT`);
+        for (const name of [envoyClusterNames.nextjs, envoyClusterNames.darc])
+            if (socket(name)?.address !== "127.0.0.1") problems.push(`Envoy's ${name} cluster is not on 127.0.0.1`);
         if (bootstrap.admin.address.socket_address.address !== "127.0.0.1") problems.push("Envoy's admin interface is not on 127.0.0.1");
     }
 
     // Firewalls: 18443/9000 (the configured API and agent ports) to the frontend alone, SSH never guarded shut.
     const backendFirewall = readFirewall(plan.backend.firewall.ruleset);
     const internal = [...new Set([config.backend.apiPort, config.backend.agentPort])].sort((a, b) => a - b).map(String);
-    if (JSON.stringify([...(backendFirewall.sets.internal_ports ?? [])].sort((a, b) => Number(a) - Number(b))) !== JSON.stringify(internal)) problems.push(`internal_ports ${backendFirewall.sets.internal_ports} are not the API and agent ports`);
+    if (JSON.stringify([...(backendFirewall.sets.internal_ports ?? [])].sort((a, b) => Number(a) - Number(b))) !== JSON.stringify(internal))
+        problems.push(`internal_ports ${backendFirewall.sets.internal_ports} are not the API and agent ports`);
     for (const port of [seedPorts.backendApi, seedPorts.agent, config.backend.apiPort, config.backend.agentPort]) {
         if (backendFirewall.sets.public_ports?.includes(String(port))) problems.push(`the backend opens internal port ${port} to everyone`);
     }
-    for (const port of backendFirewall.sets.internal_ports ?? []) if (!backendFirewall.sets.guarded_ports?.includes(port)) problems.push(`internal port ${port} is not guarded before NAT`);
+    for (const port of backendFirewall.sets.internal_ports ?? [])
+        if (!backendFirewall.sets.guarded_ports?.includes(port)) problems.push(`internal port ${port} is not guarded before NAT`);
     for (const client of [...(backendFirewall.sets.internal_clients_v4 ?? []), ...(backendFirewall.sets.internal_clients_v6 ?? [])]) {
         if (!frontendAddresses.includes(client)) problems.push(`the backend's internal ports are open to ${client}, not the frontend`);
     }
-    for (const [host, firewall] of [["frontend", readFirewall(plan.frontend.firewall.ruleset)], ["backend", backendFirewall]] as const) {
+    for (const [host, firewall] of [
+        ["frontend", readFirewall(plan.frontend.firewall.ruleset)],
+        ["backend", backendFirewall],
+    ] as const) {
         if (firewall.sshPort !== config.ssh.port) problems.push(`the ${host}'s SSH rule opens ${firewall.sshPort}, not ${config.ssh.port}`);
         if (firewall.sets.guarded_ports?.includes(String(config.ssh.port))) problems.push(`the ${host} drops its own SSH port ${config.ssh.port} before NAT`);
         if ((firewall.sets.admin_v4?.length ?? 0) + (firewall.sets.admin_v6?.length ?? 0) === 0) problems.push(`the ${host} lets no admin network reach SSH`);

@@ -95,7 +95,11 @@ export const invalidConfigs: InvalidConfig[] = [
     { name: "an Envoy image without a digest", key: "limen:envoy.image", breakIt: patch("limen:envoy", { image: "envoyproxy/envoy:v1.38-latest" }) },
     { name: "Envoy routing / to the backend", key: "limen:envoy.backendRoutePrefixes[0]", breakIt: patch("limen:envoy", { backendRoutePrefixes: ["/"] }) },
     { name: "a firewall confirmation window too short", key: "limen:ssh.firewallConfirmSeconds", breakIt: patch("limen:ssh", { firewallConfirmSeconds: 5 }) },
-    { name: "a domain for both sites", key: "limen:domains.darc[0]", breakIt: (config) => patch("limen:domains", { darc: (config["limen:domains"] as { limen: string[] }).limen })(config) },
+    {
+        name: "a domain for both sites",
+        key: "limen:domains.darc[0]",
+        breakIt: (config) => patch("limen:domains", { darc: (config["limen:domains"] as { limen: string[] }).limen })(config),
+    },
     { name: "the domains missing", key: "limen:domains", breakIt: ({ "limen:domains": _removed, ...rest }) => rest },
 
     { name: "a port given as text", key: "limen:backend.apiPort", breakIt: patch("limen:backend", { apiPort: "18443" }) },
@@ -103,7 +107,11 @@ export const invalidConfigs: InvalidConfig[] = [
     { name: "a port of 0", key: "limen:apps.darc.port", breakIt: patchApp("darc", { port: 0 }) },
     { name: "a port past 65535", key: "limen:envoy.httpsPort", breakIt: patch("limen:envoy", { httpsPort: 65536 }) },
     { name: "a switch given as text", key: "limen:envoy.enabled", breakIt: patch("limen:envoy", { enabled: "true" }) },
-    { name: "one CIDR instead of a list", key: "limen:ssh.adminNetworks", breakIt: (config) => patch("limen:ssh", { adminNetworks: (config["limen:ssh"] as { adminNetworks: string[] }).adminNetworks[0] })(config) },
+    {
+        name: "one CIDR instead of a list",
+        key: "limen:ssh.adminNetworks",
+        breakIt: (config) => patch("limen:ssh", { adminNetworks: (config["limen:ssh"] as { adminNetworks: string[] }).adminNetworks[0] })(config),
+    },
     { name: "a CIDR with host bits", key: "limen:ssh.adminNetworks[0]", breakIt: patch("limen:ssh", { adminNetworks: ["10.0.0.5/24"] }) },
     // Found by test/config.property.test.ts: nft refuses a set whose networks overlap, on the host.
     {
@@ -113,14 +121,22 @@ export const invalidConfigs: InvalidConfig[] = [
     },
     { name: "SSH on the backend's API port (a clash naming both keys)", key: "limen:ssh.port", breakIt: patch("limen:ssh", { port: 18443 }) },
     { name: "SSH on Envoy's admin port, guarded even with Envoy off", key: "limen:ssh.port", breakIt: patch("limen:ssh", { port: 9901 }) },
-    { name: "a misspelled secret key", key: "limen:sshPrivatekey", breakIt: (config) => ({ ...config, "limen:sshPrivatekey": "-----BEGIN OPENSSH PRIVATE KEY-----\nbWlzc3BlbGxlZA==\n-----END OPENSSH PRIVATE KEY-----\n" }) },
+    {
+        name: "a misspelled secret key",
+        key: "limen:sshPrivatekey",
+        breakIt: (config) => ({ ...config, "limen:sshPrivatekey": "-----BEGIN OPENSSH PRIVATE KEY-----\nbWlzc3BlbGxlZA==\n-----END OPENSSH PRIVATE KEY-----\n" }),
+    },
     { name: "a structured key set without --path", key: "limen:backend.agentPort", breakIt: (config) => ({ ...config, "limen:backend.agentPort": "9100" }) },
     {
         name: "BACKEND_HOST at the frontend's own address",
         key: "limen:backend.internalAddress",
         breakIt: (config) => patch("limen:backend", { internalAddress: (config["limen:frontend"] as { address: string }).address })(config),
     },
-    { name: "the backend at an IPv4 address in brackets", key: "limen:backend.address", breakIt: (config) => patch("limen:backend", { address: `[${(config["limen:backend"] as { address: string }).address}]` })(config) },
+    {
+        name: "the backend at an IPv4 address in brackets",
+        key: "limen:backend.address",
+        breakIt: (config) => patch("limen:backend", { address: `[${(config["limen:backend"] as { address: string }).address}]` })(config),
+    },
     { name: "the backend at a shortened IPv4 address", key: "limen:backend.internalAddress", breakIt: patch("limen:backend", { internalAddress: "10.1" }) },
     { name: "the backend at an IPv4-mapped address", key: "limen:backend.agentAddress", breakIt: patch("limen:backend", { agentAddress: "::ffff:203.0.113.7" }) },
     {
