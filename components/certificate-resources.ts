@@ -11,7 +11,7 @@
  * update re-runs the same host-tool step, which changes only what differs.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { certificateProbeCommand, parseCertificateProbe } from "../hostio/certificates";
+import { certificateProbeCommand, parseCertificateProbe, plannedResponder } from "../hostio/certificates";
 import { hostToolCommand } from "../hostio/host-tool";
 import { differingFacts } from "../hostio/observe";
 import { HostConnection, run } from "./host-resources";
@@ -38,7 +38,7 @@ interface CertificateInputs {
     server: string;
     /** What Envoy is given: certbot's current certificate, or something else. */
     served: string;
-    /** certbot.timer, which runs the renewals. */
+    /** certbot.timer, which runs the renewals, and how certbot answers the challenge then. */
     renewal: string;
 }
 
@@ -46,9 +46,12 @@ const servedIssued = "certbot's current certificate";
 const servedAny = "a certificate";
 
 /** The facts each stage promises. */
-function desiredCertificateFacts(inputs: Pick<CertificateInputs, "stage" | "domains" | "directoryUrl">): Pick<CertificateInputs, "names" | "server" | "served" | "renewal"> {
+function desiredCertificateFacts(
+    inputs: Pick<CertificateInputs, "stage" | "domains" | "directoryUrl" | "responderAddress" | "responderPort">,
+): Pick<CertificateInputs, "names" | "server" | "served" | "renewal"> {
     if (inputs.stage === "placeholder") return { names: "", server: "", served: servedAny, renewal: "" };
-    return { names: [...inputs.domains].sort().join(","), server: inputs.directoryUrl, served: servedIssued, renewal: "certbot.timer enabled" };
+    const responder = plannedResponder({ address: inputs.responderAddress, port: inputs.responderPort });
+    return { names: [...inputs.domains].sort().join(","), server: inputs.directoryUrl, served: servedIssued, renewal: `certbot.timer enabled; ${responder}` };
 }
 
 async function readCertificate(props: CertificateInputs): Promise<CertificateInputs> {
@@ -65,7 +68,7 @@ async function readCertificate(props: CertificateInputs): Promise<CertificateInp
         names: facts.lineageNames.join(","),
         server: facts.server,
         served: facts.lineage === "served" && facts.keyMatches ? servedIssued : facts.present ? "a placeholder or an older certificate" : "nothing",
-        renewal: `certbot.timer ${facts.renewalTimer || "missing"}`,
+        renewal: `certbot.timer ${facts.renewalTimer || "missing"}; ${facts.responder.trim() || "no renewal settings"}`,
     };
 }
 

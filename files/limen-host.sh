@@ -463,7 +463,7 @@ run_certbot() {
 cmd_acme_certificate() {
     opts acme-certificate "name domains email server responder-address responder-port lineage-dir publish-dir hook" "$@"
     need acme-certificate name domains email server responder-address responder-port lineage-dir publish-dir hook
-    local name=${opt[name]} lineage=${opt[lineage-dir]} wanted have server renewal
+    local name=${opt[name]} lineage=${opt[lineage-dir]} wanted have server renewal responder
     local email_record="${opt[publish-dir]}/.acme-email"
     command -v certbot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q certbot >&2 ||
         die "acme-certificate: certbot is missing and apt-get could not install it (Debian's certbot package)"
@@ -475,11 +475,14 @@ cmd_acme_certificate() {
     have=""
     [ -f "$lineage/cert.pem" ] && have=$(certificate_names "$lineage/cert.pem")
     server=$(sed -n 's/^server *= *//p' "$renewal" 2>/dev/null || true)
-    if [ "$have" != "$wanted" ] || [ "$server" != "${opt[server]}" ]; then
+    # How certbot will answer the challenge at renewal: it must be the responder Envoy forwards to.
+    responder="$(sed -n 's/^authenticator *= *//p' "$renewal" 2>/dev/null) $(sed -n 's/^http01_address *= *//p' "$renewal" 2>/dev/null):$(sed -n 's/^http01_port *= *//p' "$renewal" 2>/dev/null)"
+    if [ "$have" != "$wanted" ] || [ "$server" != "${opt[server]}" ] || [ "$responder" != "standalone ${opt[responder-address]}:${opt[responder-port]}" ]; then
         local args=(certonly --non-interactive --agree-tos --no-eff-email --email "${opt[email]}" --server "${opt[server]}"
             --standalone --http-01-address "${opt[responder-address]}" --http-01-port "${opt[responder-port]}"
             --cert-name "$name" --domains "${opt[domains]}" --preferred-challenges http)
-        # Same names from another server (staging to production): certbot would keep the valid one.
+        # Same names from another server (staging to production) or renewed another way (a lineage made
+        # by hand with webroot or port 80): certbot keeps a valid certificate and its settings unless forced.
         [ -n "$have" ] && [ "$have" = "$wanted" ] && args+=(--force-renewal)
         run_certbot "${args[@]}" ||
             die "acme-certificate: certbot could not obtain the certificate $name for ${opt[domains]} from ${opt[server]} (see /var/log/letsencrypt/letsencrypt.log); the pair served is unchanged"

@@ -30,6 +30,8 @@ export interface CertificateFacts {
     /** With a lineage: certbot's names, its ACME server, its renewal timer and the last renewal's result. */
     lineageNames: string[];
     server: string;
+    /** How certbot answers the challenge at renewal: `standalone 127.0.0.1:8402`. */
+    responder: string;
     renewalTimer: string;
     lastRenewal: string;
 }
@@ -56,7 +58,10 @@ if [ -n "$lineage" ]; then
   if [ ! -f "$lineage/fullchain.pem" ]; then echo lineage=missing
   elif cmp -s "$lineage/fullchain.pem" "$chain"; then echo lineage=served; else echo lineage=not-served; fi
   echo "lineage-names=$(names "$lineage/fullchain.pem")"
-  echo "server=$(sed -n 's/^server *= *//p' "$(dirname "$(dirname "$lineage")")/renewal/$(basename "$lineage").conf" 2>/dev/null)"
+  conf="$(dirname "$(dirname "$lineage")")/renewal/$(basename "$lineage").conf"
+  setting() { sed -n "s/^$1 *= *//p" "$conf" 2>/dev/null; }
+  echo "server=$(setting server)"
+  echo "responder=$(setting authenticator) $(setting http01_address):$(setting http01_port)"
   echo "timer=$(systemctl is-enabled certbot.timer 2>/dev/null || echo missing)"
   echo "last-renewal=$(systemctl show -p Result --value certbot.service 2>/dev/null)"
 fi`;
@@ -84,6 +89,7 @@ export function parseCertificateProbe(stdout: string): CertificateFacts {
         lineage: lineage === undefined ? undefined : lineage === "served" ? "served" : lineage === "missing" ? "missing" : "not served",
         lineageNames: list("lineage-names"),
         server: values.get("server") ?? "",
+        responder: values.get("responder") ?? "",
         renewalTimer: values.get("timer") ?? "",
         lastRenewal: values.get("last-renewal") ?? "",
     };
@@ -103,6 +109,11 @@ export function uncoveredDomains(names: string[], domains: string[]): string[] {
 }
 
 /** Whole days until `notAfter` (negative once expired). */
+/** The renewal settings Envoy's challenge route needs: certbot's standalone responder where Envoy forwards. */
+export function plannedResponder(responder: { address: string; port: number }): string {
+    return `standalone ${responder.address}:${responder.port}`;
+}
+
 export function daysLeft(notAfter: Date, now: Date): number {
     return Math.floor((notAfter.getTime() - now.getTime()) / 86_400_000);
 }

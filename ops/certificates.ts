@@ -5,7 +5,7 @@
  * whether certbot's renewals are running and being served. The facts come from the same probe the
  * certificate resources read on `pulumi refresh` (hostio/certificates.ts).
  */
-import { CertificateFacts, certificateProbeCommand, daysLeft, parseCertificateProbe, uncoveredDomains } from "../hostio/certificates";
+import { CertificateFacts, certificateProbeCommand, daysLeft, parseCertificateProbe, plannedResponder, uncoveredDomains } from "../hostio/certificates";
 import { CertificatePlan, HostRole } from "../plan/hosts";
 import { RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";
@@ -61,6 +61,12 @@ export function judgeCertificate(role: HostRole, certificate: CertificatePlan, r
             problems.push(
                 "certbot holds another certificate than the one served: the renewal hook refused it or did not run (`journalctl -u certbot.service`); `pulumi up --refresh` publishes it if it passes the checks",
             );
+        const responder = plannedResponder(certificate.acme.responder);
+        if (facts.lineage !== "missing" && facts.responder !== responder) {
+            problems.push(
+                `certbot renews with \`${facts.responder.trim() || "no settings"}\`, not ${responder} where Envoy forwards the challenge, so renewals fail; run \`pulumi up --refresh\``,
+            );
+        }
         if (facts.renewalTimer !== "enabled") problems.push(`certbot.timer is ${facts.renewalTimer || "missing"}, so nothing renews; run \`pulumi up --refresh\``);
         if (facts.lastRenewal !== "" && facts.lastRenewal !== "success") warnings.push(`the last certbot run ended with ${facts.lastRenewal}: \`journalctl -u certbot.service\``);
     }

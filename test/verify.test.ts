@@ -1249,7 +1249,16 @@ describe("certificates: the probe run for real, judged by days left, names, key 
     });
 
     it("for an issued certificate, a lineage that is not the one served, or no renewal timer, fails", () => {
-        const lineage = pair("lineage", domains, 90);
+        // certbot's layout: live/<name>/ beside renewal/<name>.conf, written as certbot writes it.
+        const lineage = pair("certbot/live/limen", domains, 90);
+        const renewalConf = path.join(dir, "certbot", "renewal", "limen.conf");
+        spawnSync("mkdir", ["-p", path.dirname(renewalConf)]);
+        const writeRenewal = (authenticator: string, port: number) =>
+            writeFileSync(
+                renewalConf,
+                `version = 2.1.0\n[renewalparams]\nauthenticator = ${authenticator}\nserver = https://acme.example.org/dir\nhttp01_port = ${port}\nhttp01_address = 127.0.0.1\n`,
+            );
+        writeRenewal("standalone", 8402);
         const certificate = served(good, domains, path.dirname(lineage.chainPath));
         const result = judgeCertificate("frontend", certificate, probe(certificate), new Date());
         expect(result.ok).toBe(false);
@@ -1266,6 +1275,12 @@ describe("certificates: the probe run for real, judged by days left, names, key 
             ok: true,
             warning: true,
             detail: expect.stringMatching(/^the last certbot run ended with exit-code: `journalctl -u certbot.service`; \d+ days left/),
+        });
+        // A lineage renewed another way (by hand, on port 80) would fail behind Envoy.
+        writeRenewal("standalone", 80);
+        expect(judgeCertificate("frontend", sameAsServed, probe(sameAsServed), new Date())).toMatchObject({
+            ok: false,
+            detail: "certbot renews with `standalone 127.0.0.1:80`, not standalone 127.0.0.1:8402 where Envoy forwards the challenge, so renewals fail; run `pulumi up --refresh`",
         });
     });
 
