@@ -118,20 +118,8 @@ const certificateProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-export interface AcmeCertificateArgs {
-    connection: pulumi.Input<HostConnection>;
-    toolPath: string;
-    stage: Stage;
-    name: string;
-    domains: string[];
-    email: string;
-    directoryUrl: string;
-    responderAddress: string;
-    responderPort: number;
-    lineageDir: string;
-    publishDir: string;
-    renewalHook: string;
-}
+/** What a certificate resource is given: its settings (the facts are derived from them), the connection as an input. */
+export type AcmeCertificateArgs = Omit<CertificateInputs, "connection" | "names" | "server" | "served" | "renewal"> & { connection: pulumi.Input<HostConnection> };
 
 /** One certificate on the frontend, at one stage (see the module comment). */
 export class AcmeCertificate extends pulumi.dynamic.Resource {

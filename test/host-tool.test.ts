@@ -7,6 +7,7 @@ import { parseConfig } from "../config";
 import { backendFirewallSpec, pm2Spec } from "../plan/hosts";
 import { renderFirewall } from "../render/firewall";
 import { renderEcosystem } from "../render/pm2";
+import { selfSignedPair } from "./support/certificates";
 import { prodRawConfig } from "./support/fixtures";
 
 /**
@@ -142,34 +143,8 @@ describe("limen-host refuses missing and empty arguments, naming them", () => {
 });
 
 describe("limen-host publishes certificate pairs only after checking them", () => {
-    const openssl = (...args: string[]) => {
-        const run = spawnSync("openssl", args, { encoding: "utf8" });
-        if (run.status !== 0) throw new Error(`openssl ${args[0]}: ${run.stderr}`);
-    };
     /** A certbot-like lineage: fullchain.pem and privkey.pem for `names`. */
-    function lineage(names: string[]): string {
-        const dir = scratchDir();
-        openssl(
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            `/CN=${names[0]}`,
-            "-addext",
-            `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
-            "-keyout",
-            path.join(dir, "privkey.pem"),
-            "-out",
-            path.join(dir, "fullchain.pem"),
-        );
-        return dir;
-    }
+    const lineage = (names: string[]): string => path.dirname(selfSignedPair(scratchDir(), names, 30).chainPath);
     const current = (publish: string) => readFileSync(path.join(publish, "current", "fullchain.pem"), "utf8");
     const versions = (publish: string) => readdirSync(publish).filter((entry) => entry !== "current" && !entry.startsWith("."));
 

@@ -37,6 +37,7 @@ import {
 } from "../ops/runbook";
 import { pulumiCliFromEnv, rawConfigFromCliJson, readStackConfig, StackConfigError } from "../ops/stack-config";
 import { main } from "../ops/verify";
+import { openssl, selfSignedPair } from "./support/certificates";
 import { otherRawConfig, prodRawConfig, repoRoot, withOverride } from "./support/fixtures";
 import { pm2MarkerDir } from "../plan/host-paths";
 
@@ -1141,36 +1142,8 @@ describe("npm run verify, end to end with a stand-in pulumi and stand-in hosts",
 
 describe("certificates: the probe run for real, judged by days left, names, key and chain", () => {
     const dir = scratchDir("limen-verify-tls-");
-    const openssl = (...args: string[]) => {
-        const run = spawnSync("openssl", args, { encoding: "utf8" });
-        if (run.status !== 0) throw new Error(`openssl ${args[0]} failed: ${run.stderr}`);
-        return run.stdout;
-    };
     /** A self-signed pair for `names`, valid `days`, in `dir/<label>/`. */
-    const pair = (label: string, names: string[], days: number) => {
-        const at = path.join(dir, label);
-        spawnSync("mkdir", ["-p", at]);
-        openssl(
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            String(days),
-            "-subj",
-            `/CN=${names[0]}`,
-            "-addext",
-            `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
-            "-keyout",
-            path.join(at, "privkey.pem"),
-            "-out",
-            path.join(at, "fullchain.pem"),
-        );
-        return { chainPath: path.join(at, "fullchain.pem"), keyPath: path.join(at, "privkey.pem") };
-    };
+    const pair = (label: string, names: string[], days: number) => selfSignedPair(path.join(dir, label), names, days);
     const served = (files: { chainPath: string; keyPath: string }, domains: string[], lineageDir?: string): CertificatePlan => ({
         name: "limen",
         domains,
