@@ -438,6 +438,11 @@ certificate_names() {
     openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tr ',' '\n' | sed -n 's/^ *DNS://p' | sort | paste -sd, -
 }
 
+# renewal_setting FILE KEY: a value of certbot's renewal config; empty when the file or the key is missing.
+renewal_setting() {
+    sed -n "s/^$2 *= *//p" "$1" 2>/dev/null || true
+}
+
 # run_certbot ARGS...: certbot refuses to run beside another certbot, which the engine's parallel
 # certificate steps and certbot.timer would both cause. Ours take turns on a lock of their own; one that
 # meets the timer's certbot waits for it and tries again (a minute at most).
@@ -474,9 +479,9 @@ cmd_acme_certificate() {
     wanted=$(tr ',' '\n' <<<"${opt[domains]}" | sort | paste -sd, -)
     have=""
     [ -f "$lineage/cert.pem" ] && have=$(certificate_names "$lineage/cert.pem")
-    server=$(sed -n 's/^server *= *//p' "$renewal" 2>/dev/null || true)
+    server=$(renewal_setting "$renewal" server)
     # How certbot will answer the challenge at renewal: it must be the responder Envoy forwards to.
-    responder="$(sed -n 's/^authenticator *= *//p' "$renewal" 2>/dev/null) $(sed -n 's/^http01_address *= *//p' "$renewal" 2>/dev/null):$(sed -n 's/^http01_port *= *//p' "$renewal" 2>/dev/null)"
+    responder="$(renewal_setting "$renewal" authenticator) $(renewal_setting "$renewal" http01_address):$(renewal_setting "$renewal" http01_port)"
     if [ "$have" != "$wanted" ] || [ "$server" != "${opt[server]}" ] || [ "$responder" != "standalone ${opt[responder-address]}:${opt[responder-port]}" ]; then
         local args=(certonly --non-interactive --agree-tos --no-eff-email --email "${opt[email]}" --server "${opt[server]}"
             --standalone --http-01-address "${opt[responder-address]}" --http-01-port "${opt[responder-port]}"

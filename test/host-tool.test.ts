@@ -204,3 +204,93 @@ describe("limen-host publishes certificate pairs only after checking them", () =
         });
     });
 });
+
+describe("limen-host acme-certificate runs certbot only when the lineage is not as planned", () => {
+    /** A host with stand-ins for certbot (records its arguments, then `exitCode`) and systemctl. */
+    function acmeHost(certbotExit: number) {
+        const root = scratchDir();
+        const bin = path.join(root, "bin");
+        spawnSync("mkdir", ["-p", bin]);
+        const calls = path.join(root, "certbot-calls");
+        writeFileSync(path.join(bin, "certbot"), `#!/bin/sh\necho "$*" >> ${calls}\nexit ${certbotExit}\n`, { mode: 0o755 });
+        writeFileSync(path.join(bin, "systemctl"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+        writeFileSync(path.join(root, "hook"), "#!/bin/sh\n", { mode: 0o755 });
+        const lineageDir = path.join(root, "letsencrypt", "live", "limen");
+        const publishDir = path.join(root, "tls", "limen");
+        const args = ["acme-certificate", "--name", "limen", "--domains", "limen.example.org", "--email", "ops@example.org", "--server", "https://acme.example.org/dir"];
+        const run = () => {
+            const result = spawnSync(
+                "unshare",
+                [
+                    "--net",
+                    "bash",
+                    tool,
+                    ...args,
+                    "--responder-address",
+                    "127.0.0.1",
+                    "--responder-port",
+                    "8402",
+                    "--lineage-dir",
+                    lineageDir,
+                    "--publish-dir",
+                    publishDir,
+                    "--hook",
+                    path.join(root, "hook"),
+                ],
+                {
+                    encoding: "utf8",
+                    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+                },
+            );
+            let certbot: string[] = [];
+            try {
+                certbot = readFileSync(calls, "utf8").trim().split("\n");
+            } catch {
+                certbot = [];
+            }
+            return { status: result.status, stderr: result.stderr, certbot };
+        };
+        /** certbot's files as an earlier issuance left them, renewing with `authenticator` on `port`. */
+        const issued = (port: number) => {
+            const pair = selfSignedPair(lineageDir, ["limen.example.org"], 60);
+            writeFileSync(path.join(lineageDir, "cert.pem"), readFileSync(pair.chainPath));
+            spawnSync("mkdir", ["-p", path.join(root, "letsencrypt", "renewal")]);
+            writeFileSync(
+                path.join(root, "letsencrypt", "renewal", "limen.conf"),
+                `[renewalparams]\nauthenticator = standalone\nserver = https://acme.example.org/dir\nhttp01_port = ${port}\nhttp01_address = 127.0.0.1\n`,
+            );
+            spawnSync("mkdir", ["-p", publishDir]);
+            writeFileSync(path.join(publishDir, ".acme-email"), "ops@example.org\n");
+        };
+        return { run, issued, publishDir, lineageDir };
+    }
+
+    it("no lineage: certbot certonly with the standalone responder on 127.0.0.1, and a failure leaves the served pair", () => {
+        const host = acmeHost(1);
+        const result = host.run();
+        expect(result.status).toBe(1);
+        expect(result.certbot).toEqual([
+            "certonly --non-interactive --agree-tos --no-eff-email --email ops@example.org --server https://acme.example.org/dir --standalone --http-01-address 127.0.0.1 --http-01-port 8402 --cert-name limen --domains limen.example.org --preferred-challenges http",
+        ]);
+        expect(result.stderr).toContain("certbot could not obtain the certificate limen for limen.example.org from https://acme.example.org/dir");
+        expect(result.stderr).toContain("the pair served is unchanged");
+    });
+
+    it("a lineage as planned: certbot is not run, and its pair is published", () => {
+        const host = acmeHost(1);
+        host.issued(8402);
+        const result = host.run();
+        expect(result.status, result.stderr).toBe(0);
+        expect(result.certbot).toEqual([]);
+        expect(readFileSync(path.join(host.publishDir, "current", "fullchain.pem"), "utf8")).toBe(readFileSync(path.join(host.lineageDir, "fullchain.pem"), "utf8"));
+    });
+
+    it("a lineage renewed another way (port 80): reissued with the planned responder, forced", () => {
+        const host = acmeHost(0);
+        host.issued(80);
+        const result = host.run();
+        expect(result.status, result.stderr).toBe(0);
+        expect(result.certbot).toHaveLength(1);
+        expect(result.certbot[0]).toMatch(/^certonly .* --http-01-port 8402 .* --force-renewal$/);
+    });
+});
