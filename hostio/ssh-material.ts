@@ -38,15 +38,24 @@ export function privateDir(name: string, env: NodeJS.ProcessEnv = process.env): 
     return path.join(parent, name);
 }
 
+/** The directories written by this process, removed by one exit listener however many are written. */
+const written = new Set<string>();
+function removeWritten(): void {
+    for (const dir of written) rmSync(dir, { recursive: true, force: true });
+    written.clear();
+}
+
 export function writeSshMaterial(name: string, privateKey: string, pins: { address: string; port: number; hostKey: string }[]): SshMaterial {
     const dir = privateDir(name);
     const identity = path.join(dir, "id");
     const knownHosts = path.join(dir, "known_hosts");
+    if (written.size === 0) process.once("exit", removeWritten);
+    written.add(dir);
     const dispose = () => {
         rmSync(dir, { recursive: true, force: true });
-        process.off("exit", dispose);
+        written.delete(dir);
+        if (written.size === 0) process.off("exit", removeWritten);
     };
-    process.on("exit", dispose);
     // ssh refuses a key file without its final newline on some versions.
     writeFileSync(identity, privateKey.endsWith("\n") ? privateKey : `${privateKey}\n`, { mode: 0o600 });
     writeFileSync(knownHosts, pins.map((pin) => knownHostsLine(pin.address, pin.port, pin.hostKey)).join("\n") + "\n", { mode: 0o600 });
