@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { addressFamily, cidrContains } from "../plan/addresses";
 import { X509Certificate } from "node:crypto";
 import { nameCovers } from "../hostio/certificates";
-import { acmePaths, envFileName, envoyTlsDir, firewallPaths, hostToolPath } from "../plan/host-paths";
+import { acmePaths, envFileName, envoyTlsDir, firewallPaths, hostToolPath, sdsFile } from "../plan/host-paths";
 import { seedPorts } from "../plan/seed";
 import { envEntryProblem } from "./env-values";
 import { seedRule } from "./schema";
@@ -442,7 +442,7 @@ const frontendFilesRule: CrossKeyRule = {
                 if (view.get<string>(["tls", "source"]) === "host-files") files.push([["tls", field], view.get(["tls", field])]);
             }
             if (view.get<string>(["tls", "source"]) === "acme") {
-                for (const name of ["limen", "darc", "sites"]) files.push([`Envoy's SDS file for the ${name} certificate`, path.posix.join(acmePaths.sdsDir, `${name}.yaml`)]);
+                for (const name of ["limen", "darc", "sites"]) files.push([`Envoy's SDS file for the ${name} certificate`, sdsFile(name)]);
             }
         }
         if (view.get<string>(["tls", "source"]) === "acme") files.push(["certbot's renewal hook", acmePaths.renewalHook]);

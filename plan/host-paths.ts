@@ -47,3 +47,6 @@ export const acmePaths = {
     /** certbot's HTTP-01 responder listens here during an issuance or renewal, never on a public address. */
     responderAddress: "127.0.0.1",
 } as const;
+
+/** Envoy's SDS file for the certificate `name`. */
+export const sdsFile = (name: string) => `${acmePaths.sdsDir}/${name}.yaml`;

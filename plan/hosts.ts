@@ -16,7 +16,7 @@ import { EnvoySpec, EnvoyTls, renderEnvoy, renderSdsSecret } from "../render/env
 import { FirewallSpec, renderFirewall } from "../render/firewall";
 import { renderFirewallUnit } from "../render/firewall-unit";
 import { Pm2Spec, renderEcosystem } from "../render/pm2";
-import { acmePaths, envFileName, envoyTlsDir, firewallPaths, firewallTableName, hostToolPath } from "./host-paths";
+import { acmePaths, envFileName, envoyTlsDir, firewallPaths, firewallTableName, hostToolPath, sdsFile } from "./host-paths";
 
 export type HostRole = "frontend" | "backend";
 
@@ -232,7 +232,7 @@ export function certificatePlans(config: LimenConfig): CertificatePlan[] {
                 publishDir,
                 renewalHook: acmePaths.renewalHook,
             },
-            sdsPath: config.envoy.enabled ? path.posix.join(acmePaths.sdsDir, `${name}.yaml`) : undefined,
+            sdsPath: config.envoy.enabled ? sdsFile(name) : undefined,
         };
     });
 }
@@ -246,7 +246,7 @@ export function envoyTls(config: LimenConfig): EnvoyTls {
         certificates: certificates.map((certificate) => ({
             name: certificate.name,
             serverNames: certificate.domains,
-            sdsPath: path.posix.join(acmePaths.sdsDir, `${certificate.name}.yaml`),
+            sdsPath: sdsFile(certificate.name),
         })),
     };
 }
