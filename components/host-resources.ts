@@ -1,126 +1,27 @@
 /**
  * Resources that read the host: each artifact the stack owns (a file, the host tool, the firewall
- * table with its boot ruleset and unit, the pm2 apps) is a Pulumi dynamic resource whose provider
- * reports what is really there. So `pulumi refresh` / `preview --refresh` list exactly the drifted
- * artifacts with the facts that differ (`mode: "0644" => "0600"`), and `pulumi up --refresh` repairs
- * them through the same validated install as any change. A plain `preview` / `up` does no host I/O:
- * the diff compares the facts recorded in state with the plan.
- *
- * Why dynamic providers: they are the SDK's own way to give a TypeScript resource a real read, and the
- * engine's `pulumi-resource-pulumi-nodejs` plugin runs them, with no plugin to build or ship.
- * `command:remote:Command` cannot be read back, which is what left the stack blind to hand changes.
- *
- * Every resource keeps its inputs and outputs in the same shape: the facts (hostio/observe.ts) are
- * top-level properties, and a refresh returns the observed facts as the inputs too, so the engine's
- * diff shows observed → planned. The provider code is serialised into state (closure capture): it calls
- * only hostio/ functions, which load their libraries at run time.
+ * table with its boot ruleset and unit, the pm2 apps) is a resource of this project's provider plugin
+ * (provider/), which reports what is really there. So `pulumi refresh` / `preview --refresh` list
+ * exactly the drifted artifacts with the facts that differ (`mode: "0644" => "0600"`), and
+ * `pulumi up --refresh` repairs them through the same validated install as any change. A plain
+ * `preview` / `up` does no host I/O. What each resource does on the host: provider/host-providers.ts.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { confirmDial } from "../plan/firewall-timing";
 import type { FirewallLocations } from "../plan/hosts";
-import {
-    applyFirewallCommand,
-    confirmFirewallCommand,
-    installFileCommand,
-    installHostToolCommand,
-    pm2ApplyCommand,
-    pm2EnableCommand,
-    pm2MarkLoadedCommand,
-    pm2RemoveCommand,
-    removeFileCommand,
-    removeFirewallCommand,
-    removeHostToolCommand,
-} from "../hostio/host-tool";
-import {
-    contentAsPlanned,
-    desiredFileFacts,
-    desiredFirewallFacts,
-    desiredPm2Facts,
-    differingFacts,
-    fileProbeCommand,
-    firewallProbeCommand,
-    parseFileProbe,
-    parseFirewallProbe,
-    parsePm2Probe,
-    pm2ProbeCommand,
-    Pm2AppShape,
-} from "../hostio/observe";
-import { ExecResult, runOnHost, SshTarget } from "../hostio/ssh";
+import { contentAsPlanned, desiredFirewallFacts, desiredPm2Facts, Pm2AppShape } from "../hostio/observe";
+import type { HostConnection } from "../provider/host-providers";
+import { dynamicResourceType, HostResourceType, hostResourceTypes } from "../provider/resource-types";
 
-/** How a provider reaches its host: the plan's endpoint plus the private key (a secret input). */
-export interface HostConnection extends SshTarget {
-    privateKey: string;
+export type { HostConnection };
+
+/**
+ * Stacks deployed before the plugin have these resources as Pulumi dynamic resources: the alias to
+ * that type keeps them (the plugin reads what they recorded and changes nothing that is right), beside
+ * any alias a component gives for older versions still.
+ */
+export function keepingDeployed<Options extends pulumi.CustomResourceOptions>(type: HostResourceType, opts: Options): Options {
+    return { ...opts, aliases: [...(opts.aliases ?? []), { type: dynamicResourceType(type) }] };
 }
-
-/** Runs a command and fails with the host's own words when it fails (stderr, never stdin). */
-export async function run(connection: HostConnection, what: string, command: string, options: { stdin?: string; fresh?: boolean } = {}): Promise<ExecResult> {
-    const { privateKey, ...target } = connection;
-    const result = await runOnHost(target, privateKey, command, options);
-    if (result.status !== 0) {
-        const said = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-5).join("\n");
-        throw new Error(`${connection.role} (${connection.address}): ${what} failed (exit ${result.status}): ${said}`);
-    }
-    return result;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Files (and the host tool, which is a file installed without the tool itself).
-
-interface FileInputs {
-    connection: HostConnection;
-    toolPath: string;
-    path: string;
-    mode: string;
-    owner: string;
-    check: string;
-    checkArgs: string[];
-    content: string;
-    contentSha256: string;
-    state: string;
-    /** `as planned`, or how the host's content differs (see hostio/observe.ts). */
-    contentMatches: string;
-    /** The planned content's hash; a refresh never overwrites it (it does `contentSha256`). */
-    plannedSha256: string;
-    /** `file`, or `host-tool` for the tool itself. */
-    kind: string;
-}
-
-async function readFile(props: FileInputs): Promise<FileInputs> {
-    const probe = await run(props.connection, `reading ${props.path}`, fileProbeCommand(props.path));
-    return { ...props, ...parseFileProbe(props.path, probe.stdout, props.plannedSha256 ?? props.contentSha256) };
-}
-
-async function installFile(inputs: FileInputs): Promise<void> {
-    const command = inputs.kind === "host-tool" ? installHostToolCommand(inputs.path) : installFileCommand(inputs.toolPath, inputs);
-    await run(inputs.connection, `installing ${inputs.path}`, command, { stdin: inputs.content });
-}
-
-const fileProvider: pulumi.dynamic.ResourceProvider = {
-    async diff(_id: string, olds: FileInputs, news: FileInputs) {
-        const changed = differingFacts(desiredFileFacts(news, news.contentSha256), olds);
-        // A new place for the file is a new file: the old one is removed after the new one is installed.
-        return { changes: changed.length > 0, replaces: olds.path !== undefined && olds.path !== news.path && olds.kind === news.kind ? ["path"] : [] };
-    },
-    async create(inputs: FileInputs) {
-        await installFile(inputs);
-        return { id: `${inputs.connection.role}:${inputs.path}`, outs: inputs };
-    },
-    async update(_id: string, _olds: FileInputs, news: FileInputs) {
-        // Converge: nothing is rewritten when the host already has what the plan says (a stack
-        // upgraded from the command-resource version arrives here with nothing recorded).
-        const observed = await readFile(news);
-        if (differingFacts(desiredFileFacts(news, news.contentSha256), observed).length > 0) await installFile(news);
-        return { outs: news };
-    },
-    async read(id: string, props: FileInputs) {
-        const observed = await readFile(props);
-        return { id, props: observed, inputs: observed };
-    },
-    async delete(_id: string, props: FileInputs) {
-        const command = props.kind === "host-tool" ? removeHostToolCommand(props.path) : removeFileCommand(props.toolPath, props.path);
-        await run(props.connection, `removing ${props.path}`, command);
-    },
-};
 
 export interface HostFileArgs {
     connection: pulumi.Input<HostConnection>;
@@ -140,16 +41,14 @@ export interface HostFileArgs {
 }
 
 /** One file on a host, installed through the host tool (temporary file, validation, rename). */
-export class HostFile extends pulumi.dynamic.Resource {
+export class HostFile extends pulumi.CustomResource {
     constructor(name: string, args: HostFileArgs, opts: pulumi.CustomResourceOptions & { secret: boolean }) {
         const { secret, ...rest } = opts;
         super(
-            fileProvider,
+            hostResourceTypes.file,
             name,
             { ...args, plannedSha256: args.contentSha256, state: "present", contentMatches: contentAsPlanned, kind: "file" },
-            { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["content", "contentSha256", "plannedSha256"] : [])] },
-            "limen",
-            "HostFile",
+            keepingDeployed(hostResourceTypes.file, { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["content", "contentSha256", "plannedSha256"] : [])] }),
         );
     }
 }
@@ -165,10 +64,10 @@ export interface HostToolArgs {
  * The host tool (files/limen-host.sh), and the gate everything on a host waits for: installing it
  * proves SSH, passwordless sudo, systemd and nft.
  */
-export class HostTool extends pulumi.dynamic.Resource {
+export class HostTool extends pulumi.CustomResource {
     constructor(name: string, args: HostToolArgs, opts: pulumi.CustomResourceOptions) {
         super(
-            fileProvider,
+            hostResourceTypes.hostTool,
             name,
             {
                 ...args,
@@ -182,107 +81,11 @@ export class HostTool extends pulumi.dynamic.Resource {
                 contentMatches: contentAsPlanned,
                 kind: "host-tool",
             },
-            { ...opts, additionalSecretOutputs: ["connection"] },
-            "limen",
-            "HostTool",
+            keepingDeployed(hostResourceTypes.hostTool, { ...opts, additionalSecretOutputs: ["connection"] }),
         );
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The firewall: the live table, the ruleset loaded at boot and the unit that loads it.
-
-interface FirewallInputs {
-    connection: HostConnection;
-    toolPath: string;
-    locations: FirewallLocations;
-    ruleset: string;
-    rulesetSha256: string;
-    bootUnitContent: string;
-    confirmWithinSeconds: number;
-    table: string;
-    live: string;
-    bootRulesetSha256: string;
-    bootUnit: string;
-    bootUnitSha256: string;
-}
-
-/**
- * Apply → confirm → (host reverts by itself without the confirmation). The confirmation dials a NEW
- * connection: the one that applied survives any ruleset through conntrack, a new one proves the
- * operator is not locked out.
- */
-async function applyFirewall(inputs: FirewallInputs): Promise<void> {
-    const at = inputs.locations;
-    await installBootUnit(inputs);
-    await run(inputs.connection, `applying table ${at.table}`, applyFirewallCommand(inputs.toolPath, at, inputs.confirmWithinSeconds), { stdin: inputs.ruleset });
-    // Dial budget well inside the revert window: a confirmation that arrived after the revert would
-    // confirm a ruleset the host no longer has loaded.
-    const freshDial = { ...inputs.connection, connectAttempts: confirmDial.attempts + 1, connectTimeoutSeconds: confirmDial.timeoutSeconds };
-    try {
-        await run(freshDial, `confirming table ${at.table} over a new SSH connection`, confirmFirewallCommand(inputs.toolPath, at, inputs.rulesetSha256), { fresh: true });
-    } catch (error) {
-        throw new Error(
-            `${inputs.connection.role} (${inputs.connection.address}): the new ruleset of table ${at.table} was not confirmed over a new SSH connection, ` +
-                `so the host restores the previous one within ${inputs.confirmWithinSeconds} s. If the new rules cut SSH from where pulumi runs, ` +
-                `check limen:ssh.adminNetworks. (${(error as Error).message})`,
-        );
-    }
-}
-
-async function readFirewall(props: FirewallInputs): Promise<FirewallInputs> {
-    const at = props.locations;
-    const probe = await run(props.connection, `reading table ${at.table}`, firewallProbeCommand(at), {
-        stdin: props.ruleset,
-    });
-    return { ...props, ...parseFirewallProbe(props.table, probe.stdout) };
-}
-
-/** Reinstalls and re-enables the boot unit of an already confirmed ruleset. */
-async function repairBootUnit(inputs: FirewallInputs): Promise<void> {
-    const at = inputs.locations;
-    await installBootUnit(inputs);
-    await run(inputs.connection, `enabling ${at.unitName}`, confirmFirewallCommand(inputs.toolPath, at, inputs.rulesetSha256));
-}
-
-async function installBootUnit(inputs: FirewallInputs): Promise<void> {
-    const at = inputs.locations;
-    await run(
-        inputs.connection,
-        `installing ${at.unitPath}`,
-        installFileCommand(inputs.toolPath, { path: at.unitPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [] }),
-        {
-            stdin: inputs.bootUnitContent,
-        },
-    );
-}
-
-const firewallProvider: pulumi.dynamic.ResourceProvider = {
-    async diff(_id: string, olds: FirewallInputs, news: FirewallInputs) {
-        const changed = differingFacts(desiredFirewallFacts(news), olds);
-        return { changes: changed.length > 0 };
-    },
-    async create(inputs: FirewallInputs) {
-        await applyFirewall(inputs);
-        return { id: `${inputs.connection.role}:${inputs.table}`, outs: inputs };
-    },
-    async update(_id: string, _olds: FirewallInputs, news: FirewallInputs) {
-        // Converge: a table already loaded, persisted and enabled as planned is not re-applied.
-        const observed = await readFirewall(news);
-        const differing = differingFacts(desiredFirewallFacts(news), observed);
-        if (differing.includes("live") || differing.includes("bootRulesetSha256")) await applyFirewall(news);
-        // Only the boot unit drifted: the loaded table is right and stays untouched.
-        else if (differing.length > 0) await repairBootUnit(news);
-        return { outs: news };
-    },
-    async read(id: string, props: FirewallInputs) {
-        const observed = await readFirewall(props);
-        return { id, props: observed, inputs: observed };
-    },
-    async delete(_id: string, props: FirewallInputs) {
-        await run(props.connection, `removing table ${props.locations.table}`, removeFirewallCommand(props.toolPath, props.locations));
-    },
-};
 
 export interface FirewallTableArgs {
     connection: pulumi.Input<HostConnection>;
@@ -297,85 +100,13 @@ export interface FirewallTableArgs {
 }
 
 /** The stack's nftables table on one host, as loaded and as persisted for boot. */
-export class FirewallTable extends pulumi.dynamic.Resource {
+export class FirewallTable extends pulumi.CustomResource {
     constructor(name: string, args: FirewallTableArgs, opts: pulumi.CustomResourceOptions) {
         const desired = desiredFirewallFacts({ table: args.locations.table, rulesetSha256: args.rulesetSha256, bootUnitSha256: args.bootUnitSha256 });
-        super(firewallProvider, name, { ...args, ...desired }, { ...opts, additionalSecretOutputs: ["connection"] }, "limen", "FirewallTable");
+        super(hostResourceTypes.firewall, name, { ...args, ...desired }, keepingDeployed(hostResourceTypes.firewall, { ...opts, additionalSecretOutputs: ["connection"] }));
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// pm2: the apps online, listening where the plan says, resurrected at boot.
-
-interface Pm2Inputs {
-    connection: HostConnection;
-    toolPath: string;
-    markerDir: string;
-    ecosystemPath: string;
-    apps: Pm2AppShape[];
-    /** sha256 over the files the apps load: a change reloads them. */
-    loadedSha256: string;
-    /** Paths of those files: apps started before their last change have not loaded them. */
-    loadedPaths: string[];
-    user: string;
-    processes: Record<string, string>;
-    listening: Record<string, string>;
-    bootService: string;
-    loadedFiles: string;
-}
-
-async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {
-    const probe = await run(props.connection, "reading pm2's state", pm2ProbeCommand(props.user, props.loadedPaths, props.markerDir));
-    return { ...props, ...parsePm2Probe(props.user, props.apps, probe.stdout) };
-}
-
-async function applyPm2(inputs: Pm2Inputs): Promise<void> {
-    const names = inputs.apps.map((app) => app.name);
-    await run(inputs.connection, `enabling pm2 for ${inputs.user}`, pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir));
-    // startOrReload in cluster mode: each new process takes the port before its predecessor stops.
-    await run(
-        inputs.connection,
-        `reloading pm2 apps ${names.join(", ")}`,
-        pm2ApplyCommand(inputs.toolPath, inputs.user, inputs.ecosystemPath, names, inputs.markerDir, inputs.loadedPaths),
-    );
-}
-
-const pm2Provider: pulumi.dynamic.ResourceProvider = {
-    async diff(_id: string, olds: Pm2Inputs, news: Pm2Inputs) {
-        const changed = differingFacts(desiredPm2Facts(news.user, news.apps), olds);
-        return { changes: changed.length > 0 || olds.loadedSha256 !== news.loadedSha256 };
-    },
-
-    async create(inputs: Pm2Inputs) {
-        await applyPm2(inputs);
-        return { id: `${inputs.connection.role}:pm2:${inputs.user}`, outs: inputs };
-    },
-    async update(_id: string, _olds: Pm2Inputs, news: Pm2Inputs) {
-        // Converge: apps that run as planned and started after their files last changed are left
-        // alone; anything else gets a rolling reload.
-        const observed = await readPm2(news);
-        if (differingFacts(desiredPm2Facts(news.user, news.apps), observed).length > 0) await applyPm2(news);
-        // Already right (a stack upgraded from the command-resource version): record what they run with.
-        else await run(news.connection, "recording the files the pm2 apps run with", pm2MarkLoadedCommand(news.toolPath, news.user, news.markerDir, news.loadedPaths));
-        return { outs: news };
-    },
-    async read(id: string, props: Pm2Inputs) {
-        const observed = await readPm2(props);
-        return { id, props: observed, inputs: observed };
-    },
-    async delete(_id: string, props: Pm2Inputs) {
-        await run(
-            props.connection,
-            "removing the pm2 apps",
-            pm2RemoveCommand(
-                props.toolPath,
-                props.user,
-                props.apps.map((app) => app.name),
-                props.markerDir,
-            ),
-        );
-    },
-};
 
 export interface Pm2AppsArgs {
     connection: pulumi.Input<HostConnection>;
@@ -391,16 +122,14 @@ export interface Pm2AppsArgs {
 }
 
 /** The frontend's pm2 apps under the app user's pm2, with its boot unit. */
-export class Pm2Apps extends pulumi.dynamic.Resource {
+export class Pm2Apps extends pulumi.CustomResource {
     constructor(name: string, args: Pm2AppsArgs, opts: pulumi.CustomResourceOptions & { secret: boolean }) {
         const { secret, ...rest } = opts;
         super(
-            pm2Provider,
+            hostResourceTypes.pm2,
             name,
             { ...args, ...desiredPm2Facts(args.user, args.apps) },
-            { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["loadedSha256"] : [])] },
-            "limen",
-            "Pm2Apps",
+            keepingDeployed(hostResourceTypes.pm2, { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["loadedSha256"] : [])] }),
         );
     }
 }

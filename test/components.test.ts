@@ -4,6 +4,7 @@ import { parseConfig } from "../config";
 import type { LimenStack } from "../components/stack";
 import { hostToolPath } from "../plan/host-paths";
 import { planStack, sha256 } from "../plan/hosts";
+import { hostResourceTypes } from "../provider/resource-types";
 import { fakePrivateKey, otherRawConfig, prodRawConfig, withOverride } from "./support/fixtures";
 import { installMocks, isSecretOnWire, plainOnWire, recordRegistrations, Registration, unwrap } from "./support/mocks";
 
@@ -16,8 +17,8 @@ beforeAll(async () => {
 });
 
 const shortName = (urn: string) => urn.split("::").at(-1) ?? urn;
-const dynamic = (type: string) => `pulumi-nodejs:dynamic/limen:${type}`;
-const isDynamic = (r: Registration) => r.type.startsWith("pulumi-nodejs:dynamic/limen:");
+const hostType = (type: string) => `limen:host:${type}`;
+const isHostResource = (r: Registration) => (Object.values(hostResourceTypes) as string[]).includes(r.type);
 
 async function registrationsFor(raw: Record<string, string>): Promise<Registration[]> {
     return recordRegistrations(() => {
@@ -29,11 +30,11 @@ function byName(registrations: Registration[]): Map<string, Registration> {
     return new Map(registrations.map((r) => [r.name, r]));
 }
 
-/** What a resource asks of its host: every input but the serialised provider code and the connection. */
+/** What a resource asks of its host: every input but the connection. */
 function planned(registrations: Registration[]): Record<string, string> {
     return Object.fromEntries(
-        registrations.filter(isDynamic).map((r) => {
-            const { __provider, connection, ...rest } = r.wire;
+        registrations.filter(isHostResource).map((r) => {
+            const { connection, ...rest } = r.wire;
             return [r.name, JSON.stringify(rest, (_key, value) => plainOnWire(value))];
         }),
     );
@@ -52,30 +53,30 @@ describe("resources per host", () => {
             [
                 ["limen:host:RemoteHost", "frontend", ""],
                 ["limen:host:RemoteHost", "backend", ""],
-                [dynamic("HostTool"), "frontend-host-tool", "frontend"],
-                [dynamic("HostTool"), "backend-host-tool", "backend"],
+                [hostType("HostTool"), "frontend-host-tool", "frontend"],
+                [hostType("HostTool"), "backend-host-tool", "backend"],
                 ["limen:firewall:HostFirewall", "backend-firewall", ""],
-                [dynamic("FirewallTable"), "backend-firewall-table", "backend-firewall"],
+                [hostType("FirewallTable"), "backend-firewall-table", "backend-firewall"],
                 ["limen:firewall:HostFirewall", "frontend-firewall", ""],
-                [dynamic("FirewallTable"), "frontend-firewall-table", "frontend-firewall"],
+                [hostType("FirewallTable"), "frontend-firewall-table", "frontend-firewall"],
                 ["limen:frontend:FrontendApps", "frontend-apps", ""],
-                [dynamic("HostFile"), "frontend-apps-ecosystem", "frontend-apps"],
-                [dynamic("HostFile"), "frontend-apps-env-production", "frontend-apps"],
-                [dynamic("Pm2Apps"), "frontend-apps-pm2", "frontend-apps"],
+                [hostType("HostFile"), "frontend-apps-ecosystem", "frontend-apps"],
+                [hostType("HostFile"), "frontend-apps-env-production", "frontend-apps"],
+                [hostType("Pm2Apps"), "frontend-apps-pm2", "frontend-apps"],
                 ["limen:envoy:EnvoyProxy", "frontend-envoy", ""],
                 ["pulumi:providers:docker", "frontend-envoy-docker", "frontend-envoy"],
                 ["docker:index/remoteImage:RemoteImage", "frontend-envoy-image", "frontend-envoy"],
-                [dynamic("HostFile"), "frontend-envoy-config", "frontend-envoy"],
+                [hostType("HostFile"), "frontend-envoy-config", "frontend-envoy"],
                 ["docker:index/container:Container", "frontend-envoy-container", "frontend-envoy"],
                 // Prod's certificates come from ACME: one per site, SDS files for Envoy, certbot's hook.
-                [dynamic("HostFile"), "frontend-envoy-tls-sds-limen", "frontend-envoy"],
-                [dynamic("HostFile"), "frontend-envoy-tls-sds-darc", "frontend-envoy"],
+                [hostType("HostFile"), "frontend-envoy-tls-sds-limen", "frontend-envoy"],
+                [hostType("HostFile"), "frontend-envoy-tls-sds-darc", "frontend-envoy"],
                 ["limen:tls:FrontendCertificates", "frontend-certificates", ""],
-                [dynamic("HostFile"), "frontend-certificates-acme-renewal-hook", "frontend-certificates"],
-                [dynamic("AcmeCertificate"), "frontend-certificates-limen-placeholder", "frontend-certificates"],
-                [dynamic("AcmeCertificate"), "frontend-certificates-darc-placeholder", "frontend-certificates"],
-                [dynamic("AcmeCertificate"), "frontend-certificates-limen", "frontend-certificates"],
-                [dynamic("AcmeCertificate"), "frontend-certificates-darc", "frontend-certificates"],
+                [hostType("HostFile"), "frontend-certificates-acme-renewal-hook", "frontend-certificates"],
+                [hostType("AcmeCertificate"), "frontend-certificates-limen-placeholder", "frontend-certificates"],
+                [hostType("AcmeCertificate"), "frontend-certificates-darc-placeholder", "frontend-certificates"],
+                [hostType("AcmeCertificate"), "frontend-certificates-limen", "frontend-certificates"],
+                [hostType("AcmeCertificate"), "frontend-certificates-darc", "frontend-certificates"],
             ].sort(),
         );
     });
@@ -84,7 +85,7 @@ describe("resources per host", () => {
         const config = parseConfig(otherRawConfig());
         const plan = planStack(config);
         const registrations = await registrationsFor(otherRawConfig());
-        const files = registrations.filter((r) => r.type === dynamic("HostFile"));
+        const files = registrations.filter((r) => r.type === hostType("HostFile"));
         expect(files.map((r) => plainOnWire(r.wire.path)).sort()).toEqual(plan.frontend.files.map((f) => f.path).sort());
         for (const file of plan.frontend.files) {
             const r = files.find((candidate) => candidate.wire.path === file.path)!;
@@ -102,7 +103,7 @@ describe("resources per host", () => {
     it("every resource on a host reaches that host with its pinned key, port and user", async () => {
         const registrations = await registrationsFor(prodRawConfig());
         const config = parseConfig(prodRawConfig());
-        for (const r of registrations.filter(isDynamic)) {
+        for (const r of registrations.filter(isHostResource)) {
             const connection = plainOnWire(r.wire.connection) as Record<string, unknown>;
             const role = r.name.startsWith("backend") ? "backend" : "frontend";
             const host = config[role];
@@ -167,16 +168,27 @@ describe("resources per host", () => {
     });
 });
 
-describe("stacks deployed by the command-resource version keep their resources", () => {
-    it("each resource that had a delete on the host aliases its old command resource", async () => {
+describe("deployed stacks keep their resources", () => {
+    const aliasesByName = async () => {
         const registrations = byName(await registrationsFor(prodRawConfig()));
-        const aliasOf = (name: string) => registrations.get(name)!.aliases.map((alias) => (alias.spec as Record<string, unknown> | undefined) ?? alias);
-        const commandAlias = (name: string) => expect.objectContaining({ name, type: "command:remote:Command" });
-        expect(aliasOf("frontend-host-tool")).toEqual([commandAlias("frontend-ready")]);
-        expect(aliasOf("backend-firewall-table")).toEqual([commandAlias("backend-firewall-ruleset")]);
-        expect(aliasOf("frontend-apps-pm2")).toEqual([commandAlias("frontend-apps-pm2-service")]);
-        expect(aliasOf("frontend-apps-env-production")).toEqual([expect.objectContaining({ type: "command:remote:Command" })]);
-        expect(aliasOf("frontend-envoy-config")).toEqual([expect.objectContaining({ type: "command:remote:Command" })]);
+        return (name: string) => registrations.get(name)!.aliases.map((alias) => (alias.spec as Record<string, unknown> | undefined) ?? alias);
+    };
+    const commandAlias = (name?: string) => expect.objectContaining({ ...(name ? { name } : {}), type: "command:remote:Command" });
+    const dynamicAlias = (type: string) => expect.objectContaining({ type: `pulumi-nodejs:dynamic/limen:${type}` });
+
+    it("each resource that had a delete on the host aliases its old command resource, then its dynamic resource", async () => {
+        const aliasOf = await aliasesByName();
+        expect(aliasOf("frontend-host-tool")).toEqual([commandAlias("frontend-ready"), dynamicAlias("HostTool")]);
+        expect(aliasOf("backend-firewall-table")).toEqual([commandAlias("backend-firewall-ruleset"), dynamicAlias("FirewallTable")]);
+        expect(aliasOf("frontend-apps-pm2")).toEqual([commandAlias("frontend-apps-pm2-service"), dynamicAlias("Pm2Apps")]);
+        expect(aliasOf("frontend-apps-env-production")).toEqual([commandAlias(), dynamicAlias("HostFile")]);
+        expect(aliasOf("frontend-envoy-config")).toEqual([commandAlias(), dynamicAlias("HostFile")]);
+    });
+
+    it("resources that came after the command version alias their dynamic resource only", async () => {
+        const aliasOf = await aliasesByName();
+        expect(aliasOf("frontend-certificates-limen")).toEqual([dynamicAlias("AcmeCertificate")]);
+        expect(aliasOf("frontend-certificates-acme-renewal-hook")).toEqual([dynamicAlias("HostFile")]);
     });
 });
 
@@ -330,7 +342,7 @@ describe("a change updates exactly what depends on it", () => {
 describe("secrets stay secret", () => {
     it("the SSH key travels only inside secret connections, which stay secret in outputs", async () => {
         const registrations = await registrationsFor(otherRawConfig());
-        for (const r of registrations.filter(isDynamic)) {
+        for (const r of registrations.filter(isHostResource)) {
             expect(isSecretOnWire(r.wire.connection), r.name).toBe(true);
             expect(r.additionalSecretOutputs, r.name).toContain("connection");
         }
@@ -349,7 +361,7 @@ describe("secrets stay secret", () => {
         expect(plainOnWire(registrations.get("frontend-apps-env-production")!.wire.content)).toContain("SESSION_SECRET='s3cr3t-\\$ession-value'");
     });
 
-    it("no secret value appears anywhere outside a secret envelope, serialised provider code included", async () => {
+    it("no secret value appears anywhere outside a secret envelope", async () => {
         const registrations = await registrationsFor(otherRawConfig());
         const raw = otherRawConfig();
         const secrets = ["OPENSSH PRIVATE KEY", "bGFiLW9ubHkgdGVzdCBrZXk=", "c2VjcmV0LXRscy1rZXk=", "s3cr3t-"];
@@ -383,12 +395,11 @@ describe("config read from the Pulumi runtime", () => {
 });
 
 describe("nothing hard-codes the prod addresses", () => {
-    const inputs = (registrations: Registration[]) => JSON.stringify(registrations.map(({ wire: { __provider, ...rest } }) => rest));
+    const inputs = (registrations: Registration[]) => JSON.stringify(registrations.map((r) => r.wire));
 
-    it("a stack on other addresses renders no trace of 10.0.0.x, and neither does the providers' code", async () => {
+    it("a stack on other addresses renders no trace of 10.0.0.x", async () => {
         const registrations = await registrationsFor(otherRawConfig());
         expect(inputs(registrations)).not.toMatch(/10\.0\.0\./);
-        expect(JSON.stringify(registrations.map((r) => r.wire.__provider ?? ""))).not.toMatch(/10\.0\.0\./);
         expect(inputs(registrations)).toContain("192.0.2.100");
         expect(inputs(registrations)).toContain("2001:db8::10");
     });
@@ -410,7 +421,7 @@ describe("certificates from ACME: per site or one for all", () => {
             mode: "sds",
             certificates: [{ name: "sites", serverNames: ["limen.darc.kr", "darc.kr", "www.darc.kr"], sdsPath: "/etc/limen/envoy/sds/sites.yaml" }],
         });
-        const names = (await registrationsFor(acme("single"))).filter((r) => r.type === dynamic("AcmeCertificate")).map((r) => r.name);
+        const names = (await registrationsFor(acme("single"))).filter((r) => r.type === hostType("AcmeCertificate")).map((r) => r.name);
         expect(names.sort()).toEqual(["frontend-certificates-sites", "frontend-certificates-sites-placeholder"]);
     });
 

@@ -1,9 +1,10 @@
 /**
- * Upgrading a deployed stack: hosts converged by the previous version of this project (command
- * resources, which could not read the hosts) move to the resources that read them, without touching
- * what runs there. The previous version is taken from git (`LIMEN_PREVIOUS_REF`) and runs its own lab
- * program against the same state and config; then this version runs `pulumi up` while a client loop
- * hits the app.
+ * Upgrading a deployed stack: hosts converged by an earlier version of this project move to this
+ * version's resources without touching what runs there. Two earlier versions are deployed somewhere:
+ * the command-resource version (which could not read the hosts) and the dynamic-provider version (the
+ * same resources, run by Pulumi's dynamic-provider plugin instead of this project's plugin). Each is
+ * taken from git and runs its own lab program against the same state and config; then this version
+ * runs `pulumi up` while a client loop hits the app.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, symlinkSync } from "node:fs";
@@ -13,8 +14,27 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { configureLabStack, LabHosts, openLabStack, readLabHosts, recordFigure, repoRoot, stateDir } from "../stack";
 import { onHostOk, tcpOpen } from "./probes";
 
-/** The last commit of the command-resource version: what deployed stacks were converged with. */
-const previousRef = process.env.LIMEN_PREVIOUS_REF ?? "7b3a5842ca0b38a722c2d98438ca382066f32bcf";
+interface PreviousVersion {
+    name: string;
+    /** Its last commit. */
+    ref: string;
+    /** Resources it had that this version does not: removed from the state only (they had no delete). */
+    removedFromState: string[];
+    /** Whether this version installs a different host tool than it did. */
+    hostToolChanges: boolean;
+}
+
+const previousVersions: PreviousVersion[] = [
+    {
+        name: "the command-resource version",
+        ref: "7b3a5842ca0b38a722c2d98438ca382066f32bcf",
+        // The firewall confirmations and the pm2 reload had no delete.
+        removedFromState: ["backend-firewall-confirm", "frontend-apps-pm2-reload", "frontend-firewall-confirm"],
+        // The host tool takes paths as arguments since.
+        hostToolChanges: true,
+    },
+    { name: "the dynamic-provider version", ref: "339866bd57fa9d9da89cd9783ab5eb051982a5bb", removedFromState: [], hostToolChanges: false },
+];
 const previousDir = path.join(stateDir, "previous");
 const exec = path.join(repoRoot, "lab", "hosts", "exec.sh");
 
@@ -22,7 +42,7 @@ let stack: Stack;
 let hosts: LabHosts;
 
 /** The previous version's tree, sharing this checkout's node_modules, lab state and stack config. */
-function checkOutPrevious(): void {
+function checkOutPrevious(previousRef: string): void {
     rmSync(previousDir, { recursive: true, force: true });
     mkdirSync(previousDir, { recursive: true });
     const archive = spawnSync("git", ["-C", repoRoot, "archive", previousRef], { maxBuffer: 256 * 1024 * 1024 });
@@ -48,25 +68,27 @@ function hostSnapshot(host: "frontend" | "backend"): string {
     return onHostOk(host, script) + (host === "frontend" ? `pm2 pids ${pm2Pids().join(" ")}\n` : "");
 }
 
-beforeAll(async () => {
+beforeAll(() => {
     hosts = readLabHosts();
-    stack = await openLabStack();
-    // Blank state: the earlier files leave this version's stack deployed; its resources go first.
-    await configureLabStack(hosts);
-    await stack.destroy({ color: "never", onOutput: () => undefined });
-    checkOutPrevious();
 }, 600_000);
 
-describe("upgrading a stack converged by the previous version", () => {
+describe.each(previousVersions)("upgrading a stack converged by $name", (previous) => {
     let before: { frontend: string; backend: string };
 
-    it("the previous version converges blank hosts with its command resources", () => {
+    beforeAll(async () => {
+        stack = await openLabStack();
+        // Blank state: the earlier files (or the other upgrade) leave this version's stack deployed; its resources go first.
+        await configureLabStack(hosts);
+        await stack.destroy({ color: "never", onOutput: () => undefined });
+        checkOutPrevious(previous.ref);
+    }, 600_000);
+
+    it("the previous version converges blank hosts", () => {
         const run = spawnSync("node", ["--import", "tsx", "lab/up-once.ts"], { cwd: previousDir, encoding: "utf8", timeout: 300_000 });
         expect(run.stdout.trim().split("\n").at(-1)).toBe("succeeded");
         before = { frontend: hostSnapshot("frontend"), backend: hostSnapshot("backend") };
         expect(before.frontend).toMatch(/handle \d+/);
     }, 300_000);
-
     it("this version's `pulumi up` takes them over: apps answer throughout, nothing on the hosts deleted or recreated", async () => {
         const loop = new Promise<string>((resolve) => {
             const child = spawn(
@@ -90,20 +112,18 @@ describe("upgrading a stack converged by the previous version", () => {
         const [ok = 0, failed = -1] = (await loop).trim().split(" ").map(Number);
 
         expect(result.summary.result).toBe("succeeded");
-        // Removed from the state only: the firewall confirmations and the pm2 reload had no delete.
-        const deleted = [...output.matchAll(/-\s+command:remote:Command (\S+) deleted/g)].map((m) => m[1]).sort();
-        expect(deleted).toEqual(["backend-firewall-confirm", "frontend-apps-pm2-reload", "frontend-firewall-confirm"]);
+        const deleted = [...output.matchAll(/-\s+(?!pulumi:providers:)\S+ (\S+) deleted/g)].map((m) => m[1]).sort();
+        expect(deleted).toEqual(previous.removedFromState);
         expect(result.summary.resourceChanges).not.toHaveProperty("create");
         expect(result.summary.resourceChanges).not.toHaveProperty("replace");
         const after = { frontend: hostSnapshot("frontend"), backend: hostSnapshot("backend") };
-        // The host tool itself is the one file this version changes (it takes paths as arguments now).
-        const withoutTool = (snapshot: string) => snapshot.replace(/^\d+ \/usr\/local\/libexec\/limen\/limen-host\n/m, "");
+        const withoutTool = (snapshot: string) => (previous.hostToolChanges ? snapshot.replace(/^\d+ \/usr\/local\/libexec\/limen\/limen-host\n/m, "") : snapshot);
         expect(withoutTool(after.frontend)).toBe(withoutTool(before.frontend));
         expect(withoutTool(after.backend)).toBe(withoutTool(before.backend));
         expect(ok).toBeGreaterThan(0);
         expect(failed).toBe(0);
         recordFigure(
-            "upgrade from the command-resource version",
+            `upgrade from ${previous.name}`,
             `${JSON.stringify(result.summary.resourceChanges)}; ${ok + failed} requests, ${failed} failed; files, table and app processes untouched`,
         );
     }, 300_000);

@@ -1,34 +1,19 @@
+import { hostResourceTypes } from "../../provider/resource-types";
 import { at, Plain, ResourceView, Unknown } from "../values";
 
 /**
- * The resource types components/host-resources.ts and certificate-resources.ts register: Pulumi dynamic resources of the module
- * `limen`, whose inputs are the host plan's values (plan/hosts.ts) as typed properties. The policies
- * read those properties; the types are only how a resource says which properties it has.
+ * The resource types components/host-resources.ts and certificate-resources.ts register (served by the
+ * project's provider plugin, provider/), whose inputs are the host plan's values (plan/hosts.ts) as
+ * typed properties. The policies read those properties; the types are only how a resource says which
+ * properties it has.
  */
-export const hostResourceTypes = {
-    /** `path`, `mode`, `owner`, `check` (`none`, `nft`, `ecosystem`, `envoy`) and `content` of one file. */
-    file: "pulumi-nodejs:dynamic/limen:HostFile",
-    /** The host tool: the same inputs as a file (it is one, installed without the tool). */
-    hostTool: "pulumi-nodejs:dynamic/limen:HostTool",
-    /** The nftables table: `ruleset` is what it loads and keeps for boot. */
-    firewall: "pulumi-nodejs:dynamic/limen:FirewallTable",
-    /** The frontend's pm2 apps. */
-    pm2: "pulumi-nodejs:dynamic/limen:Pm2Apps",
-    /** A certificate certbot issues on the frontend (components/certificate-resources.ts): names, server, responder. */
-    certificate: "pulumi-nodejs:dynamic/limen:AcmeCertificate",
-} as const;
+export { hostResourceTypes };
 
 export const dockerProviderType = "pulumi:providers:docker";
 
-/**
- * A dynamic resource's serialised provider code: what the engine's provider process runs, not a value
- * the resource puts on a host, so the policies do not read it as a setting.
- */
-const providerCodeKey = "__provider";
-
-/** A resource's inputs without its provider code. */
+/** A resource's inputs, but for `leaveOut`. */
 export function inputsOf(r: ResourceView, leaveOut: string[] = []): Record<string, Plain> {
-    return Object.fromEntries(Object.entries(r.props).filter(([key]) => key !== providerCodeKey && !leaveOut.includes(key)));
+    return Object.fromEntries(Object.entries(r.props).filter(([key]) => !leaveOut.includes(key)));
 }
 
 const stackTypes: readonly string[] = Object.values(hostResourceTypes);

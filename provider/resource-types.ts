@@ -1,0 +1,30 @@
+/**
+ * The types of the stack's host resources, served by this project's provider plugin (package `limen`,
+ * Pulumi.yaml `plugins.providers`). Shared by the resources (components/), the plugin
+ * (provider/server.ts) and the policy pack, so the three cannot disagree.
+ */
+export const hostResourceTypes = {
+    /** `path`, `mode`, `owner`, `check` (`none`, `nft`, `ecosystem`, `envoy`) and `content` of one file. */
+    file: "limen:host:HostFile",
+    /** The host tool: the same inputs as a file (it is one, installed without the tool). */
+    hostTool: "limen:host:HostTool",
+    /** The nftables table: `ruleset` is what it loads and keeps for boot. */
+    firewall: "limen:host:FirewallTable",
+    /** The frontend's pm2 apps. */
+    pm2: "limen:host:Pm2Apps",
+    /** A certificate certbot issues on the frontend: names, server, responder. */
+    certificate: "limen:host:AcmeCertificate",
+} as const;
+
+export type HostResourceType = (typeof hostResourceTypes)[keyof typeof hostResourceTypes];
+
+/**
+ * The type the same resource had when it was a Pulumi dynamic resource (up to this plugin): stacks
+ * deployed then keep their resources through an alias to it.
+ */
+export function dynamicResourceType(type: HostResourceType): string {
+    return type.replace(/^limen:host:/, "pulumi-nodejs:dynamic/limen:");
+}
+
+/** Where a dynamic resource kept its serialised provider code; state written then still carries it. */
+export const dynamicProviderCodeKey = "__provider";
