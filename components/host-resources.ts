@@ -86,7 +86,6 @@ export class HostTool extends pulumi.CustomResource {
     }
 }
 
-
 export interface FirewallTableArgs {
     connection: pulumi.Input<HostConnection>;
     toolPath: string;
@@ -106,7 +105,6 @@ export class FirewallTable extends pulumi.CustomResource {
         super(hostResourceTypes.firewall, name, { ...args, ...desired }, keepingDeployed(hostResourceTypes.firewall, { ...opts, additionalSecretOutputs: ["connection"] }));
     }
 }
-
 
 export interface Pm2AppsArgs {
     connection: pulumi.Input<HostConnection>;

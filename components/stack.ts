@@ -49,8 +49,10 @@ export function createLimenStack(config: LimenConfig): LimenStack {
         host: frontend,
         pm2: plan.frontend.pm2,
         files: plan.frontend.files,
-        // The host is locked down before anything new listens on it.
-        after: [frontendFirewall.confirmed],
+        // Not after the firewall: the apps listen on loopback only (limen:apps.*.host is refused
+        // otherwise), which no firewall rule changes, so they start while the firewall is applied and
+        // confirmed. What listens on public addresses (Envoy) and the ACME issuance wait for it.
+        after: [],
     });
 
     // Certificates the stack issues: placeholders before Envoy, the issued ones after it (below).

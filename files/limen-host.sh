@@ -256,20 +256,22 @@ pm2_as() {
     sudo -u "$user" -H env "PM2_HOME=$home/.pm2" pm2 "$@"
 }
 
+# wait_online USER APPS: until every process of each app (comma-separated names) is online, one
+# `pm2 jlist` per look (each starts pm2's CLI, which costs the starting apps CPU).
 wait_online() {
-    local user=$1 apps=$2 deadline=$((SECONDS + 60)) app status
-    for app in ${apps//,/ }; do
-        while :; do
-            status=$(pm2_as "$user" jlist | node -e '
-                const name = process.argv[1];
-                const list = JSON.parse(require("fs").readFileSync(0, "utf8"));
+    local user=$1 apps=$2 deadline=$((SECONDS + 60)) waiting
+    while :; do
+        waiting=$(pm2_as "$user" jlist | node -e '
+            const list = JSON.parse(require("fs").readFileSync(0, "utf8"));
+            const online = (name) => {
                 const procs = list.filter((p) => p.name === name);
-                process.stdout.write(procs.length && procs.every((p) => p.pm2_env.status === "online") ? "online" : "waiting");
-            ' "$app")
-            [ "$status" = online ] && break
-            [ $SECONDS -lt $deadline ] || die "pm2 app $app is not online after 60 s; see: sudo -u $user pm2 logs $app"
-            sleep 1
-        done
+                return procs.length > 0 && procs.every((p) => p.pm2_env.status === "online");
+            };
+            process.stdout.write(process.argv[1].split(",").filter((name) => !online(name)).join(" "));
+        ' "$apps")
+        [ -z "$waiting" ] && return 0
+        [ $SECONDS -lt $deadline ] || die "pm2 app(s) $waiting not online after 60 s; see: sudo -u $user pm2 logs"
+        sleep 0.5
     done
 }
 

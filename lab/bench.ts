@@ -4,27 +4,80 @@
  * connections each opens. Run by `npm run bench:lab` on freshly booted machines, from the operator
  * namespace. Targets on 2 cores: `up --refresh` at most the Ansible peer's no-op run (3.5 s), which
  * also reads the hosts; one SSH connection per host is the floor.
+ *
+ * Two times per operation: the Automation API call (which also runs `pulumi stack history` and the like
+ * around the operation), and the `pulumi` CLI process of the operation itself, which is what a user
+ * typing `pulumi up` waits for, minus the program's start (`npm run bench:start`): the lab's program is
+ * already loaded in this process.
  */
-import { configureLabStack, openLabStack, readLabHosts } from "./stack";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { configureLabStack, openLabStack, pulumiBinary, readLabHosts } from "./stack";
 import { onHostOk } from "./test/probes";
+
+/** An install root whose bin/pulumi runs the engine and records how long each operation's process took. */
+function timedCliRoot(): { root: string; operationSeconds: () => number[] } {
+    const root = mkdtempSync(path.join(tmpdir(), "limen-bench-cli-"));
+    const log = path.join(root, "operations.log");
+    mkdirSync(path.join(root, "bin"));
+    const wrapper = path.join(root, "bin", "pulumi");
+    writeFileSync(
+        wrapper,
+        [
+            "#!/bin/bash",
+            `started=$(date +%s%N); ${JSON.stringify(pulumiBinary())} "$@"; status=$?`,
+            `case "$1" in up|preview|destroy|refresh) echo "$1 $(( $(date +%s%N) - started ))" >> ${JSON.stringify(log)} ;; esac`,
+            "exit $status",
+            "",
+        ].join("\n"),
+    );
+    chmodSync(wrapper, 0o755);
+    process.on("exit", () => rmSync(root, { recursive: true, force: true }));
+    return {
+        root,
+        operationSeconds: () => {
+            const lines = (() => {
+                try {
+                    return readFileSync(log, "utf8").trim().split("\n");
+                } catch {
+                    return [];
+                }
+            })();
+            return lines.filter(Boolean).map((line) => Number(line.split(" ")[1]) / 1e9);
+        },
+    };
+}
+
+const cli = timedCliRoot();
+process.env.LIMEN_LAB_PULUMI_ROOT = cli.root;
 
 const runs = 3;
 
-async function timedRuns(label: string, work: () => Promise<unknown>, count = runs): Promise<{ medianSeconds: number; logins: number }> {
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function timedRuns(label: string, work: () => Promise<unknown>, count = runs): Promise<void> {
     const seconds: number[] = [];
+    const cliSeconds: number[] = [];
     let logins = 0;
     for (let run = 0; run < count; run++) {
         const before = totalLogins();
+        const operationsBefore = cli.operationSeconds().length;
         const started = process.hrtime.bigint();
         await work();
         seconds.push(Number(process.hrtime.bigint() - started) / 1e9);
+        cliSeconds.push(
+            cli
+                .operationSeconds()
+                .slice(operationsBefore)
+                .reduce((sum, s) => sum + s, 0),
+        );
         logins += totalLogins() - before;
     }
-    seconds.sort((a, b) => a - b);
-    const medianSeconds = seconds[Math.floor(seconds.length / 2)]!;
-    const perRun = logins / count;
-    console.log(`${label.padEnd(40)} ${medianSeconds.toFixed(2)} s median of ${count} (${seconds.map((s) => s.toFixed(2)).join(", ")}); SSH connections per run: ${perRun}`);
-    return { medianSeconds, logins: perRun };
+    const list = (values: number[]) => values.map((s) => s.toFixed(2)).join(", ");
+    console.log(
+        `${label.padEnd(40)} ${median(seconds).toFixed(2)} s median of ${count} (${list(seconds)}); pulumi CLI process ${median(cliSeconds).toFixed(2)} s (${list(cliSeconds)}); SSH connections per run: ${logins / count}`,
+    );
 }
 
 /** SSH logins sshd has accepted since boot, on both machines (the journal counts every new connection). */

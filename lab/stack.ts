@@ -117,7 +117,8 @@ export function pulumiBinary(): string {
 export async function openLabStack(extra?: () => void): Promise<Stack> {
     const env = engineEnv();
     execFileSync("mkdir", ["-p", path.join(stateDir, "pulumi")]);
-    const pulumiCommand = await PulumiCommand.get({ root: path.dirname(engineBinDirs().at(-1)!) });
+    // LIMEN_LAB_PULUMI_ROOT: another install root whose bin/pulumi runs this engine (the benchmark times the CLI process through one).
+    const pulumiCommand = await PulumiCommand.get({ root: process.env.LIMEN_LAB_PULUMI_ROOT ?? path.dirname(engineBinDirs().at(-1)!) });
     return LocalWorkspace.createOrSelectStack(
         {
             stackName,

@@ -120,15 +120,15 @@ describe("resources per host", () => {
         }
     });
 
-    it("orders each host: host tool, firewall, files, pm2, Envoy config, container", async () => {
+    it("orders each host: host tool; then the firewall, and the apps' files and pm2 (loopback only) beside it; Envoy config, container after the firewall", async () => {
         const registrations = byName(await registrationsFor(prodRawConfig()));
         const after = (name: string) => registrations.get(name)!.dependsOn.map(shortName).sort();
         expect(after("frontend-host-tool")).toEqual([]);
         expect(after("backend-firewall-table")).toEqual(["backend-host-tool"]);
         expect(after("frontend-firewall-table")).toEqual(["frontend-host-tool"]);
-        expect(after("frontend-apps-ecosystem")).toEqual(["frontend-firewall-table", "frontend-host-tool"]);
-        expect(after("frontend-apps-env-production")).toEqual(["frontend-firewall-table", "frontend-host-tool"]);
-        expect(after("frontend-apps-pm2")).toEqual(["frontend-apps-ecosystem", "frontend-apps-env-production", "frontend-firewall-table", "frontend-host-tool"]);
+        expect(after("frontend-apps-ecosystem")).toEqual(["frontend-host-tool"]);
+        expect(after("frontend-apps-env-production")).toEqual(["frontend-host-tool"]);
+        expect(after("frontend-apps-pm2")).toEqual(["frontend-apps-ecosystem", "frontend-apps-env-production", "frontend-host-tool"]);
         // Envoy starts with a pair for each SDS secret (the placeholders), and the issued certificates
         // come after its container, whose port-80 route carries the HTTP-01 challenge.
         const placeholders = ["frontend-certificates-darc-placeholder", "frontend-certificates-limen-placeholder"];

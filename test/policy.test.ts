@@ -202,9 +202,7 @@ describe("no-next-public-backend-url", () => {
     ])("refuses %s", async (_label, line) => {
         const graph = await graphFor(prodRawConfig());
         const outcomes = await runResourcePolicy("no-next-public-backend-url", withEnvFile(graph, `${contentOf(graph, envFile)}${line}\n`));
-        expect(violationsOf(outcomes)).toEqual([
-            expect.stringMatching(/^limen:host:HostFile "frontend-apps-env-production": content, line 8, assigns NEXT_PUBLIC_BACKEND_URL/),
-        ]);
+        expect(violationsOf(outcomes)).toEqual([expect.stringMatching(/^limen:host:HostFile "frontend-apps-env-production": content, line 8, assigns NEXT_PUBLIC_BACKEND_URL/)]);
     });
 
     it("refuses it inside a secret env file without quoting the file", async () => {
@@ -420,9 +418,7 @@ describe("env-file-not-world-readable", () => {
 
     it.each(["0644", "0604", "0601", "0666", "4600", "rw-------"])("refuses mode %s", async (mode) => {
         expect(violationsOf(await runResourcePolicy("env-file-not-world-readable", await withMode(mode)))).toEqual([
-            expect.stringMatching(
-                new RegExp(`^limen:host:HostFile "frontend-apps-env-production": installs ${envPath} with mode ${mode}; it must give others nothing`),
-            ),
+            expect.stringMatching(new RegExp(`^limen:host:HostFile "frontend-apps-env-production": installs ${envPath} with mode ${mode}; it must give others nothing`)),
         ]);
     });
 

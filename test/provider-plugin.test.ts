@@ -86,7 +86,13 @@ describe("the provider plugin", () => {
 
     it("check returns the inputs unchanged", async () => {
         const r = registration("frontend-apps-env-production");
-        const response = await call<provproto.CheckResponse>(client.check, new provproto.CheckRequest().setUrn(urnOf(r)).setOlds(struct({})).setNews(struct(wireInputs(r))));
+        const response = await call<provproto.CheckResponse>(
+            client.check,
+            new provproto.CheckRequest()
+                .setUrn(urnOf(r))
+                .setOlds(struct({}))
+                .setNews(struct(wireInputs(r))),
+        );
         expect(response.getInputs()!.toJavaScript()).toEqual(wireInputs(r));
         expect(response.getFailuresList()).toEqual([]);
     });

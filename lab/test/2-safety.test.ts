@@ -262,7 +262,8 @@ describe("zero-downtime reloads", () => {
             "frontend",
             "bash",
             "-c",
-            'ok=0; bad=0; end=$((SECONDS + 20)); while [ $SECONDS -lt $end ] && [ $((ok + bad)) -lt 20000 ]; do code=$(curl -s -o /dev/null -m 2 -w \'%{http_code}\' http://127.0.0.1:9444/); if [ "$code" = 200 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); fi; done; echo "$ok $bad"',
+            // One line per failed request (when, curl's exit code, HTTP status, seconds taken), then the counts.
+            'ok=0; bad=0; end=$((SECONDS + 20)); while [ $SECONDS -lt $end ] && [ $((ok + bad)) -lt 20000 ]; do out=$(curl -s -o /dev/null -m 2 -w \'%{http_code} %{time_total}\' http://127.0.0.1:9444/); rc=$?; if [ "${out%% *}" = 200 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); echo "failed: $(date +%T.%N | cut -c1-12) curl exit $rc, status/seconds $out"; fi; done; echo "$ok $bad"',
         ]);
         await new Promise((resolve) => setTimeout(resolve, 1000));
         for (const value of ["a", "b"]) {
@@ -271,8 +272,11 @@ describe("zero-downtime reloads", () => {
             // The env file, then the apps that load it (a rolling reload).
             expect(result.summary.resourceChanges).toEqual({ same: 11, update: 2 });
         }
-        const [ok, failed] = (await loop).trim().split(" ").map(Number);
+        const lines = (await loop).trim().split("\n");
+        const [ok, failed] = lines.at(-1)!.split(" ").map(Number);
         expect(ok).toBeGreaterThan(0);
+        // Each failed request by its line, so that a failure says when and how.
+        expect(lines.slice(0, -1)).toEqual([]);
         expect(failed).toBe(0);
         recordFigure("requests during 2 reloads", `${ok! + failed!} requests, ${failed} failed`);
         await converged();

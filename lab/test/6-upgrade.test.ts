@@ -33,7 +33,13 @@ const previousVersions: PreviousVersion[] = [
         // The host tool takes paths as arguments since.
         hostToolChanges: true,
     },
-    { name: "the dynamic-provider version", ref: "339866bd57fa9d9da89cd9783ab5eb051982a5bb", removedFromState: [], hostToolChanges: false },
+    {
+        name: "the dynamic-provider version",
+        ref: "339866bd57fa9d9da89cd9783ab5eb051982a5bb",
+        removedFromState: [],
+        // Its wait for the apps looks at all of them with one `pm2 jlist` since.
+        hostToolChanges: true,
+    },
 ];
 const previousDir = path.join(stateDir, "previous");
 const exec = path.join(repoRoot, "lab", "hosts", "exec.sh");
