@@ -294,3 +294,39 @@ describe("limen-host acme-certificate runs certbot only when the lineage is not 
         expect(result.certbot[0]).toMatch(/^certonly .* --http-01-port 8402 .* --force-renewal$/);
     });
 });
+
+describe("limen-host pm2-apply waits for every app with one look at pm2 per poll", () => {
+    it("reloads, looks until all apps are online (one `pm2 jlist` per look), saves, records what they loaded", () => {
+        const root = scratchDir();
+        const bin = path.join(root, "bin");
+        spawnSync("mkdir", ["-p", bin]);
+        const calls = path.join(root, "pm2-calls");
+        // pm2: app `a` is still launching at the first look, online at the second; `b` is online at once.
+        writeFileSync(
+            path.join(bin, "pm2"),
+            [
+                "#!/bin/sh",
+                `echo "$1" >> ${calls}`,
+                'if [ "$1" = jlist ]; then',
+                `  if [ "$(grep -c jlist ${calls})" -lt 2 ]; then a=launching; else a=online; fi`,
+                '  echo "[{\\"name\\":\\"a\\",\\"pm2_env\\":{\\"status\\":\\"$a\\"}},{\\"name\\":\\"b\\",\\"pm2_env\\":{\\"status\\":\\"online\\"}}]"',
+                "fi",
+                "",
+            ].join("\n"),
+            { mode: 0o755 },
+        );
+        // sudo -u USER -H CMD...: runs CMD (the test runs as root already).
+        writeFileSync(path.join(bin, "sudo"), '#!/bin/sh\nshift 3\nexec "$@"\n', { mode: 0o755 });
+        const loaded = path.join(root, "ecosystem.config.js");
+        writeFileSync(loaded, "module.exports = {};\n");
+        const markers = path.join(root, "markers");
+        const result = spawnSync("bash", [tool, "pm2-apply", "--user", "root", "--ecosystem", loaded, "--apps", "a,b", "--marker-dir", markers, "--loaded", loaded], {
+            encoding: "utf8",
+            env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+        });
+        expect(result.status, result.stderr).toBe(0);
+        expect(readFileSync(calls, "utf8").trim().split("\n")).toEqual(["startOrReload", "jlist", "jlist", "save"]);
+        expect(readFileSync(path.join(markers, "loaded-root.sha256"), "utf8")).toContain(loaded);
+        expect(result.stdout).toContain("pm2 apps online: a,b");
+    });
+});
