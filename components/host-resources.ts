@@ -9,7 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { FirewallLocations } from "../plan/hosts";
 import { contentAsPlanned, desiredFirewallFacts, desiredPm2Facts, Pm2AppShape } from "../hostio/observe";
-import type { HostConnection } from "../provider/host-providers";
+import type { FileInputs, HostConnection } from "../provider/host-providers";
 import { dynamicResourceType, HostResourceType, hostResourceTypes } from "../provider/resource-types";
 
 export type { HostConnection };
@@ -23,22 +23,13 @@ export function keepingDeployed<Options extends pulumi.CustomResourceOptions>(ty
     return { ...opts, aliases: [...(opts.aliases ?? []), { type: dynamicResourceType(type) }] };
 }
 
-export interface HostFileArgs {
+/** A file's settings as its provider takes them (provider/host-providers.ts), the content and connection as inputs. */
+export type HostFileArgs = Pick<FileInputs, "toolPath" | "path" | "mode" | "owner" | "check" | "checkArgs"> & {
     connection: pulumi.Input<HostConnection>;
-    /** Where the host tool is (it installs and validates the file). */
-    toolPath: string;
-    path: string;
-    /** Four-digit octal mode. */
-    mode: string;
-    /** `user:group`. */
-    owner: string;
-    /** Validation of the new content on the host before it replaces the file (`none`, `nft`, `ecosystem`, `envoy`). */
-    check: string;
-    checkArgs: string[];
-    /** The content; a secret Output for secret content, and it stays secret end to end. */
+    /** A secret Output for secret content, and it stays secret end to end. */
     content: pulumi.Input<string>;
     contentSha256: pulumi.Input<string>;
-}
+};
 
 /** One file on a host, installed through the host tool (temporary file, validation, rename). */
 export class HostFile extends pulumi.CustomResource {

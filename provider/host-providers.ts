@@ -62,12 +62,17 @@ export async function run(connection: HostConnection, what: string, command: str
 
 export interface FileInputs {
     connection: HostConnection;
+    /** Where the host tool is (it installs and validates the file). */
     toolPath: string;
     path: string;
+    /** Four-digit octal mode. */
     mode: string;
+    /** `user:group`. */
     owner: string;
+    /** Validation of the new content on the host before it replaces the file (`none`, `nft`, `ecosystem`, `envoy`). */
     check: string;
     checkArgs: string[];
+    /** The content; secret end to end for secret content. */
     content: string;
     contentSha256: string;
     state: string;

@@ -3,8 +3,9 @@
  * to over gRPC with the engine's own protocol messages. Diffs and errors are checked here with no host;
  * the lab runs the same plugin against real machines.
  */
-import { ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as emptyproto from "google-protobuf/google/protobuf/empty_pb";
@@ -140,5 +141,21 @@ describe("the provider plugin", () => {
         const r = registration("frontend-apps-pm2");
         const request = new provproto.DiffRequest().setUrn(urnOf(r, "limen:host:Nothing")).setOlds(struct({})).setNews(struct({}));
         await expect(call(client.diff, request)).rejects.toThrow(/the limen provider has no resource type limen:host:Nothing/);
+    });
+});
+
+describe("the plugin's launcher", () => {
+    it("in a checkout without its dependencies, says to run npm ci instead of a module error", () => {
+        const checkout = mkdtempSync(path.join(tmpdir(), "limen-checkout-"));
+        try {
+            mkdirSync(path.join(checkout, "provider"));
+            copyFileSync(path.join(root, "provider", "pulumi-resource-limen"), path.join(checkout, "provider", "pulumi-resource-limen"));
+            const result = spawnSync("sh", [path.join(checkout, "provider", "pulumi-resource-limen"), "127.0.0.1:1"], { encoding: "utf8", timeout: 10_000 });
+            expect(result.status).toBe(1);
+            expect(result.stderr).toBe(`pulumi-resource-limen: this checkout's dependencies are not installed; run \`npm ci\` in ${checkout}\n`);
+            expect(result.stdout).toBe("");
+        } finally {
+            rmSync(checkout, { recursive: true, force: true });
+        }
     });
 });
