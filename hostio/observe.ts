@@ -5,8 +5,9 @@
  * the plan, so a drift reads the same in both: `mode: "0644" => "0600"`.
  *
  * Every command here only reads, and none asks the host tool (a host whose tool was deleted must still
- * be readable). No Pulumi code; see ssh.ts for why libraries are required inside functions.
+ * be readable). No Pulumi code.
  */
+import { isDeepStrictEqual } from "node:util";
 import { diffTables, normaliseTable, parseTableListing, tableListingScript } from "./nft-table";
 import { shellWord } from "./shell";
 
@@ -286,7 +287,6 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
 
 /** Property names whose values differ, in the order of `desired`. */
 export function differingFacts(desired: object, observed: object | undefined): string[] {
-    const { isDeepStrictEqual } = require("node:util") as typeof import("node:util");
     const seen = (observed ?? {}) as Record<string, unknown>;
     return Object.entries(desired)
         .filter(([key, value]) => !isDeepStrictEqual(value, seen[key]))

@@ -6,11 +6,10 @@
  * Connections are shared per host within one process (a refresh of every resource on a host costs one
  * SSH connection) and closed once idle. The firewall confirmation asks for a fresh one on purpose.
  *
- * The providers that call this module are serialised into the stack's state by Pulumi's closure
- * serialisation, so libraries are loaded with `require` inside the functions (pulumi/pulumi#13960) and
- * the shared pool lives on `globalThis`, not in a captured module variable (each serialised copy would
- * get its own).
+ * ssh2 is loaded with `require` inside the functions that dial, so the provider plugin and `verify`
+ * pay for it only when they contact a host (a preview never does).
  */
+import { createHash } from "node:crypto";
 import type { Client, ConnectConfig } from "ssh2";
 import type { SshEndpoint } from "../plan/hosts";
 
@@ -26,11 +25,7 @@ export interface ExecResult {
 /** A host that could not be reached, in words an operator can act on. Never carries key material. */
 export type SshError = Error & { name: "SshError"; retry: boolean };
 
-/**
- * A plain Error marked by its name, not a subclass: the providers' code is serialised by Pulumi's
- * closure capture, which turns a class into a function whose `super(message)` never sets `message`
- * (the engine then reports `error: undefined`).
- */
+/** A plain Error marked by its name (`isSshError`), with whether another attempt could help. */
 export function sshError(message: string, retry = false): SshError {
     return Object.assign(new Error(message), { name: "SshError" as const, retry });
 }
@@ -162,15 +157,13 @@ interface Pool {
     opened: number;
 }
 
-// A string key: closure serialisation copies captured values, and a plain string survives it.
-const poolKey = "__limenInfraSshPool";
+/** The process's shared connections, one per host and key. */
+const sharedPool: Pool = { entries: new Map(), opened: 0 };
 /** How long an idle shared connection stays open: long enough for the next resource's read. */
 const idleCloseMs = 2000;
 
 function pool(): Pool {
-    const holder = globalThis as unknown as Record<string, Pool | undefined>;
-    holder[poolKey] ??= { entries: new Map(), opened: 0 };
-    return holder[poolKey]!;
+    return sharedPool;
 }
 
 /** How many SSH connections this process has opened (the benchmark reports it). */
@@ -179,7 +172,6 @@ export function connectionsOpened(): number {
 }
 
 function entryKey(target: SshTarget, privateKey: string): string {
-    const { createHash } = require("node:crypto") as typeof import("node:crypto");
     const keyId = createHash("sha256").update(privateKey).digest("hex");
     return [target.user, target.address, target.port, target.hostKey, keyId].join("|");
 }
