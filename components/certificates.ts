@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { CertificatePlan, FilePlan } from "../plan/hosts";
+import type { CertificatePlan } from "../plan/certificates";
+import { FilePlan } from "../plan/hosts";
 import { AcmeCertificate } from "./certificate-resources";
 import { hostFile } from "./host-file";
 import { RemoteHost } from "./host";

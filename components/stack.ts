@@ -49,10 +49,9 @@ export function createLimenStack(config: LimenConfig): LimenStack {
         host: frontend,
         pm2: plan.frontend.pm2,
         files: plan.frontend.files,
-        // Not after the firewall: the apps listen on loopback only (limen:apps.*.host is refused
-        // otherwise), which no firewall rule changes, so they start while the firewall is applied and
-        // confirmed. What listens on public addresses (Envoy) and the ACME issuance wait for it.
-        after: [],
+        // No `after: [frontendFirewall.confirmed]`: the apps listen on loopback only (limen:apps.*.host
+        // is refused otherwise), which no firewall rule changes, so they start while the firewall is
+        // applied and confirmed. What listens on public addresses (Envoy) and the ACME issuance wait for it.
     });
 
     // Certificates the stack issues: placeholders before Envoy, the issued ones after it (below).

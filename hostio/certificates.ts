@@ -108,12 +108,12 @@ export function uncoveredDomains(names: string[], domains: string[]): string[] {
     return domains.filter((domain) => !names.some((name) => nameCovers(name, domain)));
 }
 
-/** Whole days until `notAfter` (negative once expired). */
 /** The renewal settings Envoy's challenge route needs: certbot's standalone responder where Envoy forwards. */
 export function plannedResponder(responder: { address: string; port: number }): string {
     return `standalone ${responder.address}:${responder.port}`;
 }
 
+/** Whole days until `notAfter` (negative once expired). */
 export function daysLeft(notAfter: Date, now: Date): number {
     return Math.floor((notAfter.getTime() - now.getTime()) / 86_400_000);
 }

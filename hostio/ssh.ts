@@ -162,13 +162,9 @@ const sharedPool: Pool = { entries: new Map(), opened: 0 };
 /** How long an idle shared connection stays open: long enough for the next resource's read. */
 const idleCloseMs = 2000;
 
-function pool(): Pool {
-    return sharedPool;
-}
-
 /** How many SSH connections this process has opened (the benchmark reports it). */
 export function connectionsOpened(): number {
-    return pool().opened;
+    return sharedPool.opened;
 }
 
 function entryKey(target: SshTarget, privateKey: string): string {
@@ -181,10 +177,9 @@ function entryKey(target: SshTarget, privateKey: string): string {
  * which is what the firewall confirmation needs: proof that a NEW connection still gets in.
  */
 export async function runOnHost(target: SshTarget, privateKey: string, command: string, options: { stdin?: string; fresh?: boolean } = {}): Promise<ExecResult> {
-    const shared = pool();
     if (options.fresh) {
         const client = await dial(target, privateKey);
-        shared.opened++;
+        sharedPool.opened++;
         try {
             return await execOn(client, command, options.stdin);
         } finally {
@@ -192,17 +187,17 @@ export async function runOnHost(target: SshTarget, privateKey: string, command: 
         }
     }
     const key = entryKey(target, privateKey);
-    let entry = shared.entries.get(key);
+    let entry = sharedPool.entries.get(key);
     if (!entry) {
         const created: PoolEntry = { client: dial(target, privateKey), active: 0, idleTimer: undefined };
-        shared.entries.set(key, created);
+        sharedPool.entries.set(key, created);
         created.client.then(
             (client) => {
-                shared.opened++;
+                sharedPool.opened++;
                 // A connection the host closed (reboot, sshd restart) is dialled again next time.
-                client.once("close", () => shared.entries.get(key) === created && shared.entries.delete(key));
+                client.once("close", () => sharedPool.entries.get(key) === created && sharedPool.entries.delete(key));
             },
-            () => shared.entries.get(key) === created && shared.entries.delete(key),
+            () => sharedPool.entries.get(key) === created && sharedPool.entries.delete(key),
         );
         entry = created;
     }
@@ -216,7 +211,7 @@ export async function runOnHost(target: SshTarget, privateKey: string, command: 
         if (current.active === 0) {
             current.idleTimer = setTimeout(() => {
                 if (current.active > 0) return;
-                shared.entries.delete(key);
+                sharedPool.entries.delete(key);
                 current.client.then(
                     (client) => client.end(),
                     () => undefined,
@@ -229,9 +224,8 @@ export async function runOnHost(target: SshTarget, privateKey: string, command: 
 
 /** Closes every shared connection now (verify calls it before exiting). */
 export async function closeAll(): Promise<void> {
-    const shared = pool();
-    const entries = [...shared.entries.values()];
-    shared.entries.clear();
+    const entries = [...sharedPool.entries.values()];
+    sharedPool.entries.clear();
     await Promise.all(
         entries.map((entry) =>
             entry.client.then(

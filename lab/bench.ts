@@ -10,7 +10,7 @@
  * typing `pulumi up` waits for, minus the program's start (`npm run bench:start`): the lab's program is
  * already loaded in this process.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { configureLabStack, openLabStack, pulumiBinary, readLabHosts } from "./stack";
@@ -37,14 +37,8 @@ function timedCliRoot(): { root: string; operationSeconds: () => number[] } {
     return {
         root,
         operationSeconds: () => {
-            const lines = (() => {
-                try {
-                    return readFileSync(log, "utf8").trim().split("\n");
-                } catch {
-                    return [];
-                }
-            })();
-            return lines.filter(Boolean).map((line) => Number(line.split(" ")[1]) / 1e9);
+            const lines = existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : [];
+            return lines.map((line) => Number(line.split(" ")[1]) / 1e9);
         },
     };
 }

@@ -6,7 +6,8 @@
  * certificate resources read on `pulumi refresh` (hostio/certificates.ts).
  */
 import { CertificateFacts, certificateProbeCommand, daysLeft, parseCertificateProbe, plannedResponder, uncoveredDomains } from "../hostio/certificates";
-import { CertificatePlan, HostRole } from "../plan/hosts";
+import type { CertificatePlan } from "../plan/certificates";
+import { HostRole } from "../plan/hosts";
 import { RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";
 

@@ -12,11 +12,12 @@ import * as path from "node:path";
 import type { LimenConfig } from "../config";
 import { EnvFileSpec, renderEnvFile } from "../render/env-file";
 import { renderRenewalHook } from "../render/acme-hook";
-import { EnvoySpec, EnvoyTls, renderEnvoy, renderSdsSecret } from "../render/envoy";
+import { EnvoySpec, renderEnvoy, renderSdsSecret } from "../render/envoy";
 import { FirewallSpec, renderFirewall } from "../render/firewall";
 import { renderFirewallUnit } from "../render/firewall-unit";
 import { Pm2Spec, renderEcosystem } from "../render/pm2";
-import { acmePaths, envFileName, envoyTlsDir, firewallPaths, firewallTableName, hostToolPath, sdsFile } from "./host-paths";
+import { CertificatePlan, certificateMount, certificatePlans, envoyTls } from "./certificates";
+import { acmePaths, envFileName, firewallPaths, firewallTableName, hostToolPath } from "./host-paths";
 
 export type HostRole = "frontend" | "backend";
 
@@ -108,34 +109,6 @@ export interface EnvoyPlan {
     configSha256: string;
 }
 
-/** A certificate certbot issues and renews over ACME HTTP-01 (limen:tls.source "acme"). */
-export interface AcmePlan {
-    email: string;
-    directoryUrl: string;
-    /** certbot's HTTP-01 responder during an issuance or renewal; Envoy forwards the challenges there. */
-    responder: { address: string; port: number };
-    /** certbot's lineage: live/NAME. */
-    lineageDir: string;
-    /** Where the checked pair is published for Envoy: DIR/current -> DIR/VERSION/. */
-    publishDir: string;
-    /** certbot's deploy hook that publishes each renewal. */
-    renewalHook: string;
-}
-
-/** A certificate Envoy serves, with where its pair sits on the frontend. */
-export interface CertificatePlan {
-    /** `limen`, `darc` or `sites`: certbot's --cert-name and the SDS secret's name. */
-    name: string;
-    /** The names it must cover (limen:domains). */
-    domains: string[];
-    chainPath: string;
-    keyPath: string;
-    /** Set when the stack issues and renews it; unset for host-files and config sources. */
-    acme: AcmePlan | undefined;
-    /** Envoy's SDS file for it (acme with Envoy enabled only). */
-    sdsPath: string | undefined;
-}
-
 export interface HostToolPlan {
     path: string;
     content: string;
@@ -200,57 +173,6 @@ export function frontendFirewallSpec(config: LimenConfig): FirewallSpec {
     };
 }
 
-/** The certificates served for limen:domains and where each pair sits on the frontend. */
-export function certificatePlans(config: LimenConfig): CertificatePlan[] {
-    const allDomains = [...config.domains.limen, ...config.domains.darc];
-    const tls = config.tls;
-    if (tls.source === "host-files") {
-        return [{ name: "sites", domains: allDomains, chainPath: tls.certificateChainPath, keyPath: tls.privateKeyPath, acme: undefined, sdsPath: undefined }];
-    }
-    if (tls.source === "config") {
-        return [{ name: "sites", domains: allDomains, chainPath: `${envoyTlsDir}/fullchain.pem`, keyPath: `${envoyTlsDir}/privkey.pem`, acme: undefined, sdsPath: undefined }];
-    }
-    const sets =
-        tls.certificates === "single"
-            ? [{ name: "sites", domains: allDomains }]
-            : [
-                  { name: "limen", domains: config.domains.limen },
-                  { name: "darc", domains: config.domains.darc },
-              ];
-    return sets.map(({ name, domains }) => {
-        const publishDir = path.posix.join(acmePaths.publishDir, name);
-        return {
-            name,
-            domains,
-            chainPath: `${publishDir}/current/fullchain.pem`,
-            keyPath: `${publishDir}/current/privkey.pem`,
-            acme: {
-                email: tls.email,
-                directoryUrl: tls.directoryUrl,
-                responder: { address: acmePaths.responderAddress, port: tls.responderPort },
-                lineageDir: path.posix.join(acmePaths.certbotDir, "live", name),
-                publishDir,
-                renewalHook: acmePaths.renewalHook,
-            },
-            sdsPath: config.envoy.enabled ? sdsFile(name) : undefined,
-        };
-    });
-}
-
-/** How Envoy gets its pairs: named in the bootstrap (host-files, config) or through SDS (acme). */
-export function envoyTls(config: LimenConfig): EnvoyTls {
-    const certificates = certificatePlans(config);
-    if (config.tls.source !== "acme") return { mode: "files", certificateChainPath: certificates[0]!.chainPath, privateKeyPath: certificates[0]!.keyPath };
-    return {
-        mode: "sds",
-        certificates: certificates.map((certificate) => ({
-            name: certificate.name,
-            serverNames: certificate.domains,
-            sdsPath: sdsFile(certificate.name),
-        })),
-    };
-}
-
 export function envoySpec(config: LimenConfig): EnvoySpec {
     return {
         httpPort: config.envoy.httpPort,
@@ -279,14 +201,6 @@ export function envFileSpec(config: LimenConfig): EnvFileSpec {
         agentPort: config.backend.agentPort,
         extra: { ...config.apps.extraEnv, ...config.envProductionSecrets },
     };
-}
-
-/**
- * The directory to mount for a certificate file. certbot's live/ entries are symlinks into
- * ../../archive/, so the whole /etc/letsencrypt tree must be visible for them to resolve.
- */
-export function certificateMount(file: string): string {
-    return file.startsWith("/etc/letsencrypt/") ? "/etc/letsencrypt" : path.posix.dirname(file);
 }
 
 function firewallPlan(spec: FirewallSpec, config: LimenConfig): FirewallPlan {
