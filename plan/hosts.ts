@@ -18,6 +18,7 @@ import { renderFirewallUnit } from "../render/firewall-unit";
 import { Pm2Spec, renderEcosystem } from "../render/pm2";
 import { CertificatePlan, certificateMount, certificatePlans, envoyTls } from "./certificates";
 import { acmePaths, envFileName, firewallPaths, firewallTableName, hostToolPath } from "./host-paths";
+import { projectFile } from "./project-files";
 
 export type HostRole = "frontend" | "backend";
 
@@ -136,7 +137,7 @@ export interface StackPlan {
     backend: HostPlan;
 }
 
-const hostToolScript = readFileSync(path.join(__dirname, "..", "files", "limen-host.sh"), "utf8");
+const hostToolScript = readFileSync(projectFile("files", "limen-host.sh"), "utf8");
 
 export function hostToolPlan(): HostToolPlan {
     return { path: hostToolPath, content: hostToolScript, sha256: sha256(hostToolScript) };

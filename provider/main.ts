@@ -3,11 +3,11 @@
  * engine passes its own address as the first argument, which this plugin does not need.
  */
 import { readFileSync } from "node:fs";
-import * as path from "node:path";
+import { projectFile } from "../plan/project-files";
 import { serve } from "./server";
 
 process.on("unhandledRejection", (error) => console.error(error));
-const { version } = JSON.parse(readFileSync(path.join(__dirname, "..", "package.json"), "utf8")) as { version: string };
+const { version } = JSON.parse(readFileSync(projectFile("package.json"), "utf8")) as { version: string };
 serve(version).catch((error: Error) => {
     console.error(`limen provider: ${error.message}`);
     process.exit(1);

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
+import { projectFile } from "../plan/project-files";
 
 /** One certificate Envoy takes through SDS from a file, reloaded when its directory changes. */
 export interface SdsCertificate {
@@ -50,7 +51,7 @@ export const acmeResponderCluster = "acme_responder";
 /** RFC 8555 §8.3: the CA fetches the key authorization from this path on port 80. */
 const acmeChallengePrefix = "/.well-known/acme-challenge/";
 
-const templatePath = path.join(__dirname, "..", "files", "envoy-bootstrap.yaml");
+const templatePath = projectFile("files", "envoy-bootstrap.yaml");
 
 const secretType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 const tlsInspectorType = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";

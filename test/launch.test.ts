@@ -1,0 +1,131 @@
+/**
+ * launch/: what `pulumi up` and the engine actually start. The program and the provider plugin run as
+ * esbuild bundles of the TypeScript sources (launch/bundle.cjs); these tests check that a bundle is
+ * rebuilt whenever it could differ from the sources, never half-written, and that the bundled program
+ * registers exactly what index.ts registers.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { prodRawConfig } from "./support/fixtures";
+
+const root = path.join(__dirname, "..");
+const { freshBundle } = createRequire(__filename)(path.join(root, "launch", "bundle.cjs")) as {
+    freshBundle(target: { name: string; entry: string; root?: string; cacheDir?: string }): { bundle: string; built: boolean };
+};
+
+describe("freshBundle", () => {
+    let project: string;
+    let cacheDir: string;
+    const target = () => ({ name: "app", entry: "main.ts", root: project, cacheDir });
+    /** Runs the bundle in a fresh Node process (a require cache would hide a rebuild) and returns what it prints. */
+    const run = (bundle: string) => spawnSync(process.execPath, [bundle], { encoding: "utf8" }).stdout.trim();
+
+    beforeEach(() => {
+        project = mkdtempSync(path.join(tmpdir(), "limen-bundle-"));
+        cacheDir = path.join(project, "cache");
+        writeFileSync(path.join(project, "main.ts"), `import { greeting } from "./greeting";\nconsole.log(greeting satisfies string);\n`);
+        writeFileSync(path.join(project, "greeting.ts"), `export const greeting: string = "one";\n`);
+    });
+    afterEach(() => rmSync(project, { recursive: true, force: true }));
+
+    it("builds once, then reuses the bundle while no source changed", () => {
+        const first = freshBundle(target());
+        expect(first.built).toBe(true);
+        expect(run(first.bundle)).toBe("one");
+        const second = freshBundle(target());
+        expect(second).toEqual({ bundle: first.bundle, built: false });
+        expect(run(second.bundle)).toBe("one");
+    });
+
+    it("rebuilds when an imported file's content changes, whatever its modification time says", () => {
+        freshBundle(target());
+        const greeting = path.join(project, "greeting.ts");
+        const { mtime } = statSync(greeting);
+        writeFileSync(greeting, `export const greeting: string = "two";\n`);
+        utimesSync(greeting, mtime, mtime);
+        const next = freshBundle(target());
+        expect(next.built).toBe(true);
+        expect(run(next.bundle)).toBe("two");
+    });
+
+    it("rebuilds when a new import appears, and takes the new file in", () => {
+        freshBundle(target());
+        writeFileSync(path.join(project, "farewell.ts"), `export const farewell = "bye";\n`);
+        writeFileSync(path.join(project, "main.ts"), `import { greeting } from "./greeting";\nimport { farewell } from "./farewell";\nconsole.log(greeting + " " + farewell);\n`);
+        const next = freshBundle(target());
+        expect(next.built).toBe(true);
+        expect(run(next.bundle)).toBe("one bye");
+        expect(JSON.parse(readFileSync(path.join(cacheDir, "app.stamp.json"), "utf8")).inputs).toEqual(["farewell.ts", "greeting.ts", "main.ts"]);
+    });
+
+    it("rebuilds when a stamped source is gone, and says where the build fails", () => {
+        freshBundle(target());
+        rmSync(path.join(project, "greeting.ts"));
+        expect(() => freshBundle(target())).toThrow(/^main\.ts does not build:\n {2}main\.ts:1:\d+: Could not resolve "\.\/greeting"/);
+    });
+
+    it("refuses sources that do not parse, names file and line, and leaves no partial file behind", () => {
+        freshBundle(target());
+        writeFileSync(path.join(project, "greeting.ts"), `export const greeting: string = ;\n`);
+        expect(() => freshBundle(target())).toThrow(/^main\.ts does not build:\n {2}greeting\.ts:1:\d+: /);
+        expect(readdirSync(cacheDir).filter((f) => f.endsWith(".tmp") || f.endsWith(".tmp.map"))).toEqual([]);
+        // The old bundle is not taken for current: the next start tries again and fails again.
+        expect(() => freshBundle(target())).toThrow(/does not build/);
+    });
+
+    it("rebuilds when the stamp is missing or does not match", () => {
+        const { bundle } = freshBundle(target());
+        rmSync(path.join(cacheDir, "app.stamp.json"));
+        expect(freshBundle(target()).built).toBe(true);
+        const stampPath = path.join(cacheDir, "app.stamp.json");
+        const stamp = JSON.parse(readFileSync(stampPath, "utf8"));
+        writeFileSync(stampPath, JSON.stringify({ ...stamp, digest: "0".repeat(64) }));
+        expect(freshBundle(target()).built).toBe(true);
+        rmSync(bundle);
+        expect(freshBundle(target()).built).toBe(true);
+        expect(existsSync(bundle)).toBe(true);
+    });
+});
+
+describe("the bundled program", () => {
+    /**
+     * Runs a program under Pulumi's mocks in its own Node process, as the language host would (SDK
+     * first, then the program), and returns every registration (type, name, inputs) and the outputs.
+     */
+    function registrationsOf(program: string, preload = ""): { resources: unknown[]; outputs: string[] } {
+        const driver = `${preload}
+const pulumi = require("@pulumi/pulumi");
+const resources = [];
+pulumi.runtime.setMocks({ newResource: (a) => { resources.push({ type: a.type, name: a.name, inputs: a.inputs }); return { id: a.name + "-id", state: a.inputs }; }, call: () => ({}) }, "limen", "prod", false);
+pulumi.runtime.setAllConfig(${JSON.stringify(prodRawConfig())}, ["limen:sshPrivateKey"]);
+const outputs = Object.keys(require(${JSON.stringify(program)})).sort();
+setTimeout(() => { console.log(JSON.stringify({ resources: resources.sort((a, b) => (a.type + a.name).localeCompare(b.type + b.name)), outputs })); }, 1000);
+`;
+        const result = spawnSync(process.execPath, ["-e", driver], { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+        if (result.status !== 0) throw new Error(`${program} failed: ${result.stderr}`);
+        return JSON.parse(result.stdout);
+    }
+
+    it("is package.json's main, and Pulumi.yaml runs it without ts-node", () => {
+        expect(JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).main).toBe("launch/program.cjs");
+        expect(readFileSync(path.join(root, "Pulumi.yaml"), "utf8")).toMatch(/^ {4}typescript: false$/m);
+    });
+
+    it("registers exactly what index.ts registers through ts-node, and exports the same outputs", () => {
+        const bundled = registrationsOf("./launch/program.cjs");
+        const direct = registrationsOf("./index.ts", `require("ts-node").register({ transpileOnly: true, project: "tsconfig.json" });`);
+        expect(bundled.resources.length).toBeGreaterThan(10);
+        expect(bundled).toEqual(direct);
+        expect(bundled.outputs).toContain("frontendRulesetSha256");
+    }, 60_000);
+
+    it("reads the project's files from the project root, wherever the bundle sits", () => {
+        const bundled = registrationsOf("./launch/program.cjs") as { resources: { type: string; inputs: { content?: string } }[] };
+        const hostTool = bundled.resources.find((r) => r.type === "limen:host:HostTool");
+        expect(hostTool?.inputs.content).toBe(readFileSync(path.join(root, "files", "limen-host.sh"), "utf8"));
+    }, 60_000);
+});
