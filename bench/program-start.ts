@@ -50,7 +50,8 @@ function measure(label: string, program: string, { preload = "", before = () => 
     console.log(`${label.padEnd(60)} ${wall[Math.floor(runs / 2)]!.toFixed(2)} s wall (median of ${runs}), ${(cpu / runs).toFixed(2)} s CPU, ${(rss / 1024).toFixed(0)} MiB`);
 }
 
-const stamp = path.join(root, "node_modules", ".cache", "limen-infra", "program.stamp.json");
+const { defaultCacheDir } = require("../launch/bundle.cjs") as { defaultCacheDir: string };
+const stamp = path.join(defaultCacheDir, "program.stamp.json");
 measure(`as deployed (${main}, bundle current)`, `./${main}`);
 measure(`first start after an edit (${main}, bundle rebuilt)`, `./${main}`, { before: () => rmSync(stamp, { force: true }) });
 measure("index.ts through ts-node, transpile-only (the language host's default)", "./index.ts", {

@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * Runs one of the project's TypeScript entry points (the Pulumi program, the provider plugin) as a
- * single CommonJS file that esbuild builds from the sources and keeps in node_modules/.cache/limen-infra.
+ * single CommonJS file that esbuild builds from the sources and keeps in node_modules/.cache/limen-infra/<checkout>/.
  *
  * Why: every `pulumi up` / `preview` starts the program, and the engine starts the provider plugin
  * once or twice per operation. Through ts-node (the Node.js language host's default) the program's
@@ -24,7 +24,10 @@ const fs = require("node:fs");
 const path = require("node:path");
 
 const projectRoot = path.join(__dirname, "..");
-const defaultCacheDir = path.join(projectRoot, "node_modules", ".cache", "limen-infra");
+// One directory per checkout: checkouts may share one node_modules (the lab's upgrade test links the
+// previous version's tree to this one's), and each must run its own sources.
+const checkoutKey = crypto.createHash("sha256").update(fs.realpathSync(projectRoot)).digest("hex").slice(0, 16);
+const defaultCacheDir = path.join(projectRoot, "node_modules", ".cache", "limen-infra", checkoutKey);
 
 /**
  * The esbuild options every bundle is built with; part of the stamp, so a change here rebuilds.
@@ -91,7 +94,16 @@ function build(root, entry, bundle, stampPath) {
     fs.mkdirSync(path.dirname(bundle), { recursive: true });
     const partial = `${bundle}.${process.pid}.tmp`;
     try {
-        const result = esbuild.buildSync({ ...buildOptions, absWorkingDir: root, entryPoints: [entry], outfile: partial, metafile: true });
+        const result = esbuild.buildSync({
+            ...buildOptions,
+            absWorkingDir: root,
+            entryPoints: [entry],
+            outfile: partial,
+            metafile: true,
+            // plan/project-files.ts: the checkout the bundle was built from (its own location says
+            // nothing: it sits under node_modules, which another checkout may share).
+            define: { LIMEN_PROJECT_ROOT: JSON.stringify(root) },
+        });
         const inputs = Object.keys(/** @type {import("esbuild").Metafile} */ (result.metafile).inputs).sort();
         const stamp = { entry, esbuild: esbuild.version, inputs, digest: digestOf(root, inputs, esbuild.version) };
         // The map keeps the name it was built for; the bundle's own comment points at it.
@@ -128,4 +140,4 @@ function freshBundle({ name, entry, root = projectRoot, cacheDir = defaultCacheD
     return { bundle, built: true };
 }
 
-module.exports = { freshBundle, projectRoot };
+module.exports = { freshBundle, defaultCacheDir };

@@ -1,9 +1,9 @@
 /**
  * Files of this checkout that the program and the plugin read at run time (the host tool, the Envoy
- * template, package.json). Found from the project root, the nearest directory up with Pulumi.yaml,
- * rather than from each module's own directory: the same module runs from its source file under
- * vitest and ts-node, and from node_modules/.cache/limen-infra/ when launch/bundle.cjs has built it
- * into one file.
+ * template, package.json), found from the project root rather than from each module's own directory:
+ * the same module runs from its source file (vitest, tsx) and from a bundle under node_modules/.cache
+ * (launch/bundle.cjs), whose location says nothing about the checkout. In a bundle the root is the one
+ * launch/bundle.cjs built it from; from the sources, the nearest directory up with Pulumi.yaml.
  */
 import { existsSync } from "node:fs";
 import * as path from "node:path";
@@ -15,7 +15,10 @@ function findProjectRoot(start: string): string {
     }
 }
 
-export const projectRoot = findProjectRoot(__dirname);
+/** Set by launch/bundle.cjs (esbuild's `define`) in a bundle; not defined when running from the sources. */
+declare const LIMEN_PROJECT_ROOT: string | undefined;
+
+export const projectRoot = typeof LIMEN_PROJECT_ROOT === "string" ? LIMEN_PROJECT_ROOT : findProjectRoot(__dirname);
 
 /** A path inside the checkout, from its parts relative to the project root. */
 export function projectFile(...parts: string[]): string {

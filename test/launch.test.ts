@@ -77,6 +77,11 @@ describe("freshBundle", () => {
         expect(() => freshBundle(target())).toThrow(/does not build/);
     });
 
+    it("tells the bundle which checkout it was built from (its own path is under node_modules, which checkouts may share)", () => {
+        writeFileSync(path.join(project, "main.ts"), `declare const LIMEN_PROJECT_ROOT: string;\nconsole.log(LIMEN_PROJECT_ROOT);\n`);
+        expect(run(freshBundle(target()).bundle)).toBe(project);
+    });
+
     it("rebuilds when the stamp is missing or does not match", () => {
         const { bundle } = freshBundle(target());
         rmSync(path.join(cacheDir, "app.stamp.json"));
