@@ -16,24 +16,35 @@ const root = path.join(__dirname, "..");
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 const main = (JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { main: string }).main;
 const settle = 0.2;
+const prodConfig = prodRawConfig();
+// Envoy is the one part that loads @pulumi/docker, and with it @pulumi/pulumi's whole index (components/envoy.ts).
+const envoyOffConfig = { ...prodConfig, "limen:envoy": JSON.stringify({ ...JSON.parse(prodConfig["limen:envoy"] ?? "{}"), enabled: false }) };
 
 // Runs inside the measured process: the SDK, mocks, the prod config, then the program; exits once registrations settle.
-const driver = (program: string, preload: string) => `${preload}
-const pulumi = require("@pulumi/pulumi");
-pulumi.runtime.setMocks({ newResource: (a) => ({ id: a.name + "-id", state: a.inputs }), call: () => ({}) }, "limen", "prod", false);
-pulumi.runtime.setAllConfig(${JSON.stringify(prodRawConfig())}, ["limen:sshPrivateKey"]);
+const driver = (program: string, preload: string, config: Record<string, string>) => `${preload}
+require("@pulumi/pulumi/cmd/run/instrumentation");
+require("source-map-support/register");
+// The runtime's own modules, as the harness loads them (not @pulumi/pulumi's index: see components/sdk.ts).
+require("@pulumi/pulumi/runtime/mocks").setMocks({ newResource: (a) => ({ id: a.name + "-id", state: a.inputs }), call: () => ({}) }, "limen", "prod", false);
+require("@pulumi/pulumi/runtime/config").setAllConfig(${JSON.stringify(config)}, ["limen:sshPrivateKey"]);
 require(${JSON.stringify(program)});
 setTimeout(() => process.exit(0), ${settle * 1000});
 `;
 
-function measure(label: string, program: string, { preload = "", before = () => {} }: { preload?: string; before?: () => void } = {}): void {
+interface Variant {
+    preload?: string;
+    before?: () => void;
+    config?: Record<string, string>;
+}
+
+function measure(label: string, program: string, { preload = "", before = () => {}, config = prodConfig }: Variant = {}): void {
     const wall: number[] = [];
     let cpu = 0;
     let rss = 0;
     for (let run = 0; run < runs; run++) {
         before();
         const started = process.hrtime.bigint();
-        const result = spawnSync("/usr/bin/time", ["-f", "%U %S %M", process.execPath, "-e", driver(program, preload)], {
+        const result = spawnSync("/usr/bin/time", ["-f", "%U %S %M", process.execPath, "-e", driver(program, preload, config)], {
             cwd: root,
             encoding: "utf8",
         });
@@ -52,8 +63,9 @@ function measure(label: string, program: string, { preload = "", before = () => 
 
 const { defaultCacheDir } = require("../launch/bundle.cjs") as { defaultCacheDir: string };
 const stamp = path.join(defaultCacheDir, "program.stamp.json");
-measure(`as deployed (${main}, bundle current)`, `./${main}`);
-measure(`first start after an edit (${main}, bundle rebuilt)`, `./${main}`, { before: () => rmSync(stamp, { force: true }) });
-measure("index.ts through ts-node, transpile-only (the language host's default)", "./index.ts", {
+measure(`prod config (${main}, bundle current)`, `./${main}`);
+measure(`prod config, first start after an edit (bundle rebuilt)`, `./${main}`, { before: () => rmSync(stamp, { force: true }) });
+measure("prod config with Envoy off (as in the lab)", `./${main}`, { config: envoyOffConfig });
+measure("prod config, index.ts through ts-node, transpile-only", "./index.ts", {
     preload: `require("ts-node").register({ transpileOnly: true, project: "tsconfig.json" });`,
 });

@@ -4,7 +4,7 @@
  * the host, and their two stages (a placeholder before Envoy starts, the issued certificate after):
  * provider/certificate-provider.ts.
  */
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./sdk";
 import { CertificateInputs, desiredCertificateFacts } from "../provider/certificate-provider";
 import type { HostConnection } from "../provider/host-providers";
 import { hostResourceTypes } from "../provider/resource-types";

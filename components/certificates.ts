@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./sdk";
 import type { CertificatePlan } from "../plan/certificates";
 import { FilePlan } from "../plan/hosts";
 import { AcmeCertificate } from "./certificate-resources";

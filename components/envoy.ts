@@ -1,5 +1,5 @@
-import * as pulumi from "@pulumi/pulumi";
-import * as docker from "@pulumi/docker";
+import * as pulumi from "./sdk";
+import { Container, DockerProvider, RemoteImage } from "./docker-resources";
 import { writeSshMaterial } from "../hostio/ssh-material";
 import { EnvoyPlan, FilePlan } from "../plan/hosts";
 import { hostFile } from "./host-file";
@@ -26,7 +26,7 @@ export interface EnvoyProxyArgs {
  * the same image before it replaces the installed one, and only then is the container replaced.
  */
 export class EnvoyProxy extends pulumi.ComponentResource {
-    public readonly container: docker.Container;
+    public readonly container: Container;
 
     constructor(name: string, args: EnvoyProxyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("limen:envoy:EnvoyProxy", name, {}, opts);
@@ -43,7 +43,7 @@ export class EnvoyProxy extends pulumi.ComponentResource {
             const material = writeSshMaterial(`docker-${name}`, key, [{ address: args.host.address, port: args.ssh.port, hostKey: args.ssh.hostKey }]);
             return ["-i", material.identity, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${material.knownHosts}`];
         });
-        const provider = new docker.Provider(
+        const provider = new DockerProvider(
             `${name}-docker`,
             {
                 host: `ssh://${args.ssh.user}@${args.host.address}:${args.ssh.port}`,
@@ -54,7 +54,7 @@ export class EnvoyProxy extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        const image = new docker.RemoteImage(`${name}-image`, { name: args.plan.image, keepLocally: true }, { parent: this, provider, dependsOn });
+        const image = new RemoteImage(`${name}-image`, { name: args.plan.image, keepLocally: true }, { parent: this, provider, dependsOn });
 
         const bootstrap = args.files.find((file) => file.name === "envoy-config");
         if (!bootstrap) throw new Error("the frontend's plan has Envoy but no envoy-config file");
@@ -65,7 +65,7 @@ export class EnvoyProxy extends pulumi.ComponentResource {
             aliases: [{ type: "command:remote:Command" }],
         });
 
-        this.container = new docker.Container(
+        this.container = new Container(
             `${name}-container`,
             {
                 name: "limen-envoy",

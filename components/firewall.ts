@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./sdk";
 import { FirewallPlan } from "../plan/hosts";
 import { FirewallTable } from "./host-resources";
 import { RemoteHost } from "./host";

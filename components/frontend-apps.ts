@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./sdk";
 import { pm2MarkerDir } from "../plan/host-paths";
 import { FilePlan, Pm2Plan, sha256 } from "../plan/hosts";
 import { hostFile } from "./host-file";

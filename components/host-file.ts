@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./sdk";
 import { FilePlan, sha256 } from "../plan/hosts";
 import { HostFile } from "./host-resources";
 import type { RemoteHost } from "./host";

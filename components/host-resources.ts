@@ -6,7 +6,7 @@
  * `pulumi up --refresh` repairs them through the same validated install as any change. A plain
  * `preview` / `up` does no host I/O. What each resource does on the host: provider/host-providers.ts.
  */
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./sdk";
 import type { FirewallLocations } from "../plan/hosts";
 import { contentAsPlanned, desiredFirewallFacts, desiredPm2Facts, Pm2AppShape } from "../hostio/observe";
 import type { FileInputs, HostConnection } from "../provider/host-providers";

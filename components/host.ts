@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./sdk";
 import type { HostPlan } from "../plan/hosts";
 import { HostConnection, HostTool } from "./host-resources";
 

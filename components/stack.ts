@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./sdk";
 import { hostForUrl } from "../plan/addresses";
 import { planStack, StackPlan } from "../plan/hosts";
 import { configNamespace, LimenConfig, parseConfig } from "../config";
@@ -20,7 +20,7 @@ export function isConfigSecret(fullKey: string): boolean {
 
 /** Reads and checks the whole `limen:` config once; throws before any resource exists. */
 export function loadStackConfig(): LimenConfig {
-    return parseConfig(pulumi.runtime.allConfig(), isConfigSecret);
+    return parseConfig(pulumi.allConfig(), isConfigSecret);
 }
 
 export interface LimenStack {

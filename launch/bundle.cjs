@@ -4,10 +4,10 @@
  * single CommonJS file that esbuild builds from the sources and keeps in node_modules/.cache/limen-infra/<checkout>/.
  *
  * Why: every `pulumi up` / `preview` starts the program, and the engine starts the provider plugin
- * once or twice per operation. Through ts-node (the Node.js language host's default) the program's
- * start cost about 0.45 s more than one prebuilt file (ts-node itself, a transform and a module lookup
- * per file, and source-map-support translating the stack trace the SDK takes at every resource);
- * through tsx the plugin started in 0.43 s instead of 0.19 s. Type-checking is CI's `tsc`, as before.
+ * once or twice per operation. Through tsx the plugin started in 0.43 s, as one file in about 0.2 s;
+ * through ts-node with SWC (what the language host ran before) the program started in 1.60 s, as one
+ * file in 1.46 s (`npm run bench:start`; most of the rest is the Pulumi SDK, which loads TypeScript
+ * itself). Type-checking is CI's `tsc`, as before.
  *
  * The bundle is rebuilt whenever it is not known to be current: the stamp beside it records the
  * SHA-256 of every source file esbuild read (from its metafile), with the esbuild version and the build
@@ -39,8 +39,8 @@ const buildOptions = {
     target: "node22",
     format: "cjs",
     packages: "external",
-    // A linked map, read only when asked for: `NODE_OPTIONS=--enable-source-maps pulumi up` shows
-    // stack traces in the TypeScript sources.
+    // A linked map: the language host's cmd/run installs source-map-support, which reads it, so stack
+    // traces and the resources' source positions name the TypeScript files (about 0.04 s per start).
     sourcemap: "linked",
     logLevel: "silent",
 };

@@ -128,6 +128,23 @@ setTimeout(() => { console.log(JSON.stringify({ resources: resources.sort((a, b)
         expect(bundled.outputs).toContain("frontendRulesetSha256");
     }, 60_000);
 
+    it("never loads @pulumi/pulumi's index, TypeScript or npm's arborist, Envoy's Docker resources included (about 0.75 s per deploy)", () => {
+        // As the language host's harness starts it: the runtime's own modules, then the program.
+        const driver = `
+require("@pulumi/pulumi/runtime/mocks").setMocks({ newResource: (a) => ({ id: a.name + "-id", state: a.inputs }), call: () => ({}) }, "limen", "prod", false);
+require("@pulumi/pulumi/runtime/config").setAllConfig(${JSON.stringify(prodRawConfig())}, ["limen:sshPrivateKey"]);
+require("./launch/program.cjs");
+setTimeout(() => console.log(JSON.stringify(Object.keys(require.cache))), 1000);
+`;
+        const result = spawnSync(process.execPath, ["-e", driver], { cwd: root, encoding: "utf8" });
+        expect(result.stderr).toBe("");
+        const loaded = JSON.parse(result.stdout) as string[];
+        // Its package.json only, for the plugin version (components/docker-resources.ts).
+        expect(loaded.filter((file) => file.includes("@pulumi/docker/"))).toEqual([path.join(root, "node_modules", "@pulumi", "docker", "package.json")]);
+        expect(loaded.some((file) => file.endsWith("node_modules/@pulumi/pulumi/resource.js"))).toBe(true);
+        expect(loaded.filter((file) => /node_modules\/(typescript|@npmcli\/arborist)\//.test(file) || file.endsWith("node_modules/@pulumi/pulumi/index.js"))).toEqual([]);
+    }, 60_000);
+
     it("reads the project's files from the project root, wherever the bundle sits", () => {
         const bundled = registrationsOf("./launch/program.cjs") as { resources: { type: string; inputs: { content?: string } }[] };
         const hostTool = bundled.resources.find((r) => r.type === "limen:host:HostTool");

@@ -16,6 +16,8 @@ export interface Registration {
     additionalSecretOutputs: string[];
     /** Aliases as sent to the engine: `{name, type, parent}` specs or URNs. */
     aliases: Record<string, unknown>[];
+    /** The whole RegisterResourceRequest as sent, less where in the source it was made (source position, stack trace). */
+    request: Record<string, unknown>;
 }
 
 /** Whether a wire value is a secret envelope. */
@@ -61,6 +63,7 @@ export async function installMocks(): Promise<void> {
             wire: req.getObject()?.toJavaScript() ?? {},
             additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
             aliases: req.getAliasesList().map((alias: { toObject(): Record<string, unknown> }) => alias.toObject()),
+            request: (({ sourceposition, stacktrace, ...rest }) => rest)(req.toObject()),
         });
         pending.push(new Promise((resolve) => original(req, (err, res) => (callback(err, res), resolve(undefined)))));
     };
