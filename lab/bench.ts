@@ -6,14 +6,18 @@
  * also reads the hosts; one SSH connection per host is the floor.
  *
  * Two times per operation: the Automation API call (which also runs `pulumi stack history` and the like
- * around the operation), and the `pulumi` CLI process of the operation itself, which is what a user
- * typing `pulumi up` waits for, minus the program's start (`npm run bench:start`): the lab's program is
- * already loaded in this process.
+ * around the operation), and the `pulumi` CLI process of the operation itself, minus the program's start:
+ * the Automation API's program is already loaded in this process.
+ *
+ * Then the same operations as a user typing `pulumi up` runs them: the plain CLI, which starts the
+ * Node.js language host (the lab's stand-in, lab/language-host), which starts Node on the SDK's run
+ * harness with package.json's main, so the program's start is in the figure. Those runs begin on the
+ * hosts the first part destroyed (not freshly booted: pm2 and certbot are installed by then).
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { configureLabStack, openLabStack, pulumiBinary, readLabHosts } from "./stack";
+import { configureLabStack, openLabStack, pulumiBinary, readLabHosts, runPulumiCli } from "./stack";
 import { onHostOk } from "./test/probes";
 
 /** An install root whose bin/pulumi runs the engine and records how long each operation's process took. */
@@ -100,6 +104,18 @@ async function main(): Promise<void> {
     await timedRuns("no-op pulumi preview", () => stack.preview({ ...quiet, expectNoChanges: true }));
     await timedRuns("no-op pulumi preview --refresh", () => stack.preview({ ...quiet, refresh: true, expectNoChanges: true }));
     await timedRuns("pulumi destroy", () => stack.destroy(quiet), 1);
+
+    console.log("\nThe plain CLI with the Node.js language host (the program's start included):");
+    const pulumi =
+        (...args: string[]) =>
+        async () =>
+            runPulumiCli(args, path.join(cli.root, "bin", "pulumi"));
+    await timedRuns("converge after destroy (pulumi up)", pulumi("up", "--yes", "--skip-preview"), 1);
+    await timedRuns("no-op pulumi up", pulumi("up", "--yes", "--skip-preview"));
+    await timedRuns("no-op pulumi up --refresh (reads hosts)", pulumi("up", "--yes", "--skip-preview", "--refresh"));
+    await timedRuns("no-op pulumi preview", pulumi("preview", "--expect-no-changes"));
+    await timedRuns("no-op pulumi preview --refresh", pulumi("preview", "--expect-no-changes", "--refresh"));
+    await timedRuns("pulumi destroy", pulumi("destroy", "--yes", "--skip-preview"), 1);
 }
 
 main().catch((error: Error) => {

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -d lab/.state/pulumi ] && ip netns list | grep -q '^limen-operator'; then
-    plugin_dir=$(lab/engine/build-command-provider.sh)
+    plugin_dir=$(lab/engine/build-lab-plugin.sh command-provider)
     ip netns exec limen-operator env LIMEN_LAB_PLUGIN_PATH="$plugin_dir" node --import tsx lab/destroy.ts || true
 fi
 rm -rf lab/.state/pulumi Pulumi.lab.yaml

@@ -45,8 +45,8 @@ fi
 
 phase "engine (pulumi CLI from Go modules)"
 "$lab/engine/build-engine.sh" >/dev/null
-phase "command plugin (lab stand-in)"
-plugin_dir=$("$lab/engine/build-command-provider.sh")
+phase "command plugin and Node.js language host (lab stand-ins)"
+plugin_dir=$("$lab/engine/build-lab-plugin.sh" command-provider):$("$lab/engine/build-lab-plugin.sh" language-host)
 if ! $bench; then
     phase "ACME test server (pebble)"
     pebble_dir=$("$lab/acme/build-pebble.sh")

@@ -7,7 +7,7 @@
  * The config goes through `pulumi config set`, the secret on stdin, and Pulumi.yaml's declarations
  * apply as they do for prod.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
@@ -108,6 +108,24 @@ export function engineEnv(): Record<string, string> {
 /** The engine's `pulumi` binary, for the few steps the Automation API does not cover as needed. */
 export function pulumiBinary(): string {
     return path.join(engineBinDirs().at(-1)!, "pulumi");
+}
+
+/**
+ * The plain `pulumi` CLI on the lab stack, as an operator runs it against prod: the engine starts the
+ * Node.js language host (the lab's stand-in, lab/language-host, on LIMEN_LAB_PLUGIN_PATH), which
+ * starts the program from package.json's "main" (index.ts, bundled by launch/) instead of the
+ * Automation API's in-process program. `binary` lets the benchmark time the process through a wrapper.
+ * Throws with the CLI's output when it fails.
+ */
+export function runPulumiCli(args: string[], binary = pulumiBinary()): string {
+    const result = spawnSync(binary, [...args, "--stack", stackName, "--non-interactive", "--color", "never"], {
+        cwd: repoRoot,
+        env: { ...process.env, ...engineEnv() },
+        encoding: "utf8",
+        timeout: 300_000,
+    });
+    if (result.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed (exit ${result.status}):\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-2000)}`);
+    return result.stdout;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { Stack } from "@pulumi/pulumi/automation";
 import { beforeAll, describe, expect, it } from "vitest";
-import { configureLabStack, LabHosts, openLabStack, readLabHosts } from "../stack";
+import { configureLabStack, LabHosts, openLabStack, readLabHosts, runPulumiCli } from "../stack";
 import { inNamespace, onHost, onHostOk, pm2Status, tcpOpen } from "./probes";
 
 let stack: Stack;
@@ -43,6 +43,15 @@ describe("2. idempotence", () => {
     it("`pulumi preview --expect-no-changes` passes", async () => {
         const result = await stack.preview({ ...quiet, expectNoChanges: true, onOutput: () => undefined });
         expect(result.changeSummary).toEqual({ same: resourceCount });
+    }, 300_000);
+
+    it("the plain CLI, starting index.ts through the language host as prod does, sees the same stack: `pulumi up` changes nothing", () => {
+        // package.json's main (launch/program.cjs → index.ts) against the lab's config: nothing of prod's
+        // addresses is built in, and the bundle registers what the lab's in-process program registered.
+        const output = runPulumiCli(["up", "--yes", "--skip-preview"]);
+        expect(output).toMatch(new RegExp(`^\\s+${resourceCount} unchanged$`, "m"));
+        expect(output).not.toMatch(/^\s+[~+-] /m);
+        expect(runPulumiCli(["preview", "--expect-no-changes"])).toMatch(new RegExp(`^\\s+${resourceCount} unchanged$`, "m"));
     }, 300_000);
 });
 

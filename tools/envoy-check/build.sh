@@ -11,7 +11,7 @@
 # stdout; timings go to stderr. One build at a time (flock); a concurrent caller waits and then
 # finds the binary built.
 #
-# Modelled on lab/engine/build-command-provider.sh: only module sources come from the Go module
+# Modelled on lab/engine/build-lab-plugin.sh: only module sources come from the Go module
 # proxy (lab/engine/go-env.sh strips the `direct` fallback, so a refused module fails instead of
 # turning into a git fetch), nothing prebuilt is downloaded, and the repository is never written to:
 # the build runs in a temporary copy with -mod=readonly (the committed go.sum must be complete).
