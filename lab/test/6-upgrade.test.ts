@@ -22,6 +22,8 @@ interface PreviousVersion {
     removedFromState: string[];
     /** Whether this version installs a different host tool than it did. */
     hostToolChanges: boolean;
+    /** The upgrade's resource changes, where they are known exactly. */
+    changes?: Record<string, number>;
 }
 
 const previousVersions: PreviousVersion[] = [
@@ -39,6 +41,14 @@ const previousVersions: PreviousVersion[] = [
         removedFromState: [],
         // Its wait for the apps looks at all of them with one `pm2 jlist` since.
         hostToolChanges: true,
+    },
+    {
+        name: "the provider plugin run by tsx",
+        ref: "fac6f446e59e52b65bf4970efee5387c2e55a5c2",
+        removedFromState: [],
+        // Same host tool and resources; only how the program and the plugin start changed.
+        hostToolChanges: false,
+        changes: { same: 13 },
     },
 ];
 const previousDir = path.join(stateDir, "previous");
@@ -122,6 +132,7 @@ describe.each(previousVersions)("upgrading a stack converged by $name", (previou
         expect(deleted).toEqual(previous.removedFromState);
         expect(result.summary.resourceChanges).not.toHaveProperty("create");
         expect(result.summary.resourceChanges).not.toHaveProperty("replace");
+        if (previous.changes) expect(result.summary.resourceChanges).toEqual(previous.changes);
         const after = { frontend: hostSnapshot("frontend"), backend: hostSnapshot("backend") };
         const withoutTool = (snapshot: string) => (previous.hostToolChanges ? snapshot.replace(/^\d+ \/usr\/local\/libexec\/limen\/limen-host\n/m, "") : snapshot);
         expect(withoutTool(after.frontend)).toBe(withoutTool(before.frontend));
