@@ -31,9 +31,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BASE="${LIMEN_CACHE_DIR:-/var/cache/limen-infra}/tools/pebble"
 OUT="$BASE/$VERSION"
 
-log() { printf '[build-pebble] %s\n' "$*" >&2; }
-now() { date +%s.%N; }
-took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+LOG_PREFIX=build-pebble
+# shellcheck source=../engine/build-once.sh
+source "$HERE/../engine/build-once.sh"
 
 cached_ok() {
   [[ -x "$OUT/pebble" && -x "$OUT/pebble-challtestsrv" && -f "$OUT/certs/localhost/cert.pem" \
@@ -41,21 +41,7 @@ cached_ok() {
   [[ "$("$OUT/pebble" -version 2>/dev/null)" == "Pebble version: $VERSION" ]]
 }
 
-T0=$(now)
-if [[ $FORCE -eq 0 ]] && cached_ok; then
-  log "cached: $OUT (pebble $VERSION), nothing to build ($(took "$T0"))"
-  echo "$OUT"
-  exit 0
-fi
-
-mkdir -p "$BASE"
-exec 9>"$BASE/.build.lock"
-flock 9
-if [[ $FORCE -eq 0 ]] && cached_ok; then
-  log "cached (built by a concurrent run): $OUT ($(took "$T0"))"
-  echo "$OUT"
-  exit 0
-fi
+exit_if_built "$BASE" "$OUT"
 
 # shellcheck source=../engine/go-env.sh
 source "$HERE/../engine/go-env.sh"
@@ -89,5 +75,5 @@ install -m 0644 "$MODULE_DIR/test/certs/pebble.minica.pem" "$NEW/certs/pebble.mi
 rm -rf "$OUT"
 mv "$NEW" "$OUT"
 cached_ok || { log "built pebble does not report $VERSION: $("$OUT/pebble" -version 2>&1 || true)"; exit 1; }
-log "built: $OUT ($(du -sh "$OUT" | cut -f1)) in $(took "$T0")"
+log "built: $OUT ($(du -sh "$OUT" | cut -f1)) in $(took "$build_started")"
 echo "$OUT"

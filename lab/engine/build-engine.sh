@@ -32,9 +32,8 @@ PREFIX="$ENGINE_DIR/$VERSION"
 BIN="$PREFIX/bin"
 SRC="$ENGINE_DIR/src/$VERSION"
 
-log() { printf '[build-engine] %s\n' "$*" >&2; }
-now() { date +%s.%N; }
-took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+LOG_PREFIX=build-engine
+source "$(dirname "${BASH_SOURCE[0]}")/build-once.sh"
 
 cached_ok() {
   [[ -x "$BIN/pulumi" ]] || return 1
@@ -43,26 +42,10 @@ cached_ok() {
   [[ "$v" == "$VERSION" ]]
 }
 
-T0=$(now)
-if [[ $FORCE -eq 0 ]] && cached_ok; then
-  log "cached: $BIN/pulumi ($VERSION) ok, nothing to do ($(took "$T0"))"
-  echo "$BIN"
-  exit 0
-fi
+# One build at a time (two callers would otherwise race on $SRC).
+exit_if_built "$ENGINE_DIR" "$BIN"
 
 source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
-
-mkdir -p "$ENGINE_DIR"
-# One build at a time (two callers would otherwise race on $SRC).
-if command -v flock >/dev/null; then
-  exec 9>"$ENGINE_DIR/.build.lock"
-  flock 9
-  if [[ $FORCE -eq 0 ]] && cached_ok; then
-    log "cached (built by a concurrent run): $BIN/pulumi"
-    echo "$BIN"
-    exit 0
-  fi
-fi
 
 export GOFLAGS="-mod=mod -buildvcs=false"
 log "version $VERSION, GOPROXY=$GOPROXY, GOCACHE=$(go env GOCACHE), GOMODCACHE=$(go env GOMODCACHE)"
@@ -122,6 +105,6 @@ done
 cached_ok || { log "built binary does not report $VERSION: $("$BIN/pulumi" version 2>&1 || true)"; exit 1; }
 # The sources are only needed for the build; the Go caches keep the rest.
 rm -rf "$SRC"
-log "done: $BIN/pulumi $("$BIN/pulumi" version) total $(took "$T0")"
+log "done: $BIN/pulumi $("$BIN/pulumi" version) total $(took "$build_started")"
 ls -l "$BIN" >&2
 echo "$BIN"

@@ -38,12 +38,10 @@ FORCE=0
 CACHE_ROOT="${LIMEN_CACHE_DIR:-/var/cache/limen-infra}"
 BASE="$CACHE_ROOT/engine/$NAME"
 
-log() { printf '[build-lab-plugin %s] %s\n' "$NAME" "$*" >&2; }
-now() { date +%s.%N; }
-took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+LOG_PREFIX="build-lab-plugin $NAME"
+source "$HERE/build-once.sh"
 
-T0=$(now)
-source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
+source "$HERE/go-env.sh"
 
 # Content hash: file names and contents of the sources, Go version, overrides.
 HASH="$(
@@ -64,22 +62,7 @@ BIN="$OUT/$BINARY"
 
 cached_ok() { [[ -x "$BIN" ]] && "$BIN" --version >/dev/null 2>&1; }
 
-if [[ $FORCE -eq 0 ]] && cached_ok; then
-  log "cached: $BIN ($("$BIN" --version)) ok, nothing to do ($(took "$T0"))"
-  echo "$OUT"
-  exit 0
-fi
-
-mkdir -p "$BASE"
-if command -v flock >/dev/null; then
-  exec 9>"$BASE/.build.lock"
-  flock 9
-  if [[ $FORCE -eq 0 ]] && cached_ok; then
-    log "cached (built by a concurrent run): $BIN"
-    echo "$OUT"
-    exit 0
-  fi
-fi
+exit_if_built "$BASE" "$OUT"
 
 log "source $SRC, hash $HASH, GOPROXY=$GOPROXY, $(go env GOVERSION)"
 
@@ -108,5 +91,5 @@ mv -f "$BIN.tmp" "$BIN"
 log "compile: $(took "$T")"
 
 cached_ok || { log "built binary does not run: $("$BIN" --version 2>&1 || true)"; exit 1; }
-log "done: $BIN $("$BIN" --version) ($(du -h "$BIN" | cut -f1)) total $(took "$T0")"
+log "done: $BIN $("$BIN" --version) ($(du -h "$BIN" | cut -f1)) total $(took "$build_started")"
 echo "$OUT"

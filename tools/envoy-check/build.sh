@@ -26,7 +26,8 @@ REPO="$(cd "$SRC/../.." && pwd)"
 FORCE=0
 [[ "${1:-}" == "--force" ]] && FORCE=1
 
-log() { printf '[envoy-check build] %s\n' "$*" >&2; }
+LOG_PREFIX="envoy-check build"
+source "$REPO/lab/engine/build-once.sh"
 
 CACHE_ROOT="${LIMEN_CACHE_DIR:-/var/cache/limen-infra}"
 # `npm test` as a normal user cannot write /var/cache: without LIMEN_CACHE_DIR, use the user's cache.
@@ -36,10 +37,6 @@ if [[ -z "${LIMEN_CACHE_DIR:-}" ]] && ! { mkdir -p "$CACHE_ROOT" 2>/dev/null && 
 fi
 BASE="$CACHE_ROOT/tools/envoy-check"
 
-now() { date +%s.%N; }
-took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-
-T0=$(now)
 # shellcheck source=../../lab/engine/go-env.sh
 source "$REPO/lab/engine/go-env.sh"
 
@@ -67,22 +64,7 @@ BIN="$OUT/envoy-check"
 
 cached_ok() { [[ -x "$BIN" ]] && "$BIN" --version >/dev/null 2>&1; }
 
-if [[ $FORCE -eq 0 ]] && cached_ok; then
-  log "cached: $BIN ($("$BIN" --version)), nothing to build ($(took "$T0"))"
-  echo "$BIN"
-  exit 0
-fi
-
-mkdir -p "$BASE"
-if command -v flock >/dev/null; then
-  exec 9>"$BASE/.build.lock"
-  flock 9
-  if [[ $FORCE -eq 0 ]] && cached_ok; then
-    log "cached (built by a concurrent run): $BIN ($(took "$T0"))"
-    echo "$BIN"
-    exit 0
-  fi
-fi
+exit_if_built "$BASE" "$BIN"
 
 log "source $SRC, hash $HASH, GOPROXY=$GOPROXY, $(go env GOVERSION)"
 
@@ -103,5 +85,5 @@ mv -f "$OUT/envoy-check.tmp" "$BIN"
 log "compile: $(took "$T")"
 
 cached_ok || { log "built binary does not run: $("$BIN" --version 2>&1 || true)"; exit 1; }
-log "built: $BIN ($("$BIN" --version), $(du -h "$BIN" | cut -f1)) in $(took "$T0")"
+log "built: $BIN ($("$BIN" --version), $(du -h "$BIN" | cut -f1)) in $(took "$build_started")"
 echo "$BIN"
