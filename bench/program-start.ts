@@ -11,6 +11,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { prodRawConfig } from "../test/support/fixtures";
+import { mockedProgramScript } from "../test/support/mocked-program";
 
 const root = path.join(__dirname, "..");
 const runs = Number(process.env.BENCH_RUNS ?? 5);
@@ -20,16 +21,14 @@ const prodConfig = prodRawConfig();
 // Envoy is the one part that loads @pulumi/docker, and with it @pulumi/pulumi's whole index (components/envoy.ts).
 const envoyOffConfig = { ...prodConfig, "limen:envoy": JSON.stringify({ ...JSON.parse(prodConfig["limen:envoy"] ?? "{}"), enabled: false }) };
 
-// Runs inside the measured process: the SDK, mocks, the prod config, then the program; exits once registrations settle.
-const driver = (program: string, preload: string, config: Record<string, string>) => `${preload}
-require("@pulumi/pulumi/cmd/run/instrumentation");
-require("source-map-support/register");
-// The runtime's own modules, as the harness loads them (not @pulumi/pulumi's index: see components/sdk.ts).
-require("@pulumi/pulumi/runtime/mocks").setMocks({ newResource: (a) => ({ id: a.name + "-id", state: a.inputs }), call: () => ({}) }, "limen", "prod", false);
-require("@pulumi/pulumi/runtime/config").setAllConfig(${JSON.stringify(config)}, ["limen:sshPrivateKey"]);
-require(${JSON.stringify(program)});
-setTimeout(() => process.exit(0), ${settle * 1000});
-`;
+// Runs inside the measured process, after what the harness loads first (its instrumentation and
+// source-map-support); exits once registrations settle.
+const driver = (program: string, preload: string, config: Record<string, string>) =>
+    mockedProgramScript(program, config, {
+        preload: `${preload}\nrequire("@pulumi/pulumi/cmd/run/instrumentation");\nrequire("source-map-support/register");`,
+        settleMs: settle * 1000,
+        settled: "process.exit(0)",
+    });
 
 interface Variant {
     preload?: string;

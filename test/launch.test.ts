@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { prodRawConfig } from "./support/fixtures";
+import { mockedProgramScript } from "./support/mocked-program";
 
 const root = path.join(__dirname, "..");
 const { freshBundle } = createRequire(__filename)(path.join(root, "launch", "bundle.cjs")) as {
@@ -102,14 +103,12 @@ describe("the bundled program", () => {
      * first, then the program), and returns every registration (type, name, inputs) and the outputs.
      */
     function registrationsOf(program: string, preload = ""): { resources: unknown[]; outputs: string[] } {
-        const driver = `${preload}
-const pulumi = require("@pulumi/pulumi");
-const resources = [];
-pulumi.runtime.setMocks({ newResource: (a) => { resources.push({ type: a.type, name: a.name, inputs: a.inputs }); return { id: a.name + "-id", state: a.inputs }; }, call: () => ({}) }, "limen", "prod", false);
-pulumi.runtime.setAllConfig(${JSON.stringify(prodRawConfig())}, ["limen:sshPrivateKey"]);
-const outputs = Object.keys(require(${JSON.stringify(program)})).sort();
-setTimeout(() => { console.log(JSON.stringify({ resources: resources.sort((a, b) => (a.type + a.name).localeCompare(b.type + b.name)), outputs })); }, 1000);
-`;
+        const driver = mockedProgramScript(program, prodRawConfig(), {
+            preload,
+            settleMs: 1000,
+            settled:
+                "console.log(JSON.stringify({ resources: registered.sort((a, b) => (a.type + a.name).localeCompare(b.type + b.name)), outputs: Object.keys(exported).sort() }))",
+        });
         const result = spawnSync(process.execPath, ["-e", driver], { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
         if (result.status !== 0) throw new Error(`${program} failed: ${result.stderr}`);
         return JSON.parse(result.stdout);
@@ -130,12 +129,7 @@ setTimeout(() => { console.log(JSON.stringify({ resources: resources.sort((a, b)
 
     it("never loads @pulumi/pulumi's index, TypeScript or npm's arborist, Envoy's Docker resources included (about 0.75 s per deploy)", () => {
         // As the language host's harness starts it: the runtime's own modules, then the program.
-        const driver = `
-require("@pulumi/pulumi/runtime/mocks").setMocks({ newResource: (a) => ({ id: a.name + "-id", state: a.inputs }), call: () => ({}) }, "limen", "prod", false);
-require("@pulumi/pulumi/runtime/config").setAllConfig(${JSON.stringify(prodRawConfig())}, ["limen:sshPrivateKey"]);
-require("./launch/program.cjs");
-setTimeout(() => console.log(JSON.stringify(Object.keys(require.cache))), 1000);
-`;
+        const driver = mockedProgramScript("./launch/program.cjs", prodRawConfig(), { settleMs: 1000, settled: "console.log(JSON.stringify(Object.keys(require.cache)))" });
         const result = spawnSync(process.execPath, ["-e", driver], { cwd: root, encoding: "utf8" });
         expect(result.stderr).toBe("");
         const loaded = JSON.parse(result.stdout) as string[];

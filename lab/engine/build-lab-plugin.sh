@@ -43,20 +43,7 @@ source "$HERE/build-once.sh"
 
 source "$HERE/go-env.sh"
 
-# Content hash: file names and contents of the sources, Go version, overrides.
-HASH="$(
-  cd "$SRC"
-  {
-    for f in go.mod go.sum *.json ./*.go; do
-      [[ -e $f ]] || continue
-      [[ $f == *_test.go ]] && continue
-      printf '%s\n' "$f"
-      sha256sum < "$f"
-    done
-    go env GOVERSION
-    printf 'overrides=%s\n' "$DEP_OVERRIDES"
-  } | sha256sum | cut -c1-16
-)"
+HASH="$(go_tool_hash "$SRC" "${DEP_OVERRIDES:+overrides=$DEP_OVERRIDES}")"
 OUT="$BASE/$HASH"
 BIN="$OUT/$BINARY"
 
@@ -66,30 +53,6 @@ exit_if_built "$BASE" "$OUT"
 
 log "source $SRC, hash $HASH, GOPROXY=$GOPROXY, $(go env GOVERSION)"
 
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cp "$SRC"/go.mod "$SRC"/go.sum "$SRC"/*.go "$WORK"/
-cp "$SRC"/*.json "$WORK"/ 2>/dev/null || true
-rm -f "$WORK"/*_test.go
-export GOFLAGS="-mod=readonly -buildvcs=false"
-if [[ -n "$DEP_OVERRIDES" ]]; then
-  for o in $DEP_OVERRIDES; do
-    (cd "$WORK" && go mod edit -require="$o")
-    log "dependency override: $o"
-  done
-  (cd "$WORK" && GOFLAGS="-mod=mod -buildvcs=false" go mod tidy)
-fi
-
-T=$(now)
-(cd "$WORK" && go mod download)
-log "download modules: $(took "$T")"
-
-T=$(now)
-mkdir -p "$OUT"
-(cd "$WORK" && go build -trimpath -ldflags "-s -w" -o "$BIN.tmp" .)
-mv -f "$BIN.tmp" "$BIN"
-log "compile: $(took "$T")"
-
-cached_ok || { log "built binary does not run: $("$BIN" --version 2>&1 || true)"; exit 1; }
+build_go_tool "$SRC" "$BIN" "$DEP_OVERRIDES"
 log "done: $BIN $("$BIN" --version) ($(du -h "$BIN" | cut -f1)) total $(took "$build_started")"
 echo "$OUT"

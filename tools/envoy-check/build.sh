@@ -11,7 +11,7 @@
 # stdout; timings go to stderr. One build at a time (flock); a concurrent caller waits and then
 # finds the binary built.
 #
-# Modelled on lab/engine/build-lab-plugin.sh: only module sources come from the Go module
+# Built as the lab's Go stand-ins are (lab/engine/build-once.sh, build_go_tool): only module sources come from the Go module
 # proxy (lab/engine/go-env.sh strips the `direct` fallback, so a refused module fails instead of
 # turning into a git fetch), nothing prebuilt is downloaded, and the repository is never written to:
 # the build runs in a temporary copy with -mod=readonly (the committed go.sum must be complete).
@@ -40,25 +40,7 @@ BASE="$CACHE_ROOT/tools/envoy-check"
 # shellcheck source=../../lab/engine/go-env.sh
 source "$REPO/lab/engine/go-env.sh"
 
-# The Go files that go into the binary (not the tests), sorted (the glob is).
-sources() {
-  local f
-  for f in "$SRC"/*.go; do
-    [[ "$f" == *_test.go ]] || basename "$f"
-  done
-}
-
-# Content hash: file names and contents of the sources, and the Go version.
-HASH="$(
-  cd "$SRC"
-  {
-    for f in go.mod go.sum $(sources); do
-      printf '%s\n' "$f"
-      sha256sum < "$f"
-    done
-    go env GOVERSION
-  } | sha256sum | cut -c1-16
-)"
+HASH="$(go_tool_hash "$SRC")"
 OUT="$BASE/$HASH"
 BIN="$OUT/envoy-check"
 
@@ -68,22 +50,6 @@ exit_if_built "$BASE" "$BIN"
 
 log "source $SRC, hash $HASH, GOPROXY=$GOPROXY, $(go env GOVERSION)"
 
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cp "$SRC"/go.mod "$SRC"/go.sum "$WORK"/
-for f in $(sources); do cp "$SRC/$f" "$WORK"/; done
-export GOFLAGS="-mod=readonly -buildvcs=false"
-
-T=$(now)
-(cd "$WORK" && go mod download)
-log "download modules: $(took "$T")"
-
-T=$(now)
-mkdir -p "$OUT"
-(cd "$WORK" && go build -trimpath -ldflags "-s -w" -o "$OUT/envoy-check.tmp" .)
-mv -f "$OUT/envoy-check.tmp" "$BIN"
-log "compile: $(took "$T")"
-
-cached_ok || { log "built binary does not run: $("$BIN" --version 2>&1 || true)"; exit 1; }
+build_go_tool "$SRC" "$BIN"
 log "built: $BIN ($("$BIN" --version), $(du -h "$BIN" | cut -f1)) in $(took "$build_started")"
 echo "$BIN"
