@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { describeDialError, dial, hostKeyAlgorithms, isSshError, parseHostKey, SshTarget } from "../hostio/ssh";
 
 const target: SshTarget = {
@@ -49,5 +49,29 @@ describe("dial errors, in words an operator acts on", () => {
         expect(isSshError(error)).toBe(true);
         expect(error!.message).toMatch(/limen:sshPrivateKey cannot be read/);
         expect(error!.message).not.toContain("bm90LWEta2V5");
+    });
+});
+
+describe("the connection", () => {
+    it("turns Nagle's algorithm off before dialling (each exec's small packets would wait for a delayed ACK)", async () => {
+        const net = await import("node:net");
+        // A listener that hangs up at once: the dial fails, but only after the socket was set up.
+        const server = net.createServer((socket) => socket.destroy());
+        await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
+        const port = (server.address() as import("node:net").AddressInfo).port;
+        const setNoDelay = vi.spyOn(net.Socket.prototype, "setNoDelay");
+        try {
+            const { utils } = await import("ssh2");
+            const key = utils.generateKeyPairSync("ed25519").private;
+            const error = await dial({ ...target, address: "127.0.0.1", port, connectAttempts: 1 }, key).then(
+                () => undefined,
+                (e: Error) => e,
+            );
+            expect(isSshError(error)).toBe(true);
+            expect(setNoDelay).toHaveBeenCalledWith(true);
+        } finally {
+            setNoDelay.mockRestore();
+            server.close();
+        }
     });
 });
