@@ -6,12 +6,12 @@
  */
 import { spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { ConfigError, LimenConfig, parseConfig } from "../config";
-import { fileProbeCommand, pm2Command, pm2ProbeCommand } from "../hostio/observe";
+import { fileProbeCommand, pm2Command, pm2ListCommand, pm2ProbeCommand } from "../hostio/observe";
 import { runOnHost, sshError } from "../hostio/ssh";
 import type { CertificatePlan } from "../plan/certificates";
 import { FilePlan, FirewallPlan, planStack, sha256, SshEndpoint, StackPlan } from "../plan/hosts";
@@ -532,15 +532,54 @@ describe("drift: pm2", () => {
         expect(judgePm2("frontend", pm2, ok("", 1, "sudo: a password is required")).detail).toMatch(/^reading pm2's state for limen on the frontend: sudo asks for a password/);
     });
 
+    /** The script `sudo -n -u USER -H sh -c '…'` runs, unquoted. */
+    const innerScript = (command: string) => /sh -c ('.*')$/.exec(command)![1]!.slice(1, -1).replace(/'\\''/g, "'");
+
     it("pm2 commands never start a daemon: without a live one they stop with exit 3", () => {
         const command = pm2Command("limen", "jlist");
         expect(command).toMatch(/^sudo -n -u limen -H sh -c '.*pm2\.pid.*kill -0.*exit 3;.*exec pm2 jlist'$/);
         // The guard, run for real: no pid file, so pm2 is never reached (it would create ~/.pm2).
         const home = scratchDir("limen-verify-home-");
-        const script = /sh -c ('.*')$/.exec(command)![1]!.slice(1, -1).replace(/'\\''/g, "'");
-        const run = spawnSync("sh", ["-c", script], { env: { HOME: home, PATH: process.env.PATH }, encoding: "utf8" });
+        const run = spawnSync("sh", ["-c", innerScript(command)], { env: { HOME: home, PATH: process.env.PATH }, encoding: "utf8" });
         expect(run.status).toBe(3);
         expect(existsSync(path.join(home, ".pm2"))).toBe(false);
+    });
+
+    it("the process list comes from pm2's API in one Node process, found from the pm2 on PATH, without the apps' environment", () => {
+        // A stand-in pm2 package laid out as npm installs it (<package>/bin/pm2, reached through a
+        // symlink on PATH); its API answers as pm2's does, environment included.
+        const root = scratchDir("limen-verify-pm2-");
+        const pkg = path.join(root, "lib", "node_modules", "pm2");
+        mkdirSync(path.join(pkg, "bin"), { recursive: true });
+        writeFileSync(path.join(pkg, "bin", "pm2"), "#!/bin/sh\nexit 99\n", { mode: 0o755 });
+        const apps = [
+            { name: "limen-frontend", pm2_env: { status: "online", pm_uptime: 1700000000001, BACKEND_HOST: "10.0.0.100", SESSION_SECRET: "s3cret" } },
+            { name: "darc-kr", pm2_env: { status: "stopped", pm_uptime: 1700000000002 } },
+        ];
+        writeFileSync(path.join(pkg, "index.js"), `exports.connect = (cb) => cb(null); exports.list = (cb) => cb(null, ${JSON.stringify(apps)});`);
+        mkdirSync(path.join(root, "bin"));
+        symlinkSync(path.join(pkg, "bin", "pm2"), path.join(root, "bin", "pm2"));
+        const home = path.join(root, "home");
+        mkdirSync(path.join(home, ".pm2"), { recursive: true });
+        writeFileSync(path.join(home, ".pm2", "pm2.pid"), String(process.pid));
+        const env = { HOME: home, PATH: `${path.join(root, "bin")}:${path.dirname(process.execPath)}:/usr/bin:/bin` };
+        const run = spawnSync("sh", ["-c", innerScript(pm2ListCommand("limen"))], { env, encoding: "utf8" });
+        expect(run.stderr).toBe("");
+        expect(run.status).toBe(0);
+        expect(run.stdout).toBe("limen-frontend online 1700000000001\ndarc-kr stopped 1700000000002\n");
+
+        // An API error is a failed look (exit 4, pm2's words), never an empty list.
+        writeFileSync(path.join(pkg, "index.js"), `exports.connect = (cb) => cb(new Error("connect EACCES rpc.sock"));`);
+        const failed = spawnSync("sh", ["-c", innerScript(pm2ListCommand("limen"))], { env, encoding: "utf8" });
+        expect(failed.status).toBe(4);
+        expect(failed.stdout).toBe("");
+        expect(failed.stderr).toBe("limen-probe: pm2: connect EACCES rpc.sock\n");
+
+        // And without a live daemon it never loads pm2 (whose connect would start one).
+        writeFileSync(path.join(home, ".pm2", "pm2.pid"), "999999999");
+        const noDaemon = spawnSync("sh", ["-c", innerScript(pm2ListCommand("limen"))], { env, encoding: "utf8" });
+        expect(noDaemon.status).toBe(3);
+        expect(pm2ProbeCommand("limen", [], pm2MarkerDir)).toContain(pm2ListCommand("limen").replace(/'/g, "'\\''"));
     });
 });
 
