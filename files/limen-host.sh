@@ -256,24 +256,57 @@ pm2_as() {
     sudo -u "$user" -H env "PM2_HOME=$home/.pm2" pm2 "$@"
 }
 
-# wait_online USER APPS: until every process of each app (comma-separated names) is online, one
-# `pm2 jlist` per look (each starts pm2's CLI, which costs the starting apps CPU).
-wait_online() {
-    local user=$1 apps=$2 deadline=$((SECONDS + 60)) waiting
-    while :; do
-        waiting=$(pm2_as "$user" jlist | node -e '
-            const list = JSON.parse(require("fs").readFileSync(0, "utf8"));
-            const online = (name) => {
-                const procs = list.filter((p) => p.name === name);
-                return procs.length > 0 && procs.every((p) => p.pm2_env.status === "online");
-            };
-            process.stdout.write(process.argv[1].split(",").filter((name) => !online(name)).join(" "));
-        ' "$apps")
-        [ -z "$waiting" ] && return 0
-        [ $SECONDS -lt $deadline ] || die "pm2 app(s) $waiting not online after 60 s; see: sudo -u $user pm2 logs"
-        sleep 0.5
-    done
+# pm2_package: the directory of the pm2 package whose CLI is on PATH (npm installs it as
+# <package>/bin/pm2), for scripts that use pm2's programmatic API: the installed pm2, whatever its version.
+pm2_package() {
+    local cli
+    cli=$(readlink -f "$(command -v pm2)") || die "pm2 is not installed on this host"
+    dirname "$(dirname "$cli")"
 }
+
+# pm2_api_as USER SCRIPT ARGS...: runs a Node script as USER against USER's pm2 daemon; the script
+# gets pm2's package directory, then ARGS, as process.argv[1...].
+pm2_api_as() {
+    local user=$1 script=$2 home package
+    shift 2
+    home=$(getent passwd "$user" | cut -d: -f6)
+    [ -n "$home" ] || die "user $user does not exist"
+    package=$(pm2_package)
+    sudo -u "$user" -H env "PM2_HOME=$home/.pm2" node -e "$script" "$package" "$@"
+}
+
+# The apps' apply, in one Node process on pm2's API: start or gracefully reload every app of the
+# ecosystem file with its current environment (`pm2 startOrReload FILE --update-env`), look every
+# 0.1 s until each named app has all its processes online (60 s at most), then save the list for
+# boot (`pm2 save --force`). As CLI calls this was three pm2 starts plus two Node starts per look
+# (jlist piped to a parser), each a few tenths of a second of the CPU the starting apps need.
+# pm2's own messages go to stdout (discarded); failures are said on stderr.
+# shellcheck disable=SC2016 # JavaScript, not shell
+pm2_apply_script='
+const [pm2Package, ecosystem, appList, user] = process.argv.slice(1);
+const pm2 = require(pm2Package);
+const apps = appList.split(",");
+const deadline = Date.now() + 60000;
+const fail = (what, error) => {
+    console.error(`limen-host: pm2-apply: ${what}: ${error && error.message ? error.message : error}`);
+    process.exit(1);
+};
+const look = () =>
+    pm2.list((error, list) => {
+        if (error) return fail("listing the apps", error);
+        const waiting = apps.filter((name) => {
+            const procs = list.filter((p) => p.name === name);
+            return !(procs.length > 0 && procs.every((p) => p.pm2_env.status === "online"));
+        });
+        if (waiting.length === 0) return pm2.dump(true, (error) => (error ? fail("saving the process list", error) : process.exit(0)));
+        if (Date.now() > deadline) return fail("waiting", `pm2 app(s) ${waiting.join(" ")} not online after 60 s; see: sudo -u ${user} pm2 logs`);
+        setTimeout(look, 100);
+    });
+pm2.connect((error) => {
+    if (error) return fail("connecting to pm2", error);
+    pm2.reload(ecosystem, { updateEnv: true }, (error) => (error ? fail(`starting or reloading ${ecosystem}`, error) : look()));
+});
+'
 
 cmd_pm2_enable() {
     opts pm2-enable "user marker-dir" "$@"
@@ -310,9 +343,7 @@ cmd_pm2_apply() {
     need pm2-apply user ecosystem apps marker-dir loaded
     local user=${opt[user]} apps=${opt[apps]}
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
-    pm2_as "$user" startOrReload "${opt[ecosystem]}" --update-env >/dev/null
-    wait_online "$user" "$apps"
-    pm2_as "$user" save --force >/dev/null
+    pm2_api_as "$user" "$pm2_apply_script" "${opt[ecosystem]}" "$apps" "$user" >/dev/null
     mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
     echo "pm2 apps online: $apps"
 }

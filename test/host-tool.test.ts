@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync, writeFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -295,38 +295,61 @@ describe("limen-host acme-certificate runs certbot only when the lineage is not 
     });
 });
 
-describe("limen-host pm2-apply waits for every app with one look at pm2 per poll", () => {
-    it("reloads, looks until all apps are online (one `pm2 jlist` per look), saves, records what they loaded", () => {
+describe("limen-host pm2-apply: one Node process on pm2's API", () => {
+    /**
+     * A stand-in pm2 package laid out as npm installs it (`<package>/bin/pm2`, on PATH through a
+     * symlink) whose API records each call; app `a` is still launching at the first look and online
+     * from the second, `b` is online at once. `reloadError` makes the reload fail as pm2 reports it.
+     */
+    function fakePm2(options: { reloadError?: string } = {}) {
         const root = scratchDir();
+        const pkg = path.join(root, "lib", "node_modules", "pm2");
         const bin = path.join(root, "bin");
-        spawnSync("mkdir", ["-p", bin]);
+        spawnSync("mkdir", ["-p", path.join(pkg, "bin"), bin]);
+        writeFileSync(path.join(pkg, "bin", "pm2"), "#!/bin/sh\necho the CLI is not used >&2; exit 99\n", { mode: 0o755 });
+        spawnSync("ln", ["-s", path.join(pkg, "bin", "pm2"), path.join(bin, "pm2")]);
         const calls = path.join(root, "pm2-calls");
-        // pm2: app `a` is still launching at the first look, online at the second; `b` is online at once.
         writeFileSync(
-            path.join(bin, "pm2"),
-            [
-                "#!/bin/sh",
-                `echo "$1" >> ${calls}`,
-                'if [ "$1" = jlist ]; then',
-                `  if [ "$(grep -c jlist ${calls})" -lt 2 ]; then a=launching; else a=online; fi`,
-                '  echo "[{\\"name\\":\\"a\\",\\"pm2_env\\":{\\"status\\":\\"$a\\"}},{\\"name\\":\\"b\\",\\"pm2_env\\":{\\"status\\":\\"online\\"}}]"',
-                "fi",
-                "",
-            ].join("\n"),
-            { mode: 0o755 },
+            path.join(pkg, "index.js"),
+            `const fs = require("fs");
+const record = (call) => fs.appendFileSync(${JSON.stringify(calls)}, call + "\\n");
+let looks = 0;
+exports.connect = (cb) => { record("connect " + process.env.PM2_HOME); cb(null); };
+exports.reload = (file, opts, cb) => { record("reload " + file + " " + JSON.stringify(opts)); console.log("[PM2] App [a] launched"); cb(${options.reloadError ? `new Error(${JSON.stringify(options.reloadError)})` : "null"}); };
+exports.list = (cb) => { looks++; record("list"); const a = looks < 2 ? "launching" : "online"; cb(null, [{ name: "a", pm2_env: { status: a } }, { name: "a", pm2_env: { status: "online" } }, { name: "b", pm2_env: { status: "online" } }]); };
+exports.dump = (force, cb) => { record("dump " + force); cb(null); };
+`,
         );
         // sudo -u USER -H CMD...: runs CMD (the test runs as root already).
         writeFileSync(path.join(bin, "sudo"), '#!/bin/sh\nshift 3\nexec "$@"\n', { mode: 0o755 });
         const loaded = path.join(root, "ecosystem.config.js");
         writeFileSync(loaded, "module.exports = {};\n");
         const markers = path.join(root, "markers");
-        const result = spawnSync("bash", [tool, "pm2-apply", "--user", "root", "--ecosystem", loaded, "--apps", "a,b", "--marker-dir", markers, "--loaded", loaded], {
-            encoding: "utf8",
-            env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-        });
+        const run = () =>
+            spawnSync("bash", [tool, "pm2-apply", "--user", "root", "--ecosystem", loaded, "--apps", "a,b", "--marker-dir", markers, "--loaded", loaded], {
+                encoding: "utf8",
+                env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+            });
+        const recorded = () => (existsSync(calls) ? readFileSync(calls, "utf8").trim().split("\n") : []);
+        return { run, recorded, loaded, markers };
+    }
+
+    it("starts or reloads with the current environment, looks until every process of each app is online, saves, records what they loaded", () => {
+        const pm2 = fakePm2();
+        const result = pm2.run();
         expect(result.status, result.stderr).toBe(0);
-        expect(readFileSync(calls, "utf8").trim().split("\n")).toEqual(["startOrReload", "jlist", "jlist", "save"]);
-        expect(readFileSync(path.join(markers, "loaded-root.sha256"), "utf8")).toContain(loaded);
-        expect(result.stdout).toContain("pm2 apps online: a,b");
+        expect(pm2.recorded()).toEqual(["connect /root/.pm2", `reload ${pm2.loaded} {"updateEnv":true}`, "list", "list", "dump true"]);
+        expect(readFileSync(path.join(pm2.markers, "loaded-root.sha256"), "utf8")).toContain(pm2.loaded);
+        // pm2's own chatter stays out of the tool's output.
+        expect(result.stdout).toBe("pm2 apps online: a,b\n");
+    });
+
+    it("a failed reload stops the apply with pm2's words: nothing saved, nothing recorded", () => {
+        const pm2 = fakePm2({ reloadError: "File ecosystem.config.js malformated" });
+        const result = pm2.run();
+        expect(result.status).toBe(1);
+        expect(result.stderr).toContain(`limen-host: pm2-apply: starting or reloading ${pm2.loaded}: File ecosystem.config.js malformated`);
+        expect(pm2.recorded()).not.toContain("dump true");
+        expect(existsSync(path.join(pm2.markers, "loaded-root.sha256"))).toBe(false);
     });
 });
