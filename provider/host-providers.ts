@@ -243,12 +243,13 @@ async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {
 
 async function applyPm2(inputs: Pm2Inputs): Promise<void> {
     const names = inputs.apps.map((app) => app.name);
-    await run(inputs.connection, `enabling pm2 for ${inputs.user}`, pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir));
-    // startOrReload in cluster mode: each new process takes the port before its predecessor stops.
+    // One SSH command: the boot service enabled and its daemon running, then the apps started or
+    // reloaded (in cluster mode each new process takes the port before its predecessor stops). The
+    // host tool's message says which of the two failed.
     await run(
         inputs.connection,
-        `reloading pm2 apps ${names.join(", ")}`,
-        pm2ApplyCommand(inputs.toolPath, inputs.user, inputs.ecosystemPath, names, inputs.markerDir, inputs.loadedPaths),
+        `enabling pm2 for ${inputs.user} and reloading pm2 apps ${names.join(", ")}`,
+        `${pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir)} && ${pm2ApplyCommand(inputs.toolPath, inputs.user, inputs.ecosystemPath, names, inputs.markerDir, inputs.loadedPaths)}`,
     );
 }
 

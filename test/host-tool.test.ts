@@ -353,3 +353,54 @@ exports.dump = (force, cb) => { record("dump " + force); cb(null); };
         expect(existsSync(path.join(pm2.markers, "loaded-root.sha256"))).toBe(false);
     });
 });
+
+describe("limen-host confirm-firewall reloads systemd's unit files at most once, and only when needed", () => {
+    /**
+     * An already confirmed ruleset (the repair of its boot unit) on a host whose systemctl stand-in
+     * records each call and answers `is-enabled` and `show -P NeedDaemonReload` as told.
+     */
+    function confirmOn(unit: { enabled: boolean; needsReload: boolean }) {
+        const root = scratchDir();
+        const bin = path.join(root, "bin");
+        spawnSync("mkdir", ["-p", bin]);
+        const calls = path.join(root, "systemctl-calls");
+        writeFileSync(
+            path.join(bin, "systemctl"),
+            [
+                "#!/bin/sh",
+                `echo "$*" >> ${calls}`,
+                `case "$1" in is-enabled) exit ${unit.enabled ? 0 : 1} ;; show) echo ${unit.needsReload ? "yes" : "no"} ;; esac`,
+                "exit 0",
+                "",
+            ].join("\n"),
+            { mode: 0o755 },
+        );
+        const ruleset = path.join(root, "limen.nft");
+        writeFileSync(ruleset, "table inet limen_firewall {}\n");
+        const sha = spawnSync("sha256sum", [ruleset], { encoding: "utf8" }).stdout.split(" ")[0]!;
+        const result = spawnSync(
+            "bash",
+            [
+                tool,
+                "confirm-firewall",
+                ...["--table", "inet limen_firewall", "--boot-ruleset", ruleset, "--state-dir", path.join(root, "state"), "--marker", path.join(root, "pending.sha256")],
+                ...["--unit", "limen-firewall.service", "--revert-unit", "limen-firewall-revert", "--sha256", sha],
+            ],
+            { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } },
+        );
+        expect(result.status, result.stderr).toBe(0);
+        expect(result.stdout).toBe(`already confirmed ${sha}\n`);
+        return readFileSync(calls, "utf8")
+            .trim()
+            .split("\n")
+            .filter((call) => !/^(stop|reset-failed) limen-firewall-revert/.test(call));
+    }
+
+    it.each([
+        [{ enabled: false, needsReload: false }, ["is-enabled --quiet limen-firewall.service", "enable --quiet limen-firewall.service"]],
+        [{ enabled: true, needsReload: true }, ["is-enabled --quiet limen-firewall.service", "show --property=NeedDaemonReload --value limen-firewall.service", "daemon-reload"]],
+        [{ enabled: true, needsReload: false }, ["is-enabled --quiet limen-firewall.service", "show --property=NeedDaemonReload --value limen-firewall.service"]],
+    ])("boot unit %j: %j", (unit, expected) => {
+        expect(confirmOn(unit)).toEqual(expected);
+    });
+});
