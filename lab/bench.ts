@@ -1,7 +1,7 @@
 /**
  * Lab speed figures (printed, never asserted): full converge, no-op `pulumi up`, no-op
- * `pulumi up --refresh` (which reads every artifact on both hosts), no-op preview, and the SSH
- * connections each opens. Run by `npm run bench:lab` on freshly booted machines, from the operator
+ * `pulumi up --refresh` (which reads every artifact on both hosts), no-op preview, the SSH
+ * connections each opens and the CPU each run used (the whole machine's, and each host's own). Run by `npm run bench:lab` on freshly booted machines, from the operator
  * namespace. Targets on 2 cores: `up --refresh` at most the Ansible peer's no-op run (3.5 s), which
  * also reads the hosts; one SSH connection per host is the floor.
  *
@@ -52,18 +52,53 @@ process.env.LIMEN_LAB_PULUMI_ROOT = cli.root;
 
 const runs = 3;
 
+/**
+ * CPU seconds spent so far: the whole machine (/proc/stat, so the operator's processes too) and each
+ * lab host's own cgroup (cgroup v2 cpu.stat; lab/hosts/lib.sh lists each machine's cgroups). Read
+ * through the root of the process that started the lab, since `ip netns exec` remounts /sys. Without
+ * a readable cgroup v2 the hosts' figures are left out.
+ */
+function cpuSeconds(): { total: number; hosts: Partial<Record<"frontend" | "backend", number>> } {
+    const [, ...ticks] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal: all but idle and iowait, in 1/100 s.
+    const busy = ticks.slice(0, 8).reduce((sum, value, index) => (index === 3 || index === 4 ? sum : sum + value), 0) / 100;
+    const root = process.env.LIMEN_HOST_NS_PID ? `/proc/${process.env.LIMEN_HOST_NS_PID}/root` : "";
+    const hosts: Partial<Record<"frontend" | "backend", number>> = {};
+    for (const host of ["frontend", "backend"] as const) {
+        const list = path.join(__dirname, ".state", "machines", host, "cgroups");
+        const dirs = existsSync(list) ? readFileSync(list, "utf8").trim().split("\n") : [];
+        for (const dir of dirs) {
+            const stat = `${root}${dir}/cpu.stat`;
+            if (!existsSync(stat)) continue;
+            const usage = /^usage_usec (\d+)$/m.exec(readFileSync(stat, "utf8"));
+            if (usage) hosts[host] = Number(usage[1]) / 1e6;
+        }
+    }
+    return { total: busy, hosts };
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-async function timedRuns(label: string, work: () => Promise<unknown>, count = runs): Promise<void> {
+/** Times `count` runs of `work`, each after `prepare` (not timed, not counted). */
+async function timedRuns(label: string, work: () => Promise<unknown>, count = runs, prepare?: () => Promise<unknown>): Promise<void> {
     const seconds: number[] = [];
     const cliSeconds: number[] = [];
+    const cpu: { total: number; frontend?: number; backend?: number }[] = [];
     let logins = 0;
     for (let run = 0; run < count; run++) {
+        await prepare?.();
         const before = totalLogins();
         const operationsBefore = cli.operationSeconds().length;
+        const cpuBefore = cpuSeconds();
         const started = process.hrtime.bigint();
         await work();
         seconds.push(Number(process.hrtime.bigint() - started) / 1e9);
+        const cpuAfter = cpuSeconds();
+        cpu.push({
+            total: cpuAfter.total - cpuBefore.total,
+            frontend: cpuAfter.hosts.frontend === undefined ? undefined : cpuAfter.hosts.frontend - (cpuBefore.hosts.frontend ?? 0),
+            backend: cpuAfter.hosts.backend === undefined ? undefined : cpuAfter.hosts.backend - (cpuBefore.hosts.backend ?? 0),
+        });
         cliSeconds.push(
             cli
                 .operationSeconds()
@@ -76,6 +111,14 @@ async function timedRuns(label: string, work: () => Promise<unknown>, count = ru
     console.log(
         `${label.padEnd(40)} ${median(seconds).toFixed(2)} s median of ${count} (${list(seconds)}); pulumi CLI process ${median(cliSeconds).toFixed(2)} s (${list(cliSeconds)}); SSH connections per run: ${logins / count}`,
     );
+    // Where the CPU went (medians): on 2 cores a run cannot take less wall time than half its CPU.
+    const frontend = cpu.map((run) => run.frontend).filter((value) => value !== undefined);
+    const backend = cpu.map((run) => run.backend).filter((value) => value !== undefined);
+    const hosts =
+        frontend.length === count && backend.length === count
+            ? `: frontend ${median(frontend).toFixed(2)}, backend ${median(backend).toFixed(2)}, operator (engine, program, plugins) ${median(cpu.map((run) => run.total - run.frontend! - run.backend!)).toFixed(2)}`
+            : "";
+    console.log(`${"".padEnd(40)} CPU ${median(cpu.map((run) => run.total)).toFixed(2)} s${hosts}`);
 }
 
 /** SSH logins sshd has accepted since boot, on both machines (the journal counts every new connection). */
@@ -110,7 +153,11 @@ async function main(): Promise<void> {
         (...args: string[]) =>
         async () =>
             runPulumiCli(args, path.join(cli.root, "bin", "pulumi"));
-    await timedRuns("converge after destroy (pulumi up)", pulumi("up", "--yes", "--skip-preview"), 1);
+    // Three converges of destroyed hosts: the first follows the destroy above, the others their own.
+    let convergeRun = 0;
+    await timedRuns("converge after destroy (pulumi up)", pulumi("up", "--yes", "--skip-preview"), 3, async () => {
+        if (convergeRun++ > 0) await pulumi("destroy", "--yes", "--skip-preview")();
+    });
     await timedRuns("no-op pulumi up", pulumi("up", "--yes", "--skip-preview"));
     await timedRuns("no-op pulumi up --refresh (reads hosts)", pulumi("up", "--yes", "--skip-preview", "--refresh"));
     await timedRuns("no-op pulumi preview", pulumi("preview", "--expect-no-changes"));

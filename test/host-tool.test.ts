@@ -357,9 +357,9 @@ exports.dump = (force, cb) => { record("dump " + force); cb(null); };
 describe("limen-host confirm-firewall reloads systemd's unit files at most once, and only when needed", () => {
     /**
      * An already confirmed ruleset (the repair of its boot unit) on a host whose systemctl stand-in
-     * records each call and answers `is-enabled` and `show -P NeedDaemonReload` as told.
+     * records each call and answers `is-enabled` and `show` (LoadState, NeedDaemonReload) as told.
      */
-    function confirmOn(unit: { enabled: boolean; needsReload: boolean }) {
+    function confirmOn(unit: { enabled: boolean; loadState: string; needsReload: boolean }) {
         const root = scratchDir();
         const bin = path.join(root, "bin");
         spawnSync("mkdir", ["-p", bin]);
@@ -369,7 +369,7 @@ describe("limen-host confirm-firewall reloads systemd's unit files at most once,
             [
                 "#!/bin/sh",
                 `echo "$*" >> ${calls}`,
-                `case "$1" in is-enabled) exit ${unit.enabled ? 0 : 1} ;; show) echo ${unit.needsReload ? "yes" : "no"} ;; esac`,
+                `case "$1" in is-enabled) exit ${unit.enabled ? 0 : 1} ;; show) printf 'NeedDaemonReload=%s\\nLoadState=%s\\n' ${unit.needsReload ? "yes" : "no"} ${unit.loadState} ;; esac`,
                 "exit 0",
                 "",
             ].join("\n"),
@@ -396,10 +396,14 @@ describe("limen-host confirm-firewall reloads systemd's unit files at most once,
             .filter((call) => !/^(stop|reset-failed) limen-firewall-revert/.test(call));
     }
 
+    const show = "show --property=LoadState --property=NeedDaemonReload limen-firewall.service";
     it.each([
-        [{ enabled: false, needsReload: false }, ["is-enabled --quiet limen-firewall.service", "enable --quiet limen-firewall.service"]],
-        [{ enabled: true, needsReload: true }, ["is-enabled --quiet limen-firewall.service", "show --property=NeedDaemonReload --value limen-firewall.service", "daemon-reload"]],
-        [{ enabled: true, needsReload: false }, ["is-enabled --quiet limen-firewall.service", "show --property=NeedDaemonReload --value limen-firewall.service"]],
+        // Disabled: `systemctl enable`, which reloads systemd's unit files by itself.
+        [{ enabled: false, loadState: "not-found", needsReload: false }, ["is-enabled --quiet limen-firewall.service", "enable --quiet limen-firewall.service"]],
+        [{ enabled: true, loadState: "loaded", needsReload: false }, ["is-enabled --quiet limen-firewall.service", show]],
+        [{ enabled: true, loadState: "loaded", needsReload: true }, ["is-enabled --quiet limen-firewall.service", show, "daemon-reload"]],
+        // systemd holding a broken copy (a unit file removed under it) reloads even without NeedDaemonReload.
+        [{ enabled: true, loadState: "error", needsReload: false }, ["is-enabled --quiet limen-firewall.service", show, "daemon-reload"]],
     ])("boot unit %j: %j", (unit, expected) => {
         expect(confirmOn(unit)).toEqual(expected);
     });

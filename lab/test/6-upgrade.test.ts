@@ -43,12 +43,15 @@ const previousVersions: PreviousVersion[] = [
         hostToolChanges: true,
     },
     {
-        name: "the provider plugin run by tsx",
-        ref: "fac6f446e59e52b65bf4970efee5387c2e55a5c2",
+        // The last version deployed: the program and the plugin run as esbuild bundles (it took over
+        // the tsx-plugin version's stacks with every resource the same).
+        name: "the bundled program and plugin",
+        ref: "695fce748fbb2e02aa9030202470be2939433a3c",
         removedFromState: [],
-        // Same host tool and resources; only how the program and the plugin start changed.
-        hostToolChanges: false,
-        changes: { same: 13 },
+        // Same resources; the host tool applies pm2 through pm2's API and reloads systemd once since,
+        // so the two host tools are updated in place and nothing else changes.
+        hostToolChanges: true,
+        changes: { same: 11, update: 2 },
     },
 ];
 const previousDir = path.join(stateDir, "previous");
