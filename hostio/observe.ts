@@ -218,7 +218,8 @@ export function pm2ListCommand(user: string): string {
 export function pm2ProbeCommand(user: string, loadedPaths: string[], markerDir: string): string {
     const script = [
         `echo '${marker("processes")}'`,
-        `{ ${pm2ListCommand(user)} 2>/dev/null || echo no-daemon; }`,
+        // Exit 3 is the guard's "no daemon" (a fact); any other failure makes the read fail, with pm2's words on stderr.
+        `{ list=$(${pm2ListCommand(user)}); rc=$?; case $rc in 0) printf '%s\\n' "$list" ;; 3) echo no-daemon ;; *) echo "unreadable $rc" ;; esac; }`,
         `echo '${marker("sockets")}'`,
         "ss -Hltn",
         `echo '${marker("unit")}'`,
@@ -254,6 +255,8 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
     const parts = sections(stdout);
     const processText = parts.get("processes");
     if (processText === undefined || !parts.has("unit")) throw new Error("cannot read pm2's state: the probe's output is incomplete");
+    const unreadable = /^unreadable (\d+)$/.exec(processText.trim());
+    if (unreadable) throw new Error(`cannot read pm2's state: listing the pm2 processes of ${user} failed (exit ${unreadable[1]})`);
     const noDaemon = processText.trim() === "no-daemon";
     const statuses = processText
         .split("\n")

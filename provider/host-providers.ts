@@ -238,7 +238,13 @@ export interface Pm2Inputs {
 
 async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {
     const probe = await run(props.connection, "reading pm2's state", pm2ProbeCommand(props.user, props.loadedPaths, props.markerDir));
-    return { ...props, ...parsePm2Probe(props.user, props.apps, probe.stdout) };
+    try {
+        return { ...props, ...parsePm2Probe(props.user, props.apps, probe.stdout) };
+    } catch (error) {
+        // pm2's own words (the probe's stderr) say why the list could not be read.
+        const said = probe.stderr.trim().split("\n").slice(-3).join("\n");
+        throw new Error(`${props.connection.role} (${props.connection.address}): ${(error as Error).message}${said ? `: ${said}` : ""}`);
+    }
 }
 
 async function applyPm2(inputs: Pm2Inputs): Promise<void> {

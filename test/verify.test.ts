@@ -445,7 +445,7 @@ const allOnline = ["limen-frontend online", "limen-frontend online", "darc-kr on
 function pm2ProbeOutput(processes: string[] = allOnline, options: { sockets?: string; unit?: string; started?: number; loaded?: string; current?: string } = {}): string {
     return [
         "--- limen-probe: processes ---",
-        ...processes.map((line) => (line === "no-daemon" ? line : `${line} ${options.started ?? startedAt}`)),
+        ...processes.map((line) => (line === "no-daemon" || line.startsWith("unreadable ") ? line : `${line} ${options.started ?? startedAt}`)),
         "--- limen-probe: sockets ---",
         options.sockets ?? ss,
         "--- limen-probe: unit ---",
@@ -524,6 +524,14 @@ describe("drift: pm2", () => {
         expect(result.detail).toBe(
             "processes of limen-frontend: no pm2 daemon on the host, 2 online planned; processes of darc-kr: no pm2 daemon on the host, 2 online planned; " +
                 `listening of limen-frontend: nothing on the host, 127.0.0.1:9444 planned; listening of darc-kr: nothing on the host, 127.0.0.1:9445 planned; ${advice}`,
+        );
+    });
+
+    it("a process list that cannot be read fails the check with pm2's words, never reads as no daemon or no apps", () => {
+        const result = judgePm2("frontend", pm2, ok(pm2ProbeOutput(["unreadable 4"]), 0, "limen-probe: pm2: connect EACCES /home/limen/.pm2/rpc.sock"));
+        expect(result.ok).toBe(false);
+        expect(result.detail).toBe(
+            "cannot read pm2's state: listing the pm2 processes of limen failed (exit 4); the host said: limen-probe: pm2: connect EACCES /home/limen/.pm2/rpc.sock",
         );
     });
 
