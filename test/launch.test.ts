@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { prodRawConfig } from "./support/fixtures";
+import { prodRawConfig, withOverride } from "./support/fixtures";
 import { mockedProgramScript } from "./support/mocked-program";
 
 const root = path.join(__dirname, "..");
@@ -137,6 +137,26 @@ describe("the bundled program", () => {
         expect(loaded.filter((file) => file.includes("@pulumi/docker/"))).toEqual([path.join(root, "node_modules", "@pulumi", "docker", "package.json")]);
         expect(loaded.some((file) => file.endsWith("node_modules/@pulumi/pulumi/resource.js"))).toBe(true);
         expect(loaded.filter((file) => /node_modules\/(typescript|@npmcli\/arborist)\//.test(file) || file.endsWith("node_modules/@pulumi/pulumi/index.js"))).toEqual([]);
+    }, 60_000);
+
+    it("maps stack traces with Node's own source maps, not the harness's source-map-support (which mapped ~900 SDK traces per run)", () => {
+        // As the harness starts it (source-map-support installed first), with a config the program refuses.
+        const driver = [
+            'require("@pulumi/pulumi/cmd/run/instrumentation");',
+            'require("source-map-support/register");',
+            'require("@pulumi/pulumi/runtime/mocks").setMocks({ newResource: (a) => ({ id: a.name, state: a.inputs }), call: () => ({}) }, "limen", "prod", false);',
+            `require("@pulumi/pulumi/runtime/config").setAllConfig(${JSON.stringify(withOverride(prodRawConfig(), "backend", { address: "127.0.0.1" }))}, ["limen:sshPrivateKey"]);`,
+            "let frames = [];",
+            'try { require("./launch/program.cjs"); } catch (error) { frames = String(error.stack).split("\\n").filter((line) => /^\\s+at /.test(line)); }',
+            "console.log(JSON.stringify({ hook: typeof Error.prepareStackTrace, frames }));",
+        ].join("\n");
+        const result = spawnSync(process.execPath, ["-e", driver], { cwd: root, encoding: "utf8" });
+        expect(result.stderr).toBe("");
+        const { hook, frames } = JSON.parse(result.stdout) as { hook: string; frames: string[] };
+        expect(hook).toBe("undefined");
+        // The refusal still names the TypeScript line that refused it.
+        expect(frames[0]).toMatch(/^\s+at parseConfig \(.*\/config\/load\.ts:\d+:\d+\)$/);
+        expect(frames.some((frame) => frame.includes(`${path.sep}index.ts:`))).toBe(true);
     }, 60_000);
 
     it("reads the project's files from the project root, wherever the bundle sits", () => {
