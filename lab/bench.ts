@@ -127,7 +127,22 @@ function totalLogins(): number {
     return count("frontend") + count("backend");
 }
 
+/**
+ * How fast this machine's CPU is right now: one core running a fixed loop. This VM's speed varies (the
+ * loop took 1.6 s at its usual speed and 2.7 s in a slow spell of the same session), and every figure
+ * here scales with it, so each run prints it before and after to say which figures can be compared.
+ */
+function cpuReference(): string {
+    const started = process.hrtime.bigint();
+    let sum = 0;
+    for (let i = 0; i < 3e8; i++) sum += i;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return `${seconds.toFixed(2)} s${sum > 0 ? "" : " (no work?)"}`;
+}
+
 async function main(): Promise<void> {
+    console.log(`${"CPU reference (a fixed loop on one core)".padEnd(40)} ${cpuReference()}`);
+    process.on("exit", () => console.log(`${"CPU reference, at the end".padEnd(40)} ${cpuReference()}`));
     const hosts = readLabHosts();
     const stack = await openLabStack();
     await configureLabStack(hosts);
