@@ -50,7 +50,7 @@ function timedCliRoot(): { root: string; operationSeconds: () => number[] } {
 const cli = timedCliRoot();
 process.env.LIMEN_LAB_PULUMI_ROOT = cli.root;
 
-const runs = 3;
+const runs = 5;
 
 /**
  * CPU seconds spent so far: the whole machine (/proc/stat, so the operator's processes too) and each
@@ -128,9 +128,10 @@ function totalLogins(): number {
 }
 
 /**
- * How fast this machine's CPU is right now: one core running a fixed loop. This VM's speed varies (the
- * loop took 1.6 s at its usual speed and 2.7 s in a slow spell of the same session), and every figure
- * here scales with it, so each run prints it before and after to say which figures can be compared.
+ * How fast this machine's CPU is right now: one core running a fixed loop. This VM's speed varies within
+ * a session (a standalone Node loop of this kind took 1.6 s in one spell and 2.7 s in another), and
+ * every figure here scales with it, so each run prints the loop's time before and after: compare
+ * figures only between runs whose references agree.
  */
 function cpuReference(): string {
     const started = process.hrtime.bigint();
