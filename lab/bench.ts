@@ -127,23 +127,7 @@ function totalLogins(): number {
     return count("frontend") + count("backend");
 }
 
-/**
- * How fast this machine's CPU is right now: one core running a fixed loop. This VM's speed varies within
- * a session (a standalone Node loop of this kind took 1.6 s in one spell and 2.7 s in another), and
- * every figure here scales with it, so each run prints the loop's time before and after: compare
- * figures only between runs whose references agree.
- */
-function cpuReference(): string {
-    const started = process.hrtime.bigint();
-    let sum = 0;
-    for (let i = 0; i < 3e8; i++) sum += i;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return `${seconds.toFixed(2)} s${sum > 0 ? "" : " (no work?)"}`;
-}
-
 async function main(): Promise<void> {
-    console.log(`${"CPU reference (a fixed loop on one core)".padEnd(40)} ${cpuReference()}`);
-    process.on("exit", () => console.log(`${"CPU reference, at the end".padEnd(40)} ${cpuReference()}`));
     const hosts = readLabHosts();
     const stack = await openLabStack();
     await configureLabStack(hosts);
