@@ -194,7 +194,7 @@ export function pm2Command(user: string, ...args: string[]): string {
  *
  * Why not `pm2 jlist | node -e …`: that starts two Node processes, and pm2's CLI lingers about 0.15 s
  * after printing while it closes its sockets. This is the longest read of a refresh (0.39 s as two
- * processes, 0.21 s as one, measured on the lab's frontend), so it sets the refresh's wall time.
+ * processes, 0.26 s as one, measured on the lab's frontend), so it sets the refresh's wall time.
  */
 export function pm2ListCommand(user: string): string {
     const list = [

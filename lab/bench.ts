@@ -1,9 +1,10 @@
 /**
  * Lab speed figures (printed, never asserted): full converge, no-op `pulumi up`, no-op
  * `pulumi up --refresh` (which reads every artifact on both hosts), no-op preview, the SSH
- * connections each opens and the CPU each run used (the whole machine's, and each host's own). Run by `npm run bench:lab` on freshly booted machines, from the operator
- * namespace. Targets on 2 cores: `up --refresh` at most the Ansible peer's no-op run (3.5 s), which
- * also reads the hosts; one SSH connection per host is the floor.
+ * connections each opens and the CPU each run used (the whole machine's, and each host's own). Run
+ * by `npm run bench:lab` on freshly booted machines, from the operator namespace. Targets on 2
+ * cores: `up --refresh` at most the Ansible peer's no-op run (3.5 s), which also reads the hosts; one
+ * SSH connection per host is the floor.
  *
  * Two times per operation: the Automation API call (which also runs `pulumi stack history` and the like
  * around the operation), and the `pulumi` CLI process of the operation itself, minus the program's start:

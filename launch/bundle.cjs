@@ -39,10 +39,9 @@ const buildOptions = {
     target: "node22",
     format: "cjs",
     packages: "external",
-    // A linked map: the language host's cmd/run installs source-map-support, which reads it, so stack
-    // traces and the resources' source positions name the TypeScript files. It costs about 0.1 s per
-    // `pulumi up` (source-map-support maps the stack the SDK takes at every resource): kept, since a
-    // failing program should point at its TypeScript line.
+    // A linked map: the program turns on Node's own source maps before loading its bundle
+    // (launch/program.cjs), so stack traces and the resources' source positions name the TypeScript
+    // files, and a failing program points at its TypeScript line.
     sourcemap: "linked",
     logLevel: "silent",
 };
