@@ -18,6 +18,8 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { writePeerInventory } from "./ansible-peer/render";
 import { configureLabStack, openLabStack, pulumiBinary, readLabHosts, runPulumiCli } from "./stack";
 import { onHostOk } from "./test/probes";
 
@@ -80,39 +82,47 @@ function cpuSeconds(): { total: number; hosts: Partial<Record<"frontend" | "back
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-/** Times `count` runs of `work`, each after `prepare` (not timed, not counted). */
-async function timedRuns(label: string, work: () => Promise<unknown>, count = runs, prepare?: () => Promise<unknown>): Promise<void> {
-    const seconds: number[] = [];
-    const cliSeconds: number[] = [];
-    const cpu: { total: number; frontend?: number; backend?: number }[] = [];
-    let logins = 0;
-    for (let run = 0; run < count; run++) {
-        await prepare?.();
-        const before = totalLogins();
-        const operationsBefore = cli.operationSeconds().length;
-        const cpuBefore = cpuSeconds();
-        const started = process.hrtime.bigint();
-        await work();
-        seconds.push(Number(process.hrtime.bigint() - started) / 1e9);
-        const cpuAfter = cpuSeconds();
-        cpu.push({
+/** One timed run: wall time, the time of the `pulumi` CLI processes in it, the CPU it used, SSH logins. */
+interface Sample {
+    seconds: number;
+    cliSeconds: number;
+    cpu: { total: number; frontend?: number; backend?: number };
+    logins: number;
+}
+
+async function measure(work: () => Promise<unknown>): Promise<Sample> {
+    const before = totalLogins();
+    const operationsBefore = cli.operationSeconds().length;
+    const cpuBefore = cpuSeconds();
+    const started = process.hrtime.bigint();
+    await work();
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpuAfter = cpuSeconds();
+    return {
+        seconds,
+        cliSeconds: cli
+            .operationSeconds()
+            .slice(operationsBefore)
+            .reduce((sum, s) => sum + s, 0),
+        cpu: {
             total: cpuAfter.total - cpuBefore.total,
             frontend: cpuAfter.hosts.frontend === undefined ? undefined : cpuAfter.hosts.frontend - (cpuBefore.hosts.frontend ?? 0),
             backend: cpuAfter.hosts.backend === undefined ? undefined : cpuAfter.hosts.backend - (cpuBefore.hosts.backend ?? 0),
-        });
-        cliSeconds.push(
-            cli
-                .operationSeconds()
-                .slice(operationsBefore)
-                .reduce((sum, s) => sum + s, 0),
-        );
-        logins += totalLogins() - before;
-    }
+        },
+        logins: totalLogins() - before,
+    };
+}
+
+function report(label: string, samples: Sample[], withCli = true): void {
+    const count = samples.length;
     const list = (values: number[]) => values.map((s) => s.toFixed(2)).join(", ");
-    console.log(
-        `${label.padEnd(40)} ${median(seconds).toFixed(2)} s median of ${count} (${list(seconds)}); pulumi CLI process ${median(cliSeconds).toFixed(2)} s (${list(cliSeconds)}); SSH connections per run: ${logins / count}`,
-    );
+    const seconds = samples.map((sample) => sample.seconds);
+    const cliSeconds = samples.map((sample) => sample.cliSeconds);
+    const logins = samples.reduce((sum, sample) => sum + sample.logins, 0);
+    const cliPart = withCli ? `; pulumi CLI process ${median(cliSeconds).toFixed(2)} s (${list(cliSeconds)})` : "";
+    console.log(`${label.padEnd(40)} ${median(seconds).toFixed(2)} s median of ${count} (${list(seconds)})${cliPart}; SSH connections per run: ${logins / count}`);
     // Where the CPU went (medians): on 2 cores a run cannot take less wall time than half its CPU.
+    const cpu = samples.map((sample) => sample.cpu);
     const frontend = cpu.map((run) => run.frontend).filter((value) => value !== undefined);
     const backend = cpu.map((run) => run.backend).filter((value) => value !== undefined);
     const hosts =
@@ -120,6 +130,16 @@ async function timedRuns(label: string, work: () => Promise<unknown>, count = ru
             ? `: frontend ${median(frontend).toFixed(2)}, backend ${median(backend).toFixed(2)}, operator (engine, program, plugins) ${median(cpu.map((run) => run.total - run.frontend! - run.backend!)).toFixed(2)}`
             : "";
     console.log(`${"".padEnd(40)} CPU ${median(cpu.map((run) => run.total)).toFixed(2)} s${hosts}`);
+}
+
+/** Times `count` runs of `work`, each after `prepare` (not timed, not counted). */
+async function timedRuns(label: string, work: () => Promise<unknown>, count = runs, prepare?: () => Promise<unknown>): Promise<void> {
+    const samples: Sample[] = [];
+    for (let run = 0; run < count; run++) {
+        await prepare?.();
+        samples.push(await measure(work));
+    }
+    report(label, samples);
 }
 
 /** SSH logins sshd has accepted since boot, on both machines (the journal counts every new connection). */
@@ -164,6 +184,59 @@ async function main(): Promise<void> {
     await timedRuns("no-op pulumi preview", pulumi("preview", "--expect-no-changes"));
     await timedRuns("no-op pulumi preview --refresh", pulumi("preview", "--expect-no-changes", "--refresh"));
     await timedRuns("pulumi destroy", pulumi("destroy", "--yes", "--skip-preview"), 1);
+
+    await besideAnsiblePeer(hosts, pulumi);
+}
+
+/**
+ * The stack beside the Ansible peer (lab/ansible-peer: a plain playbook installing the same artifacts,
+ * rendered by the same plan), interleaved in one spell on the same machines, since this VM's speed
+ * drifts: cold converges from blank hosts (`pulumi destroy` and the peer's teardown leave the same),
+ * then no-op runs on the same converged hosts, where the peer must find nothing to change (else it is
+ * not doing the same job, and the benchmark stops).
+ */
+async function besideAnsiblePeer(hosts: ReturnType<typeof readLabHosts>, pulumi: (...args: string[]) => () => Promise<string>): Promise<void> {
+    const peerDir = mkdtempSync(path.join(tmpdir(), "limen-ansible-peer-"));
+    process.on("exit", () => rmSync(peerDir, { recursive: true, force: true }));
+    const inventory = writePeerInventory(hosts, peerDir);
+    /** Runs a playbook with fresh SSH connections (no control master left from an earlier run); returns its changed tasks. */
+    const playbook = (name: string) => async () => {
+        const controlDir = mkdtempSync(path.join(peerDir, "ssh-"));
+        const result = spawnSync("ansible-playbook", ["-i", inventory, path.join(__dirname, "ansible-peer", name)], {
+            encoding: "utf8",
+            env: { ...process.env, ANSIBLE_PIPELINING: "True", ANSIBLE_NOCOLOR: "1", ANSIBLE_SSH_CONTROL_PATH_DIR: controlDir, ANSIBLE_LOCAL_TEMP: path.join(peerDir, "tmp") },
+            timeout: 300_000,
+        });
+        rmSync(controlDir, { recursive: true, force: true });
+        if (result.error) throw new Error(`ansible-playbook ${name}: ${result.error.message} (the peer needs Debian's ansible-core)`);
+        if (result.status !== 0) throw new Error(`ansible-playbook ${name} failed (exit ${result.status}):\n${result.stdout.slice(-3000)}`);
+        return [...result.stdout.matchAll(/changed=(\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
+    };
+    console.log("\nBeside the Ansible peer (lab/ansible-peer), interleaved on the same machines:");
+    const stackCold: Sample[] = [];
+    const peerCold: Sample[] = [];
+    for (let round = 0; round < 3; round++) {
+        stackCold.push(await measure(pulumi("up", "--yes", "--skip-preview")));
+        await pulumi("destroy", "--yes", "--skip-preview")();
+        peerCold.push(await measure(playbook("site.yml")));
+        await playbook("teardown.yml")();
+    }
+    report("stack: converge from blank (pulumi up)", stackCold);
+    report("peer: converge from blank (playbook)", peerCold, false);
+
+    await pulumi("up", "--yes", "--skip-preview")();
+    const samples: Record<"up" | "refresh" | "peer", Sample[]> = { up: [], refresh: [], peer: [] };
+    for (let round = 0; round < runs; round++) {
+        samples.up.push(await measure(pulumi("up", "--yes", "--skip-preview")));
+        samples.refresh.push(await measure(pulumi("up", "--yes", "--skip-preview", "--refresh")));
+        let changed = 0;
+        samples.peer.push(await measure(async () => (changed = await playbook("site.yml")())));
+        if (changed > 0) throw new Error(`the Ansible peer changed ${changed} task(s) on hosts the stack had converged: it is not doing the same job`);
+    }
+    report("stack: no-op pulumi up", samples.up);
+    report("stack: no-op pulumi up --refresh", samples.refresh);
+    report("peer: no-op playbook (reads the hosts)", samples.peer, false);
+    await pulumi("destroy", "--yes", "--skip-preview")();
 }
 
 main().catch((error: Error) => {

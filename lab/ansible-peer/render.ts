@@ -1,0 +1,76 @@
+/**
+ * The Ansible peer's inputs: the lab stack's own plan (plan/hosts.ts) written out as an inventory with
+ * host variables, so the peer installs byte for byte what the stack installs (the host tool, the
+ * ruleset and its boot unit, the ecosystem and `.env.production`, the pm2 apps) and the two can be
+ * timed against each other on the same machines (lab/bench.ts). Lab-only: the key and the host keys
+ * are the lab's throwaway ones.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { stringify } from "yaml";
+import { parseConfig } from "../../config";
+import { planStack, HostPlan } from "../../plan/hosts";
+import { labConfig, LabHosts } from "../stack";
+
+/** What one host's plays read (lab/ansible-peer/site.yml, teardown.yml). */
+function hostVars(plan: HostPlan, hosts: LabHosts, dir: string, knownHosts: string): Record<string, unknown> {
+    const files = plan.files.filter((file) => plan.pm2?.loadedFiles.includes(file.name));
+    // Contents as files the copy module sends as they are: inventory strings would go through Jinja.
+    const source = (name: string, content: string) => {
+        const file = path.join(dir, "files", plan.role, name);
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, content, { mode: 0o600 });
+        return file;
+    };
+    return {
+        ansible_host: plan.ssh.address,
+        ansible_port: plan.ssh.port,
+        ansible_user: plan.ssh.user,
+        ansible_ssh_private_key_file: hosts.deployPrivateKeyPath,
+        // The pinned host key, as the stack pins it: no other key is accepted, none is learned.
+        ansible_ssh_common_args: `-o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes`,
+        ansible_python_interpreter: "/usr/bin/python3",
+        host_tool: { path: plan.hostTool.path, src: source("host-tool", plan.hostTool.content) },
+        firewall: {
+            table: plan.firewall.locations.table,
+            ruleset_path: plan.firewall.locations.bootRuleset,
+            ruleset_src: source("ruleset", plan.firewall.ruleset),
+            unit_name: plan.firewall.locations.unitName,
+            unit_path: plan.firewall.locations.unitPath,
+            unit_src: source("boot-unit", plan.firewall.bootUnit.content),
+        },
+        app_files: files.map((file) => ({
+            path: file.path,
+            mode: file.mode,
+            owner: file.owner.split(":")[0],
+            group: file.owner.split(":")[1],
+            src: source(file.name, file.content),
+        })),
+        pm2: plan.pm2 ? { user: plan.pm2.user, home: `/home/${plan.pm2.user}`, ecosystem: plan.pm2.ecosystemPath, apps: plan.pm2.apps.map((app) => app.name) } : null,
+    };
+}
+
+/** Writes `inventory.yml` (both hosts, their variables inline) and the files it names into `dir`; returns its path. */
+export function writePeerInventory(hosts: LabHosts, dir: string): string {
+    const raw = Object.fromEntries(Object.entries(labConfig(hosts)).map(([key, value]) => [key, JSON.stringify(value)]));
+    raw["limen:sshPrivateKey"] = readFileSync(hosts.deployPrivateKeyPath, "utf8");
+    const config = parseConfig(raw, (key) => key === "limen:sshPrivateKey");
+    const plan = planStack(config);
+    const knownHosts = path.join(dir, "known_hosts");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(knownHosts, [plan.frontend, plan.backend].map((host) => `${host.ssh.address} ${host.ssh.hostKey}\n`).join(""));
+    const inventory = path.join(dir, "inventory.yml");
+    writeFileSync(
+        inventory,
+        stringify({
+            all: {
+                hosts: {
+                    frontend: hostVars(plan.frontend, hosts, dir, knownHosts),
+                    backend: hostVars(plan.backend, hosts, dir, knownHosts),
+                },
+            },
+        }),
+        { mode: 0o600 },
+    );
+    return inventory;
+}
