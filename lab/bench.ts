@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { writePeerInventory } from "./ansible-peer/render";
-import { configureLabStack, openLabStack, pulumiBinary, readLabHosts, runPulumiCli } from "./stack";
+import { configureLabStack, LabHosts, openLabStack, pulumiBinary, readLabHosts, runPulumiCli } from "./stack";
 import { onHostOk } from "./test/probes";
 
 /** An install root whose bin/pulumi runs the engine and records how long each operation's process took. */
@@ -195,7 +195,7 @@ async function main(): Promise<void> {
  * then no-op runs on the same converged hosts, where the peer must find nothing to change (else it is
  * not doing the same job, and the benchmark stops).
  */
-async function besideAnsiblePeer(hosts: ReturnType<typeof readLabHosts>, pulumi: (...args: string[]) => () => Promise<string>): Promise<void> {
+async function besideAnsiblePeer(hosts: LabHosts, pulumi: (...args: string[]) => () => Promise<string>): Promise<void> {
     const peerDir = mkdtempSync(path.join(tmpdir(), "limen-ansible-peer-"));
     process.on("exit", () => rmSync(peerDir, { recursive: true, force: true }));
     const inventory = writePeerInventory(hosts, peerDir);

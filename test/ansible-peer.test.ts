@@ -9,10 +9,9 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { parseConfig } from "../config";
-import { planStack, StackPlan } from "../plan/hosts";
-import { writePeerInventory } from "../lab/ansible-peer/render";
-import { labConfig, LabHost, LabHosts } from "../lab/stack";
+import type { StackPlan } from "../plan/hosts";
+import { labPlan, writePeerInventory } from "../lab/ansible-peer/render";
+import type { LabHost, LabHosts } from "../lab/stack";
 import { ed25519HostKey, fakePrivateKey } from "./support/fixtures";
 
 interface PeerHost {
@@ -52,8 +51,7 @@ beforeAll(() => {
     };
     inventoryText = readFileSync(writePeerInventory(hosts, path.join(dir, "peer")), "utf8");
     peer = (parse(inventoryText) as { all: { hosts: Record<"frontend" | "backend", PeerHost> } }).all.hosts;
-    const raw = Object.fromEntries(Object.entries(labConfig(hosts)).map(([key, value]) => [key, JSON.stringify(value)]));
-    plan = planStack(parseConfig({ ...raw, "limen:sshPrivateKey": fakePrivateKey }, (key) => key === "limen:sshPrivateKey"));
+    plan = labPlan(hosts);
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

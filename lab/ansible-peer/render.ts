@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import { parseConfig } from "../../config";
-import { planStack, HostPlan } from "../../plan/hosts";
+import { planStack, HostPlan, StackPlan } from "../../plan/hosts";
 import { labConfig, LabHosts } from "../stack";
 
 /** What one host's plays read (lab/ansible-peer/site.yml, teardown.yml). */
@@ -50,12 +50,16 @@ function hostVars(plan: HostPlan, hosts: LabHosts, dir: string, knownHosts: stri
     };
 }
 
-/** Writes `inventory.yml` (both hosts, their variables inline) and the files it names into `dir`; returns its path. */
-export function writePeerInventory(hosts: LabHosts, dir: string): string {
+/** The lab stack's plan: its config (lab/stack.ts) checked and planned as the program does it. */
+export function labPlan(hosts: LabHosts): StackPlan {
     const raw = Object.fromEntries(Object.entries(labConfig(hosts)).map(([key, value]) => [key, JSON.stringify(value)]));
     raw["limen:sshPrivateKey"] = readFileSync(hosts.deployPrivateKeyPath, "utf8");
-    const config = parseConfig(raw, (key) => key === "limen:sshPrivateKey");
-    const plan = planStack(config);
+    return planStack(parseConfig(raw, (key) => key === "limen:sshPrivateKey"));
+}
+
+/** Writes `inventory.yml` (both hosts, their variables inline) and the files it names into `dir`; returns its path. */
+export function writePeerInventory(hosts: LabHosts, dir: string): string {
+    const plan = labPlan(hosts);
     const knownHosts = path.join(dir, "known_hosts");
     mkdirSync(dir, { recursive: true });
     writeFileSync(knownHosts, [plan.frontend, plan.backend].map((host) => `${host.ssh.address} ${host.ssh.hostKey}\n`).join(""));
