@@ -10,22 +10,12 @@ import { acmePaths, envFileName, envoyTlsDir, firewallPaths, hostToolPath, sdsFi
 import { seedPorts } from "../plan/seed";
 import { envEntryProblem } from "./env-values";
 import { seedRule } from "./schema";
+import { rootFilesOutsideAppDirsRule } from "./path-rules";
+import type { CrossKeyRule, RuleFinding } from "./rule-types";
 import { certificatesCoverDomainsRule, domainsRule, tlsKeyRule } from "./tls-rules";
-import { ConfigView, KeyPath } from "./view";
+import type { KeyPath } from "./view";
 
-export interface RuleFinding {
-    /** The keys the finding is about, in the order the message names them. */
-    keys: KeyPath[];
-    message: string;
-}
-
-export interface CrossKeyRule {
-    /** What the rule keeps, in a few words (tests and the property test group findings by it). */
-    name: string;
-    /** Every key the verdict depends on, including the keys their defaults come from. */
-    reads: KeyPath[];
-    check(view: ConfigView): RuleFinding[];
-}
+export type { CrossKeyRule, RuleFinding } from "./rule-types";
 
 /** Keys that each hold a port on one host; every port value that two of them share is one finding. */
 function portClashes(host: "frontend" | "backend", ports: [KeyPath, number | undefined][]): RuleFinding[] {
@@ -365,4 +355,5 @@ export const crossKeyRules: readonly CrossKeyRule[] = [
     backendNotFrontendRule,
     pm2NamesRule,
     frontendFilesRule,
+    rootFilesOutsideAppDirsRule,
 ];

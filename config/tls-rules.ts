@@ -4,7 +4,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { nameCovers } from "../hostio/certificates";
-import type { CrossKeyRule, RuleFinding } from "./rules";
+import type { CrossKeyRule, RuleFinding } from "./rule-types";
 import { ConfigView, KeyPath } from "./view";
 
 /** The host-name lists, one per app. */

@@ -3,8 +3,14 @@
 #
 # Installed by the stack's readiness gate at /usr/local/libexec/limen/limen-host. Each subcommand is
 # idempotent (the engine re-runs commands after a failed update) and leaves a working host behind
-# when it fails: files are written to a temporary path beside their target, validated there and
-# renamed into place, so a reader sees the old file or the new one, never half of one.
+# when it fails: a file's new content is checked first, then written to a new file beside its target
+# and renamed into place, so a reader sees the old file or the new one, never half of one.
+#
+# Root never follows a path another user can change (README, "Security"): every file is read, written
+# and removed through limen_file below, which refuses a symbolic link another user could have placed
+# and never acts through a path where a file's descriptor can do it. A file in a directory of its own
+# (non-root) owner, such as the app's .env.production, is written by that user, not by root. Every
+# directory root writes in directly is first proven to be one that nobody but root can change.
 set -euo pipefail
 umask 077
 
@@ -38,54 +44,297 @@ need() {
     done
 }
 
-# A temporary file not yet renamed into place; removed however the script ends.
-pending_tmp=""
-trap 'rm -f -- "$pending_tmp"' EXIT
+# limen-file: the file access root does here and in the stack's read probes (hostio/observe.ts runs
+# this same text, taken from this file, so that the probes need no host tool). perl-base is part of
+# every Debian system.
+read -r -d '' limen_file_pl <<'PERL' || true
+# limen-file: the file access the host tool and the stack's read probes do as root, written so that
+# no path another user can change ever redirects it. (Run with `perl -e`; perl-base is part of every
+# Debian system, and nothing here needs more than it.)
+#
+#   read PATH...                     one line per PATH, tab-separated: KIND MODE OWNER MTIME SHA256 PATH NOTE
+#   replace PATH MODE USER:GROUP     stdin -> PATH through a new file beside it, renamed into place
+#   remove PATH                      unlinks PATH (a link or a file; never what a link points to)
+#   dir [--create MODE] DIR          DIR is a directory nobody but root can change (created if asked)
+#
+# Every command walks to the directory one component at a time: lstat, chdir, then a check that "."
+# is what lstat saw, so a component swapped between the two steps is caught. A symbolic link on the
+# way is followed only where nobody but root (or the user running this) could have placed it. The
+# file itself is opened with O_NOFOLLOW and O_NONBLOCK and judged by fstat on that descriptor: a link,
+# a FIFO or a device at its name is reported as what it is, never read through and never waited on.
+# Nothing is ever changed through a path: a new file is created with O_EXCL, given its mode and owner
+# on its descriptor, and renamed over the old name (rename replaces a link; it does not follow it).
+use strict;
+use warnings;
+use Fcntl qw(:DEFAULT :mode);
+use Errno qw(ENOENT ELOOP ENXIO EEXIST);
+use IO::Handle;
+
+# Users whose changes root may follow: root, and the user running this (the app user, when the host
+# tool hands a file in the app user's own directory over to that user).
+my %trusted = (0 => 1, $> => 1);
+my $handover = 3;
+
+sub fail { print STDERR "limen-host: $_[0]\n"; exit 1; }
+sub owner_name { my ($uid, $gid) = @_; return (getpwuid($uid) // $uid) . ":" . (getgrgid($gid) // $gid); }
+
+# Whether only trusted users can rename or replace the entries of a directory: one of them owns it and
+# neither others nor its group (unless root's) may write it, or it is sticky (then an entry's owner alone can).
+sub guards_entries {
+    my @st = @_;
+    return $trusted{ $st[4] } && (($st[2] & S_ISVTX) || closed(@st));
+}
+
+# Whether only its (trusted) owner can change a directory's entries at all: no sticky exception.
+sub closed {
+    my @st = @_;
+    return $trusted{ $st[4] } && !($st[2] & S_IWOTH) && (!($st[2] & S_IWGRP) || $st[5] == 0);
+}
+
+# Who besides the trusted users can change a directory, in words.
+sub others {
+    my @st = @_;
+    return "user " . (getpwuid($st[4]) // $st[4]) unless $trusted{ $st[4] };
+    return sprintf("everyone (mode %04o)", $st[2] & 07777) if $st[2] & S_IWOTH;
+    return "group " . (getgrgid($st[5]) // $st[5]);
+}
+
+# enter(DIR, CREATE_MODE): makes DIR the working directory, creating what is missing when CREATE_MODE
+# is given and only trusted users could have changed the way there. Returns (ENTRY_GUARDED, WHY):
+# whether no untrusted user could have replaced DIR or anything on the way to it, and if not, who
+# could. Returns (undef, REASON, ERRNO) when DIR cannot be reached without following a symbolic link
+# an untrusted user could have placed, or is missing.
+sub enter {
+    my ($dir, $create_mode) = @_;
+    fail("$dir is not an absolute path") unless $dir =~ m{^/};
+    my @todo = grep { $_ ne "" && $_ ne "." } split m{/}, $dir;
+    chdir "/" or fail("cannot enter /: $!");
+    my @here = stat ".";
+    my ($at, $links, $entry_guarded, @above) = ("", 0, 1);
+    my $guarded = guards_entries(@here);
+    my $why = $guarded ? "" : "/ can be changed by " . others(@here);
+    while (@todo) {
+        my $name = shift @todo;
+        if ($name eq "..") {
+            chdir ".." or fail("cannot enter $at/..: $!");
+            ($at, $guarded, $why, $entry_guarded) = @{ pop(@above) // ["", $guarded, $why, 1] };
+            next;
+        }
+        my @l = lstat $name;
+        if (!@l && $! == ENOENT && defined $create_mode && $guarded) {
+            mkdir $name, (@todo ? 0755 : $create_mode) or fail("cannot create $at/$name: $!");
+            @l = lstat $name;
+        }
+        return (undef, "$at/$name is missing", ENOENT) unless @l;
+        if (S_ISLNK($l[2])) {
+            return (undef, "$at/$name is a symbolic link that another user could have placed ($why): not followed") unless $guarded;
+            return (undef, "$at/$name is a symbolic link owned by user " . (getpwuid($l[4]) // $l[4]) . ": not followed") unless $trusted{ $l[4] };
+            fail("too many symbolic links on the way to $dir") if ++$links > 40;
+            my $target = readlink($name) // fail("cannot read the link $at/$name: $!");
+            if ($target =~ m{^/}) {
+                chdir "/" or fail("cannot enter /: $!");
+                @here = stat ".";
+                ($at, $entry_guarded, @above) = ("", 1);
+                $guarded = guards_entries(@here);
+                $why = $guarded ? "" : "/ can be changed by " . others(@here);
+            }
+            unshift @todo, grep { $_ ne "" && $_ ne "." } split m{/}, $target;
+            next;
+        }
+        return (undef, "$at/$name is not a directory") unless S_ISDIR($l[2]);
+        chdir $name or fail("cannot enter $at/$name: $!");
+        @here = stat ".";
+        return (undef, "$at/$name was replaced while it was entered") unless $here[0] == $l[0] && $here[1] == $l[1];
+        push @above, [$at, $guarded, $why, $entry_guarded];
+        $entry_guarded = $guarded;
+        if ($guarded && !guards_entries(@here)) { $guarded = 0; $why = "$at/$name can be changed by " . others(@here); }
+        $at .= "/$name";
+    }
+    return ($entry_guarded, $why);
+}
+
+sub split_path {
+    my ($path) = @_;
+    my ($dir, $name) = $path =~ m{^(.*)/([^/]+)$} or fail("$path is not an absolute path to a file");
+    fail("$path is not an absolute path to a file") if $name eq "." || $name eq ".." || $path !~ m{^/};
+    return ($dir eq "" ? "/" : $dir, $name);
+}
+
+my %kinds = (S_IFIFO, "fifo", S_IFDIR, "directory", S_IFSOCK, "socket", S_IFCHR, "device", S_IFBLK, "device", S_IFLNK, "symlink");
+
+# look(NAME): opens NAME in the working directory without following it or waiting on it. Returns
+# (KIND, HANDLE, STAT): KIND is file, missing, symlink, fifo, directory, socket, device or hardlink
+# (a regular file that also has another name, which could be any file on this filesystem).
+sub look {
+    my ($name) = @_;
+    if (!sysopen(my $fh, $name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)) {
+        return ("missing") if $! == ENOENT;
+        return ("symlink") if $! == ELOOP;
+        return ("socket") if $! == ENXIO;
+        my @l = lstat $name;
+        return ($kinds{ S_IFMT($l[2]) } // "unreadable") if @l;
+        return ("unreadable");
+    } else {
+        my @st = stat $fh;
+        return ($kinds{ S_IFMT($st[2]) } // "unreadable", undef, @st) unless S_ISREG($st[2]);
+        return ("hardlink", undef, @st) if $st[3] > 1;
+        return ("file", $fh, @st);
+    }
+}
+
+sub sha256_of {
+    my ($fh) = @_;
+    my $pid = open(my $out, "-|") // fail("cannot start sha256sum: $!");
+    if (!$pid) { open(STDIN, "<&", $fh) or exit 1; exec "sha256sum" or exit 1; }
+    my $line = <$out> // "";
+    close $out;
+    return $line =~ /^([0-9a-f]{64})/ ? $1 : "-";
+}
+
+sub cmd_read {
+    for my $path (@_) {
+        my ($dir, $name) = split_path($path);
+        my ($guarded, $why, $errno) = enter($dir);
+        my @fields;
+        if (!defined $guarded) {
+            @fields = (($errno // 0) == ENOENT ? "missing" : "unsafe", "-", "-", "-", "-", $path, $why);
+        } else {
+            my ($kind, $fh, @st) = look($name);
+            if ($kind eq "file") {
+                @fields = ("file", sprintf("%04o", $st[2] & 07777), owner_name($st[4], $st[5]), $st[9], sha256_of($fh), $path, "");
+            } else {
+                @fields = ($kind, "-", "-", "-", "-", $path, $kind eq "hardlink" ? "$st[3] names" : "");
+            }
+        }
+        print join("\t", @fields), "\n";
+    }
+}
+
+my %found = (symlink => "a symbolic link", fifo => "a FIFO", socket => "a socket", device => "a device", hardlink => "a hard link to a file with other names", unreadable => "something unreadable");
+
+sub cmd_replace {
+    my ($path, $mode_text, $owner) = @_;
+    fail("replace: MODE must be octal, got '$mode_text'") unless ($mode_text // "") =~ /^0?[0-7]{3,4}$/;
+    my ($user, $group) = ($owner // "") =~ /^([^:]+):([^:]+)$/ or fail("replace: OWNER must be user:group, got '" . ($owner // "") . "'");
+    my $uid = getpwnam($user) // fail("$path: user $user does not exist");
+    my $gid = getgrnam($group) // fail("$path: group $group does not exist");
+    my $mode = oct $mode_text;
+    my ($dir, $name) = split_path($path);
+    my ($guarded, $why) = enter($dir, $> == 0 ? 0755 : undef);
+    fail("$path: not written: $why") unless defined $guarded;
+    my @d = stat ".";
+    if (!$guarded || !closed(@d)) {
+        # A directory of the file's owner (the app user's own): that user writes the file (the caller
+        # runs this again as the user), so root never acts in a directory the app user can change.
+        exit $handover if $> == 0 && $uid != 0 && $guarded && $d[4] == $uid && !($d[2] & (S_IWOTH | S_IWGRP));
+        fail("$path: not written: " . ($why || "$dir can be changed by " . others(@d)));
+    }
+    my $content = do { local $/; <STDIN> } // "";
+    my ($kind, $fh, @st) = look($name);
+    if ($kind eq "file" && (do { local $/; <$fh> } // "") eq $content) {
+        if (($st[2] & 07777) == $mode && $st[4] == $uid && $st[5] == $gid) { print "unchanged $path\n"; exit 0; }
+        # Same content, other mode or owner: fixed on the descriptor just judged, so the file (and its
+        # mtime, which tells whether running apps have loaded it) stays the one they read. A user who
+        # may not hand the file over (the app user, for a file root owns) rewrites it below instead.
+        if (chmod($mode, $fh) && chown($uid, $gid, $fh)) { print "fixed mode and owner of $path\n"; exit 0; }
+    }
+    fail("$path: a directory is in the way; the stack does not remove directories") if $kind eq "directory";
+    my ($tmp, $new);
+    for (1 .. 100) {
+        $tmp = ".limen-" . join("", map { ("a" .. "z", "A" .. "Z", 0 .. 9)[rand 62] } 1 .. 6) . ".$name";
+        last if sysopen($new, $tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+        fail("$path: cannot create a temporary file in $dir: $!") unless $! == EEXIST;
+    }
+    my $written = print {$new} $content;
+    $written &&= $new->flush && chmod($mode, $new) && chown($uid, $gid, $new) && $new->sync;
+    if (!$written) { my $error = "$!"; unlink $tmp; fail("$path: cannot write the new file in $dir: $error"); }
+    my @mine = stat $new;
+    if (!rename $tmp, $name) { my $error = "$!"; unlink $tmp; fail("$path: cannot rename the new file into place: $error"); }
+    my @now = lstat $name;
+    if (!@now || $now[0] != $mine[0] || $now[1] != $mine[1]) {
+        my ($now_kind) = @now ? ($kinds{ S_IFMT($now[2]) } // "file") : "missing";
+        fail("$path: right after the rename, $path is " . ($found{$now_kind} // "another file") . ", not the file just written: something is changing $dir during the install");
+    }
+    print "installed $path", ($found{$kind} ? " (replaced $found{$kind} that was there)" : ""), "\n";
+}
+
+sub cmd_remove {
+    my ($path) = @_;
+    my ($dir, $name) = split_path($path // "");
+    my ($guarded, $why, $errno) = enter($dir);
+    if (!defined $guarded) {
+        return print("removed $path\n") if ($errno // 0) == ENOENT;
+        fail("$path: not removed: $why");
+    }
+    my @l = lstat $name;
+    fail("$path: a directory is in the way; the stack does not remove directories") if @l && S_ISDIR($l[2]);
+    unlink $name or $! == ENOENT or fail("cannot remove $path: $!");
+    print "removed $path\n";
+}
+
+sub cmd_dir {
+    my $create = $_[0] && $_[0] eq "--create" ? oct((splice @_, 0, 2)[1]) : undef;
+    my ($dir) = @_;
+    my ($guarded, $why) = enter($dir // "", $create);
+    fail("$dir: $why") unless defined $guarded;
+    my @d = stat ".";
+    fail("$dir: " . ($why || "it can be changed by " . others(@d)) . "; root does not act in it") unless $guarded && closed(@d);
+}
+
+my $command = shift // "";
+if ($command eq "read") { cmd_read(@ARGV); }
+elsif ($command eq "replace") { cmd_replace(@ARGV); }
+elsif ($command eq "remove") { cmd_remove(@ARGV); }
+elsif ($command eq "dir") { cmd_dir(@ARGV); }
+else { fail("limen-file: unknown command '$command'"); }
+PERL
+
+# limen_file COMMAND ARGS...: see the commands at the top of limen_file_pl.
+limen_file() { perl -e "$limen_file_pl" -- "$@"; }
+
+# root_dir [--create MODE] DIR: DIR exists (created if asked) and nobody but root can change it or any
+# directory above it; anything else stops the subcommand with who can. Plain shell file operations in
+# DIR are safe after that: nobody else can swap what they act on.
+root_dir() { limen_file dir "$@" || exit 1; }
+
+# The stage: a directory only root can reach, on tmpfs (a secret never touches a disk on its way), for
+# new content while it is checked. Removed however the script ends.
+stage_dir=""
+trap 'if [ -n "$stage_dir" ]; then rm -rf -- "$stage_dir"; fi' EXIT
 
 # Extra read-only mounts and the image for `--check envoy` (the certificate directories).
 envoy_image=""
 envoy_mounts=()
 
-# install_file PATH MODE OWNER CHECK: stdin → PATH, validated by CHECK before the rename.
+# install_file PATH MODE OWNER CHECK: stdin -> PATH, checked by CHECK before anything on the host changes.
+# Root writes a file in a directory only root can change; a file whose directory belongs to the file's
+# own (non-root) owner is written by that user, through sudo, so root acts in no directory the app
+# user controls. Either way the new file gets its mode and owner on its own descriptor and is renamed
+# over the old name (limen_file replace).
 install_file() {
-    local path=$1 mode=$2 owner=$3 check=$4
-    local dir tmp
-    dir=$(dirname "$path")
-    install -d -m 0755 "$dir"
-    # Same directory (the rename is atomic), same extension (validators such as node go by it).
-    tmp=$(mktemp "$dir/.limen-XXXXXX.$(basename "$path")")
-    pending_tmp=$tmp
-    cat >"$tmp"
-    chmod "$mode" "$tmp"
-    chown "$owner" "$tmp"
+    local path=$1 mode=$2 owner=$3 check=$4 staged status=0
+    stage_dir=$(mktemp -d /run/limen-host.XXXXXX)
+    # The same name as the target (validators such as node go by the extension).
+    staged="$stage_dir/$(basename "$path")"
+    cat >"$staged"
     case "$check" in
         none) ;;
-        nft) nft -c -f "$tmp" || die "$path: nft rejected the new ruleset; the installed one is unchanged" ;;
-        ecosystem) check_ecosystem "$tmp" ||
+        nft) nft -c -f "$staged" || die "$path: nft rejected the new ruleset; the installed one is unchanged" ;;
+        ecosystem) check_ecosystem "$staged" ||
             die "$path: the new ecosystem file is not \`module.exports = <JSON with an apps array>;\`; the installed one is unchanged" ;;
-        envoy) validate_envoy "$tmp" || die "$path: envoy --mode validate rejected the new config; the installed one is unchanged" ;;
+        envoy) validate_envoy "$staged" || die "$path: envoy --mode validate rejected the new config; the installed one is unchanged" ;;
         *) die "unknown check '$check'" ;;
     esac
-    if [ -f "$path" ] && [ ! -L "$path" ] && cmp -s "$tmp" "$path"; then
-        local wanted
-        wanted=$(stat -c '%a %U:%G' "$tmp")
-        rm -f -- "$tmp"
-        pending_tmp=""
-        if [ "$(stat -c '%a %U:%G' "$path")" = "$wanted" ]; then
-            echo "unchanged $path"
-            return 0
-        fi
-        # Same content, other mode or owner: fixed in place, so the file (and its mtime, which tells
-        # whether running apps have loaded it) stays the one they read.
-        chmod "$mode" "$path"
-        chown "$owner" "$path"
-        echo "fixed mode and owner of $path"
-        return 0
+    limen_file replace "$path" "$mode" "$owner" <"$staged" || status=$?
+    if [ "$status" -eq 3 ]; then
+        # Exit 3: the directory belongs to the file's owner, who writes it (same checks, same rename).
+        # shellcheck disable=SC2024 # on purpose: root opens the staged file, the user gets only its content
+        sudo -n -u "${owner%%:*}" -- perl -e "$limen_file_pl" -- replace "$path" "$mode" "$owner" <"$staged" || exit 1
+    elif [ "$status" -ne 0 ]; then
+        exit 1
     fi
-    sync "$tmp"
-    mv -f "$tmp" "$path"
-    pending_tmp=""
-    echo "installed $path"
+    rm -rf -- "$stage_dir"
+    stage_dir=""
 }
 
 # check_ecosystem FILE: the rendered ecosystem is `module.exports = <JSON>;` after comment lines, so it
@@ -105,7 +354,12 @@ validate_envoy() {
     local file=$1 mount
     local args=(--rm --network none -e ENVOY_UID=0 -v "$file:/etc/envoy/envoy.yaml:ro")
     [ -n "$envoy_image" ] || die "--check envoy needs --envoy-image"
-    for mount in "${envoy_mounts[@]}"; do args+=(-v "$mount:$mount:ro"); done
+    # Docker resolves a mount's source as root, and Envoy reads through it as root: only directories
+    # nobody but root can change are mounted.
+    for mount in "${envoy_mounts[@]}"; do
+        root_dir "$mount"
+        args+=(-v "$mount:$mount:ro")
+    done
     docker run "${args[@]}" "$envoy_image" envoy --mode validate -c /etc/envoy/envoy.yaml
 }
 
@@ -125,12 +379,15 @@ cmd_install_file() {
 cmd_remove_file() {
     opts remove-file "path" "$@"
     need remove-file path
-    rm -f -- "${opt[path]}"
+    # The name is unlinked where it is; a link there goes, never what it points to.
+    limen_file remove "${opt[path]}" || exit 1
     # Directories the stack created under /etc/limen go too, once empty; nothing else is touched.
     case "${opt[path]}" in
-        /etc/limen/*) rmdir -p --ignore-fail-on-non-empty "$(dirname "${opt[path]}")" 2>/dev/null || true ;;
+        /etc/limen/*)
+            if [ -d /etc/limen ]; then root_dir /etc/limen; fi
+            rmdir -p --ignore-fail-on-non-empty "$(dirname "${opt[path]}")" 2>/dev/null || true
+            ;;
     esac
-    echo "removed ${opt[path]}"
 }
 
 # Firewall changes follow iptables-apply / deploy-rs's "magic rollback": apply-firewall saves a
@@ -158,6 +415,12 @@ firewall_opts() {
     firewall_marker=${opt[marker]}
     boot_unit=${opt[unit]}
     revert_unit=${opt[revert-unit]}
+    # Every file below is written and removed in these directories with plain shell operations:
+    # each must be one that nobody but root can change (apply-firewall creates them).
+    local dir
+    for dir in "$(dirname "$firewall_ruleset")" "$firewall_state" "$(dirname "$firewall_marker")"; do
+        if [ -e "$dir" ] || [ -L "$dir" ]; then root_dir "$dir"; fi
+    done
 }
 
 # The arguments again, for the revert the timer runs later.
@@ -193,8 +456,9 @@ cmd_apply_firewall() {
     need apply-firewall confirm-within
     [[ "${opt[confirm-within]}" =~ ^[0-9]+$ ]] || die "apply-firewall: --confirm-within must be a number of seconds"
     local within=${opt[confirm-within]} sha args
+    root_dir --create 0700 "$firewall_state"
+    root_dir --create 0755 "$(dirname "$firewall_marker")"
     install_file "$firewall_pending" 0600 root:root nft
-    install -d -m 0700 "$firewall_state" "$(dirname "$firewall_marker")"
     disarm_revert
     # The previous table as a file that restores it whatever is loaded by then (or removes the
     # table, when there was none before).
@@ -249,6 +513,7 @@ cmd_confirm_firewall() {
 cmd_remove_firewall() {
     firewall_opts remove-firewall "$@"
     need remove-firewall unit-path
+    root_dir "$(dirname "${opt[unit-path]}")"
     disarm_revert
     # One reload of systemd's unit files, after the files are gone (below), not one per step.
     systemctl disable --quiet --no-reload "$boot_unit" 2>/dev/null || true
@@ -331,10 +596,13 @@ cmd_pm2_enable() {
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
     home=$(getent passwd "$user" | cut -d: -f6)
     [ -n "$home" ] || die "user $user does not exist"
+    root_dir --create 0755 "${opt[marker-dir]}"
     if [ ! -f "/etc/systemd/system/pm2-$user.service" ]; then
+        # Root runs pm2's CLI here: pm2 and node must be where nobody but root can change them.
+        root_dir "$(pm2_package)"
+        root_dir "$(dirname "$(readlink -f "$(command -v node)")")"
         # Writes pm2's own unit for the user and enables it.
         env PATH="$PATH" pm2 startup systemd -u "$user" --hp "$home" >/dev/null
-        install -d -m 0755 "${opt[marker-dir]}"
         touch "${opt[marker-dir]}/startup-$user"
     fi
     # Enabled as well as started: a unit disabled by hand would leave the apps down after a reboot.
@@ -346,13 +614,15 @@ cmd_pm2_enable() {
     echo "pm2 enabled for $user"
 }
 
-# mark_loaded USER MARKER_DIR FILES: records what the apps loaded (the files' sha256), so a later read
-# can tell apps running stale files from a file merely rewritten with the same content.
+# mark_loaded USER MARKER_DIR FILES: records what the apps loaded (the files' sha256, as `sha256sum`
+# prints them), so a later read can tell apps running stale files from a file merely rewritten with the
+# same content. The files are read as limen_file reads them: .env.production sits in the app user's
+# directory, and a link or a FIFO there is left out of the record, neither followed nor waited on.
 mark_loaded() {
-    local user=$1 dir=$2 files=$3
-    install -d -m 0755 "$dir"
-    # shellcheck disable=SC2086 # FILES is a comma-separated list of paths without spaces or commas
-    (IFS=,; sha256sum $files) >"$dir/loaded-$user.sha256.tmp"
+    local user=$1 dir=$2 files=$3 list
+    root_dir --create 0755 "$dir"
+    IFS=, read -r -a list <<<"$files"
+    limen_file read "${list[@]}" | awk -F'\t' '$1 == "file" { print $5 "  " $6 }' >"$dir/loaded-$user.sha256.tmp"
     mv -f "$dir/loaded-$user.sha256.tmp" "$dir/loaded-$user.sha256"
 }
 
@@ -377,6 +647,7 @@ cmd_pm2_remove() {
     opts pm2-remove "user apps marker-dir" "$@"
     need pm2-remove user apps marker-dir
     local user=${opt[user]} apps=${opt[apps]} app
+    if [ -e "${opt[marker-dir]}" ]; then root_dir "${opt[marker-dir]}"; fi
     if command -v pm2 >/dev/null && getent passwd "$user" >/dev/null; then
         for app in ${apps//,/ }; do
             pm2_as "$user" delete "$app" >/dev/null 2>&1 || true
@@ -430,11 +701,11 @@ check_pair() {
 # publish_pair CHAIN KEY DIR: copies the pair into a new version directory, then swaps DIR/current to it.
 publish_pair() {
     local chain=$1 key=$2 dir=$3 version old
+    root_dir --create 0755 "$dir"
     if [ -f "$dir/current/fullchain.pem" ] && cmp -s "$chain" "$dir/current/fullchain.pem" && cmp -s "$key" "$dir/current/privkey.pem"; then
         echo "unchanged $dir/current"
         return 0
     fi
-    install -d -m 0755 "$dir"
     version=$(date -u +%Y%m%dT%H%M%S.%NZ)
     install -d -m 0755 "$dir/$version"
     install -m 0644 "$chain" "$dir/$version/fullchain.pem"
@@ -458,6 +729,8 @@ cmd_tls_publish() {
     opts tls-publish "lineage-dir publish-dir domains" "$@"
     need tls-publish lineage-dir publish-dir domains
     local lineage=${opt[lineage-dir]} problem
+    # certbot's lineage links into its archive: read only where nobody but root could have placed them.
+    root_dir "$lineage"
     if ! problem=$(check_pair "$lineage/fullchain.pem" "$lineage/privkey.pem" "${opt[domains]}"); then
         die "tls-publish: refused $lineage: $problem; ${opt[publish-dir]}/current is unchanged"
     fi
@@ -470,6 +743,7 @@ cmd_tls_placeholder() {
     opts tls-placeholder "publish-dir domains" "$@"
     need tls-placeholder publish-dir domains
     local dir=${opt[publish-dir]} work names="" domain
+    root_dir --create 0755 "$dir"
     if [ -e "$dir/current" ]; then
         echo "kept $dir/current"
         return 0
@@ -521,6 +795,8 @@ cmd_acme_certificate() {
     need acme-certificate name domains email server responder-address responder-port lineage-dir publish-dir hook
     local name=${opt[name]} lineage=${opt[lineage-dir]} wanted have server renewal responder
     local email_record="${opt[publish-dir]}/.acme-email"
+    # certbot's directory: what root reads there (the lineage, its renewal settings) only root can change.
+    root_dir --create 0755 "$(dirname "$(dirname "$lineage")")"
     command -v certbot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q certbot >&2 ||
         die "acme-certificate: certbot is missing and apt-get could not install it (Debian's certbot package)"
     # Renewal is certbot's own timer; the deploy hook (--hook, installed by the stack) publishes each renewal.
@@ -548,7 +824,7 @@ cmd_acme_certificate() {
         run_certbot update_account --non-interactive --no-eff-email --email "${opt[email]}" --server "${opt[server]}" ||
             die "acme-certificate: certbot could not change the ACME account's e-mail to ${opt[email]} (see /var/log/letsencrypt/letsencrypt.log)"
     fi
-    install -d -m 0755 "${opt[publish-dir]}"
+    root_dir --create 0755 "${opt[publish-dir]}"
     printf '%s\n' "${opt[email]}" >"$email_record"
     cmd_tls_publish --lineage-dir "$lineage" --publish-dir "${opt[publish-dir]}" --domains "${opt[domains]}"
 }
@@ -562,7 +838,7 @@ cmd_acme_remove() {
         run_certbot delete --non-interactive --cert-name "${opt[name]}"
     fi
     case "${opt[publish-dir]}" in
-        /etc/limen/*) rm -rf -- "${opt[publish-dir]}" ;;
+        /etc/limen/*) root_dir "$(dirname "${opt[publish-dir]}")" && rm -rf -- "${opt[publish-dir]}" ;;
         *) die "acme-remove: refusing to remove ${opt[publish-dir]}: not under /etc/limen" ;;
     esac
     echo "removed certificate ${opt[name]}"

@@ -4,6 +4,7 @@
  * resources report these facts on refresh and `npm run verify` judges them (days left, names covered,
  * key and chain). The private key never leaves the host: the probe says only whether it matches.
  */
+import { limenFileCommand } from "./limen-file";
 import { shellWord } from "./shell";
 
 export interface CertificateProbe {
@@ -14,8 +15,13 @@ export interface CertificateProbe {
 }
 
 export interface CertificateFacts {
-    /** Whether the served chain file exists. */
+    /** Whether the served chain file exists (and was read). */
     present: boolean;
+    /**
+     * Why the pair was not read: its files resolve into a directory another user can change (a chain
+     * or key from limen:tls host files in the app's directory, say), where root follows no link. Empty when read.
+     */
+    refused: string;
     /** When the served certificate expires; undefined when missing or unreadable. */
     notAfter: Date | undefined;
     /** The DNS names of the served certificate, sorted. */
@@ -36,10 +42,20 @@ export interface CertificateFacts {
     lastRenewal: string;
 }
 
-/** The probe: `key=value` lines. openssl reads the files; nothing is written. */
+/**
+ * The probe: `key=value` lines. openssl reads the files; nothing is written. The chain and the key are
+ * read at the paths they resolve to, and only when every directory there is one nobody but root can
+ * change (limen-file's \`dir\`): certbot's and the stack's own links are root's, so they are followed.
+ */
 export function certificateProbeCommand(probe: CertificateProbe): string {
     const script = String.raw`
-chain=$1 key=$2 lineage=$3
+root_only() { ${limenFileCommand("dir")} "$1"; }
+for dir in "$(dirname "$(readlink -f "$1")")" "$(dirname "$(readlink -f "$2")")" "$3"; do
+  [ -d "$dir" ] || continue
+  if ! why=$(root_only "$dir" 2>&1); then echo present=refused; echo "$why" | sed 's/^limen-host: /refused=/'; exit 0; fi
+done
+chain=$(readlink -f "$1") key=$(readlink -f "$2") lineage=$3
+[ -n "$chain" ] || chain=$1
 names() { openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tr ',' '\n' | sed -n 's/^ *DNS://p' | sort | paste -sd, -; }
 if [ ! -e "$chain" ]; then echo present=no; else
   echo present=yes
@@ -81,6 +97,7 @@ export function parseCertificateProbe(stdout: string): CertificateFacts {
     const lineage = values.get("lineage");
     return {
         present: values.get("present") === "yes",
+        refused: values.get("refused") ?? "",
         notAfter: notAfter && !Number.isNaN(notAfter.getTime()) ? notAfter : undefined,
         names: list("names"),
         issuer: values.get("issuer") ?? "",

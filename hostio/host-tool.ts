@@ -4,6 +4,7 @@
  */
 import * as path from "node:path";
 import type { FirewallLocations } from "../plan/hosts";
+import { limenFileCommand } from "./limen-file";
 import { shellWord } from "./shell";
 
 /** `sudo -n TOOL SUBCOMMAND ARGS`: -n fails at once instead of hanging on a password prompt. */
@@ -12,13 +13,13 @@ export function hostToolCommand(toolPath: string, subcommand: string, ...args: s
 }
 
 /**
- * Installs the host tool itself (its content on stdin) through a temporary file, so a cut connection
- * leaves the old tool, then asks it whether the host is ready (systemd, nft).
+ * Installs the host tool itself (its content on stdin) with the tool's own file access (limen-file,
+ * run from the program's copy of it): a new file renamed into place, so a cut connection leaves the
+ * old tool, and only in a directory nobody but root can change, since root runs what is there. Then
+ * asks the tool whether the host is ready (systemd, nft).
  */
 export function installHostToolCommand(toolPath: string): string {
-    const tool = shellWord(toolPath);
-    const dir = shellWord(path.posix.dirname(toolPath));
-    return `sudo -n sh -c 'mkdir -p ${dir} && cat > ${tool}.new && chmod 0755 ${tool}.new && mv -f ${tool}.new ${tool}' && sudo -n ${tool} check-ready`;
+    return `sudo -n ${limenFileCommand("replace", toolPath, "0755", "root:root")} && sudo -n ${shellWord(toolPath)} check-ready`;
 }
 
 export function removeHostToolCommand(toolPath: string): string {

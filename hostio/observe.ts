@@ -8,12 +8,16 @@
  * be readable). No Pulumi code.
  */
 import { isDeepStrictEqual } from "node:util";
+import { describeReading, FileReading, limenFileCommand, parseFileReadings } from "./limen-file";
 import { diffTables, normaliseTable, parseTableListing, tableListingScript } from "./nft-table";
 import { shellWord } from "./shell";
 
 export interface FileFacts {
     path: string;
-    /** `present`, `missing`, or `not a regular file`. */
+    /**
+     * `present`, `missing`, or what is there instead (`a symbolic link`, `a FIFO`, `a directory`, a hard
+     * link, or `not read: …` when reaching it would follow a link another user could have placed).
+     */
     state: string;
     /** Four-digit octal mode; empty when missing. */
     mode: string;
@@ -34,31 +38,32 @@ export function desiredFileFacts(file: { path: string; mode: string; owner: stri
     return { path: file.path, state: "present", mode: file.mode, owner: file.owner, contentSha256, contentMatches: contentAsPlanned };
 }
 
-/** Prints `mode owner sha256` of one file, or `missing` / `not-a-file`; root reads every file. */
+/**
+ * Reads one file as root with limen-file (hostio/limen-file.ts): its mode, owner and content's sha256,
+ * or what is at its path instead, never through a link another user could have placed.
+ */
 export function fileProbeCommand(path: string): string {
-    const script = [
-        'if [ -f "$1" ] && [ ! -L "$1" ]; then',
-        'printf "%s %s\\n" "$(stat -c "%a %U:%G" "$1")" "$(sha256sum < "$1" | cut -d" " -f1)";',
-        'elif [ -e "$1" ] || [ -L "$1" ]; then echo not-a-file; else echo missing; fi',
-    ].join(" ");
-    return `sudo -n sh -c ${shellWord(script)} limen-probe ${shellWord(path)}`;
+    return `sudo -n ${limenFileCommand("read", path)}`;
 }
 
 /** What the probe saw, judged against the planned content's hash. */
 export function parseFileProbe(path: string, stdout: string, plannedSha256: string): FileFacts {
-    const line = stdout.trim().split("\n").at(-1)?.trim() ?? "";
-    if (line === "missing") return { path, state: "missing", mode: "", owner: "", contentSha256: "", contentMatches: "missing" };
-    if (line === "not-a-file") return { path, state: "not a regular file", mode: "", owner: "", contentSha256: "", contentMatches: "missing" };
-    const match = /^([0-7]{3,4}) (\S+:\S+) ([0-9a-f]{64})$/.exec(line);
-    if (!match) throw new Error(`cannot read the state of ${path}: unexpected probe output`);
-    const sha = match[3]!;
+    const reading = parseFileReadings(stdout).find((candidate) => candidate.path === path);
+    if (!reading) throw new Error(`cannot read the state of ${path}: unexpected probe output`);
+    return fileFacts(reading, plannedSha256);
+}
+
+function fileFacts(reading: FileReading, plannedSha256: string): FileFacts {
+    if (reading.kind !== "file" || !reading.sha256) {
+        return { path: reading.path, state: describeReading(reading), mode: "", owner: "", contentSha256: "", contentMatches: "missing" };
+    }
     return {
-        path,
+        path: reading.path,
         state: "present",
-        mode: match[1]!.padStart(4, "0"),
-        owner: match[2]!,
-        contentSha256: sha,
-        contentMatches: sha === plannedSha256 ? contentAsPlanned : "changed on the host",
+        mode: reading.mode,
+        owner: reading.owner,
+        contentSha256: reading.sha256,
+        contentMatches: reading.sha256 === plannedSha256 ? contentAsPlanned : "changed on the host",
     };
 }
 
@@ -94,20 +99,22 @@ const marker = (name: string) => `--- limen-probe: ${name} ---`;
  * difference between nft versions never reads as drift.
  */
 export function firewallProbeCommand(paths: { table: string; bootRuleset: string; unitName: string; unitPath: string }): string {
-    const hash = (file: string) => `{ sha256sum ${shellWord(file)} 2>/dev/null | cut -d' ' -f1 | grep . || echo missing; }`;
     const script = [
         `echo '${marker("scratch")}'`,
         `unshare --net sh -c ${shellWord(`nft -f /dev/stdin && ${tableListingScript(paths.table)}`)}`,
         `echo '${marker("live")}'`,
         `{ ${tableListingScript(paths.table)} || echo missing; }`,
-        `echo '${marker("boot")}'`,
-        hash(paths.bootRuleset),
         `echo '${marker("unit")}'`,
         `{ systemctl is-enabled ${shellWord(paths.unitName)} 2>/dev/null || true; }`,
-        `echo '${marker("unit-file")}'`,
-        hash(paths.unitPath),
+        `echo '${marker("files")}'`,
+        limenFileCommand("read", paths.bootRuleset, paths.unitPath),
     ].join("; ");
     return `sudo -n sh -c ${shellWord(script)}`;
+}
+
+/** A file's sha256 as a firewall fact: `missing`, or what is there instead of the file. */
+function hashFact(reading: FileReading): string {
+    return reading.kind === "file" && reading.sha256 ? reading.sha256 : describeReading(reading);
 }
 
 function sections(stdout: string): Map<string, string> {
@@ -126,7 +133,9 @@ export function parseFirewallProbe(table: string, stdout: string): FirewallFacts
     const parts = sections(stdout);
     const scratch = parts.get("scratch");
     const live = parts.get("live");
-    if (scratch === undefined || live === undefined || !parts.has("unit-file")) throw new Error("cannot read the firewall's state: the probe's output is incomplete");
+    // The boot ruleset, then the unit file, as the probe asks for them.
+    const [bootRuleset, unitFile] = parseFileReadings(parts.get("files") ?? "");
+    if (scratch === undefined || live === undefined || !bootRuleset || !unitFile) throw new Error("cannot read the firewall's state: the probe's output is incomplete");
     let liveFact: string;
     if (live.trim() === "missing" || live.trim() === "") liveFact = "missing";
     else {
@@ -136,9 +145,9 @@ export function parseFirewallProbe(table: string, stdout: string): FirewallFacts
     return {
         table,
         live: liveFact,
-        bootRulesetSha256: (parts.get("boot") ?? "").trim() || "missing",
+        bootRulesetSha256: hashFact(bootRuleset),
         bootUnit: (parts.get("unit") ?? "").trim() || "not installed",
-        bootUnitSha256: (parts.get("unit-file") ?? "").trim() || "missing",
+        bootUnitSha256: hashFact(unitFile),
     };
 }
 
@@ -224,12 +233,11 @@ export function pm2ProbeCommand(user: string, loadedPaths: string[], markerDir: 
         "ss -Hltn",
         `echo '${marker("unit")}'`,
         `{ systemctl is-enabled ${shellWord(`pm2-${user}.service`)} 2>/dev/null || true; }`,
-        `echo '${marker("mtimes")}'`,
-        `{ stat -c %Y ${loadedPaths.map(shellWord).join(" ")} 2>/dev/null || true; }`,
         `echo '${marker("loaded")}'`,
         `{ cat ${shellWord(`${markerDir}/loaded-${user}.sha256`)} 2>/dev/null || true; }`,
-        `echo '${marker("current")}'`,
-        `{ sha256sum ${loadedPaths.map(shellWord).join(" ")} 2>/dev/null || true; }`,
+        // .env.production sits in the app user's directory: read as limen-file reads it.
+        `echo '${marker("files")}'`,
+        limenFileCommand("read", ...loadedPaths),
     ].join("; ");
     return `sudo -n sh -c ${shellWord(script)}`;
 }
@@ -262,7 +270,8 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
         .split("\n")
         .map((line) => line.trim().split(" "))
         .filter((fields) => fields.length === 3);
-    const newestChange = Math.max(0, ...(parts.get("mtimes") ?? "").split("\n").map(Number).filter(Number.isFinite)) * 1000;
+    const files = parseFileReadings(parts.get("files") ?? "").filter((reading) => reading.kind === "file" && reading.sha256);
+    const newestChange = Math.max(0, ...files.map((reading) => reading.mtimeSeconds)) * 1000;
     // With the record of what the apps loaded (written by every reload), the files' content decides;
     // without one (apps started by an earlier version of the stack), their start time against the
     // files' last change does.
@@ -272,7 +281,8 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
             .split("\n")
             .map((line) => line.trim())
             .filter(Boolean);
-    const current = hashLines(parts.get("current") ?? "");
+    // As the host tool records them (`sha256sum`'s format); a link or a FIFO at a path is not a loaded file.
+    const current = files.map((reading) => `${reading.sha256}  ${reading.path}`);
     const presentPaths = new Set(current.map((line) => line.split(/\s+/).slice(1).join(" ")));
     const loadedRecord = hashLines(parts.get("loaded") ?? "");
     const filesLoaded =

@@ -39,6 +39,7 @@ export function judgeCertificate(role: HostRole, certificate: CertificatePlan, r
     }
     const fail = (detail: string): CheckResult => ({ check, ok: false, detail });
     const repair = certificate.acme ? "run `pulumi up --refresh` to obtain and publish it" : "put a valid pair there";
+    if (facts.refused) return fail(`${certificate.chainPath} not read: ${facts.refused}`);
     if (!facts.present) return fail(`no certificate at ${certificate.chainPath}; ${repair}`);
     if (!facts.notAfter) return fail(`${certificate.chainPath} holds no readable certificate; ${repair}`);
 

@@ -171,7 +171,10 @@ describe("what verify loads", () => {
 // Drift: the plan's artifacts against recorded probe outputs.
 
 /** What `stat -c "%a %U:%G"` and sha256sum print for a file (fileProbeCommand's output). */
-const fileProbeOutput = (mode: string, owner: string, content: string) => `${mode.replace(/^0/, "")} ${owner} ${sha256(content)}\n`;
+/** limen-file's `read` line for a file at `path` (hostio/limen-file.ts). */
+const fileProbeOutput = (path: string, mode: string, owner: string, content: string) => `file\t${mode}\t${owner}\t${loadedAt}\t${sha256(content)}\t${path}\t\n`;
+/** limen-file's `read` line for something other than a file at `path`. */
+const otherProbeOutput = (path: string, kind: string, note = "") => `${kind}\t-\t-\t-\t-\t${path}\t${note}\n`;
 
 const envFile = otherPlan.frontend.files.find((file) => file.name === "env-production")!;
 const ecosystemFile = otherPlan.frontend.files.find((file) => file.name === "ecosystem")!;
@@ -193,7 +196,7 @@ describe("drift: files and the host tool", () => {
     });
 
     it("a file as planned passes; its check is named after the host and the path", () => {
-        expect(judgeFile("frontend", ecosystemFile, ok(fileProbeOutput("0644", "root:root", ecosystemFile.content)))).toEqual({
+        expect(judgeFile("frontend", ecosystemFile, ok(fileProbeOutput(ecosystemFile.path, "0644", "root:root", ecosystemFile.content)))).toEqual({
             check: "frontend file /etc/limen/pm2/ecosystem.config.js",
             ok: true,
             detail: "0644 root:root, content as planned",
@@ -202,7 +205,7 @@ describe("drift: files and the host tool", () => {
 
     it("a changed mode, owner or content is listed fact by fact, with the repair", () => {
         expect(repairAdvice).toBe(advice);
-        const result = judgeFile("frontend", ecosystemFile, ok(fileProbeOutput("0664", "limen:limen", "module.exports = {}\n")));
+        const result = judgeFile("frontend", ecosystemFile, ok(fileProbeOutput(ecosystemFile.path, "0664", "limen:limen", "module.exports = {}\n")));
         expect(result).toEqual({
             check: "frontend file /etc/limen/pm2/ecosystem.config.js",
             ok: false,
@@ -213,7 +216,7 @@ describe("drift: files and the host tool", () => {
     it("a secret file's content is only `content differs`: no content, no hash of either side", () => {
         expect(envFile.secret).toBe(true);
         const onHost = "BACKEND_HOST=203.0.113.5\nSESSION_SECRET=leaked-by-hand\n";
-        const result = judgeFile("frontend", envFile, ok(fileProbeOutput("0644", "limen:limen", onHost)));
+        const result = judgeFile("frontend", envFile, ok(fileProbeOutput(envFile.path, "0644", "limen:limen", onHost)));
         expect(result).toEqual({
             check: "frontend file /srv/limen-frontend/.env.production",
             ok: false,
@@ -226,8 +229,27 @@ describe("drift: files and the host tool", () => {
     });
 
     it("a missing file says only that (no mode, owner or content to compare)", () => {
-        expect(judgeFile("frontend", envFile, ok("missing\n"))).toMatchObject({ ok: false, detail: `state: missing on the host, present planned; ${advice}` });
-        expect(judgeFile("frontend", envFile, ok("not-a-file\n"))).toMatchObject({ ok: false, detail: `state: not a regular file on the host, present planned; ${advice}` });
+        expect(judgeFile("frontend", envFile, ok(otherProbeOutput(envFile.path, "missing")))).toMatchObject({
+            ok: false,
+            detail: `state: missing on the host, present planned; ${advice}`,
+        });
+    });
+
+    it.each([
+        ["symlink", "", "a symbolic link"],
+        ["fifo", "", "a FIFO"],
+        ["directory", "", "a directory"],
+        ["hardlink", "2 names", "a hard link (2 names, so it may be any file)"],
+        [
+            "unsafe",
+            "/srv/x is a symbolic link that another user could have placed (/srv can be changed by user limen): not followed",
+            "not read: /srv/x is a symbolic link that another user could have placed (/srv can be changed by user limen): not followed",
+        ],
+    ])("%s at a file's path is named as what it is, not read", (kind, note, said) => {
+        expect(judgeFile("frontend", envFile, ok(otherProbeOutput(envFile.path, kind, note)))).toMatchObject({
+            ok: false,
+            detail: `state: ${said} on the host, present planned; ${advice}`,
+        });
     });
 
     it("a probe that could not run or printed nonsense is a failure that says why, not drift", () => {
@@ -247,18 +269,21 @@ describe("drift: files and the host tool", () => {
     it("the host tool is a root-owned 0755 file with the plan's content", () => {
         const tool = otherPlan.backend.hostTool;
         expect(hostToolFile).toEqual({ mode: "0755", owner: "root:root" });
-        expect(judgeHostTool("backend", tool, ok(fileProbeOutput("0755", "root:root", tool.content)))).toEqual({
+        expect(judgeHostTool("backend", tool, ok(fileProbeOutput(tool.path, "0755", "root:root", tool.content)))).toEqual({
             check: "backend host tool",
             ok: true,
             detail: "/usr/local/libexec/limen/limen-host 0755 root:root, content as planned",
         });
-        const edited = judgeHostTool("backend", tool, ok(fileProbeOutput("0755", "root:root", `${tool.content}\n# edited by hand\n`)));
+        const edited = judgeHostTool("backend", tool, ok(fileProbeOutput(tool.path, "0755", "root:root", `${tool.content}\n# edited by hand\n`)));
         expect(edited).toMatchObject({
             check: "backend host tool",
             ok: false,
             detail: expect.stringMatching(/^contentSha256: [0-9a-f]{12}… on the host, [0-9a-f]{12}… planned; run `pulumi up --refresh` to repair$/),
         });
-        expect(judgeHostTool("backend", tool, ok("missing"))).toMatchObject({ ok: false, detail: `state: missing on the host, present planned; ${advice}` });
+        expect(judgeHostTool("backend", tool, ok(otherProbeOutput(tool.path, "missing")))).toMatchObject({
+            ok: false,
+            detail: `state: missing on the host, present planned; ${advice}`,
+        });
     });
 
     it("the file probe, run for real on a file here, reads what the judge compares", () => {
@@ -272,10 +297,10 @@ describe("drift: files and the host tool", () => {
         };
         // The owner is whoever runs this test; compared as root:root only when that is root.
         const asRoot = process.getuid?.() === 0;
-        const first = judgeFile("frontend", asRoot ? file : { ...file, owner: probe().stdout.split(" ")[1]! }, probe());
+        const first = judgeFile("frontend", asRoot ? file : { ...file, owner: probe().stdout.split("\t")[2]! }, probe());
         expect(first.ok, first.detail).toBe(true);
         chmodSync(file.path, 0o600);
-        expect(judgeFile("frontend", asRoot ? file : { ...file, owner: probe().stdout.split(" ")[1]! }, probe()).detail).toBe(`mode: 0600 on the host, 0644 planned; ${advice}`);
+        expect(judgeFile("frontend", asRoot ? file : { ...file, owner: probe().stdout.split("\t")[2]! }, probe()).detail).toBe(`mode: 0600 on the host, 0644 planned; ${advice}`);
         rmSync(file.path);
         expect(judgeFile("frontend", file, probe()).detail).toBe(`state: missing on the host, present planned; ${advice}`);
     });
@@ -441,7 +466,11 @@ const ss = [
 
 const allOnline = ["limen-frontend online", "limen-frontend online", "darc-kr online", "darc-kr online"];
 
-/** pm2ProbeCommand's output: `name status started` lines, the sockets, the boot unit, the files' mtimes. */
+/**
+ * pm2ProbeCommand's output: `name status started` lines, the sockets, the boot unit, the record of what
+ * the apps loaded, and limen-file's reading of the loaded files (`current`: `sha256  path` lines; without
+ * it, each loaded path is a file last changed at loadedAt).
+ */
 function pm2ProbeOutput(processes: string[] = allOnline, options: { sockets?: string; unit?: string; started?: number; loaded?: string; current?: string } = {}): string {
     return [
         "--- limen-probe: processes ---",
@@ -450,13 +479,14 @@ function pm2ProbeOutput(processes: string[] = allOnline, options: { sockets?: st
         options.sockets ?? ss,
         "--- limen-probe: unit ---",
         options.unit ?? "enabled",
-        "--- limen-probe: mtimes ---",
-        String(loadedAt),
-        String(loadedAt - 3600),
         "--- limen-probe: loaded ---",
         options.loaded ?? "",
-        "--- limen-probe: current ---",
-        options.current ?? "",
+        "--- limen-probe: files ---",
+        ...pm2.loadedPaths.map((path, index) => {
+            const hash =
+                options.current === undefined ? sha256(path) : /^([0-9a-f]{64}) {2}(.*)$/m.exec(options.current.split("\n").find((line) => line.endsWith(`  ${path}`)) ?? "")?.[1];
+            return hash ? `file\t0644\troot:root\t${loadedAt - 3600 * index}\t${hash}\t${path}\t` : otherProbeOutput(path, "missing").trimEnd();
+        }),
         "",
     ].join("\n");
 }
@@ -800,11 +830,11 @@ function standInHosts(
             if (!firewallOutputs.has(key)) firewallOutputs.set(key, probeFirewall(firewalls[role], { tamper }));
             return firewallOutputs.get(key)!;
         }
-        if (command === fileProbeCommand(host.hostTool.path)) return ok(fileProbeOutput(hostToolFile.mode, hostToolFile.owner, host.hostTool.content));
+        if (command === fileProbeCommand(host.hostTool.path)) return ok(fileProbeOutput(host.hostTool.path, hostToolFile.mode, hostToolFile.owner, host.hostTool.content));
         for (const file of host.files) {
             if (command !== fileProbeCommand(file.path)) continue;
             const content = file.name === "env-production" && changes.envFileOnHost !== undefined ? changes.envFileOnHost : file.content;
-            return ok(fileProbeOutput(file.mode, file.owner, content));
+            return ok(fileProbeOutput(file.path, file.mode, file.owner, content));
         }
         if (host.pm2 && command === pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir)) return ok(pm2ProbeOutput());
         for (const certificate of host.certificates) {

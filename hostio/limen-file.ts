@@ -1,0 +1,94 @@
+/**
+ * limen-file: how root reads a file on a host without following a path another user can change. Its
+ * perl text lives once, in the host tool (files/limen-host.sh, between `<<'PERL'` and `PERL`), and the
+ * read probes run that same text with `perl -e`, since a probe must work on a host whose tool is gone.
+ *
+ * It walks to the file one directory at a time, follows a symbolic link only where nobody but root
+ * could have placed it, and opens the file with O_NOFOLLOW and O_NONBLOCK: a link, a FIFO or a second
+ * name of another file at the artifact's path is reported as what it is, never read through or waited on.
+ */
+import { readFileSync } from "node:fs";
+import { projectFile } from "../plan/project-files";
+import { shellWord } from "./shell";
+
+function programIn(toolSource: string): string {
+    const match = /<<'PERL'[^\n]*\n([\s\S]*?)\nPERL\n/.exec(toolSource);
+    if (!match) throw new Error("files/limen-host.sh has no limen-file program (a <<'PERL' … PERL block)");
+    return match[1]!;
+}
+
+/** The perl program, as the host tool carries it. */
+export const limenFileProgram = programIn(readFileSync(projectFile("files", "limen-host.sh"), "utf8"));
+
+/**
+ * `perl -e PROGRAM -- COMMAND ARGS…`, for a script that runs as root (the caller adds `sudo -n`):
+ * `read PATH…`, `replace PATH MODE USER:GROUP` with the content on stdin, or `dir DIR` (exit 0 when
+ * nobody but root can change DIR).
+ */
+export function limenFileCommand(command: "read" | "replace" | "dir", ...args: string[]): string {
+    return ["perl", "-e", limenFileProgram, "--", command, ...args].map(shellWord).join(" ");
+}
+
+/** What is at a path, as limen-file's `read` says it. */
+export type FileKind = "file" | "missing" | "symlink" | "fifo" | "directory" | "socket" | "device" | "hardlink" | "unsafe" | "unreadable";
+
+export interface FileReading {
+    kind: FileKind;
+    path: string;
+    /** Four-digit octal mode, `user:group`, mtime in seconds and sha256 of the content: for a file only. */
+    mode: string;
+    owner: string;
+    mtimeSeconds: number;
+    sha256: string;
+    /** Why the path was not read (`unsafe`), or how many names a hard link has. */
+    note: string;
+}
+
+const kinds: readonly FileKind[] = ["file", "missing", "symlink", "fifo", "directory", "socket", "device", "hardlink", "unsafe", "unreadable"];
+
+/** The lines of `read`: `KIND MODE OWNER MTIME SHA256 PATH NOTE`, tab-separated. Other lines are ignored. */
+export function parseFileReadings(stdout: string): FileReading[] {
+    const readings: FileReading[] = [];
+    for (const line of stdout.split("\n")) {
+        const fields = line.split("\t");
+        if (fields.length !== 7 || !kinds.includes(fields[0] as FileKind)) continue;
+        const [kind, mode, owner, mtime, sha, path, note] = fields as [FileKind, string, string, string, string, string, string];
+        const isFile = kind === "file";
+        readings.push({
+            kind,
+            path,
+            mode: isFile ? mode : "",
+            owner: isFile ? owner : "",
+            mtimeSeconds: isFile ? Number(mtime) : 0,
+            sha256: isFile && /^[0-9a-f]{64}$/.test(sha) ? sha : "",
+            note,
+        });
+    }
+    return readings;
+}
+
+/** What was found at the path, in the words a diff and verify show (`a FIFO`). */
+export function describeReading(reading: FileReading): string {
+    switch (reading.kind) {
+        case "file":
+            return "present";
+        case "missing":
+            return "missing";
+        case "symlink":
+            return "a symbolic link";
+        case "fifo":
+            return "a FIFO";
+        case "directory":
+            return "a directory";
+        case "socket":
+            return "a socket";
+        case "device":
+            return "a device";
+        case "hardlink":
+            return `a hard link (${reading.note}, so it may be any file)`;
+        case "unsafe":
+            return `not read: ${reading.note}`;
+        case "unreadable":
+            return "unreadable";
+    }
+}
