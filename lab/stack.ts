@@ -44,6 +44,8 @@ export interface LabOverrides {
     publicApiPorts?: number[];
     adminNetworks?: string[];
     extraEnv?: Record<string, string>;
+    /** limen:apps.restart.restartDelayMs: a change of the pm2 ecosystem file alone. */
+    restartDelayMs?: number;
     /** limen:tls instead of the lab's snakeoil host files (the ACME test points it at pebble). */
     tls?: Record<string, unknown>;
     /** limen:envProductionSecrets, each set with `pulumi config set --secret --path`, value on stdin. */
@@ -83,7 +85,12 @@ export function labConfig(hosts: LabHosts, overrides: LabOverrides = {}): Record
         },
         "limen:domains": { limen: ["limen.lab.test"], darc: ["darc.lab.test"] },
         // The darc.kr fixture is a plain Node server that takes the same -H/-p flags as `next start`.
-        "limen:apps": { user: "limen", darc: { script: "server.js", args: [] }, extraEnv: overrides.extraEnv ?? {} },
+        "limen:apps": {
+            user: "limen",
+            darc: { script: "server.js", args: [] },
+            extraEnv: overrides.extraEnv ?? {},
+            ...(overrides.restartDelayMs === undefined ? {} : { restart: { restartDelayMs: overrides.restartDelayMs } }),
+        },
     };
 }
 
