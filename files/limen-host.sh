@@ -122,7 +122,10 @@ sub enter {
         }
         my @l = lstat $name;
         if (!@l && $! == ENOENT && defined $create_mode && $guarded) {
+            # Exactly this mode, whatever the caller's umask (the host tool's is 077).
+            my $umask = umask 0;
             mkdir $name, (@todo ? 0755 : $create_mode) or fail("cannot create $at/$name: $!");
+            umask $umask;
             @l = lstat $name;
         }
         return (undef, "$at/$name is missing", ENOENT) unless @l;
@@ -655,6 +658,9 @@ cmd_pm2_remove() {
         pm2_as "$user" save --force >/dev/null
         rm -f "${opt[marker-dir]}/loaded-$user.sha256"
         if [ -f "${opt[marker-dir]}/startup-$user" ]; then
+            # Root runs pm2's CLI here too: only from where nobody but root can change it.
+            root_dir "$(pm2_package)"
+            root_dir "$(dirname "$(readlink -f "$(command -v node)")")"
             env PATH="$PATH" pm2 unstartup systemd -u "$user" >/dev/null 2>&1 || true
             rm -f "${opt[marker-dir]}/startup-$user"
         fi
@@ -770,11 +776,14 @@ renewal_setting() {
 
 # run_certbot ARGS...: certbot refuses to run beside another certbot, which the engine's parallel
 # certificate steps and certbot.timer would both cause. Ours take turns on a lock of their own; one that
-# meets the timer's certbot waits for it and tries again (a minute at most).
+# meets the timer's certbot waits for it and tries again (a minute at most). The lock lives in a
+# root-only directory: in the world-writable /run/lock another user could hold it, or put a link there
+# that flock's O_CREAT would follow.
 run_certbot() {
     local attempt out
+    root_dir --create 0755 /run/limen
     for attempt in $(seq 1 10); do
-        if out=$(flock -w 600 /run/lock/limen-certbot.lock certbot "$@" 2>&1); then
+        if out=$(flock -w 600 /run/limen/certbot.lock certbot "$@" 2>&1); then
             printf '%s\n' "$out" >&2
             return 0
         fi

@@ -233,8 +233,9 @@ export function pm2ProbeCommand(user: string, loadedPaths: string[], markerDir: 
         "ss -Hltn",
         `echo '${marker("unit")}'`,
         `{ systemctl is-enabled ${shellWord(`pm2-${user}.service`)} 2>/dev/null || true; }`,
+        // The record is read only from a directory nobody but root can change (it is printed back).
         `echo '${marker("loaded")}'`,
-        `{ cat ${shellWord(`${markerDir}/loaded-${user}.sha256`)} 2>/dev/null || true; }`,
+        `{ ${limenFileCommand("dir", markerDir)} 2>/dev/null && cat ${shellWord(`${markerDir}/loaded-${user}.sha256`)} 2>/dev/null || true; }`,
         // .env.production sits in the app user's directory: read as limen-file reads it.
         `echo '${marker("files")}'`,
         limenFileCommand("read", ...loadedPaths),

@@ -233,6 +233,16 @@ describe("root acts only in directories nobody else can change", () => {
         expect(result.stderr).toContain(`${dir} can be changed by group ${appGroup}`);
     });
 
+    it("directories it creates are root's, 0755 whatever the tool's umask, so the app user can read the ecosystem", () => {
+        const base = mkdtempSync(path.join(root, "new-"));
+        const target = path.join(base, "limen", "pm2", "ecosystem.config.js");
+        expect(hostTool(["install-file", "--path", target, "--mode", "0644", "--owner", "root:root", "--check", "none"], "x\n")).toMatchObject({ status: 0 });
+        for (const dir of [path.join(base, "limen"), path.dirname(target)]) {
+            const st = statSync(dir);
+            expect([st.uid, (st.mode & 0o7777).toString(8)]).toEqual([0, "755"]);
+        }
+    });
+
     it("a sticky, world-writable directory on the way (such as /tmp) is fine when what is in it belongs to root", () => {
         const target = path.join(root, "sub", "x.conf");
         mkdirSync(path.dirname(target));
