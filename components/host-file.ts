@@ -17,6 +17,7 @@ export function hostFile(name: string, host: RemoteHost, file: FilePlan, opts: p
             checkArgs: file.checkArgs,
             content: file.secret ? pulumi.secret(file.content) : file.content,
             contentSha256: file.secret ? pulumi.secret(sha256(file.content)) : sha256(file.content),
+            ...(file.preflight ? { preflight: file.preflight } : {}),
         },
         { ...opts, secret: file.secret },
     );

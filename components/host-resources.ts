@@ -24,7 +24,7 @@ export function keepingDeployed<Options extends pulumi.CustomResourceOptions>(ty
 }
 
 /** A file's settings as its provider takes them (provider/host-providers.ts), the content and connection as inputs. */
-export type HostFileArgs = Pick<FileInputs, "toolPath" | "path" | "mode" | "owner" | "check" | "checkArgs"> & {
+export type HostFileArgs = Pick<FileInputs, "toolPath" | "path" | "mode" | "owner" | "check" | "checkArgs" | "preflight"> & {
     connection: pulumi.Input<HostConnection>;
     /** A secret Output for secret content, and it stays secret end to end. */
     content: pulumi.Input<string>;

@@ -49,9 +49,12 @@ export function createLimenStack(config: LimenConfig): LimenStack {
         host: frontend,
         pm2: plan.frontend.pm2,
         files: plan.frontend.files,
-        // No `after: [frontendFirewall.confirmed]`: the apps listen on loopback only (limen:apps.*.host
-        // is refused otherwise), which no firewall rule changes, so they start while the firewall is
-        // applied and confirmed. What listens on public addresses (Envoy) and the ACME issuance wait for it.
+        // No `frontendFirewall.confirmed`: the apps listen on loopback only (limen:apps.*.host is refused
+        // otherwise), which no firewall rule changes, so they start while the firewall is applied and
+        // confirmed. What listens on public addresses (Envoy) and the ACME issuance wait for it. The
+        // backend's firewall goes first: the files that point the apps at the backend are checked
+        // from the frontend before they change (the backend preflight), through the rules it lets in.
+        after: plan.frontend.files.some((file) => file.preflight) ? [backendFirewall.confirmed] : [],
     });
 
     // Certificates the stack issues: placeholders before Envoy, the issued ones after it (below).

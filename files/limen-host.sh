@@ -639,6 +639,16 @@ cmd_pm2_apply() {
     echo "pm2 apps online: $apps"
 }
 
+# pm2-save: the saved list (~/.pm2/dump.pm2, what pm2's unit resurrects at boot) written again from
+# the running apps, as the apps' user: `pm2 save --force`, which also replaces a list deleted by hand.
+cmd_pm2_save() {
+    opts pm2-save "user" "$@"
+    need pm2-save user
+    command -v pm2 >/dev/null || die "pm2 is not installed on this host"
+    pm2_as "${opt[user]}" save --force >/dev/null || die "pm2-save: pm2 save failed for ${opt[user]}"
+    echo "saved the pm2 process list of ${opt[user]}"
+}
+
 cmd_pm2_mark_loaded() {
     opts pm2-mark-loaded "user marker-dir loaded" "$@"
     need pm2-mark-loaded user marker-dir loaded
@@ -867,12 +877,13 @@ main() {
         pm2-enable) cmd_pm2_enable "$@" ;;
         pm2-apply) cmd_pm2_apply "$@" ;;
         pm2-mark-loaded) cmd_pm2_mark_loaded "$@" ;;
+        pm2-save) cmd_pm2_save "$@" ;;
         pm2-remove) cmd_pm2_remove "$@" ;;
         acme-certificate) cmd_acme_certificate "$@" ;;
         acme-remove) cmd_acme_remove "$@" ;;
         tls-placeholder) cmd_tls_placeholder "$@" ;;
         tls-publish) cmd_tls_publish "$@" ;;
-        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-mark-loaded|pm2-remove|acme-certificate|acme-remove|tls-placeholder|tls-publish" ;;
+        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-mark-loaded|pm2-save|pm2-remove|acme-certificate|acme-remove|tls-placeholder|tls-publish" ;;
     esac
 }
 

@@ -72,6 +72,11 @@ export function pm2MarkLoadedCommand(toolPath: string, user: string, markerDir: 
     return hostToolCommand(toolPath, "pm2-mark-loaded", "--user", user, "--marker-dir", markerDir, "--loaded", loaded.join(","));
 }
 
+/** Writes pm2's saved list again from the running apps (`pm2 save --force` as the apps' user). */
+export function pm2SaveCommand(toolPath: string, user: string): string {
+    return hostToolCommand(toolPath, "pm2-save", "--user", user);
+}
+
 export function pm2RemoveCommand(toolPath: string, user: string, apps: string[], markerDir: string): string {
     return hostToolCommand(toolPath, "pm2-remove", "--user", user, "--apps", apps.join(","), "--marker-dir", markerDir);
 }

@@ -161,6 +161,11 @@ export interface Pm2Facts {
     bootService: string;
     /** `current` when every app runs with the files as they are now; else which apps run stale files. */
     loadedFiles: string;
+    /**
+     * What pm2's saved list (`~/.pm2/dump.pm2`, which `pm2 resurrect` starts at boot) holds of each app:
+     * `limen-frontend ×2, darc-kr ×2`, or why there is none (`nothing saved: … missing`).
+     */
+    savedList: string;
 }
 
 export interface Pm2AppShape {
@@ -177,7 +182,13 @@ export function desiredPm2Facts(user: string, apps: Pm2AppShape[]): Pm2Facts {
         listening: Object.fromEntries(apps.map((app) => [app.name, `${app.host.includes(":") ? `[${app.host}]` : app.host}:${app.port}`])),
         bootService: "enabled",
         loadedFiles: "current",
+        savedList: savedListFact(apps, Object.fromEntries(apps.map((app) => [app.name, app.instances]))),
     };
+}
+
+/** The saved list's fact: each planned app with the number of its processes the list holds, in plan order. */
+function savedListFact(apps: Pm2AppShape[], saved: Record<string, number>): string {
+    return apps.map((app) => `${app.name} ×${saved[app.name] ?? 0}`).join(", ");
 }
 
 /**
@@ -207,10 +218,15 @@ export function pm2Command(user: string, ...args: string[]): string {
  */
 export function pm2ListCommand(user: string): string {
     const list = [
-        "const pm2=require(process.argv[1]);",
+        'const pm2=require(process.argv[1]),fs=require("fs");',
         "const fail=(e)=>{console.error(`limen-probe: pm2: ${e.message}`);process.exit(4)};",
+        // The saved list, opened as its user but never through a link or into a FIFO (the app user could put either there).
+        "const saved=()=>{let fd;try{fd=fs.openSync(`${process.env.PM2_HOME}/dump.pm2`,fs.constants.O_RDONLY|fs.constants.O_NOFOLLOW|fs.constants.O_NONBLOCK)}",
+        'catch(e){return e.code==="ENOENT"?"missing":"unreadable"}',
+        'try{if(!fs.fstatSync(fd).isFile())return "not-a-file";const c={};for(const p of JSON.parse(fs.readFileSync(fd,"utf8")))c[p.name]=(c[p.name]||0)+1;return JSON.stringify(c)}',
+        'catch{return "unreadable"}finally{fs.closeSync(fd)}};',
         "pm2.connect((e)=>{if(e)return fail(e);pm2.list((e,list)=>{if(e)return fail(e);",
-        'process.stdout.write(list.map((p)=>`${p.name} ${p.pm2_env.status} ${p.pm2_env.pm_uptime}\\n`).join(""),()=>process.exit(0))})})',
+        'process.stdout.write(list.map((p)=>`${p.name} ${p.pm2_env.status} ${p.pm2_env.pm_uptime}\\n`).join("")+`saved ${saved()}\\n`,()=>process.exit(0))})})',
     ].join("");
     const script = [
         pm2DaemonGuard(),
@@ -267,10 +283,9 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
     const unreadable = /^unreadable (\d+)$/.exec(processText.trim());
     if (unreadable) throw new Error(`cannot read pm2's state: listing the pm2 processes of ${user} failed (exit ${unreadable[1]})`);
     const noDaemon = processText.trim() === "no-daemon";
-    const statuses = processText
-        .split("\n")
-        .map((line) => line.trim().split(" "))
-        .filter((fields) => fields.length === 3);
+    const lines = processText.split("\n").map((line) => line.trim());
+    const statuses = lines.map((line) => line.split(" ")).filter((fields) => fields.length === 3);
+    const savedLine = lines.find((line) => line.startsWith("saved "))?.slice("saved ".length);
     const files = parseFileReadings(parts.get("files") ?? "").filter((reading) => reading.kind === "file" && reading.sha256);
     const newestChange = Math.max(0, ...files.map((reading) => reading.mtimeSeconds)) * 1000;
     // With the record of what the apps loaded (written by every reload), the files' content decides;
@@ -319,7 +334,28 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
         listening,
         bootService: (parts.get("unit") ?? "").trim() || "not installed",
         loadedFiles: stale.length === 0 ? "current" : `${stale.join(", ")} run with files that changed since they were loaded`,
+        savedList: savedListObserved(apps, noDaemon, savedLine),
     };
+}
+
+function savedListObserved(apps: Pm2AppShape[], noDaemon: boolean, line: string | undefined): string {
+    if (noDaemon) return "not read: no pm2 daemon";
+    switch (line) {
+        case undefined:
+            return "not read";
+        case "missing":
+            return "nothing saved: ~/.pm2/dump.pm2 is missing";
+        case "not-a-file":
+            return "nothing saved: ~/.pm2/dump.pm2 is not a regular file";
+        case "unreadable":
+            return "nothing saved: ~/.pm2/dump.pm2 is unreadable";
+        default:
+            try {
+                return savedListFact(apps, JSON.parse(line) as Record<string, number>);
+            } catch {
+                return "not read";
+            }
+    }
 }
 
 /** Property names whose values differ, in the order of `desired`. */

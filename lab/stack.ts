@@ -41,6 +41,10 @@ export function readLabHosts(): LabHosts {
 
 export interface LabOverrides {
     agentPort?: number;
+    /** limen:backend.internalAddress (BACKEND_HOST); default: the backend's address. */
+    internalAddress?: string;
+    /** limen:backend.agentAddress (AGENT_HOST); default: internalAddress. */
+    agentAddress?: string;
     publicApiPorts?: number[];
     adminNetworks?: string[];
     extraEnv?: Record<string, string>;
@@ -72,6 +76,8 @@ export function labConfig(hosts: LabHosts, overrides: LabOverrides = {}): Record
             hostKey: backend.hostKey,
             apiPort: 18443,
             agentPort: overrides.agentPort ?? 9000,
+            ...(overrides.internalAddress === undefined ? {} : { internalAddress: overrides.internalAddress }),
+            ...(overrides.agentAddress === undefined ? {} : { agentAddress: overrides.agentAddress }),
             publicApiPorts: overrides.publicApiPorts ?? [],
         },
         "limen:envoy": {

@@ -10,6 +10,7 @@ import { listeners, pm2Command } from "../hostio/observe";
 import { shellWord } from "../hostio/shell";
 import { hostForUrl } from "../plan/addresses";
 import { envFileName } from "../plan/host-paths";
+import { backendHealthUrl } from "../plan/hosts";
 import { RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";
 
@@ -36,7 +37,7 @@ export function backendOrigin(config: LimenConfig): string {
 }
 
 export function healthUrl(config: LimenConfig): string {
-    return `${backendOrigin(config)}/api/health`;
+    return backendHealthUrl(config);
 }
 
 /** The check that names the frontend's env file (ops/drift.ts names file checks the same way). */

@@ -17,6 +17,7 @@ import { FirewallSpec, renderFirewall } from "../render/firewall";
 import { renderFirewallUnit } from "../render/firewall-unit";
 import { Pm2Spec, renderEcosystem } from "../render/pm2";
 import { CertificatePlan, certificateMount, certificatePlans, envoyTls } from "./certificates";
+import { hostForUrl } from "./addresses";
 import { acmePaths, envFileName, firewallPaths, firewallTableName, hostToolPath } from "./host-paths";
 import { projectFile } from "./project-files";
 
@@ -41,6 +42,22 @@ export interface SshEndpoint {
 /** How a file's new content is judged on the host before it replaces the installed one. */
 export type FileCheck = "none" | "nft" | "ecosystem" | "envoy";
 
+/**
+ * What the frontend checks before a file that points the apps at the backend changes (hostio/preflight.ts):
+ * the API's health URL and the agent's address. Absent with limen:backend.skipPreflight.
+ */
+export interface BackendPreflight {
+    /** `http://<BACKEND_HOST>:<BACKEND_PORT>/api/health`, as the runbook asks it. */
+    healthUrl: string;
+    agentHost: string;
+    agentPort: number;
+}
+
+/** The backend API's health URL as the frontend (the middleware, the runbook) reaches it. */
+export function backendHealthUrl(config: LimenConfig): string {
+    return `http://${hostForUrl(config.backend.internalAddress)}:${config.backend.apiPort}/api/health`;
+}
+
 export interface FilePlan {
     /** Frozen resource name suffix, e.g. `env-production`. */
     name: string;
@@ -55,6 +72,8 @@ export interface FilePlan {
     content: string;
     /** The content must stay a Pulumi secret: never in a log, a diff or plain state. */
     secret: boolean;
+    /** Checked on the frontend before the file changes (the files that point the apps at the backend). */
+    preflight?: BackendPreflight;
 }
 
 /** Where the firewall's host tool subcommands and probe find what they manage. */
@@ -240,6 +259,9 @@ function sshEndpoint(config: LimenConfig, role: HostRole): SshEndpoint {
 /** The frontend's files, in the order they are installed. */
 function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined, certificates: CertificatePlan[]): FilePlan[] {
     const appUser = `${config.apps.user}:${config.apps.user}`;
+    const preflight: BackendPreflight | undefined = config.backend.skipPreflight
+        ? undefined
+        : { healthUrl: backendHealthUrl(config), agentHost: config.backend.agentAddress, agentPort: config.backend.agentPort };
     const files: FilePlan[] = [
         {
             name: "ecosystem",
@@ -250,6 +272,7 @@ function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined, certif
             checkArgs: [],
             content: renderEcosystem(pm2Spec(config)),
             secret: false,
+            ...(preflight ? { preflight } : {}),
         },
         {
             // 0600 and owned by the app user: the file may hold secrets and nobody else needs to read it.
@@ -261,6 +284,7 @@ function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined, certif
             checkArgs: [],
             content: renderEnvFile(envFileSpec(config)),
             secret: Object.keys(config.envProductionSecrets).length > 0,
+            ...(preflight ? { preflight } : {}),
         },
     ];
     const issued = certificates.filter((certificate) => certificate.acme);

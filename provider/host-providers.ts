@@ -22,6 +22,7 @@ import {
     pm2EnableCommand,
     pm2MarkLoadedCommand,
     pm2RemoveCommand,
+    pm2SaveCommand,
     removeFileCommand,
     removeFirewallCommand,
     removeHostToolCommand,
@@ -39,6 +40,7 @@ import {
     pm2ProbeCommand,
     Pm2AppShape,
 } from "../hostio/observe";
+import { BackendPreflight, judgePreflight, preflightCommand, preflightFailure } from "../hostio/preflight";
 import { ExecResult, runOnHost, SshTarget } from "../hostio/ssh";
 
 /** How a provider reaches its host: the plan's endpoint plus the private key (a secret input). */
@@ -82,6 +84,8 @@ export interface FileInputs {
     plannedSha256: string;
     /** `file`, or `host-tool` for the tool itself. */
     kind: string;
+    /** For the files that point the apps at the backend: what the frontend checks before they change. */
+    preflight?: BackendPreflight;
 }
 
 async function readFile(props: FileInputs): Promise<FileInputs> {
@@ -90,8 +94,16 @@ async function readFile(props: FileInputs): Promise<FileInputs> {
 }
 
 async function installFile(inputs: FileInputs): Promise<void> {
+    if (inputs.preflight) await checkBackend(inputs, inputs.preflight);
     const command = inputs.kind === "host-tool" ? installHostToolCommand(inputs.path) : installFileCommand(inputs.toolPath, inputs);
     await run(inputs.connection, `installing ${inputs.path}`, command, { stdin: inputs.content });
+}
+
+/** The backend preflight (hostio/preflight.ts), over the same connection: fails before anything changes. */
+async function checkBackend(inputs: FileInputs, preflight: BackendPreflight): Promise<void> {
+    const result = await run(inputs.connection, `checking the backend before ${inputs.path} changes`, preflightCommand(preflight));
+    const problems = judgePreflight(preflight, result.stdout);
+    if (problems.length > 0) throw new Error(`${inputs.connection.role} (${inputs.connection.address}): ${preflightFailure(inputs.path, problems)}`);
 }
 
 export const fileProvider: ResourceProvider<FileInputs> = {
@@ -234,6 +246,7 @@ export interface Pm2Inputs {
     listening: Record<string, string>;
     bootService: string;
     loadedFiles: string;
+    savedList: string;
 }
 
 async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {
@@ -273,7 +286,10 @@ export const pm2Provider: ResourceProvider<Pm2Inputs> = {
         // Converge: apps that run as planned and started after their files last changed are left
         // alone; anything else gets a rolling reload.
         const observed = await readPm2(news);
-        if (differingFacts(desiredPm2Facts(news.user, news.apps), observed).length > 0) await applyPm2(news);
+        const differing = differingFacts(desiredPm2Facts(news.user, news.apps), observed);
+        // Only the saved list is off (deleted by hand, say): saved again from the running apps, which stay as they are.
+        if (differing.length === 1 && differing[0] === "savedList") await run(news.connection, "saving pm2's process list", pm2SaveCommand(news.toolPath, news.user));
+        else if (differing.length > 0) await applyPm2(news);
         // Already right (a stack upgraded from the command-resource version): record what they run with.
         else await run(news.connection, "recording the files the pm2 apps run with", pm2MarkLoadedCommand(news.toolPath, news.user, news.markerDir, news.loadedPaths));
         return { outs: news };

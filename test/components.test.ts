@@ -34,7 +34,8 @@ function byName(registrations: Registration[]): Map<string, Registration> {
 function planned(registrations: Registration[]): Record<string, string> {
     return Object.fromEntries(
         registrations.filter(isHostResource).map((r) => {
-            const { connection, ...rest } = r.wire;
+            // How the resource reaches its host and what the frontend checks before a change are not what it puts there.
+            const { connection, preflight, ...rest } = r.wire;
             return [r.name, JSON.stringify(rest, (_key, value) => plainOnWire(value))];
         }),
     );
@@ -120,15 +121,16 @@ describe("resources per host", () => {
         }
     });
 
-    it("orders each host: host tool; then the firewall, and the apps' files and pm2 (loopback only) beside it; Envoy config, container after the firewall", async () => {
+    it("orders each host: host tool; then the firewall, and the apps' files (after the backend's firewall, for the preflight) and pm2 (loopback only) beside it; Envoy config, container after the firewall", async () => {
         const registrations = byName(await registrationsFor(prodRawConfig()));
         const after = (name: string) => registrations.get(name)!.dependsOn.map(shortName).sort();
         expect(after("frontend-host-tool")).toEqual([]);
         expect(after("backend-firewall-table")).toEqual(["backend-host-tool"]);
         expect(after("frontend-firewall-table")).toEqual(["frontend-host-tool"]);
-        expect(after("frontend-apps-ecosystem")).toEqual(["frontend-host-tool"]);
-        expect(after("frontend-apps-env-production")).toEqual(["frontend-host-tool"]);
-        expect(after("frontend-apps-pm2")).toEqual(["frontend-apps-ecosystem", "frontend-apps-env-production", "frontend-host-tool"]);
+        // The backend preflight checks the backend from the frontend before these change: through its firewall as planned.
+        expect(after("frontend-apps-ecosystem")).toEqual(["backend-firewall-table", "frontend-host-tool"]);
+        expect(after("frontend-apps-env-production")).toEqual(["backend-firewall-table", "frontend-host-tool"]);
+        expect(after("frontend-apps-pm2")).toEqual(["backend-firewall-table", "frontend-apps-ecosystem", "frontend-apps-env-production", "frontend-host-tool"]);
         // Envoy starts with a pair for each SDS secret (the placeholders), and the issued certificates
         // come after its container, whose port-80 route carries the HTTP-01 challenge.
         const placeholders = ["frontend-certificates-darc-placeholder", "frontend-certificates-limen-placeholder"];

@@ -471,10 +471,16 @@ const allOnline = ["limen-frontend online", "limen-frontend online", "darc-kr on
  * the apps loaded, and limen-file's reading of the loaded files (`current`: `sha256  path` lines; without
  * it, each loaded path is a file last changed at loadedAt).
  */
-function pm2ProbeOutput(processes: string[] = allOnline, options: { sockets?: string; unit?: string; started?: number; loaded?: string; current?: string } = {}): string {
+function pm2ProbeOutput(
+    processes: string[] = allOnline,
+    options: { sockets?: string; unit?: string; started?: number; loaded?: string; current?: string; saved?: string } = {},
+): string {
+    const listed = processes.some((line) => line === "no-daemon" || line.startsWith("unreadable "));
     return [
         "--- limen-probe: processes ---",
         ...processes.map((line) => (line === "no-daemon" || line.startsWith("unreadable ") ? line : `${line} ${options.started ?? startedAt}`)),
+        // pm2ListCommand's last line: what ~/.pm2/dump.pm2 holds, per app.
+        ...(listed ? [] : [`saved ${options.saved ?? JSON.stringify({ "limen-frontend": 2, "darc-kr": 2 })}`]),
         "--- limen-probe: sockets ---",
         options.sockets ?? ss,
         "--- limen-probe: unit ---",
@@ -532,6 +538,21 @@ describe("drift: pm2", () => {
             pm2ProbeOutput(allOnline, { loaded: `${"a".repeat(64)}  /srv/limen-frontend/.env.production`, current: `${"b".repeat(64)}  /srv/limen-frontend/.env.production` }),
             "loadedFiles: limen-frontend, darc-kr run with files that changed since they were loaded on the host, current planned",
         ],
+        [
+            "a saved list deleted by hand (pm2 would bring nothing back at boot)",
+            pm2ProbeOutput(allOnline, { saved: "missing" }),
+            "savedList: nothing saved: ~/.pm2/dump.pm2 is missing on the host, limen-frontend ×2, darc-kr ×2 planned",
+        ],
+        [
+            "a saved list without one app",
+            pm2ProbeOutput(allOnline, { saved: JSON.stringify({ "limen-frontend": 2 }) }),
+            "savedList: limen-frontend ×2, darc-kr ×0 on the host, limen-frontend ×2, darc-kr ×2 planned",
+        ],
+        [
+            "a FIFO at the saved list",
+            pm2ProbeOutput(allOnline, { saved: "not-a-file" }),
+            "savedList: nothing saved: ~/.pm2/dump.pm2 is not a regular file on the host, limen-frontend ×2, darc-kr ×2 planned",
+        ],
     ])("%s is drift, with the repair", (_label, stdout, expected) => {
         expect(judgePm2("frontend", pm2, ok(stdout))).toEqual({ check: "frontend pm2", ok: false, detail: `${expected}; ${advice}` });
     });
@@ -553,7 +574,8 @@ describe("drift: pm2", () => {
         const result = judgePm2("frontend", pm2, ok(pm2ProbeOutput(["no-daemon"], { sockets: "" })));
         expect(result.detail).toBe(
             "processes of limen-frontend: no pm2 daemon on the host, 2 online planned; processes of darc-kr: no pm2 daemon on the host, 2 online planned; " +
-                `listening of limen-frontend: nothing on the host, 127.0.0.1:9444 planned; listening of darc-kr: nothing on the host, 127.0.0.1:9445 planned; ${advice}`,
+                `listening of limen-frontend: nothing on the host, 127.0.0.1:9444 planned; listening of darc-kr: nothing on the host, 127.0.0.1:9445 planned; ` +
+                `savedList: not read: no pm2 daemon on the host, limen-frontend ×2, darc-kr ×2 planned; ${advice}`,
         );
     });
 
@@ -604,7 +626,24 @@ describe("drift: pm2", () => {
         const run = spawnSync("sh", ["-c", innerScript(pm2ListCommand("limen"))], { env, encoding: "utf8" });
         expect(run.stderr).toBe("");
         expect(run.status).toBe(0);
-        expect(run.stdout).toBe("limen-frontend online 1700000000001\ndarc-kr stopped 1700000000002\n");
+        expect(run.stdout).toBe("limen-frontend online 1700000000001\ndarc-kr stopped 1700000000002\nsaved missing\n");
+
+        // The saved list, counted per app; a FIFO or a link there is named, never read through or waited on.
+        const dump = path.join(home, ".pm2", "dump.pm2");
+        writeFileSync(dump, JSON.stringify([{ name: "limen-frontend" }, { name: "limen-frontend" }, { name: "darc-kr" }]));
+        const lastLine = () =>
+            spawnSync("sh", ["-c", innerScript(pm2ListCommand("limen"))], { env, encoding: "utf8", timeout: 10_000 })
+                .stdout.trim()
+                .split("\n")
+                .at(-1);
+        expect(lastLine()).toBe('saved {"limen-frontend":2,"darc-kr":1}');
+        rmSync(dump);
+        spawnSync("mkfifo", [dump]);
+        expect(lastLine()).toBe("saved not-a-file");
+        rmSync(dump);
+        symlinkSync(path.join(home, ".pm2", "pm2.pid"), dump);
+        expect(lastLine()).toBe("saved unreadable");
+        rmSync(dump);
 
         // An API error is a failed look (exit 4, pm2's words), never an empty list.
         writeFileSync(path.join(pkg, "index.js"), `exports.connect = (cb) => cb(new Error("connect EACCES rpc.sock"));`);

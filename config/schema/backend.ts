@@ -1,5 +1,5 @@
 import { seedPorts } from "../../plan/seed";
-import { clientAddress, hostAddress, listOf, port, section, sshHostKey } from "./fields";
+import { clientAddress, flag, hostAddress, listOf, port, section, sshHostKey } from "./fields";
 
 const pointsAtFrontend = "from the frontend it would point at the frontend itself";
 
@@ -22,6 +22,12 @@ export const backendSchema = section(
         publicApiPorts: listOf(port, "TCP ports (whole numbers from 1 to 65535)").default([]),
         /** Sources allowed to reach apiPort and agentPort; default: the frontend's internal addresses. */
         internalClients: listOf(clientAddress, "the frontend's addresses").optional(),
+        /**
+         * Skip the check, from the frontend, that the API answers /api/health and the agent port accepts
+         * before .env.production or the ecosystem changes: only for a first deploy where the backend is
+         * not up yet; default false.
+         */
+        skipPreflight: flag.default(false),
     },
-    "address, hostKey, internalAddress, apiPort, agentAddress, agentPort, publicApiPorts, internalClients",
+    "address, hostKey, internalAddress, apiPort, agentAddress, agentPort, publicApiPorts, internalClients, skipPreflight",
 );

@@ -6,7 +6,7 @@
 import { Stack } from "@pulumi/pulumi/automation";
 import { beforeAll, describe, expect, it } from "vitest";
 import { configureLabStack, LabHosts, openLabStack, readLabHosts, runPulumiCli } from "../stack";
-import { inNamespace, onHost, onHostOk, pm2Status, tcpOpen } from "./probes";
+import { inNamespace, moveAgentFixture, onHost, onHostOk, pm2Status, tcpOpen } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
@@ -123,7 +123,7 @@ describe("5. the seed's session flow through the real middleware", () => {
 
 describe("6. a config change updates only what depends on it", () => {
     it("AGENT_PORT 9000 → 9100: the env file, the apps that load it and the backend firewall update, and it is live", async () => {
-        onHostOk("backend", "sed -i 's/^PORT=.*/PORT=9100/' /etc/default/limen-fixture-agent && systemctl restart limen-fixture-agent");
+        moveAgentFixture(9100);
         await configureLabStack(hosts, { agentPort: 9100 });
         const result = await stack.up({ ...quiet, onOutput: () => undefined });
         expect(changes(result.summary)).toEqual({ same: resourceCount - 3, update: 3 });
@@ -131,6 +131,8 @@ describe("6. a config change updates only what depends on it", () => {
         expect(tcpOpen(hosts.hosts.frontend.namespace, hosts.hosts.backend.ipv4, 9100)).toBe(true);
         expect(tcpOpen(hosts.hosts.outsider.namespace, hosts.hosts.backend.ipv4, 9100)).toBe(false);
         expect(pm2Status()).toEqual({ "limen-frontend": "online", "darc-kr": "online" });
+        // Back where the later tests' default config (AGENT_PORT=9000) has it.
+        moveAgentFixture(9000);
     }, 300_000);
 });
 

@@ -12,7 +12,7 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { beforeAll, describe, expect, it } from "vitest";
 import { invalidConfigs } from "../../test/support/invalid-configs";
 import { configureLabStack, engineEnv, LabHosts, labConfig, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot, writeLabConfig } from "../stack";
-import { inNamespace, onHost, onHostOk, pm2Status, tcpOpen, tcpOpensWithin } from "./probes";
+import { inNamespace, moveAgentFixture, onHost, onHostOk, pm2Status, tcpOpen, tcpOpensWithin } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
@@ -170,6 +170,7 @@ describe("nothing half-changed", () => {
     });
 
     it("SSH cut in the middle of `pulumi up`: the next `pulumi up` converges, with no partial file", async () => {
+        moveAgentFixture(9100);
         await configureLabStack(hosts, { agentPort: 9100, extraEnv: { CUT: "1" } });
         const cutter = background(exec, ["frontend", "sh", "-c", "sleep 0.3; for i in $(seq 20); do pkill -f 'sshd: deploy' ; sleep 0.1; done; true"]);
         const cutterBackend = background(exec, ["backend", "sh", "-c", "sleep 0.3; for i in $(seq 20); do pkill -f 'sshd: deploy' ; sleep 0.1; done; true"]);
@@ -180,6 +181,7 @@ describe("nothing half-changed", () => {
         await stack.preview({ ...quiet, expectNoChanges: true });
         expect(onHostOk("frontend", "find /etc/limen /srv/limen-frontend -maxdepth 2 -name '.limen-??????.*'").trim()).toBe("");
         expect(onHostOk("frontend", "grep -E '^(AGENT_PORT|CUT)=' /srv/limen-frontend/.env.production").trim()).toBe("AGENT_PORT=9100\nCUT=1");
+        moveAgentFixture(9000);
         await converged();
     }, 300_000);
 });

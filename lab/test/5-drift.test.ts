@@ -109,6 +109,14 @@ const handChanges: HandChange[] = [
         says: /bootService\s*: "disabled" => "enabled"/,
     },
     {
+        // pm2 keeps one backup (dump.pm2.bak) that covers one loss; with both gone nothing comes back at boot.
+        what: "pm2's saved list and its backup deleted",
+        host: "frontend",
+        script: "rm -f /home/limen/.pm2/dump.pm2 /home/limen/.pm2/dump.pm2.bak",
+        drifted: ["frontend-apps-pm2"],
+        says: /savedList\s*: "nothing saved: ~\/.pm2\/dump.pm2 is missing" => "limen-frontend ×2, darc-kr ×2"/,
+    },
+    {
         what: "the host tool edited on the backend",
         host: "backend",
         script: "echo '# edited by hand' >> /usr/local/libexec/limen/limen-host",

@@ -58,3 +58,15 @@ export function pm2Status(user = "limen"): Record<string, string> {
     const list = JSON.parse(output) as { name: string; pm2_env: { status: string } }[];
     return Object.fromEntries(list.map((p) => [p.name, p.pm2_env.status]));
 }
+
+/**
+ * Moves the agent fixture on the backend to `port` and waits until it listens there: the backend
+ * preflight checks the agent's port from the frontend before .env.production changes.
+ */
+export function moveAgentFixture(port: number): void {
+    onHostOk(
+        "backend",
+        `sed -i 's/^PORT=.*/PORT=${port}/' /etc/default/limen-fixture-agent && systemctl restart limen-fixture-agent && ` +
+            `for i in $(seq 50); do ss -Hltn "sport = :${port}" | grep -q . && exit 0; sleep 0.1; done; exit 1`,
+    );
+}
