@@ -252,7 +252,13 @@ sub cmd_replace {
     $written &&= $new->flush && chmod($mode, $new) && chown($uid, $gid, $new) && $new->sync;
     if (!$written) { my $error = "$!"; unlink $tmp; fail("$path: cannot write the new file in $dir: $error"); }
     my @mine = stat $new;
-    if (!rename $tmp, $name) { my $error = "$!"; unlink $tmp; fail("$path: cannot rename the new file into place: $error"); }
+    if (!rename $tmp, $name) {
+        my $error = "$!";
+        my @gone = lstat $tmp;
+        unlink $tmp;
+        fail("$path: the new file $dir/$tmp was removed before it could be renamed into place: something is changing $dir during the install") if !@gone && $error =~ /No such file/;
+        fail("$path: cannot rename the new file into place: $error");
+    }
     my @now = lstat $name;
     if (!@now || $now[0] != $mine[0] || $now[1] != $mine[1]) {
         my ($now_kind) = @now ? ($kinds{ S_IFMT($now[2]) } // "file") : "missing";

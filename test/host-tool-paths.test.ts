@@ -133,7 +133,9 @@ describe("a file of the app user, in the app user's directory, is written by tha
                 else {
                     // Either way root wrote nothing through the link, and says where and what it found.
                     expect(result.stderr).toMatch(
-                        new RegExp(`${target}: (right after the rename, ${target} is a symbolic link, not the file just written|cannot rename the new file into place)`),
+                        new RegExp(
+                            `${target}: (right after the rename, ${target} is a symbolic link, not the file just written|the new file ${dir}/\\.limen-\\w+\\.\\.env\\.production was removed before it could be renamed into place)`,
+                        ),
                     );
                     outcomes.push("refused");
                 }

@@ -46,7 +46,8 @@ async function bounded(run: () => Promise<unknown>): Promise<string> {
 }
 
 /** A failure must name the path it stopped at and what it found there. */
-const namesPathAndFinding = (message: string) => /(\/srv\/limen-frontend\/\S+)[^\n]*(symbolic link|FIFO|hard link)|(symbolic link|FIFO)[^\n]*\/srv\/limen-frontend\//.test(message);
+const namesPathAndFinding = (message: string) =>
+    /(\/srv\/limen-frontend\/\S+)[^\n]*(symbolic link|FIFO|hard link|was removed before it could be renamed)|(symbolic link|FIFO)[^\n]*\/srv\/limen-frontend\//.test(message);
 
 function signalHostile(signal: "USR1" | "USR2"): void {
     onHostOk("frontend", `pkill -${signal} -u limen -f hostile-app-user.js && sleep 0.5`);
