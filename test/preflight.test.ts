@@ -30,36 +30,18 @@ describe("the plan: the files that point the apps at the backend are checked fir
 });
 
 describe("judging what the frontend saw", () => {
+    const api = "limen:backend.internalAddress and limen:backend.apiPort (BACKEND_HOST:BACKEND_PORT): http://10.0.0.100:18443/api/health from the frontend";
+    const agent = "limen:backend.agentAddress and limen:backend.agentPort (AGENT_HOST:AGENT_PORT): 10.0.0.100:9000 from the frontend";
+    const lines = (apiConnect: string, agentConnect: string, health: string) => `api-connect ${apiConnect}\nagent-connect ${agentConnect}\nhealth ${health}\n`;
     it.each([
-        ["health 0 200\nagent 0\n", []],
-        [
-            "health 28 000\nagent 0\n",
-            [
-                "limen:backend.internalAddress and limen:backend.apiPort (BACKEND_HOST:BACKEND_PORT): http://10.0.0.100:18443/api/health from the frontend timed out after 5 s (no host there, or a firewall drops it)",
-            ],
-        ],
-        [
-            "health 7 000\nagent 0\n",
-            [
-                "limen:backend.internalAddress and limen:backend.apiPort (BACKEND_HOST:BACKEND_PORT): http://10.0.0.100:18443/api/health from the frontend was refused (nothing listens on that port)",
-            ],
-        ],
-        [
-            "health 0 404\nagent 0\n",
-            [
-                "limen:backend.internalAddress and limen:backend.apiPort (BACKEND_HOST:BACKEND_PORT): http://10.0.0.100:18443/api/health from the frontend answered HTTP 404, not 2xx (something else listens there, or the API is unwell)",
-            ],
-        ],
-        [
-            "health 0 200\nagent 124\n",
-            [
-                "limen:backend.agentAddress and limen:backend.agentPort (AGENT_HOST:AGENT_PORT): 10.0.0.100:9000 from the frontend timed out after 5 s (no host there, or a firewall drops it)",
-            ],
-        ],
-        [
-            "health 0 200\nagent 1\n",
-            ["limen:backend.agentAddress and limen:backend.agentPort (AGENT_HOST:AGENT_PORT): 10.0.0.100:9000 from the frontend was refused (nothing listens on that port)"],
-        ],
+        [lines("0 ", "0 ", "0 200"), []],
+        [lines("124 ", "0 ", "28 000"), [`${api} timed out after 5 s (no host answers there, or a firewall drops it)`]],
+        [lines("1 limen-preflight: connect: No route to host", "0 ", "7 000"), [`${api} is unreachable (no host has that address: no route to host)`]],
+        [lines("1 limen-preflight: connect: Connection refused", "0 ", "7 000"), [`${api} was refused (nothing listens on that port)`]],
+        [lines("0 ", "0 ", "0 404"), [`${api} answered HTTP 404, not 2xx (something else listens there, or the API is unwell)`]],
+        [lines("0 ", "0 ", "28 000"), [`${api} timed out after 5 s waiting for an answer`]],
+        [lines("0 ", "124 ", "0 200"), [`${agent} timed out after 5 s (no host answers there, or a firewall drops it)`]],
+        [lines("0 ", "1 limen-preflight: connect: Connection refused", "0 200"), [`${agent} was refused (nothing listens on that port)`]],
         ["sh: curl: not found\n", ["the preflight printed nothing it can judge: sh: curl: not found"]],
     ])("%j", (stdout, problems) => {
         expect(judgePreflight(planned, stdout)).toEqual(problems);

@@ -69,14 +69,14 @@ describe("the backend preflight refuses a wrong but valid backend before anythin
             "BACKEND_HOST at an address where no machine answers",
             { internalAddress: unusedAddress, extraEnv: { PREFLIGHT: "host" } },
             new RegExp(
-                `limen:backend\\.internalAddress and limen:backend\\.apiPort \\(BACKEND_HOST:BACKEND_PORT\\): http://${unusedAddress.replace(/\./g, "\\.")}:18443/api/health from the frontend timed out after 5 s`,
+                `limen:backend\\.internalAddress and limen:backend\\.apiPort \\(BACKEND_HOST:BACKEND_PORT\\): http://${unusedAddress.replace(/\./g, "\\.")}:18443/api/health from the frontend (is unreachable|timed out after 5 s)`,
             ),
         ],
         [
             // The outsider's machine: it exists, and nothing listens on 9000 there.
             "AGENT_HOST at a machine where nothing listens on the agent's port",
             { agentAddress: "198.51.100.200", extraEnv: { PREFLIGHT: "agent" } },
-            /limen:backend\.agentAddress and limen:backend\.agentPort \(AGENT_HOST:AGENT_PORT\): 198\.51\.100\.200:9000 from the frontend (was refused|timed out)/,
+            /limen:backend\.agentAddress and limen:backend\.agentPort \(AGENT_HOST:AGENT_PORT\): 198\.51\.100\.200:9000 from the frontend was refused \(nothing listens on that port\)/,
         ],
     ])(
         "%s: `pulumi up` fails naming the keys, the address and what came back; 0 host changes",
