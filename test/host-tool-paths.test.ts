@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pm2ProbeCommand, fileProbeCommand, parseFileProbe } from "../hostio/observe";
 import { sha256 } from "../plan/hosts";
+import { rootPath } from "./support/root-path";
 
 /**
  * Root follows no path another user can change: files/limen-host.sh and the read probes run for real
@@ -55,7 +56,7 @@ function asApp(...command: string[]): void {
 }
 
 function hostTool(args: string[], stdin: string) {
-    const result = spawnSync("unshare", ["--net", "bash", tool, ...args], { input: stdin, encoding: "utf8", timeout: 20_000 });
+    const result = spawnSync("unshare", ["--net", "bash", tool, ...args], { input: stdin, encoding: "utf8", timeout: 20_000, env: { ...process.env, PATH: rootPath } });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr, timedOut: result.error !== undefined };
 }
 
@@ -243,6 +244,16 @@ describe("root acts only in directories nobody else can change", () => {
             const st = statSync(dir);
             expect([st.uid, (st.mode & 0o7777).toString(8)]).toEqual([0, "755"]);
         }
+    });
+
+    it("a directory on root's PATH that the app user can change stops every subcommand, naming it (its `nft` would run as root)", () => {
+        const dir = appDir();
+        const result = spawnSync("unshare", ["--net", "bash", tool, "check-ready"], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${rootPath}` } });
+        expect(result.status).not.toBe(0);
+        expect(result.stderr).toContain(`${dir} is on root's PATH, and ${dir} can be changed by user ${appUser}: root runs what is there, so the host tool stops`);
+        // A missing PATH entry counts by who could create it.
+        const missing = spawnSync("unshare", ["--net", "bash", tool, "check-ready"], { encoding: "utf8", env: { ...process.env, PATH: `${dir}/bin:${rootPath}` } });
+        expect(missing.stderr).toContain(`${dir} is on root's PATH, and ${dir} can be changed by user ${appUser}`);
     });
 
     it("a sticky, world-writable directory on the way (such as /tmp) is fine when what is in it belongs to root", () => {

@@ -9,6 +9,7 @@ import { renderFirewall } from "../render/firewall";
 import { renderEcosystem } from "../render/pm2";
 import { selfSignedPair } from "./support/certificates";
 import { prodRawConfig } from "./support/fixtures";
+import { rootPath } from "./support/root-path";
 
 /**
  * files/limen-host.sh run for real on this machine (in a fresh network namespace, so `nft` touches
@@ -18,7 +19,7 @@ const tool = path.join(__dirname, "..", "files", "limen-host.sh");
 const prod = parseConfig(prodRawConfig());
 
 function hostTool(args: string[], stdin: string) {
-    const result = spawnSync("unshare", ["--net", "bash", tool, ...args], { input: stdin, encoding: "utf8" });
+    const result = spawnSync("unshare", ["--net", "bash", tool, ...args], { input: stdin, encoding: "utf8", env: { ...process.env, PATH: rootPath } });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -239,7 +240,7 @@ describe("limen-host acme-certificate runs certbot only when the lineage is not 
                 ],
                 {
                     encoding: "utf8",
-                    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+                    env: { ...process.env, PATH: `${bin}:${rootPath}` },
                 },
             );
             let certbot: string[] = [];
@@ -328,7 +329,7 @@ exports.dump = (force, cb) => { record("dump " + force); cb(null); };
         const run = () =>
             spawnSync("bash", [tool, "pm2-apply", "--user", "root", "--ecosystem", loaded, "--apps", "a,b", "--marker-dir", markers, "--loaded", loaded], {
                 encoding: "utf8",
-                env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+                env: { ...process.env, PATH: `${bin}:${rootPath}` },
             });
         const recorded = () => (existsSync(calls) ? readFileSync(calls, "utf8").trim().split("\n") : []);
         return { run, recorded, loaded, markers };
@@ -386,7 +387,7 @@ describe("limen-host confirm-firewall reloads systemd's unit files at most once,
                 ...["--table", "inet limen_firewall", "--boot-ruleset", ruleset, "--state-dir", path.join(root, "state"), "--marker", path.join(root, "pending.sha256")],
                 ...["--unit", "limen-firewall.service", "--revert-unit", "limen-firewall-revert", "--sha256", sha],
             ],
-            { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } },
+            { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${rootPath}` } },
         );
         expect(result.status, result.stderr).toBe(0);
         expect(result.stdout).toBe(`already confirmed ${sha}\n`);
