@@ -56,6 +56,8 @@ read -r -d '' limen_file_pl <<'PERL' || true
 #   replace PATH MODE USER:GROUP     stdin -> PATH through a new file beside it, renamed into place
 #   remove PATH                      unlinks PATH (a link or a file; never what a link points to)
 #   dir [--create MODE] DIR          DIR is a directory nobody but root can change (created if asked)
+#   path-dirs DIR...                 each DIR (a PATH entry) is one nobody but root can change, or, when
+#                                    missing, could only be created by root: root runs what it finds there
 #
 # Every command walks to the directory one component at a time: lstat, chdir, then a check that "."
 # is what lstat saw, so a component swapped between the two steps is caught. A symbolic link on the
@@ -188,7 +190,7 @@ sub look {
 sub sha256_of {
     my ($fh) = @_;
     my $pid = open(my $out, "-|") // fail("cannot start sha256sum: $!");
-    if (!$pid) { open(STDIN, "<&", $fh) or exit 1; exec "sha256sum" or exit 1; }
+    if (!$pid) { open(STDIN, "<&", $fh) or exit 1; exec "/usr/bin/sha256sum" or exit 1; }
     my $line = <$out> // "";
     close $out;
     return $line =~ /^([0-9a-f]{64})/ ? $1 : "-";
@@ -290,16 +292,29 @@ sub cmd_dir {
     fail("$dir: " . ($why || "it can be changed by " . others(@d)) . "; root does not act in it") unless $guarded && closed(@d);
 }
 
+sub cmd_path_dirs {
+    for my $dir (@_) {
+        next unless $dir =~ m{^/};
+        my ($guarded, $why, $errno) = enter($dir);
+        # A PATH entry that does not exist: whoever can create it decides what root runs.
+        ($dir) = split_path($dir), redo if !defined $guarded && ($errno // 0) == ENOENT && $dir ne "/";
+        my @d = stat ".";
+        fail("$dir is on root's PATH, and " . ($why || "it can be changed by " . others(@d)) . ": root runs what is there, so the host tool stops")
+            unless defined $guarded && $guarded && closed(@d);
+    }
+}
+
 my $command = shift // "";
 if ($command eq "read") { cmd_read(@ARGV); }
 elsif ($command eq "replace") { cmd_replace(@ARGV); }
 elsif ($command eq "remove") { cmd_remove(@ARGV); }
 elsif ($command eq "dir") { cmd_dir(@ARGV); }
+elsif ($command eq "path-dirs") { cmd_path_dirs(@ARGV); }
 else { fail("limen-file: unknown command '$command'"); }
 PERL
 
 # limen_file COMMAND ARGS...: see the commands at the top of limen_file_pl.
-limen_file() { perl -e "$limen_file_pl" -- "$@"; }
+limen_file() { /usr/bin/perl -e "$limen_file_pl" -- "$@"; }
 
 # root_dir [--create MODE] DIR: DIR exists (created if asked) and nobody but root can change it or any
 # directory above it; anything else stops the subcommand with who can. Plain shell file operations in
@@ -338,7 +353,7 @@ install_file() {
     if [ "$status" -eq 3 ]; then
         # Exit 3: the directory belongs to the file's owner, who writes it (same checks, same rename).
         # shellcheck disable=SC2024 # on purpose: root opens the staged file, the user gets only its content
-        sudo -n -u "${owner%%:*}" -- perl -e "$limen_file_pl" -- replace "$path" "$mode" "$owner" <"$staged" || exit 1
+        sudo -n -u "${owner%%:*}" -- /usr/bin/perl -e "$limen_file_pl" -- replace "$path" "$mode" "$owner" <"$staged" || exit 1
     elif [ "$status" -ne 0 ]; then
         exit 1
     fi
@@ -872,6 +887,11 @@ cmd_acme_remove() {
 main() {
     local sub=${1:-}
     shift || true
+    # Root runs whatever it finds on PATH (nft, node, pm2, certbot, docker...): every directory there
+    # must be one nobody but root can change, or the app user could put its own `nft` first.
+    local path_dirs
+    IFS=: read -r -a path_dirs <<<"$PATH"
+    limen_file path-dirs "${path_dirs[@]}" || exit 1
     case "$sub" in
         check-ready) cmd_check_ready "$@" ;;
         install-file) cmd_install_file "$@" ;;

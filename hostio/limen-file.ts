@@ -26,7 +26,7 @@ export const limenFileProgram = programIn(readFileSync(projectFile("files", "lim
  * nobody but root can change DIR).
  */
 export function limenFileCommand(command: "read" | "replace" | "dir", ...args: string[]): string {
-    return ["perl", "-e", limenFileProgram, "--", command, ...args].map(shellWord).join(" ");
+    return ["/usr/bin/perl", "-e", limenFileProgram, "--", command, ...args].map(shellWord).join(" ");
 }
 
 /** What is at a path, as limen-file's `read` says it. */

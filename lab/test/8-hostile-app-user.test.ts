@@ -163,7 +163,7 @@ describe("a hostile app user during deploys, a refresh and verify", () => {
             // It saw the temporary file of every deploy that wrote .env.production (whether it won the race is luck).
             expect(count("saw")).toBeGreaterThanOrEqual(20);
             // 10 signals (4 of each kind before deploys, one before the refresh, one before verify); one may lose a race with a deploy.
-        expect(count("fifo") + count("link")).toBeGreaterThanOrEqual(8);
+            expect(count("fifo") + count("link")).toBeGreaterThanOrEqual(8);
             onHostOk("frontend", "pkill -u limen -f hostile-app-user.js; sleep 0.5");
             await configureLabStack(hosts);
             expect((await stack.up({ ...quiet, refresh: true })).summary.result).toBe("succeeded");
