@@ -569,6 +569,13 @@ pm2_package() {
     dirname "$(dirname "$cli")"
 }
 
+# pm2_cli_root_only: before root runs pm2's CLI (`pm2 startup`, `pm2 unstartup`), pm2's package and
+# node's directory must be ones nobody but root can change.
+pm2_cli_root_only() {
+    root_dir "$(pm2_package)"
+    root_dir "$(dirname "$(readlink -f "$(command -v node)")")"
+}
+
 # pm2_api_as USER SCRIPT ARGS...: runs a Node script as USER against USER's pm2 daemon; the script
 # gets pm2's package directory, then ARGS, as process.argv[1...].
 pm2_api_as() {
@@ -622,9 +629,7 @@ cmd_pm2_enable() {
     [ -n "$home" ] || die "user $user does not exist"
     root_dir --create 0755 "${opt[marker-dir]}"
     if [ ! -f "/etc/systemd/system/pm2-$user.service" ]; then
-        # Root runs pm2's CLI here: pm2 and node must be where nobody but root can change them.
-        root_dir "$(pm2_package)"
-        root_dir "$(dirname "$(readlink -f "$(command -v node)")")"
+        pm2_cli_root_only
         # Writes pm2's own unit for the user and enables it.
         env PATH="$PATH" pm2 startup systemd -u "$user" --hp "$home" >/dev/null
         touch "${opt[marker-dir]}/startup-$user"
@@ -689,9 +694,7 @@ cmd_pm2_remove() {
         pm2_as "$user" save --force >/dev/null
         rm -f "${opt[marker-dir]}/loaded-$user.sha256"
         if [ -f "${opt[marker-dir]}/startup-$user" ]; then
-            # Root runs pm2's CLI here too: only from where nobody but root can change it.
-            root_dir "$(pm2_package)"
-            root_dir "$(dirname "$(readlink -f "$(command -v node)")")"
+            pm2_cli_root_only
             env PATH="$PATH" pm2 unstartup systemd -u "$user" >/dev/null 2>&1 || true
             rm -f "${opt[marker-dir]}/startup-$user"
         fi

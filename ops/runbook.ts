@@ -10,7 +10,7 @@ import { listeners, pm2Command } from "../hostio/observe";
 import { shellWord } from "../hostio/shell";
 import { hostForUrl } from "../plan/addresses";
 import { envFileName } from "../plan/host-paths";
-import { backendHealthUrl } from "../plan/hosts";
+import { backendHealthUrl, backendOrigin } from "../plan/hosts";
 import { RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";
 
@@ -31,10 +31,7 @@ export function splitCurlOutput(stdout: string): { status: number; response: str
     return { status: Number(stdout.slice(at + statusMarker.length + 1).trim()) || 0, response: stdout.slice(0, at) };
 }
 
-/** `http://<backend.internalAddress>:<apiPort>`, where the middleware must send every API request. */
-export function backendOrigin(config: LimenConfig): string {
-    return `http://${hostForUrl(config.backend.internalAddress)}:${config.backend.apiPort}`;
-}
+export { backendOrigin };
 
 export function healthUrl(config: LimenConfig): string {
     return backendHealthUrl(config);

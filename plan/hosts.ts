@@ -53,9 +53,14 @@ export interface BackendPreflight {
     agentPort: number;
 }
 
-/** The backend API's health URL as the frontend (the middleware, the runbook) reaches it. */
+/** `http://<backend.internalAddress>:<apiPort>`, where the middleware must send every API request. */
+export function backendOrigin(config: LimenConfig): string {
+    return `http://${hostForUrl(config.backend.internalAddress)}:${config.backend.apiPort}`;
+}
+
+/** The backend API's health URL as the frontend (the middleware, the runbook, the preflight) asks it. */
 export function backendHealthUrl(config: LimenConfig): string {
-    return `http://${hostForUrl(config.backend.internalAddress)}:${config.backend.apiPort}/api/health`;
+    return `${backendOrigin(config)}/api/health`;
 }
 
 export interface FilePlan {
