@@ -3,6 +3,7 @@ import { Container, DockerProvider, RemoteImage } from "./docker-resources";
 import { writeSshMaterial } from "../hostio/ssh-material";
 import { EnvoyPlan, FilePlan } from "../plan/hosts";
 import { hostFile } from "./host-file";
+import { ContainerName } from "./host-resources";
 import { RemoteHost } from "./host";
 
 export interface EnvoyProxyArgs {
@@ -14,8 +15,6 @@ export interface EnvoyProxyArgs {
     plan: EnvoyPlan;
     /** The bootstrap and, with limen:tls.source "config", the certificate and key (from the plan). */
     files: FilePlan[];
-    /** Where the bootstrap lives on the host (default /etc/limen/envoy/envoy.yaml). */
-    configPath: string;
     /** Resources on the host that must be in place first, such as the firewall opening 80/443 (default none). */
     after?: pulumi.Resource[];
 }
@@ -65,26 +64,29 @@ export class EnvoyProxy extends pulumi.ComponentResource {
             aliases: [{ type: "command:remote:Command" }],
         });
 
+        const container = args.plan.container;
+        // Before the Docker provider creates the container: its name, freed of a container someone
+        // else runs under it (which would make the create fail and keep the front door).
+        const containerName = new ContainerName(
+            `${name}-container-name`,
+            { connection: args.host.connection, toolPath: args.host.toolPath, name: container.name, image: args.plan.image },
+            { parent: this, dependsOn: [configFile] },
+        );
         this.container = new Container(
             `${name}-container`,
             {
-                name: "limen-envoy",
+                name: container.name,
                 image: image.imageId,
                 networkMode: "host",
                 restart: "unless-stopped",
-                command: ["envoy", "-c", "/etc/envoy/envoy.yaml", "--drain-time-s", "20"],
-                // Envoy must read root-only private keys; it runs as root inside a container that sees
-                // only the read-only config and certificate mounts.
-                envs: ["ENVOY_UID=0"],
-                mounts: [
-                    { type: "bind", source: args.configPath, target: "/etc/envoy/envoy.yaml", readOnly: true },
-                    ...args.plan.certificateMounts.map((dir) => ({ type: "bind", source: dir, target: dir, readOnly: true })),
-                ],
+                command: container.command,
+                envs: container.envs,
+                mounts: container.mounts.map((mount) => ({ type: "bind", ...mount, readOnly: true })),
                 // A changed config replaces the container; the label carries the hash that decides it.
-                labels: [{ label: "limen.envoy.config-sha256", value: args.plan.configSha256 }],
+                labels: [container.configLabel],
                 mustRun: true,
             },
-            { parent: this, provider, dependsOn: [configFile], deleteBeforeReplace: true },
+            { parent: this, provider, dependsOn: [configFile, containerName], deleteBeforeReplace: true },
         );
         this.registerOutputs({ container: this.container.id });
     }

@@ -10,7 +10,7 @@ import * as pulumi from "./sdk";
 import type { FirewallLocations } from "../plan/hosts";
 import { contentAsPlanned, desiredFirewallFacts, desiredPm2Facts, Pm2AppShape } from "../hostio/observe";
 import type { FileInputs, HostConnection } from "../provider/host-providers";
-import { dynamicResourceType, HostResourceType, hostResourceTypes } from "../provider/resource-types";
+import { containerNameFree, dynamicResourceType, HostResourceType, hostResourceTypes } from "../provider/resource-types";
 
 export type { HostConnection };
 
@@ -120,5 +120,20 @@ export class Pm2Apps extends pulumi.CustomResource {
             { ...args, ...desiredPm2Facts(args.user, args.apps) },
             keepingDeployed(hostResourceTypes.pm2, { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["loadedSha256"] : [])] }),
         );
+    }
+}
+
+export interface ContainerNameArgs {
+    connection: pulumi.Input<HostConnection>;
+    toolPath: string;
+    name: string;
+    /** The planned image, pinned by digest. */
+    image: string;
+}
+
+/** The name Envoy's container runs under, freed of any container that is not the stack's (provider/container-name-provider.ts). */
+export class ContainerName extends pulumi.CustomResource {
+    constructor(name: string, args: ContainerNameArgs, opts: pulumi.CustomResourceOptions) {
+        super(hostResourceTypes.containerName, name, { ...args, holder: containerNameFree }, { ...opts, additionalSecretOutputs: ["connection"] });
     }
 }

@@ -71,7 +71,6 @@ export function createLimenStack(config: LimenConfig): LimenStack {
               ssh: { user: config.ssh.user, port: config.ssh.port, hostKey: config.frontend.hostKey, privateKey },
               plan: envoyPlan,
               files: plan.frontend.files.filter((file) => !plan.frontend.pm2?.loadedFiles.includes(file.name) && file.name !== "acme-renewal-hook"),
-              configPath: config.envoy.configPath,
               // The firewall opens 80/443 before Envoy listens on them; each SDS secret has a pair to load.
               after: [frontendFirewall.confirmed, ...(certificates?.placeholders ?? [])],
           })

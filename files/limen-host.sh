@@ -887,6 +887,79 @@ cmd_acme_remove() {
     echo "removed certificate ${opt[name]}"
 }
 
+# --- the name Envoy's container runs under ---------------------------------------------------------
+# The Docker provider finds its container by id. When a container started by hand holds the name
+# (the stack's removed, and another image run in its place), the provider's create fails with
+# Docker's "name already in use" and the hand-made one keeps the front door. The stack claims the
+# name first: a holder whose image was not pulled from the planned image's repository is not the
+# stack's, and goes.
+
+container_name_arg() {
+    [[ $1 =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ ]] || die "$1: not a container name"
+}
+
+# image_ref_arg REF: REPOSITORY[:TAG]@sha256:DIGEST, as the plan pins images.
+image_ref_arg() {
+    [[ $1 =~ ^[a-z0-9._/:-]+@sha256:[0-9a-f]{64}$ ]] || die "$1: not an image pinned by digest"
+}
+
+# container_holder NAME REF: what holds container name NAME, judged against the planned image REF:
+#   none                        no container has the name
+#   planned ID IMAGE            the planned image (pulled as REF)
+#   stack ID IMAGE              another image of REF's repository (the stack's, from an earlier plan)
+#   foreign ID IMAGE            anything else (a container of someone else's)
+container_holder() {
+    local name=$1 ref=$2 repository id image digests
+    repository=${ref%@*}
+    # A tag after the last "/" is not part of the repository (a registry's ":port" before it is).
+    [[ ${repository##*/} == *:* ]] && repository=${repository%:*}
+    # `docker ps` fails when the daemon does not answer; an empty answer is a free name.
+    id=$(docker ps --all --no-trunc --quiet --filter "name=^/${name}\$") || die "docker did not answer: cannot tell what holds container name $name"
+    if [ -z "$id" ]; then
+        echo none
+        return
+    fi
+    image=$(docker container inspect --format '{{.Image}}' "$id") || die "cannot inspect container $id ($name)"
+    digests=$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$image" 2>/dev/null || true)
+    # Docker lists Docker Hub's images without "docker.io/".
+    repository=${repository#docker.io/}
+    if grep -qxF "$repository@${ref#*@}" <<<"$digests"; then
+        echo "planned $id $image"
+    elif grep -qE "^${repository//./\\.}@sha256:[0-9a-f]{64}\$" <<<"$digests"; then
+        echo "stack $id $image"
+    else
+        echo "foreign $id $image"
+    fi
+}
+
+# container-holder --name NAME --image REF: what holds the name (container_holder).
+cmd_container_holder() {
+    opts container-holder "name image" "$@"
+    need container-holder name image
+    container_name_arg "${opt[name]}"
+    image_ref_arg "${opt[image]}"
+    container_holder "${opt[name]}" "${opt[image]}"
+}
+
+# container-claim --name NAME --image REF: a foreign holder of the name is removed, so the Docker
+# provider can create the planned container; the stack's own (any image of REF's repository,
+# running or not) stays for the provider to update or replace. Prints what it found, and what it did.
+cmd_container_claim() {
+    opts container-claim "name image" "$@"
+    need container-claim name image
+    container_name_arg "${opt[name]}"
+    image_ref_arg "${opt[image]}"
+    local holder kind id image
+    holder=$(container_holder "${opt[name]}" "${opt[image]}")
+    read -r kind id image <<<"$holder"
+    if [ "$kind" = foreign ]; then
+        docker rm --force "$id" >/dev/null || die "cannot remove container ${opt[name]} ($id, image $image)"
+        echo "removed container ${opt[name]} ($id), which ran image $image, not one of ${opt[image]%@*}"
+    else
+        echo "$holder"
+    fi
+}
+
 main() {
     local sub=${1:-}
     shift || true
@@ -912,7 +985,9 @@ main() {
         acme-remove) cmd_acme_remove "$@" ;;
         tls-placeholder) cmd_tls_placeholder "$@" ;;
         tls-publish) cmd_tls_publish "$@" ;;
-        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-mark-loaded|pm2-save|pm2-remove|acme-certificate|acme-remove|tls-placeholder|tls-publish" ;;
+        container-holder) cmd_container_holder "$@" ;;
+        container-claim) cmd_container_claim "$@" ;;
+        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-mark-loaded|pm2-save|pm2-remove|acme-certificate|acme-remove|tls-placeholder|tls-publish|container-holder|container-claim" ;;
     esac
 }
 

@@ -80,3 +80,13 @@ export function pm2SaveCommand(toolPath: string, user: string): string {
 export function pm2RemoveCommand(toolPath: string, user: string, apps: string[], markerDir: string): string {
     return hostToolCommand(toolPath, "pm2-remove", "--user", user, "--apps", apps.join(","), "--marker-dir", markerDir);
 }
+
+/** What holds container name `name`, judged against the planned image `image` (files/limen-host.sh, container_holder). */
+export function containerHolderCommand(toolPath: string, name: string, image: string): string {
+    return hostToolCommand(toolPath, "container-holder", "--name", name, "--image", image);
+}
+
+/** Frees container name `name` of a holder that is not the stack's (another repository's image). */
+export function containerClaimCommand(toolPath: string, name: string, image: string): string {
+    return hostToolCommand(toolPath, "container-claim", "--name", name, "--image", image);
+}

@@ -33,6 +33,8 @@ export interface LabHosts {
     operator: { namespace: string; ipv4: string; ipv6: string };
     deployPrivateKeyPath: string;
     hosts: Record<"frontend" | "backend" | "outsider", LabHost>;
+    /** The stand-in Envoy image in the lab's registry, pinned by digest (lab/registry/). */
+    envoyImage: string;
 }
 
 export function readLabHosts(): LabHosts {
@@ -54,9 +56,14 @@ export interface LabOverrides {
     tls?: Record<string, unknown>;
     /** limen:envProductionSecrets, each set with `pulumi config set --secret --path`, value on stdin. */
     secretEnv?: Record<string, string>;
+    /** Keys of limen:envoy over the lab's (enabled: true, image: the lab registry's stand-in by digest). */
+    envoy?: Record<string, unknown>;
 }
 
-/** The lab stack's config: the lab's addresses and keys; Envoy off (no Envoy image can run here). */
+/**
+ * The lab stack's config: the lab's addresses and keys, and Envoy on: the real Docker provider runs
+ * the lab's stand-in Envoy image (lab/envoy/), pulled by digest from the lab's registry.
+ */
 export function labConfig(hosts: LabHosts, overrides: LabOverrides = {}): Record<string, unknown> {
     const { frontend, backend } = hosts.hosts;
     return {
@@ -80,10 +87,7 @@ export function labConfig(hosts: LabHosts, overrides: LabOverrides = {}): Record
             ...(overrides.agentAddress === undefined ? {} : { agentAddress: overrides.agentAddress }),
             publicApiPorts: overrides.publicApiPorts ?? [],
         },
-        "limen:envoy": {
-            enabled: false,
-            image: "envoyproxy/envoy:v1.38.0@sha256:8146b97ee61a42cd216514709e4e3198af75f014974e3d9f310aef9c901fcbdf",
-        },
+        "limen:envoy": { enabled: true, image: hosts.envoyImage, ...overrides.envoy },
         "limen:tls": overrides.tls ?? {
             source: "host-files",
             certificateChainPath: "/etc/ssl/certs/ssl-cert-snakeoil.pem",

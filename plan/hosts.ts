@@ -132,6 +132,18 @@ export interface EnvoyPlan {
     /** Host directories mounted read-only into the container (config and certificates). */
     certificateMounts: string[];
     configSha256: string;
+    /** The container Docker runs (the Docker provider in the stack, the same spec in the lab's Ansible peer). */
+    container: EnvoyContainerPlan;
+}
+
+/** Envoy's container: on the host network, the bootstrap and the certificate directories mounted read-only. */
+export interface EnvoyContainerPlan {
+    name: string;
+    command: string[];
+    envs: string[];
+    mounts: { source: string; target: string }[];
+    /** The label that carries the bootstrap's hash, so a changed config replaces the container. */
+    configLabel: { label: string; value: string };
 }
 
 export interface HostToolPlan {
@@ -363,15 +375,26 @@ export function planStack(config: LimenConfig): StackPlan {
     const certificates = certificatePlans(config);
     if (config.envoy.enabled) {
         const spec = envoySpec(config);
+        const certificateMounts =
+            spec.tls.mode === "files"
+                ? [...new Set([spec.tls.certificateChainPath, spec.tls.privateKeyPath].map(certificateMount))]
+                : // The SDS files and the published pairs; certbot's own directory stays out of Envoy's sight.
+                  [acmePaths.sdsDir, acmePaths.publishDir];
+        const configSha256 = sha256(renderEnvoy(spec));
         envoy = {
             image: config.envoy.image,
             spec,
-            certificateMounts:
-                spec.tls.mode === "files"
-                    ? [...new Set([spec.tls.certificateChainPath, spec.tls.privateKeyPath].map(certificateMount))]
-                    : // The SDS files and the published pairs; certbot's own directory stays out of Envoy's sight.
-                      [acmePaths.sdsDir, acmePaths.publishDir],
-            configSha256: sha256(renderEnvoy(spec)),
+            certificateMounts,
+            configSha256,
+            container: {
+                name: "limen-envoy",
+                command: ["envoy", "-c", "/etc/envoy/envoy.yaml", "--drain-time-s", "20"],
+                // Envoy must read root-only private keys; it runs as root inside a container that sees
+                // only the read-only config and certificate mounts.
+                envs: ["ENVOY_UID=0"],
+                mounts: [{ source: config.envoy.configPath, target: "/etc/envoy/envoy.yaml" }, ...certificateMounts.map((dir) => ({ source: dir, target: dir }))],
+                configLabel: { label: "limen.envoy.config-sha256", value: configSha256 },
+            },
         };
     }
     const files = frontendFiles(config, envoy, certificates);

@@ -14,7 +14,12 @@ export const hostResourceTypes = {
     pm2: "limen:host:Pm2Apps",
     /** A certificate certbot issues on the frontend: names, server, responder. */
     certificate: "limen:host:AcmeCertificate",
+    /** The name Envoy's container runs under, freed of containers that are not the stack's. */
+    containerName: "limen:host:ContainerName",
 } as const;
+
+/** The fact a container-name claim converges to: no container that is not the stack's holds the name. */
+export const containerNameFree = "free for the stack's container";
 
 export type HostResourceType = (typeof hostResourceTypes)[keyof typeof hostResourceTypes];
 

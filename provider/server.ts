@@ -19,6 +19,7 @@ import * as plugproto from "@pulumi/pulumi/proto/plugin_pb";
 import * as provrpc from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import { certificateProvider } from "./certificate-provider";
+import { containerNameProvider } from "./container-name-provider";
 import { fileProvider, firewallProvider, pm2Provider } from "./host-providers";
 import type { ResourceProvider } from "./resource-provider";
 import { dynamicProviderCodeKey, HostResourceType, hostResourceTypes } from "./resource-types";
@@ -34,6 +35,7 @@ const providers: Record<HostResourceType, ResourceProvider<Props>> = {
     [hostResourceTypes.firewall]: untyped(firewallProvider),
     [hostResourceTypes.pm2]: untyped(pm2Provider),
     [hostResourceTypes.certificate]: untyped(certificateProvider),
+    [hostResourceTypes.containerName]: untyped(containerNameProvider),
 };
 
 /** `urn:pulumi:stack::project::parent$type::name` → `type`. */

@@ -22,6 +22,7 @@ interface PeerHost {
     firewall: { table: string; ruleset_path: string; ruleset_src: string; unit_name: string; unit_path: string; unit_src: string };
     app_files: { path: string; mode: string; owner: string; group: string; src: string }[];
     pm2: { user: string; ecosystem: string; apps: string[] } | null;
+    envoy: { image: string; files: PeerHost["app_files"]; config_path: string; name: string; run_args: string[]; command: string[] } | null;
 }
 
 const labHost = (name: string, last: number): LabHost => ({
@@ -48,6 +49,7 @@ beforeAll(() => {
         operator: { namespace: "limen-operator", ipv4: "198.51.100.2", ipv6: "2001:db8::2" },
         deployPrivateKeyPath: keyPath,
         hosts: { frontend: labHost("frontend", 10), backend: labHost("backend", 100), outsider: labHost("outsider", 200) },
+        envoyImage: `registry.lab.test:5000/limen-lab/envoy@sha256:${"e".repeat(64)}`,
     };
     inventoryText = readFileSync(writePeerInventory(hosts, path.join(dir, "peer")), "utf8");
     peer = (parse(inventoryText) as { all: { hosts: Record<"frontend" | "backend", PeerHost> } }).all.hosts;
@@ -77,7 +79,12 @@ describe("the Ansible peer installs what the lab stack's plan installs", () => {
 
     it.each(["frontend", "backend"] as const)("%s: every file of the plan, with its path, mode, owner and content", (role) => {
         const planned = plan[role].files.map((file) => ({ path: file.path, mode: file.mode, owner: file.owner, content: file.content }));
-        const installed = peer[role].app_files.map((file) => ({ path: file.path, mode: file.mode, owner: `${file.owner}:${file.group}`, content: contentOf(file.src) }));
+        const installed = [...peer[role].app_files, ...(peer[role].envoy?.files ?? [])].map((file) => ({
+            path: file.path,
+            mode: file.mode,
+            owner: `${file.owner}:${file.group}`,
+            content: contentOf(file.src),
+        }));
         expect(installed).toEqual(planned);
     });
 
@@ -86,6 +93,25 @@ describe("the Ansible peer installs what the lab stack's plan installs", () => {
         expect(peer.frontend.pm2).toMatchObject({ user: pm2.user, ecosystem: pm2.ecosystemPath, apps: pm2.apps.map((app) => app.name) });
         expect(peer.backend.pm2).toBeNull();
         expect(plan.backend.pm2).toBeUndefined();
+    });
+
+    it("the frontend's Envoy container is the plan's: image by digest, name, command, read-only mounts and the config's label; the backend has none", () => {
+        const envoy = plan.frontend.envoy!;
+        expect(peer.frontend.envoy).toMatchObject({
+            image: hosts.envoyImage,
+            name: envoy.container.name,
+            command: envoy.container.command,
+            config_path: "/etc/limen/envoy/envoy.yaml",
+        });
+        expect(peer.frontend.envoy!.run_args).toEqual([
+            "--network=host",
+            "--restart=unless-stopped",
+            "--env=ENVOY_UID=0",
+            "--mount=type=bind,source=/etc/limen/envoy/envoy.yaml,target=/etc/envoy/envoy.yaml,readonly",
+            ...envoy.certificateMounts.map((dir) => `--mount=type=bind,source=${dir},target=${dir},readonly`),
+            `--label=limen.envoy.config-sha256=${envoy.configSha256}`,
+        ]);
+        expect(peer.backend.envoy).toBeNull();
     });
 
     it("pins each host's key and holds no private key, only its path", () => {

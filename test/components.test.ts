@@ -68,6 +68,7 @@ describe("resources per host", () => {
                 ["pulumi:providers:docker", "frontend-envoy-docker", "frontend-envoy"],
                 ["docker:index/remoteImage:RemoteImage", "frontend-envoy-image", "frontend-envoy"],
                 [hostType("HostFile"), "frontend-envoy-config", "frontend-envoy"],
+                [hostType("ContainerName"), "frontend-envoy-container-name", "frontend-envoy"],
                 ["docker:index/container:Container", "frontend-envoy-container", "frontend-envoy"],
                 // Prod's certificates come from ACME: one per site, SDS files for Envoy, certbot's hook.
                 [hostType("HostFile"), "frontend-envoy-tls-sds-limen", "frontend-envoy"],
@@ -144,7 +145,9 @@ describe("resources per host", () => {
             "frontend-firewall-table",
             "frontend-host-tool",
         ]);
-        expect(after("frontend-envoy-container")).toEqual(["frontend-envoy-config"]);
+        // The container's name is claimed (a hand-made holder removed) just before the container.
+        expect(after("frontend-envoy-container-name")).toEqual(["frontend-envoy-config"]);
+        expect(after("frontend-envoy-container")).toEqual(["frontend-envoy-config", "frontend-envoy-container-name"]);
         expect(after("frontend-certificates-limen")).toEqual([
             "frontend-certificates-acme-renewal-hook",
             ...placeholders,
@@ -154,9 +157,13 @@ describe("resources per host", () => {
         ]);
     });
 
-    it("with Envoy switched off (the lab), no Docker resource at all", async () => {
+    it("with Envoy switched off, no Docker resource at all", async () => {
         const registrations = await registrationsFor(withOverride(prodRawConfig(), "envoy", { enabled: false }));
-        expect(registrations.filter((r) => r.type.startsWith("docker") || r.type.includes("providers:docker") || r.type === "limen:envoy:EnvoyProxy")).toEqual([]);
+        expect(
+            registrations.filter(
+                (r) => r.type.startsWith("docker") || r.type.includes("providers:docker") || r.type === "limen:envoy:EnvoyProxy" || r.type === hostType("ContainerName"),
+            ),
+        ).toEqual([]);
         // 12 for hosts, firewalls and apps; 6 for the certificates certbot still issues (component, hook, 2 × 2 stages).
         expect(registrations).toHaveLength(18);
         const issued = byName(registrations).get("frontend-certificates-limen")!;

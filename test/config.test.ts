@@ -214,6 +214,18 @@ describe("shape of the config", () => {
         ]);
     });
 
+    it("takes Docker's reference grammar for the image: a registry host with a port, a path, a tag, and the digest", () => {
+        const digest = "@sha256:" + "b".repeat(64);
+        for (const image of ["registry.lab.test:5000/limen-lab/envoy", "envoyproxy/envoy:v1.38.0", "ghcr.io/org/team/envoy", "localhost:5000/envoy"]) {
+            expect(problemsOf(withOverride(prod, "envoy", { image: image + digest })), image).toEqual([]);
+        }
+        for (const image of ["registry.lab.test:5000/", "Envoy", "registry:port/envoy", "envoy//x", "envoy:v1:2"]) {
+            expect(problemsOf(withOverride(prod, "envoy", { image: image + digest })), image).toEqual([
+                expect.stringMatching(/^limen:envoy\.image = .*: must pin the image by digest/),
+            ]);
+        }
+    });
+
     it("requires the TLS key secret when the certificate comes from config", () => {
         const raw = { ...prod, "limen:tls": JSON.stringify({ source: "config", certificateChain: fixtureCertificate }) };
         expect(problemsOf(raw)).toEqual([

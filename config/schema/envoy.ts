@@ -4,11 +4,14 @@ import { absolutePath, flag, listOf, port, section, withRule } from "./fields";
 /** limen:envoy: the edge proxy on the frontend. */
 export const envoySchema = section(
     {
-        /** Run Envoy on the frontend (off in the lab, which has no Envoy image); default true. */
+        /** Run Envoy on the frontend; default true. */
         enabled: flag.default(true),
-        /** Envoy image pinned by digest. */
+        /**
+         * Envoy image pinned by digest: Docker's reference grammar, [registry[:port]/]path[:tag]@sha256:…
+         * (a registry with a port, such as the lab's, is a host name with a dot or a port before the first "/").
+         */
         image: withRule(
-            z.string().regex(/^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?@sha256:[a-f0-9]{64}$/, {
+            z.string().regex(/^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::[0-9]{1,5})?\/)?[a-z0-9._-]+(?:\/[a-z0-9._-]+)*(?::[A-Za-z0-9._-]+)?@sha256:[a-f0-9]{64}$/, {
                 message: "must pin the image by digest (repository[:tag]@sha256:<64 hex>) so every host runs the same bytes",
             }),
             "must pin the image by digest (repository[:tag]@sha256:<64 hex>) so every host runs the same bytes",

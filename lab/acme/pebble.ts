@@ -2,8 +2,9 @@
  * A test ACME CA for the lab: Let's Encrypt's pebble and its DNS server pebble-challtestsrv
  * (lab/acme/build-pebble.sh builds both), run in the frontend machine's network namespace.
  *
- * certbot's standalone HTTP-01 responder on the frontend binds 127.0.0.1 only, so the validation
- * request must come from the frontend's own loopback: both processes run on the lab host side under
+ * pebble validates HTTP-01 on the frontend's port 80, where Envoy's challenge route forwards to certbot's
+ * standalone responder on 127.0.0.1, as Let's Encrypt's validation reaches it in prod. The lab domains
+ * resolve to 127.0.0.1 (for pebble only), so both processes run on the lab host side under
  * `ip netns exec <frontend's namespace>`, the named namespace the machine was booted into
  * (`systemd-nspawn --network-namespace-path`, lab/hosts/lib.sh), and share that loopback with the
  * machine. Nothing of the ACME exchange crosses the lab network or leaves the lab.
@@ -27,7 +28,7 @@ const dnsListen = "127.0.0.1:8053";
 const challtestsrvManagementListen = "127.0.0.1:8055";
 /**
  * The port pebble would connect to for TLS-ALPN-01. certbot's standalone plugin answers HTTP-01 only,
- * so nothing ever binds it; it only has to differ from the responder's port.
+ * so nothing ever binds it; it only has to differ from the validation port.
  */
 const tlsAlpnPort = 5001;
 const ownPorts = [acmeListen, managementListen, dnsListen, challtestsrvManagementListen].map((address) => Number(address.split(":")[1]));
@@ -39,8 +40,8 @@ const startTimeoutMs = 20_000;
 const stopTimeoutMs = 5_000;
 
 export interface PebbleOptions {
-    /** Port of certbot's HTTP-01 responder on the frontend's 127.0.0.1: where pebble validates. */
-    responderPort: number;
+    /** Port on the frontend's 127.0.0.1 where pebble validates HTTP-01: Envoy's port 80, which routes challenges to certbot's responder. */
+    validationPort: number;
     /** The names certificates will be asked for: each gets an A record 127.0.0.1 in challtestsrv. */
     domains: string[];
     /** Lifetime of issued certificates, in seconds. Default: pebble's own, 90 days. */
@@ -198,9 +199,9 @@ async function waitUntil(what: string, daemons: Daemon[], probe: () => Promise<u
 }
 
 function checkOptions(options: PebbleOptions): void {
-    const { responderPort, domains, certificateValiditySeconds } = options;
-    if (!Number.isInteger(responderPort) || responderPort < 1 || responderPort > 65535 || [...ownPorts, tlsAlpnPort].includes(responderPort)) {
-        throw new Error(`responderPort ${responderPort}: must be a port from 1 to 65535 other than pebble's own ${[...ownPorts, tlsAlpnPort].join(", ")}`);
+    const { validationPort, domains, certificateValiditySeconds } = options;
+    if (!Number.isInteger(validationPort) || validationPort < 1 || validationPort > 65535 || [...ownPorts, tlsAlpnPort].includes(validationPort)) {
+        throw new Error(`validationPort ${validationPort}: must be a port from 1 to 65535 other than pebble's own ${[...ownPorts, tlsAlpnPort].join(", ")}`);
     }
     if (domains.length === 0) throw new Error("domains: at least one name is needed");
     const badDomain = domains.find((domain) => !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(domain));
@@ -232,7 +233,7 @@ export async function startPebble(options: PebbleOptions): Promise<LabAcme> {
                     managementListenAddress: managementListen,
                     certificate: path.join(dir, "certs", "localhost", "cert.pem"),
                     privateKey: path.join(dir, "certs", "localhost", "key.pem"),
-                    httpPort: options.responderPort,
+                    httpPort: options.validationPort,
                     tlsPort: tlsAlpnPort,
                     ocspResponderURL: "",
                     externalAccountBindingRequired: false,

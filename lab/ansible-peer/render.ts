@@ -1,7 +1,8 @@
 /**
  * The Ansible peer's inputs: the lab stack's own plan (plan/hosts.ts) written out as an inventory with
  * host variables, so the peer installs byte for byte what the stack installs (the host tool, the
- * ruleset and its boot unit, the ecosystem and `.env.production`, the pm2 apps) and the two can be
+ * ruleset and its boot unit, the ecosystem and `.env.production`, the pm2 apps, Envoy's bootstrap and
+ * container) and the two can be
  * timed against each other on the same machines (lab/bench.ts). Lab-only: the key and the host keys
  * are the lab's throwaway ones.
  */
@@ -9,12 +10,14 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import { parseConfig } from "../../config";
-import { planStack, HostPlan, StackPlan } from "../../plan/hosts";
+import { FilePlan, planStack, HostPlan, StackPlan } from "../../plan/hosts";
 import { labConfig, LabHosts } from "../stack";
 
 /** What one host's plays read (lab/ansible-peer/site.yml, teardown.yml). */
 function hostVars(plan: HostPlan, hosts: LabHosts, dir: string, knownHosts: string): Record<string, unknown> {
     const files = plan.files.filter((file) => plan.pm2?.loadedFiles.includes(file.name));
+    // Envoy's bootstrap and, with some TLS sources, its certificate files: judged by the image first.
+    const envoyFiles = plan.files.filter((file) => !plan.pm2?.loadedFiles.includes(file.name));
     // Contents as files the copy module sends as they are: inventory strings would go through Jinja.
     const source = (name: string, content: string) => {
         const file = path.join(dir, "files", plan.role, name);
@@ -22,6 +25,13 @@ function hostVars(plan: HostPlan, hosts: LabHosts, dir: string, knownHosts: stri
         writeFileSync(file, content, { mode: 0o600 });
         return file;
     };
+    const fileVars = (file: FilePlan) => ({
+        path: file.path,
+        mode: file.mode,
+        owner: file.owner.split(":")[0],
+        group: file.owner.split(":")[1],
+        src: source(file.name, file.content),
+    });
     return {
         ansible_host: plan.ssh.address,
         ansible_port: plan.ssh.port,
@@ -39,13 +49,32 @@ function hostVars(plan: HostPlan, hosts: LabHosts, dir: string, knownHosts: stri
             unit_path: plan.firewall.locations.unitPath,
             unit_src: source("boot-unit", plan.firewall.bootUnit.content),
         },
-        app_files: files.map((file) => ({
-            path: file.path,
-            mode: file.mode,
-            owner: file.owner.split(":")[0],
-            group: file.owner.split(":")[1],
-            src: source(file.name, file.content),
-        })),
+        app_files: files.map(fileVars),
+        envoy: plan.envoy
+            ? {
+                  image: plan.envoy.image,
+                  files: envoyFiles.map(fileVars),
+                  config_path: plan.envoy.container.mounts[0]!.source,
+                  // `docker run` arguments for the container the stack's Docker provider runs.
+                  name: plan.envoy.container.name,
+                  run_args: [
+                      "--network=host",
+                      "--restart=unless-stopped",
+                      ...plan.envoy.container.envs.map((env) => `--env=${env}`),
+                      ...plan.envoy.container.mounts.map((mount) => `--mount=type=bind,source=${mount.source},target=${mount.target},readonly`),
+                      `--label=${plan.envoy.container.configLabel.label}=${plan.envoy.container.configLabel.value}`,
+                  ],
+                  command: plan.envoy.container.command,
+                  config_label: plan.envoy.container.configLabel,
+                  // The copy module's validate command (%s: the new file), as the host tool judges a bootstrap.
+                  validate: [
+                      "docker run --rm --network=none --mount=type=bind,source=%s,target=/etc/envoy/envoy.yaml,readonly",
+                      ...plan.envoy.certificateMounts.map((dir) => `--mount=type=bind,source=${dir},target=${dir},readonly`),
+                      plan.envoy.image,
+                      "envoy --mode validate -c /etc/envoy/envoy.yaml",
+                  ].join(" "),
+              }
+            : null,
         pm2: plan.pm2 ? { user: plan.pm2.user, home: `/home/${plan.pm2.user}`, ecosystem: plan.pm2.ecosystemPath, apps: plan.pm2.apps.map((app) => app.name) } : null,
     };
 }

@@ -6,16 +6,13 @@
 import { Stack } from "@pulumi/pulumi/automation";
 import { beforeAll, describe, expect, it } from "vitest";
 import { configureLabStack, LabHosts, openLabStack, readLabHosts, runPulumiCli } from "../stack";
-import { inNamespace, moveAgentFixture, onHost, onHostOk, pm2Status, tcpOpen } from "./probes";
+import { inNamespace, labResourceCount, moveAgentFixture, onHost, onHostOk, pm2Status, tcpOpen } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
 const changes = (summary: { resourceChanges?: Record<string, number> }) => summary.resourceChanges ?? {};
 const quiet = { color: "never" as const };
-// The stack itself plus 12 resources: per host the component and its host tool, per firewall the
-// component and its table, and the frontend apps (component, ecosystem, env file, pm2 apps); Envoy is
-// off in the lab.
-const resourceCount = 13;
+const resourceCount = labResourceCount;
 
 beforeAll(async () => {
     hosts = readLabHosts();
@@ -137,7 +134,7 @@ describe("6. a config change updates only what depends on it", () => {
 });
 
 describe("7. destroy removes what the stack put there, and nothing else", () => {
-    it("its table, files and apps go; the foreign table and file stay", async () => {
+    it("its table, files, apps and Envoy's container go; Docker, its image cache, the foreign table and file stay", async () => {
         const result = await stack.destroy({ ...quiet, onOutput: () => undefined });
         expect(changes(result.summary)).toEqual({ delete: resourceCount });
         for (const host of ["frontend", "backend"] as const) {
@@ -151,5 +148,10 @@ describe("7. destroy removes what the stack put there, and nothing else", () => 
         expect(JSON.parse(onHostOk("frontend", "cat /home/limen/.pm2/dump.pm2"))).toEqual([]);
         expect(onHostOk("backend", "nft list tables")).toContain("table inet foreign_test");
         expect(onHostOk("frontend", "cat /etc/limen/foreign.txt").trim()).toBe("not the stack s");
+        // The container and its bootstrap go; the daemon runs on and keeps the pulled image (keepLocally).
+        expect(onHost("frontend", "docker inspect limen-envoy").status).not.toBe(0);
+        expect(onHost("frontend", "test -e /etc/limen/envoy/envoy.yaml").status).not.toBe(0);
+        expect(onHostOk("frontend", "systemctl is-active docker").trim()).toBe("active");
+        expect(onHost("frontend", `docker image inspect ${hosts.envoyImage}`).status).toBe(0);
     }, 300_000);
 });

@@ -12,21 +12,11 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { beforeAll, describe, expect, it } from "vitest";
 import { invalidConfigs } from "../../test/support/invalid-configs";
 import { configureLabStack, engineEnv, LabHosts, labConfig, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot, writeLabConfig } from "../stack";
-import { inNamespace, moveAgentFixture, onHost, onHostOk, pm2Status, tcpOpen, tcpOpensWithin } from "./probes";
+import { background, inNamespace, labResourceCount, moveAgentFixture, onHost, onHostOk, pm2Status, tcpOpen, tcpOpensWithin } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
 const quiet = { color: "never" as const, onOutput: () => undefined };
-
-/** A shell loop inside a namespace or machine that runs in the background while `pulumi up` works. */
-function background(command: string, args: string[]): Promise<string> {
-    return new Promise((resolve) => {
-        const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
-        let out = "";
-        child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-        child.on("close", () => resolve(out));
-    });
-}
 
 const exec = path.join(repoRoot, "lab", "hosts", "exec.sh");
 
@@ -103,7 +93,7 @@ describe("firewall changes cannot lock anyone out", () => {
             await configureLabStack(hosts, { publicApiPorts });
             // Each run must really re-apply the backend's table, or the probes measure nothing.
             const result = await stack.up(quiet);
-            expect(result.summary.resourceChanges).toEqual({ same: 12, update: 1 });
+            expect(result.summary.resourceChanges).toEqual({ same: labResourceCount - 1, update: 1 });
         }
         const counts = (await Promise.all(loops)).map((out) => out.trim().split(" ").map(Number));
         const probes = counts.reduce((sum, [n]) => sum + (n ?? 0), 0);
@@ -272,7 +262,7 @@ describe("zero-downtime reloads", () => {
             await configureLabStack(hosts, { extraEnv: { RELEASE: value } });
             const result = await stack.up(quiet);
             // The env file, then the apps that load it (a rolling reload).
-            expect(result.summary.resourceChanges).toEqual({ same: 11, update: 2 });
+            expect(result.summary.resourceChanges).toEqual({ same: labResourceCount - 2, update: 2 });
         }
         const lines = (await loop).trim().split("\n");
         const [ok, failed] = lines.at(-1)!.split(" ").map(Number);

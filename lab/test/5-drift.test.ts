@@ -5,14 +5,14 @@
  * never reaches the backend's internal ports. Runs after 4-policy.test.ts.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import { Stack } from "@pulumi/pulumi/automation";
 import { beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { configureLabStack, engineEnv, LabHosts, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot, stackName } from "../stack";
-import { onHostOk, pm2Status, tcpOpen } from "./probes";
+import { labResourceCount, onHostOk, pm2Status, previewRefresh, tcpOpen } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
-const resourceCount = 13;
+const resourceCount = labResourceCount;
 const pm2 = (command: string) => `su - limen -c ${JSON.stringify(`pm2 ${command}`)}`;
 const envFile = "/srv/limen-frontend/.env.production";
 
@@ -125,23 +125,6 @@ const handChanges: HandChange[] = [
     },
 ];
 
-/** `pulumi preview --refresh --diff`: the resources it would change, and its text. */
-async function previewRefresh(): Promise<{ changed: string[]; text: string }> {
-    const changed = new Set<string>();
-    let text = "";
-    await stack.preview({
-        color: "never",
-        refresh: true,
-        diff: true,
-        onOutput: (line) => (text += line),
-        onEvent: (event: EngineEvent) => {
-            const metadata = event.resourcePreEvent?.metadata;
-            if (metadata && !["same", "refresh", "read"].includes(metadata.op)) changed.add(metadata.urn.split("::").at(-1)!);
-        },
-    });
-    return { changed: [...changed].sort(), text };
-}
-
 function verifyPasses(): { ok: boolean; failed: string[] } {
     const run = spawnSync("npm", ["run", "--silent", "verify", "--", "--stack", stackName, "--json"], {
         cwd: repoRoot,
@@ -180,7 +163,7 @@ describe("a hand change on a host is seen and repaired", () => {
                 expect(tcpOpen(hosts.hosts.outsider.namespace, hosts.hosts.backend.ipv4, 18443)).toBe(true);
             }
 
-            const preview = await previewRefresh();
+            const preview = await previewRefresh(stack);
             expect(preview.changed).toEqual([...change.drifted].sort());
             expect(preview.text).toMatch(change.says);
 
@@ -209,7 +192,7 @@ describe("drift in a secret file", () => {
         const handValue = "hand-edited-s3cret-value-91c4";
         onHostOk("frontend", `sed -i 's/${secretValue}/${handValue}/' ${envFile}`);
 
-        const preview = await previewRefresh();
+        const preview = await previewRefresh(stack);
         expect(preview.changed).toEqual(["frontend-apps-env-production", "frontend-apps-pm2"]);
         expect(preview.text).toMatch(/contentMatches\s*: "changed on the host" => "as planned"/);
         let upOutput = "";

@@ -1,10 +1,11 @@
 /**
  * Upgrading a deployed stack: hosts converged by an earlier version of this project move to this
- * version's resources without touching what runs there. Two earlier versions are deployed somewhere:
- * the command-resource version (which could not read the hosts) and the dynamic-provider version (the
- * same resources, run by Pulumi's dynamic-provider plugin instead of this project's plugin). Each is
- * taken from git and runs its own lab program against the same state and config; then this version
- * runs `pulumi up` while a client loop hits the app.
+ * version's resources without touching what runs there: the command-resource version (which could not
+ * read the hosts), the dynamic-provider version (the same resources, run by Pulumi's dynamic-provider
+ * plugin instead of this project's plugin), the bundled version, and the last version before the front
+ * door. Each is taken from git and runs its own lab program against the same state, with Envoy off as
+ * the lab had it then; then this version runs `pulumi up` with Envoy on while a client loop hits the
+ * app: the front door's resources are created, and nothing else is.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, symlinkSync } from "node:fs";
@@ -12,7 +13,15 @@ import * as path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { beforeAll, describe, expect, it } from "vitest";
 import { configureLabStack, LabHosts, openLabStack, readLabHosts, recordFigure, repoRoot, stateDir } from "../stack";
-import { onHostOk, tcpOpen } from "./probes";
+import { labResourceCount, onHostOk, tcpOpen } from "./probes";
+
+/** What this version adds when it takes over hosts converged with Envoy off: the front door, and nothing else. */
+const envoyResources = ["frontend-envoy", "frontend-envoy-config", "frontend-envoy-container", "frontend-envoy-container-name", "frontend-envoy-docker", "frontend-envoy-image"];
+/**
+ * The earlier versions ran the lab with Envoy off and knew only image references without a registry
+ * port: their config, on the same state.
+ */
+const previousLabOverrides = { envoy: { enabled: false, image: "envoyproxy/envoy:v1.38.0@sha256:8146b97ee61a42cd216514709e4e3198af75f014974e3d9f310aef9c901fcbdf" } };
 
 interface PreviousVersion {
     name: string;
@@ -52,7 +61,16 @@ const previousVersions: PreviousVersion[] = [
         // so the two host tools are updated in place. The apps' resource reads one fact more since (what
         // pm2's saved list holds): it reads the host, finds it as planned and records it, restarting nothing.
         hostToolChanges: true,
-        changes: { same: 10, update: 3 },
+        changes: { same: 10, update: 3, create: envoyResources.length },
+    },
+    {
+        // The last version before the front door ran in the lab: everything but Envoy, which was off.
+        name: "the version with Envoy off",
+        ref: "79fd964df76d1684d8d9cfda333afe1fe74fa7bd",
+        removedFromState: [],
+        // The host tool claims Envoy's container name since.
+        hostToolChanges: true,
+        changes: { same: 11, update: 2, create: envoyResources.length },
     },
 ];
 const previousDir = path.join(stateDir, "previous");
@@ -101,6 +119,7 @@ describe.each(previousVersions)("upgrading a stack converged by $name", (previou
         await configureLabStack(hosts);
         await stack.destroy({ color: "never", onOutput: () => undefined });
         checkOutPrevious(previous.ref);
+        await configureLabStack(hosts, previousLabOverrides);
     }, 600_000);
 
     it("the previous version converges blank hosts", () => {
@@ -126,15 +145,26 @@ describe.each(previousVersions)("upgrading a stack converged by $name", (previou
             child.on("close", () => resolve(out));
         });
         await new Promise((resolve) => setTimeout(resolve, 1000));
+        // This version's lab config: Envoy on.
+        await configureLabStack(hosts);
         let output = "";
-        const result = await stack.up({ color: "never", onOutput: (line) => (output += line) });
+        const created: string[] = [];
+        const result = await stack.up({
+            color: "never",
+            onOutput: (line) => (output += line),
+            onEvent: (event) => {
+                const metadata = event.resOutputsEvent?.metadata;
+                if (metadata?.op === "create") created.push(metadata.urn.split("::").at(-1)!);
+            },
+        });
         onHostOk("frontend", "touch /tmp/limen-upgrade-done");
         const [ok = 0, failed = -1] = (await loop).trim().split(" ").map(Number);
 
         expect(result.summary.result).toBe("succeeded");
         const deleted = [...output.matchAll(/-\s+(?!pulumi:providers:)\S+ (\S+) deleted/g)].map((m) => m[1]).sort();
         expect(deleted).toEqual(previous.removedFromState);
-        expect(result.summary.resourceChanges).not.toHaveProperty("create");
+        // Only the front door is new; nothing is replaced.
+        expect(created.sort()).toEqual(envoyResources);
         expect(result.summary.resourceChanges).not.toHaveProperty("replace");
         if (previous.changes) expect(result.summary.resourceChanges).toEqual(previous.changes);
         const after = { frontend: hostSnapshot("frontend"), backend: hostSnapshot("backend") };
@@ -151,7 +181,7 @@ describe.each(previousVersions)("upgrading a stack converged by $name", (previou
 
     it("afterwards the stack reads the hosts: `up --refresh` changes nothing, and the backend stays closed to the outsider", async () => {
         const result = await stack.up({ color: "never", refresh: true, onOutput: () => undefined });
-        expect(result.summary.resourceChanges).toEqual({ same: 13 });
+        expect(result.summary.resourceChanges).toEqual({ same: labResourceCount });
         for (const port of [18443, 9000]) expect(tcpOpen(hosts.hosts.outsider.namespace, hosts.hosts.backend.ipv4, port)).toBe(false);
     }, 300_000);
 });

@@ -1,18 +1,19 @@
 /**
  * Certificates from ACME on a real frontend: Let's Encrypt's test server pebble (lab/acme/pebble.ts)
- * runs in the frontend's network namespace, its HTTP-01 validation reaching certbot's responder on
- * 127.0.0.1:8402 where Envoy would forward it; its endpoint CA is trusted on the frontend for this test
- * only. `pulumi up` with limen:tls.source "acme" makes certbot obtain one certificate per site and
+ * runs in the frontend's network namespace, its HTTP-01 validation going to the frontend's port 80,
+ * through Envoy's challenge route, to certbot's responder on 127.0.0.1:8402; its endpoint CA is trusted
+ * on the frontend for this test only. `pulumi up` with limen:tls.source "acme" makes certbot obtain one certificate per site and
  * publishes each checked pair where Envoy's SDS files point; a forced renewal goes through certbot's
- * own hook and swaps the pair atomically; a failed renewal leaves the served pair; `verify` reports
- * each certificate's days left and names. Runs last: it leaves the stack on the acme source.
+ * own hook and swaps the pair atomically, and Envoy serves the new one; SNI picks each site's certificate
+ * through the front door; a failed renewal leaves the served pair; `verify` reports each certificate's
+ * days left and names. It leaves the stack on the acme source (the next file configures its own).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { Stack } from "@pulumi/pulumi/automation";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { LabAcme, startPebble, trustOnFrontend, untrustOnFrontend } from "../acme/pebble";
 import { configureLabStack, engineEnv, LabHosts, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot, stackName } from "../stack";
-import { onHost, onHostOk } from "./probes";
+import { inNamespace, onHost, onHostOk } from "./probes";
 
 const responderPort = 8402;
 const domains = { limen: "limen.lab.test", darc: "darc.lab.test" };
@@ -38,6 +39,18 @@ function served(name: string): { version: string; serial: string; names: string;
     };
 }
 
+/** The serial and names of the certificate the front door presents for `serverName` (SNI), seen from the outsider. */
+function presented(serverName: string): { serial: string; names: string } {
+    const frontend = hosts.hosts.frontend.ipv4;
+    const handshake = inNamespace(
+        hosts.hosts.outsider.namespace,
+        "sh",
+        "-c",
+        `openssl s_client -connect ${frontend}:443 -servername ${serverName} </dev/null 2>/dev/null | openssl x509 -noout -serial -ext subjectAltName | tr -d '\n'`,
+    );
+    return { serial: /serial=([0-9A-F]+)/.exec(handshake.stdout)?.[1] ?? "", names: /DNS:[^\s,]+/.exec(handshake.stdout)?.[0] ?? "" };
+}
+
 function verifyRows(): { check: string; ok: boolean; warning?: boolean; detail: string }[] {
     const run = spawnSync("npm", ["run", "--silent", "verify", "--", "--stack", stackName, "--json"], {
         cwd: repoRoot,
@@ -54,7 +67,8 @@ function verifyRows(): { check: string; ok: boolean; warning?: boolean; detail: 
 
 beforeAll(async () => {
     hosts = readLabHosts();
-    pebble = await startPebble({ responderPort, domains: Object.values(domains) });
+    // Envoy's port 80, as Let's Encrypt's validation reaches a server.
+    pebble = await startPebble({ validationPort: 80, domains: Object.values(domains) });
     await trustOnFrontend(pebble.acmeCaPem);
     // Opened (created when the lab is new) before its config is written.
     stack = await openLabStack();
@@ -97,7 +111,26 @@ describe("ACME certificates on the lab's frontend (pebble)", () => {
         });
         // Nothing listens on the responder port between renewals.
         expect(onHost("frontend", `ss -Hltn 'sport = :${responderPort}' | grep -q .`).status).toBe(1);
+        // pebble's validation requests came in on port 80 and Envoy's challenge route answered them.
+        const challenges = onHostOk("frontend", "docker logs limen-envoy 2>&1 | grep -c '/.well-known/acme-challenge/.* 200' || true").trim();
+        expect(Number(challenges)).toBeGreaterThanOrEqual(Object.keys(domains).length);
     }, 300_000);
+
+    it("through the front door, SNI picks each site's certificate that pebble issued", () => {
+        for (const [name, domain] of Object.entries(domains)) {
+            expect(presented(domain), domain).toEqual({ serial: served(name).serial, names: `DNS:${domain}` });
+        }
+    });
+
+    it("on port 80 the challenge path goes to the responder's route, every other path to https", () => {
+        const frontend = hosts.hosts.frontend.ipv4;
+        const get = (urlPath: string) =>
+            inNamespace(hosts.hosts.outsider.namespace, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", `Host: ${domains.limen}`, `http://${frontend}${urlPath}`)
+                .stdout;
+        // No issuance is running, so nothing answers behind the route: Envoy says the upstream is down.
+        expect(get("/.well-known/acme-challenge/lab-probe")).toBe("503");
+        expect(get("/.well-known/other")).toBe("301");
+    });
 
     it("a second pulumi up --refresh reads the certificates and changes nothing", async () => {
         const again = await stack.up({ color: "never", refresh: true });
@@ -140,6 +173,8 @@ describe("ACME certificates on the lab's frontend (pebble)", () => {
             expect(mixed).toBe(0);
             // The darc certificate was not touched.
             expect(served("darc").sameAsLineage).toBe(true);
+            // Envoy saw the swap in its watched directory and serves the new pair (SDS), without a restart.
+            return vi.waitFor(() => expect(presented(domains.limen).serial).toBe(after.serial), { timeout: 15_000, interval: 500 });
         });
     }, 180_000);
 

@@ -2,8 +2,9 @@
  * What a user would see, measured from the lab's namespaces: real TCP connects, real HTTP, and
  * commands inside the machines (through lab/hosts/exec.sh, not through the stack's own SSH path).
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
+import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { repoRoot } from "../stack";
 
 export interface Result {
@@ -16,6 +17,14 @@ function run(command: string, args: string[], input?: string): Result {
     const result = spawnSync(command, args, { encoding: "utf8", input, timeout: 60_000 });
     return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
 }
+
+/**
+ * Resources of the lab stack as lab/stack.ts configures it: the stack itself plus 18, per host the
+ * component and its host tool, per firewall the component and its table, the frontend apps (component,
+ * ecosystem, env file, pm2 apps), and Envoy (component, Docker provider, image, bootstrap, the
+ * container's name, the container).
+ */
+export const labResourceCount = 19;
 
 /** Runs a command in a lab network namespace (the host's filesystem, the namespace's network). */
 export function inNamespace(namespace: string, command: string, ...args: string[]): Result {
@@ -69,4 +78,31 @@ export function moveAgentFixture(port: number): void {
         `sed -i 's/^PORT=.*/PORT=${port}/' /etc/default/limen-fixture-agent && systemctl restart limen-fixture-agent && ` +
             `for i in $(seq 50); do ss -Hltn "sport = :${port}" | grep -q . && exit 0; sleep 0.1; done; exit 1`,
     );
+}
+
+/** A command (a shell loop in a namespace or machine) that runs in the background while `pulumi up` works; resolves to its stdout. */
+export function background(command: string, args: string[]): Promise<string> {
+    return new Promise((resolve) => {
+        const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
+        let out = "";
+        child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+        child.on("close", () => resolve(out));
+    });
+}
+
+/** `pulumi preview --refresh --diff`: the resources it would change (by name), and its text. */
+export async function previewRefresh(stack: Stack): Promise<{ changed: string[]; text: string }> {
+    const changed = new Set<string>();
+    let text = "";
+    await stack.preview({
+        color: "never",
+        refresh: true,
+        diff: true,
+        onOutput: (line) => (text += line),
+        onEvent: (event: EngineEvent) => {
+            const metadata = event.resourcePreEvent?.metadata;
+            if (metadata && !["same", "refresh", "read"].includes(metadata.op)) changed.add(metadata.urn.split("::").at(-1)!);
+        },
+    });
+    return { changed: [...changed].sort(), text };
 }
