@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# npm run lab: build or reuse the engine, the lab's command plugin, pebble (the test ACME CA) and the
-# host image, boot blank machines, then run the end-to-end tests (converge, idempotence, reachability,
+# npm run lab: build or reuse the engine, the lab's command plugin, pebble (the test ACME CA), the
+# host image and the stand-in Envoy image, put the real Docker provider plugin in place, boot blank
+# machines (and the lab registry), then run the end-to-end tests (converge, idempotence, reachability,
 # session flow, a config change, destroy) from the operator namespace. Prints each check and where the
 # time went.
 #   lab/run.sh [vitest args...]   the end-to-end tests
@@ -45,6 +46,8 @@ fi
 
 phase "engine (pulumi CLI from Go modules)"
 "$lab/engine/build-engine.sh" >/dev/null
+phase "Docker provider plugin (Pulumi's own, from ../shared/tools)"
+"$lab/engine/docker-plugin.sh" >/dev/null
 phase "command plugin and Node.js language host (lab stand-ins)"
 plugin_dir=$("$lab/engine/build-lab-plugin.sh" command-provider):$("$lab/engine/build-lab-plugin.sh" language-host)
 if ! $bench; then
@@ -59,6 +62,10 @@ if $cold; then
 fi
 phase "host image (cached after the first build)"
 "$lab/hosts/build-image.sh" >/dev/null
+phase "stand-in Envoy (Go) and its image (crane), for the lab registry"
+# Built and cached here (keyed by the stand-in binary); up.sh starts the lab registry and only pushes it.
+command -v docker-registry >/dev/null || { echo "docker-registry not found: apt-get install docker-registry" >&2; exit 1; }
+"$lab/registry/build-envoy-image.sh" >/dev/null
 phase "blank machines"
 "$lab/hosts/down.sh" >/dev/null
 # A fresh start: the engine's state must describe the blank machines, not an earlier run's.

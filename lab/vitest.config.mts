@@ -1,10 +1,13 @@
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 import { defineConfig } from "vitest/config";
 
-/** The files build on each other (1-cycle, then 2-safety): run them in name order, one at a time. */
-class ByName extends BaseSequencer {
+/** A file's number: 1-cycle.test.ts → 1, 10-front-door.test.ts → 10. */
+const numberOf = (file: TestSpecification) => Number(/(\d+)-[^/]*$/.exec(file.moduleId)?.[1] ?? Infinity);
+
+/** The files build on each other (1-cycle, then 2-safety, …, 10-front-door): run them in number order, one at a time. */
+class ByNumber extends BaseSequencer {
     override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-        return [...files].sort((a, b) => a.moduleId.localeCompare(b.moduleId));
+        return [...files].sort((a, b) => numberOf(a) - numberOf(b) || a.moduleId.localeCompare(b.moduleId));
     }
 }
 
@@ -14,7 +17,7 @@ export default defineConfig({
         root: new URL("..", import.meta.url).pathname,
         include: ["lab/test/**/*.test.ts"],
         fileParallelism: false,
-        sequence: { sequencer: ByName },
+        sequence: { sequencer: ByNumber },
         testTimeout: 120_000,
         hookTimeout: 300_000,
     },

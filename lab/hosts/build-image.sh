@@ -2,6 +2,7 @@
 # Builds (or finds in the cache) the lab's Debian bookworm images:
 #   base      debootstrap minbase + systemd, sshd, nftables, certbot, user `deploy` (outsider boots this)
 #   frontend  base + Node.js 22 (the binary tools/node/node22.sh gives) + pm2 + user `limen` + /srv/limen-frontend + /srv/darc-kr
+#             + Debian's Docker (docker.io, containerd, runc), as prod's frontend runs Envoy in Docker
 #   backend   base + Node.js 22 + the backend API and agent fixtures as enabled systemd units
 # base is a full root tree; frontend and backend are overlayfs upper layers stacked on it.
 # Each lives in $LIMEN_CACHE_DIR/images/<flavour>-<key>; the key hashes everything that goes in,
@@ -12,6 +13,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SUITE=bookworm
 PM2_VERSION=7.0.4
+# Debian's own Docker, as on prod's frontend; only the frontend layer has it, so backend and outsider
+# run no dockerd at all.
+DOCKER_PACKAGES=(docker.io containerd runc)
 # The Node the project runs on (22 LTS): the apps in the lab run on the Node prod runs them on.
 NODE_BIN="$(bash "$(dirname "${BASH_SOURCE[0]}")/../../tools/node/node22.sh")/node"
 PACKAGES=(
@@ -121,6 +125,82 @@ configure_frontend() {
     | tar -C "$root/srv/limen-frontend" -xf -
   cp "$FIXTURES_DIR/darc-kr/server.js" "$FIXTURES_DIR/darc-kr/package.json" "$root/srv/darc-kr/"
   chroot "$root" chown -R limen:limen /srv/limen-frontend /srv/darc-kr
+
+  install_docker "$root"
+}
+
+# apt-get in the image's chroot resolves Docker's dependencies against what base already holds. The
+# mirror is reached from this machine's network (the host's resolv.conf bound in for the build only);
+# the .debs stay in $CACHE_DIR/debs/apt, so a rebuild with a warm cache fetches only the index.
+apt_in_image() {
+  local root="$1" rc=0
+  shift
+  install -d "$CACHE_DIR/debs/apt"
+  mount --bind /etc/resolv.conf "$root/etc/resolv.conf"
+  mount --bind "$CACHE_DIR/debs/apt" "$root/var/cache/apt/archives"
+  # No service starts in a chroot: the machine's systemd starts them when it boots.
+  printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
+  chmod 0755 "$root/usr/sbin/policy-rc.d"
+  chroot "$root" env DEBIAN_FRONTEND=noninteractive "$@" || rc=$?
+  rm -f "$root/usr/sbin/policy-rc.d"
+  umount "$root/var/cache/apt/archives" "$root/etc/resolv.conf"
+  return "$rc"
+}
+
+install_docker() {
+  local root="$1" t0 apt_log="$CACHE_DIR/docker-install.log"
+  t0="$(now)"
+  printf 'deb %s %s main\n' "$(debian_mirror)" "$SUITE" > "$root/etc/apt/sources.list"
+  if ! { apt_in_image "$root" apt-get -qq update \
+      && apt_in_image "$root" apt-get -qq install -y --no-install-recommends "${DOCKER_PACKAGES[@]}"; } > "$apt_log" 2>&1; then
+    tail -n 20 "$apt_log" >&2
+    die "installing ${DOCKER_PACKAGES[*]} failed (log: $apt_log)"
+  fi
+  rm -rf "$root"/var/lib/apt/lists/*
+  log "  $(chroot "$root" dockerd --version) ($(elapsed "$t0"))"
+
+  install -d -m 0700 "$root/etc/docker"
+  # The lab's dockerd must leave the machine's network as the stack set it: no bridge, no iptables or
+  # nftables rules, no sysctl writes (/proc/sys is read-only in the machine). vfs: overlayfs cannot
+  # stack on the machine's overlay root. Envoy runs with --network host, which needs none of these.
+  # A relative cgroup parent: the machine sees the host's whole cgroup v1 trees, and the default
+  # "/docker" would put containers beside the machine instead of inside the cgroups it runs in.
+  cat > "$root/etc/docker/daemon.json" <<'EOF'
+{
+  "bridge": "none",
+  "iptables": false,
+  "ip6tables": false,
+  "ip-forward": false,
+  "ip-masq": false,
+  "cgroup-parent": "limen-lab-docker",
+  "storage-driver": "vfs",
+  "exec-opts": ["native.cgroupdriver=cgroupfs"]
+}
+EOF
+  # systemd-nspawn hands the machine the cgroup v1 controllers read-only, so runc cannot make a
+  # container's cgroups; a bind remount makes the machine's view writable (a plain remount says
+  # "busy"). Lab-only: prod's frontend is not a container.
+  cat > "$root/etc/systemd/system/limen-lab-cgroup-rw.service" <<'EOF'
+[Unit]
+Description=limen lab: cgroup v1 controllers writable for containerd and dockerd
+DefaultDependencies=no
+After=local-fs.target
+Before=containerd.service docker.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -ec 'for c in cpuset cpu cpuacct memory pids blkio devices freezer; do \
+  if mountpoint -q /sys/fs/cgroup/$c; then mount -o remount,bind,rw /sys/fs/cgroup/$c; fi; done'
+
+[Install]
+RequiredBy=containerd.service docker.service
+EOF
+  chroot "$root" systemctl enable limen-lab-cgroup-rw.service containerd.service docker.service docker.socket >/dev/null 2>&1
+  # README, "Security": the deploy user reaches Docker (the Docker provider dials it over SSH); the
+  # app user never does, since the docker group is root on the host.
+  chroot "$root" usermod -aG docker deploy
+  if chroot "$root" id -nG limen | tr ' ' '\n' | grep -qx docker; then die "limen must not be in the docker group"; fi
 }
 
 configure_backend() {
@@ -176,7 +256,8 @@ frontend_key() {
   local app_files
   mapfile -t app_files < <(cd "$FIXTURES_DIR/limen-frontend" && find app -type f | sort)
   { echo "base=$1 pm2=$PM2_VERSION node=$NODE_SHA"
-    declare -f configure_frontend install_node build_frontend_app
+    echo "docker=${DOCKER_PACKAGES[*]}"
+    declare -f configure_frontend install_node build_frontend_app apt_in_image install_docker
     files_sha "$FIXTURES_DIR/limen-frontend" package.json package-lock.json next.config.mjs proxy.js "${app_files[@]}"
     files_sha "$FIXTURES_DIR/darc-kr" server.js package.json
   } | sha

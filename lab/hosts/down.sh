@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Tears the lab down: powers the machines off, unmounts and deletes their root copies, removes
-# the namespaces (with them the veths and the bridge) and hosts.json / known_hosts. Idempotent.
-# Keeps the cached images and the deploy key pair.
+# Tears the lab down: powers the machines off, stops the lab registry (dropping its storage),
+# unmounts and deletes the machines' root copies, removes the namespaces (with them the veths and the
+# bridge) and hosts.json / known_hosts. Idempotent. Keeps the cached images, the deploy key pair and
+# the registry's CA.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -18,7 +19,9 @@ for host in "${MACHINES[@]}"; do
   [[ " ${running[*]} " == *" $host "* ]] && log "$host: powered off ($(elapsed "$t0"))"
 done
 
-all_ns=("$OPERATOR_NS")
+bash "$LAB_DIR/registry/registry.sh" stop
+
+all_ns=("$OPERATOR_NS" "$REGISTRY_NS")
 for host in "${MACHINES[@]}"; do all_ns+=("$(ns_of "$host")"); done
 all_ns+=("$NET_NS")
 for ns in "${all_ns[@]}"; do

@@ -19,11 +19,25 @@ NET_NS="limen-net"
 BRIDGE="br-limen"
 OPERATOR_NS="limen-operator"
 MACHINES=(frontend backend outsider)
-declare -A IPV4=([operator]=198.51.100.2 [frontend]=198.51.100.10 [backend]=198.51.100.100 [outsider]=198.51.100.200)
-declare -A IPV6=([operator]=2001:db8::2 [frontend]=2001:db8::10 [backend]=2001:db8::100 [outsider]=2001:db8::200)
+declare -A IPV4=([operator]=198.51.100.2 [registry]=198.51.100.5 [frontend]=198.51.100.10 [backend]=198.51.100.100 [outsider]=198.51.100.200)
+declare -A IPV6=([operator]=2001:db8::2 [registry]=2001:db8::5 [frontend]=2001:db8::10 [backend]=2001:db8::100 [outsider]=2001:db8::200)
 # Which cached image each machine boots.
 declare -A FLAVOUR=([frontend]=frontend [backend]=backend [outsider]=base)
 SSH_PORT=22
+
+# The lab's container registry (lab/registry/): Debian's docker-registry in namespace limen-registry,
+# TLS from a lab CA, named through the machines' /etc/hosts. Its CA and key pair are kept across
+# down.sh (as the deploy key is), so a machine that stays up keeps trusting it; its storage is not.
+REGISTRY_NS="limen-registry"
+REGISTRY_NAME="registry.lab.test"
+REGISTRY_PORT=5000
+REGISTRY_HOST="$REGISTRY_NAME:$REGISTRY_PORT"
+REGISTRY_DIR="$STATE_DIR/registry"
+REGISTRY_TLS_DIR="$REGISTRY_DIR/tls"
+REGISTRY_CA="$REGISTRY_TLS_DIR/ca.crt"
+# Where the stand-in Envoy image is pushed, and the pinned reference up.sh records in hosts.json.
+ENVOY_REPOSITORY="$REGISTRY_HOST/limen-lab/envoy"
+ENVOY_IMAGE_FILE="$REGISTRY_DIR/envoy-image"
 
 ns_of() { echo "limen-$1"; }
 machine_dir() { echo "$MACHINES_DIR/$1"; }
@@ -54,7 +68,9 @@ leader_pid() {
   ns="$(ns_of "$1")"
   [[ -e /run/netns/$ns ]] || return 1
   for pid in $(ip netns pids "$ns" 2>/dev/null); do
-    if awk '/^NSpid:/ { exit !($NF == 1 && NF > 2) }' "/proc/$pid/status" 2>/dev/null; then
+    # The machine's init is pid 1 one pid namespace down ("NSpid: <host pid> 1"); a container's
+    # init (Docker on the frontend, host network) is pid 1 a level further down and is not it.
+    if awk '/^NSpid:/ { exit !($NF == 1 && NF == 3) }' "/proc/$pid/status" 2>/dev/null; then
       echo "$pid"
       return 0
     fi
@@ -157,9 +173,24 @@ enter_machine_cgroup() {
   done < <(writable_cgroup_hierarchies)
 }
 
+# The frontend's dockerd makes its containers' cgroups under limen-lab-docker/ (daemon.json's
+# relative cgroup-parent) in each cgroup v1 controller, below the cgroup the machine was started from;
+# runc removes each container's own, the parent stays until the machine is gone.
+remove_docker_cgroup_parents() {
+  local controllers path mnt
+  while IFS=: read -r _ controllers path; do
+    [[ -n $controllers && $controllers != name=* ]] || continue
+    mnt="$(awk -v c="${controllers%%,*}" '$3 == "cgroup" {
+      n = split($4, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) { print $2; exit } }' /proc/mounts)"
+    [[ -n $mnt && -d $mnt${path%/}/limen-lab-docker ]] || continue
+    rmdir "$mnt${path%/}/limen-lab-docker" 2>/dev/null || true
+  done < /proc/self/cgroup
+}
+
 # Removes a stopped machine's cgroups (they are empty once systemd-nspawn has exited).
 remove_machine_cgroup() {
   local list dir
+  [[ ${FLAVOUR[$1]} != frontend ]] || remove_docker_cgroup_parents
   list="$(machine_dir "$1")/cgroups"
   [[ -f $list ]] || return 0
   while read -r dir; do
@@ -175,13 +206,17 @@ start_machine() {
   dir="$(machine_dir "$host")"
   mountpoint -q "$dir/root" || die "root of $host is not mounted: run up.sh"
   remove_machine_cgroup "$host"
+  local extra=()
+  # runc gives each container a session keyring (keyctl), which nspawn's seccomp filter refuses with
+  # EPERM ("unable to join session keyring"); only the machine that runs Docker gets those calls.
+  if [[ ${FLAVOUR[$host]} == frontend ]]; then extra+=(--system-call-filter="add_key keyctl"); fi
   # setsid: the machine outlives the shell that started it and gets none of its signals.
   (
     enter_machine_cgroup "$host"
     exec setsid systemd-nspawn --quiet --boot --directory="$dir/root" --machine="limen-$host" --hostname="$host" \
       --network-namespace-path="/run/netns/$(ns_of "$host")" --capability=CAP_NET_ADMIN \
       --register=no --keep-unit --resolv-conf=off --timezone=off --link-journal=no --console=read-only \
-      < /dev/null >> "$dir/console.log" 2>&1
+      "${extra[@]}" < /dev/null >> "$dir/console.log" 2>&1
   ) &
   local pid=$! i
   echo "$pid" > "$dir/nspawn.pid"
@@ -216,6 +251,14 @@ wait_machine() {
     ((SECONDS < deadline)) || die "$host: sshd does not accept the deploy key from $OPERATOR_NS"
     sleep 0.5
   done
+  # systemd counts a simple service started when its process runs, not when it listens: the backend's
+  # fixtures are waited for on their ports, or a first deploy's backend preflight finds them refusing.
+  if [[ $host == backend ]]; then
+    until machine_exec "$host" sh -c 'ss -Hltn "sport = :18443" | grep -q . && ss -Hltn "sport = :9000" | grep -q .' 2>/dev/null; do
+      ((SECONDS < deadline)) || die "$host: the API and agent fixtures do not listen on 18443 and 9000"
+      sleep 0.2
+    done
+  fi
   log "$host: $state, ssh ok from $OPERATOR_NS ($(elapsed "$t0"))"
 }
 

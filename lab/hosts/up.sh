@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings the lab up: the network namespaces and bridge, then frontend, backend and outsider booted
 # with systemd-nspawn, each on a fresh overlay of its cached image (a machine that is already
-# running is kept as it is). Writes lab/.state/hosts.json and lab/.state/ssh/known_hosts.
+# running is kept as it is), and the lab's registry (lab/registry/) with the stand-in Envoy image
+# pushed to it. Writes lab/.state/hosts.json and lab/.state/ssh/known_hosts.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -56,6 +57,20 @@ create_root() {
   gid="$(awk -F: '$1 == "deploy" { print $4 }' "$root/etc/passwd")"
   install -m 0600 -o "$uid" -g "$gid" "$DEPLOY_KEY.pub" "$root/home/deploy/.ssh/authorized_keys"
 
+  if [[ ${FLAVOUR[$host]} == frontend ]]; then
+    # Per machine, not in the cached image: the CA belongs to this checkout's lab (lab/.state).
+    install -d "$root/etc/docker/certs.d/$REGISTRY_HOST"
+    install -m 0644 "$REGISTRY_CA" "$root/etc/docker/certs.d/$REGISTRY_HOST/ca.crt"
+    # The pair the lab's `host-files` TLS source names, where Debian's ssl-cert puts its snakeoil
+    # pair: a self-signed certificate for the lab's site names, made for this machine, never cached.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$host" \
+      -addext "subjectAltName=DNS:limen.lab.test,DNS:darc.lab.test,DNS:$host" \
+      -keyout "$dir/ssl-cert-snakeoil.key" -out "$dir/ssl-cert-snakeoil.pem" 2>/dev/null
+    install -m 0644 "$dir/ssl-cert-snakeoil.pem" "$root/etc/ssl/certs/ssl-cert-snakeoil.pem"
+    install -m 0600 "$dir/ssl-cert-snakeoil.key" "$root/etc/ssl/private/ssl-cert-snakeoil.key"
+    rm -f "$dir/ssl-cert-snakeoil.key"
+  fi
+
   echo "$host" > "$root/etc/hostname"
   od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$root/etc/machine-id"
   echo >> "$root/etc/machine-id"
@@ -65,6 +80,7 @@ create_root() {
     for who in "${MACHINES[@]}"; do
       printf '%s\t%s\n%s\t%s\n' "${IPV4[$who]}" "$who" "${IPV6[$who]}" "$who"
     done
+    printf '%s\t%s\n%s\t%s\n' "${IPV4[registry]}" "$REGISTRY_NAME" "${IPV6[registry]}" "$REGISTRY_NAME"
   } > "$root/etc/hosts"
 }
 
@@ -82,9 +98,10 @@ write_known_hosts_and_json() {
   for host in "${MACHINES[@]}"; do
     args+=("$host" "${IPV4[$host]}" "${IPV6[$host]}" "$(cut -d' ' -f1,2 "$(machine_dir "$host")/ssh_host_ed25519_key.pub")" "$(machine_dir "$host")/root")
   done
-  node - "$HOSTS_JSON" "$DEPLOY_KEY" "$KNOWN_HOSTS" "$OPERATOR_NS" "${IPV4[operator]}" "${IPV6[operator]}" "$SSH_PORT" "${args[@]}" <<'EOF'
+  node - "$HOSTS_JSON" "$DEPLOY_KEY" "$KNOWN_HOSTS" "$OPERATOR_NS" "${IPV4[operator]}" "${IPV6[operator]}" "$SSH_PORT" \
+    "$ENVOY_IMAGE" "${args[@]}" <<'EOF'
 const fs = require('node:fs')
-const [out, key, knownHosts, operatorNs, opV4, opV6, port, ...rest] = process.argv.slice(2)
+const [out, key, knownHosts, operatorNs, opV4, opV6, port, envoyImage, ...rest] = process.argv.slice(2)
 const hosts = {}
 for (let i = 0; i < rest.length; i += 5) {
   const [name, ipv4, ipv6, hostKey, rootDir] = rest.slice(i, i + 5)
@@ -99,6 +116,8 @@ const doc = {
   deployPrivateKeyPath: key,
   hosts,
 }
+// The stand-in Envoy image in the lab registry, pinned by digest; absent when there is no stand-in binary.
+if (envoyImage) doc.envoyImage = envoyImage
 fs.writeFileSync(out + '.tmp', JSON.stringify(doc, null, 2) + '\n')
 fs.renameSync(out + '.tmp', out)
 EOF
@@ -111,6 +130,7 @@ main() {
   read_layers
   mkdir -p "$MACHINES_DIR"
   ensure_deploy_key
+  bash "$LAB_DIR/registry/registry.sh" tls
 
   local tn
   tn="$(now)"
@@ -132,6 +152,22 @@ main() {
     booting+=("$host")
     log "$host: fresh root on $(lowerdirs_of "$host" | cut -d: -f1 | xargs basename), booting ($(elapsed "$tn"))"
   done
+
+  # While the machines boot: the registry, and the stand-in Envoy image (built once per binary, then
+  # only pushed).
+  local layout_file layout build_pid
+  layout_file="$(mktemp)"
+  bash "$LAB_DIR/registry/build-envoy-image.sh" > "$layout_file" &
+  build_pid=$!
+  bash "$LAB_DIR/registry/registry.sh" start
+  wait "$build_pid" || { rm -f "$layout_file"; die "building the stand-in Envoy image failed"; }
+  layout="$(cat "$layout_file")"
+  rm -f "$layout_file"
+  ENVOY_IMAGE=""
+  if [[ -n $layout ]]; then
+    bash "$LAB_DIR/registry/registry.sh" push "$layout"
+    ENVOY_IMAGE="$(cat "$ENVOY_IMAGE_FILE")"
+  fi
 
   write_known_hosts_and_json
   for host in "${booting[@]}"; do wait_machine "$host"; done
