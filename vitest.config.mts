@@ -4,6 +4,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
     test: {
         include: ["test/**/*.test.ts"],
+        setupFiles: ["test/support/setup.ts"],
+        globalSetup: ["test/support/global-setup.ts"],
         testTimeout: 30_000,
     },
 });

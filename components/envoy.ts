@@ -1,6 +1,6 @@
 import * as pulumi from "./sdk";
 import { Container, DockerProvider, RemoteImage } from "./docker-resources";
-import { writeSshMaterial } from "../hostio/ssh-material";
+import { sshAgentMaterial } from "../hostio/ssh-material";
 import { EnvoyPlan, FilePlan } from "../plan/hosts";
 import { hostFile } from "./host-file";
 import { ContainerName } from "./host-resources";
@@ -36,11 +36,24 @@ export class EnvoyProxy extends pulumi.ComponentResource {
             .filter((file) => file.name !== "envoy-config")
             .map((file) => hostFile(resourceName(file), args.host, file, { parent: this, dependsOn, aliases: [{ type: "command:remote:Command" }] }));
 
-        // The Docker CLI's ssh transport reads the key and known_hosts from files only; they live in a
-        // private directory for as long as this deployment runs.
+        // The Docker CLI's ssh transport takes ssh options only: the key is offered by the stack's own
+        // ssh-agent (loaded on each run, with a lifetime; never a file), the host key pinned in a file of
+        // its own. Both outlive the program, since refresh, destroy and the deletes of an `up` run the
+        // provider without it (hostio/ssh-material.ts).
         const sshOpts = args.ssh.privateKey.apply((key) => {
-            const material = writeSshMaterial(`docker-${name}`, key, [{ address: args.host.address, port: args.ssh.port, hostKey: args.ssh.hostKey }]);
-            return ["-i", material.identity, "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${material.knownHosts}`];
+            const material = sshAgentMaterial(`docker-${name}`, key, [{ address: args.host.address, port: args.ssh.port, hostKey: args.ssh.hostKey }]);
+            return [
+                "-o",
+                `IdentityAgent=${material.agentSocket}`,
+                "-i",
+                material.publicKey,
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                `UserKnownHostsFile=${material.knownHosts}`,
+            ];
         });
         const provider = new DockerProvider(
             `${name}-docker`,

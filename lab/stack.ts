@@ -134,10 +134,10 @@ export function pulumiBinary(): string {
  * Automation API's in-process program. `binary` lets the benchmark time the process through a wrapper.
  * Throws with the CLI's output when it fails.
  */
-export function runPulumiCli(args: string[], binary = pulumiBinary()): string {
+export function runPulumiCli(args: string[], binary = pulumiBinary(), extraEnv: Record<string, string> = {}): string {
     const result = spawnSync(binary, [...args, "--stack", stackName, "--non-interactive", "--color", "never"], {
         cwd: repoRoot,
-        env: { ...process.env, ...engineEnv() },
+        env: { ...process.env, ...engineEnv(), ...extraEnv },
         encoding: "utf8",
         timeout: 300_000,
     });

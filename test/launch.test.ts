@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { prodRawConfig, withOverride } from "./support/fixtures";
+import { prodRawConfig, throwawayPrivateKey, withOverride } from "./support/fixtures";
 import { mockedProgramScript } from "./support/mocked-program";
 
 const root = path.join(__dirname, "..");
@@ -97,13 +97,16 @@ describe("freshBundle", () => {
     });
 });
 
+/** The program run whole loads the deploy key into the Docker provider's ssh-agent: a real key (the agent refuses a fake one). */
+const withRealKey = (raw: Record<string, string>) => ({ ...raw, "limen:sshPrivateKey": throwawayPrivateKey() });
+
 describe("the bundled program", () => {
     /**
      * Runs a program under Pulumi's mocks in its own Node process, as the language host would (SDK
      * first, then the program), and returns every registration (type, name, inputs) and the outputs.
      */
     function registrationsOf(program: string, preload = ""): { resources: unknown[]; outputs: string[] } {
-        const driver = mockedProgramScript(program, prodRawConfig(), {
+        const driver = mockedProgramScript(program, withRealKey(prodRawConfig()), {
             preload,
             settleMs: 1000,
             settled:
@@ -129,7 +132,10 @@ describe("the bundled program", () => {
 
     it("never loads @pulumi/pulumi's index, TypeScript or npm's arborist, Envoy's Docker resources included (about 0.75 s per deploy)", () => {
         // As the language host's harness starts it: the runtime's own modules, then the program.
-        const driver = mockedProgramScript("./launch/program.cjs", prodRawConfig(), { settleMs: 1000, settled: "console.log(JSON.stringify(Object.keys(require.cache)))" });
+        const driver = mockedProgramScript("./launch/program.cjs", withRealKey(prodRawConfig()), {
+            settleMs: 1000,
+            settled: "console.log(JSON.stringify(Object.keys(require.cache)))",
+        });
         const result = spawnSync(process.execPath, ["-e", driver], { cwd: root, encoding: "utf8" });
         expect(result.stderr).toBe("");
         const loaded = JSON.parse(result.stdout) as string[];

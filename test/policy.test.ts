@@ -386,6 +386,7 @@ describe("remote-connections-pin-host-keys", () => {
         const docker = (await graphFor(prodRawConfig())).find((r) => r.name === "frontend-envoy-docker")!;
         expect(isSecretOnWire(docker.wire.sshOpts)).toBe(true);
         expect(sshOptions(JSON.parse(plainOnWire(docker.wire.sshOpts) as string))).toEqual([
+            ["identityagent", expect.stringMatching(/agent\.sock$/)],
             ["identitiesonly", "yes"],
             ["stricthostkeychecking", "yes"],
             ["userknownhostsfile", expect.stringMatching(/known_hosts$/)],

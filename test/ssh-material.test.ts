@@ -1,55 +1,96 @@
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { knownHostsLine, writeSshMaterial } from "../hostio/ssh-material";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentKeyLifetimeSeconds, knownHostsLine, loadIntoAgent, setAgentLoader, sshAgentMaterial } from "../hostio/ssh-material";
 
-/** hostio/ssh-material.ts: the key and known_hosts for the Docker CLI, private and removed at exit. */
-describe("SSH material for tools that read files", () => {
-    const runtime = mkdtempSync(path.join(tmpdir(), "limen-runtime-"));
+/**
+ * hostio/ssh-material.ts with the real ssh-agent: the Docker provider's key lives only in the stack's
+ * agent, which outlives the program (refresh, destroy and an update's deletes run the provider without
+ * it); only public files are written.
+ */
+describe("the Docker provider's SSH material, held by the stack's ssh-agent", () => {
+    let runtime: string;
+    let privateKey: string;
+    let publicKey: string;
     const saved = process.env.XDG_RUNTIME_DIR;
-    process.env.XDG_RUNTIME_DIR = runtime;
+    const pin = { address: "192.0.2.10", port: 2222, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests" };
+    const agentKeys = (socket: string) => spawnSync("ssh-add", ["-l"], { env: { ...process.env, SSH_AUTH_SOCK: socket }, encoding: "utf8" });
+
+    beforeAll(() => {
+        runtime = mkdtempSync(path.join(tmpdir(), "limen-runtime-"));
+        process.env.XDG_RUNTIME_DIR = runtime;
+        setAgentLoader(loadIntoAgent);
+        // A throwaway key, as the stack's limen:sshPrivateKey would be.
+        const keyDir = mkdtempSync(path.join(tmpdir(), "limen-key-"));
+        execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "limen-test", "-f", path.join(keyDir, "id")]);
+        privateKey = readFileSync(path.join(keyDir, "id"), "utf8");
+        publicKey = readFileSync(path.join(keyDir, "id.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+        rmSync(keyDir, { recursive: true, force: true });
+    });
+
     afterAll(() => {
+        // The agents these tests started: the program leaves its agent running on purpose, a test does not.
+        spawnSync("pkill", ["-f", `ssh-agent -a ${runtime}/`]);
+        rmSync(runtime, { recursive: true, force: true });
         if (saved === undefined) delete process.env.XDG_RUNTIME_DIR;
         else process.env.XDG_RUNTIME_DIR = saved;
     });
-    const pin = { address: "192.0.2.10", port: 2222, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests" };
 
-    it("writes the key 0600 and only the pinned host keys, in a 0700 directory, and dispose removes it", () => {
-        const material = writeSshMaterial("docker-test", "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----", [pin]);
+    it("loads the key into an agent of its own and writes only public files, in a 0700 directory", () => {
+        const material = sshAgentMaterial("docker-test", privateKey, [pin]);
         expect(material.dir).toBe(path.join(runtime, "limen-infra", "docker-test"));
         expect((statSync(material.dir).mode & 0o777).toString(8)).toBe("700");
-        expect((statSync(material.identity).mode & 0o777).toString(8)).toBe("600");
-        expect(readFileSync(material.identity, "utf8").endsWith("\n")).toBe(true);
+        expect(readdirSync(material.dir).sort()).toEqual(["agent.sock", "id.pub", "known_hosts"]);
+        expect(readFileSync(material.publicKey, "utf8")).toContain(publicKey);
         expect(readFileSync(material.knownHosts, "utf8")).toBe(`[192.0.2.10]:2222 ${pin.hostKey}\n`);
         expect(knownHostsLine("192.0.2.10", 22, pin.hostKey)).toBe(`192.0.2.10 ${pin.hostKey}`);
-        material.dispose();
-        expect(existsSync(material.dir)).toBe(false);
+        // No file in the directory holds the private key.
+        for (const file of ["id.pub", "known_hosts"]) expect(readFileSync(path.join(material.dir, file), "utf8")).not.toContain("PRIVATE KEY");
+        const listed = agentKeys(material.agentSocket);
+        expect(listed.status).toBe(0);
+        expect(listed.stdout.trim().split("\n")).toHaveLength(1);
+        expect(agentKeyLifetimeSeconds).toBe(3600);
     });
 
-    it("many writes in one process add one exit listener, which removes every directory written", () => {
-        const before = process.listenerCount("exit");
-        const materials = Array.from({ length: 12 }, (_unused, i) => writeSshMaterial(`docker-many-${i % 3}`, "key", [pin]));
-        expect(process.listenerCount("exit") - before).toBeLessThanOrEqual(1);
-        for (const material of materials) material.dispose();
-        expect(process.listenerCount("exit")).toBe(before);
-        // A process that writes and exits without disposing leaves nothing behind.
+    it("the agent outlives the process that loaded the key, and a second run reuses it with the key once", () => {
         const child = spawnSync(
             process.execPath,
             [
                 "--import",
                 "tsx",
                 "-e",
-                `const m = require(${JSON.stringify(path.join(__dirname, "..", "hostio", "ssh-material.ts"))}).writeSshMaterial("docker-exit", "key", []); console.log(require("fs").existsSync(m.identity))`,
+                `const m = require(${JSON.stringify(path.join(__dirname, "..", "hostio", "ssh-material.ts"))}); ` +
+                    `console.log(m.sshAgentMaterial("docker-outlives", require("fs").readFileSync(0, "utf8"), []).agentSocket)`,
             ],
-            {
-                env: { ...process.env, XDG_RUNTIME_DIR: runtime },
-                encoding: "utf8",
-            },
+            { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, input: privateKey, encoding: "utf8" },
         );
         expect(child.status, child.stderr).toBe(0);
-        expect(child.stdout.trim()).toBe("true");
-        expect(existsSync(path.join(runtime, "limen-infra", "docker-exit"))).toBe(false);
+        const socket = child.stdout.trim();
+        // The process has exited; the provider started later still finds the key.
+        expect(agentKeys(socket).status).toBe(0);
+        sshAgentMaterial("docker-outlives", privateKey, []);
+        expect(agentKeys(socket).stdout.trim().split("\n")).toHaveLength(1);
+        expect(
+            spawnSync("pgrep", ["-f", `ssh-agent -a ${socket}`], { encoding: "utf8" })
+                .stdout.trim()
+                .split("\n"),
+        ).toHaveLength(1);
+    });
+
+    it("a socket no agent answers on (a reboot, a killed agent) gets a new agent; a private key file of an earlier version goes", () => {
+        const dir = path.join(runtime, "limen-infra", "docker-stale");
+        sshAgentMaterial("docker-stale", privateKey, []);
+        spawnSync("pkill", ["-f", `ssh-agent -a ${dir}/agent.sock`]);
+        expect(agentKeys(path.join(dir, "agent.sock")).status).toBe(2);
+        writeFileSync(path.join(dir, "id"), privateKey, { mode: 0o600 });
+        const material = sshAgentMaterial("docker-stale", privateKey, []);
+        expect(agentKeys(material.agentSocket).status).toBe(0);
+        expect(readdirSync(dir).sort()).toEqual(["agent.sock", "id.pub", "known_hosts"]);
+    });
+
+    it("a key the agent refuses fails the run, saying so", () => {
+        expect(() => sshAgentMaterial("docker-bad", "-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----\n", [])).toThrow(/ssh-add/);
     });
 });

@@ -63,7 +63,7 @@ create_root() {
     install -m 0644 "$REGISTRY_CA" "$root/etc/docker/certs.d/$REGISTRY_HOST/ca.crt"
     # The pair the lab's `host-files` TLS source names, where Debian's ssl-cert puts its snakeoil
     # pair: a self-signed certificate for the lab's site names, made for this machine, never cached.
-    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$host" \
+    openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=$host" \
       -addext "subjectAltName=DNS:limen.lab.test,DNS:darc.lab.test,DNS:$host" \
       -keyout "$dir/ssl-cert-snakeoil.key" -out "$dir/ssl-cert-snakeoil.pem" 2>/dev/null
     install -m 0644 "$dir/ssl-cert-snakeoil.pem" "$root/etc/ssl/certs/ssl-cert-snakeoil.pem"

@@ -9,8 +9,9 @@
  */
 import { Stack } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
-import { configureLabStack, LabHosts, LabOverrides, openLabStack, readLabHosts, recordFigure } from "../stack";
-import { background, inNamespace, onHost, onHostOk, previewRefresh, Result, tcpOpen, tcpOpensWithin } from "./probes";
+import { spawnSync } from "node:child_process";
+import { configureLabStack, LabHosts, LabOverrides, openLabStack, readLabHosts, recordFigure, runPulumiCli } from "../stack";
+import { background, inNamespace, labResourceCount, onHost, onHostOk, previewRefresh, Result, tcpOpen, tcpOpensWithin } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
@@ -306,4 +307,16 @@ describe("container drift is named by preview --refresh and repaired by up --ref
         },
         600_000,
     );
+});
+
+describe("the Docker provider's key, on a machine where no program has run yet", () => {
+    it("a fresh runner's drift check (`pulumi preview --refresh`, the plain CLI) reaches Docker only with PULUMI_RUN_PROGRAM=true, which loads the key first", () => {
+        // As on a fresh CI runner: no agent holds the key. The refresh runs the provider from the options
+        // in the state; only the program, run first, puts the key where those options point.
+        spawnSync("pkill", ["-f", "ssh-agent -a .*/limen-infra/docker-frontend-envoy/agent.sock"]);
+        // Without the program first, the refresh cannot reach Docker: this is what the setting is for.
+        expect(() => runPulumiCli(["preview", "--refresh", "--expect-no-changes"])).toThrow(/docker system dial-stdio/);
+        const output = runPulumiCli(["preview", "--refresh", "--expect-no-changes", "--diff"], undefined, { PULUMI_RUN_PROGRAM: "true" });
+        expect(output).toMatch(new RegExp(`^\\s+${labResourceCount} unchanged$`, "m"));
+    }, 300_000);
 });

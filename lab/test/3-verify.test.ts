@@ -26,17 +26,19 @@ let hosts: LabHosts;
 const runbookChecks = ["backend-health", "session-cookie", "proxy-log", "app-ports-loopback"];
 /**
  * One per artifact of the lab's plans, written out rather than derived from the plan so that a check
- * that went missing shows. The lab runs without Envoy, so the frontend has no Envoy or TLS files.
+ * that went missing shows: with Envoy on, its bootstrap, and the pair it serves (the lab's host files).
  */
 const frontendChecks = [
     "frontend host tool",
     "frontend firewall",
     "frontend file /etc/limen/pm2/ecosystem.config.js",
     "frontend file /srv/limen-frontend/.env.production",
+    "frontend file /etc/limen/envoy/envoy.yaml",
     "frontend pm2",
 ];
 const backendChecks = ["backend host tool", "backend firewall"];
-const checkNames = [...runbookChecks, ...frontendChecks, ...backendChecks];
+const certificateChecks = ["frontend certificate sites"];
+const checkNames = [...runbookChecks, ...frontendChecks, ...backendChecks, ...certificateChecks];
 const repairAdvice = "run `pulumi up --refresh` to repair";
 const publicPortsRule = "tcp dport @public_ports accept";
 
@@ -128,7 +130,7 @@ describe("verify: the runbook as read-only checks", () => {
             expect(status).toBe(1);
             // Every check that runs on the frontend fails with the reason; the backend's still pass.
             const refused = rows.filter((row) => !row.ok);
-            expect(refused.map((row) => row.check)).toEqual([...runbookChecks, ...frontendChecks]);
+            expect(refused.map((row) => row.check)).toEqual([...runbookChecks, ...frontendChecks, ...certificateChecks]);
             for (const row of refused) expect(row.detail, row.check).toMatch(/the host key it presented is not the one pinned in limen:frontend\.hostKey/);
             expect(rows.filter((row) => row.ok).map((row) => row.check)).toEqual(backendChecks);
         } finally {

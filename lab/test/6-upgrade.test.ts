@@ -61,16 +61,16 @@ const previousVersions: PreviousVersion[] = [
         // so the two host tools are updated in place. The apps' resource reads one fact more since (what
         // pm2's saved list holds): it reads the host, finds it as planned and records it, restarting nothing.
         hostToolChanges: true,
-        changes: { same: 10, update: 3, create: envoyResources.length },
+        changes: { same: 9, update: 4, create: envoyResources.length },
     },
     {
         // The last version before the front door ran in the lab: everything but Envoy, which was off.
         name: "the version with Envoy off",
         ref: "79fd964df76d1684d8d9cfda333afe1fe74fa7bd",
         removedFromState: [],
-        // The host tool claims Envoy's container name since.
+        // The host tool claims Envoy's container name since; the frontend's table opens 80 and 443.
         hostToolChanges: true,
-        changes: { same: 11, update: 2, create: envoyResources.length },
+        changes: { same: 10, update: 3, create: envoyResources.length },
     },
 ];
 const previousDir = path.join(stateDir, "previous");
@@ -98,11 +98,17 @@ function pm2Pids(): number[] {
     return (JSON.parse(output) as { pid: number }[]).map((p) => p.pid).sort((a, b) => a - b);
 }
 
-/** What would change if anything on the host were deleted and recreated: inodes, table handle, pids. */
+/**
+ * What would change if anything on the host were deleted and recreated: inodes, table handle, pids.
+ * The frontend's table and boot ruleset are left out: turning Envoy on opens 80 and 443 there, which
+ * re-applies the table in its one transaction (checked on its own below).
+ */
 function hostSnapshot(host: "frontend" | "backend"): string {
-    const files = ["/usr/local/libexec/limen/limen-host", "/etc/limen/firewall/limen.nft", "/etc/systemd/system/limen-firewall.service"];
+    const files = ["/usr/local/libexec/limen/limen-host", "/etc/systemd/system/limen-firewall.service"];
+    if (host === "backend") files.push("/etc/limen/firewall/limen.nft");
     if (host === "frontend") files.push("/srv/limen-frontend/.env.production", "/etc/limen/pm2/ecosystem.config.js");
-    const script = [`stat -c '%i %n' ${files.join(" ")}`, "nft -a list table inet limen_firewall | head -1", "systemctl is-enabled limen-firewall.service"].join("; ");
+    const table = host === "backend" ? ["nft -a list table inet limen_firewall | head -1"] : [];
+    const script = [`stat -c '%i %n' ${files.join(" ")}`, ...table, "systemctl is-enabled limen-firewall.service"].join("; ");
     return onHostOk(host, script) + (host === "frontend" ? `pm2 pids ${pm2Pids().join(" ")}\n` : "");
 }
 
@@ -154,7 +160,8 @@ describe.each(previousVersions)("upgrading a stack converged by $name", (previou
             onOutput: (line) => (output += line),
             onEvent: (event) => {
                 const metadata = event.resOutputsEvent?.metadata;
-                if (metadata?.op === "create") created.push(metadata.urn.split("::").at(-1)!);
+                // Default providers the old state lacked are engine bookkeeping, not something on a host.
+                if (metadata?.op === "create" && !metadata.type.startsWith("pulumi:providers:")) created.push(metadata.urn.split("::").at(-1)!);
             },
         });
         onHostOk("frontend", "touch /tmp/limen-upgrade-done");
@@ -168,6 +175,8 @@ describe.each(previousVersions)("upgrading a stack converged by $name", (previou
         expect(result.summary.resourceChanges).not.toHaveProperty("replace");
         if (previous.changes) expect(result.summary.resourceChanges).toEqual(previous.changes);
         const after = { frontend: hostSnapshot("frontend"), backend: hostSnapshot("backend") };
+        // The frontend's table now lets the public in on 80 and 443, and only there.
+        expect(onHostOk("frontend", "nft list set inet limen_firewall public_ports")).toMatch(/elements = \{ 80, 443 \}/);
         const withoutTool = (snapshot: string) => (previous.hostToolChanges ? snapshot.replace(/^\d+ \/usr\/local\/libexec\/limen\/limen-host\n/m, "") : snapshot);
         expect(withoutTool(after.frontend)).toBe(withoutTool(before.frontend));
         expect(withoutTool(after.backend)).toBe(withoutTool(before.backend));

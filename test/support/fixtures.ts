@@ -1,5 +1,7 @@
+import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parse } from "yaml";
 
@@ -15,6 +17,25 @@ export function ed25519HostKey(): string {
             .map((b, i) => (i < 4 ? (buf.length >> (8 * (3 - i))) & 0xff : b));
     const blob = Buffer.concat([field(Buffer.from("ssh-ed25519")), field(raw)]);
     return `ssh-ed25519 ${blob.toString("base64")}`;
+}
+
+let throwaway: string | undefined;
+
+/**
+ * A real ed25519 private key made for this test run, for the program run whole in a child process: it
+ * loads the key into the Docker provider's ssh-agent (hostio/ssh-material.ts), which refuses a fake one.
+ */
+export function throwawayPrivateKey(): string {
+    if (throwaway === undefined) {
+        const dir = mkdtempSync(path.join(tmpdir(), "limen-throwaway-key-"));
+        try {
+            execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "limen-unit-test", "-f", path.join(dir, "id")]);
+            throwaway = readFileSync(path.join(dir, "id"), "utf8");
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    }
+    return throwaway;
 }
 
 export const fakePrivateKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nbGFiLW9ubHkgdGVzdCBrZXk=\n-----END OPENSSH PRIVATE KEY-----\n";
