@@ -19,7 +19,6 @@ import (
 	"io"
 	"log"
 	"os"
-	"runtime/debug"
 	"strconv"
 )
 
@@ -122,13 +121,5 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // version says what this binary is: not Envoy, and the go-control-plane its validators come from.
 func version() string {
-	v := "unknown"
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, dep := range info.Deps {
-			if dep.Path == "github.com/envoyproxy/go-control-plane/envoy" {
-				v = dep.Version
-			}
-		}
-	}
-	return "envoy version: limen lab stand-in for Envoy (not Envoy; github.com/envoyproxy/go-control-plane/envoy " + v + ")"
+	return "envoy version: limen lab stand-in for Envoy (not Envoy; github.com/envoyproxy/go-control-plane/envoy " + controlPlaneVersion() + ")"
 }

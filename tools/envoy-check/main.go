@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 )
 
 func main() {
@@ -79,13 +78,5 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // version names the go-control-plane module the validators come from.
 func version() string {
-	v := "unknown"
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, dep := range info.Deps {
-			if dep.Path == "github.com/envoyproxy/go-control-plane/envoy" {
-				v = dep.Version
-			}
-		}
-	}
-	return "envoy-check (github.com/envoyproxy/go-control-plane/envoy " + v + ")"
+	return "envoy-check (github.com/envoyproxy/go-control-plane/envoy " + controlPlaneVersion() + ")"
 }
