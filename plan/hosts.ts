@@ -131,6 +131,8 @@ export interface EnvoyPlan {
     spec: EnvoySpec;
     /** Host directories mounted read-only into the container (config and certificates). */
     certificateMounts: string[];
+    /** The rendered bootstrap, and its hash (which the container's label carries). */
+    bootstrap: string;
     configSha256: string;
     /** The container Docker runs (the Docker provider in the stack, the same spec in the lab's Ansible peer). */
     container: EnvoyContainerPlan;
@@ -361,7 +363,7 @@ function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined, certif
             owner: "root:root",
             check: "envoy",
             checkArgs: ["--envoy-image", envoy.image, ...envoy.certificateMounts.flatMap((dir) => ["--mount", dir])],
-            content: renderEnvoy(envoy.spec),
+            content: envoy.bootstrap,
             secret: false,
         });
     }
@@ -380,11 +382,13 @@ export function planStack(config: LimenConfig): StackPlan {
                 ? [...new Set([spec.tls.certificateChainPath, spec.tls.privateKeyPath].map(certificateMount))]
                 : // The SDS files and the published pairs; certbot's own directory stays out of Envoy's sight.
                   [acmePaths.sdsDir, acmePaths.publishDir];
-        const configSha256 = sha256(renderEnvoy(spec));
+        const bootstrap = renderEnvoy(spec);
+        const configSha256 = sha256(bootstrap);
         envoy = {
             image: config.envoy.image,
             spec,
             certificateMounts,
+            bootstrap,
             configSha256,
             container: {
                 name: "limen-envoy",

@@ -54,7 +54,7 @@ function hostVars(plan: HostPlan, hosts: LabHosts, dir: string, knownHosts: stri
             ? {
                   image: plan.envoy.image,
                   files: envoyFiles.map(fileVars),
-                  config_path: plan.envoy.container.mounts[0]!.source,
+                  config_path: envoyFiles.find((file) => file.name === "envoy-config")!.path,
                   // `docker run` arguments for the container the stack's Docker provider runs.
                   name: plan.envoy.container.name,
                   run_args: [

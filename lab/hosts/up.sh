@@ -65,10 +65,9 @@ create_root() {
     # pair: a self-signed certificate for the lab's site names, made for this machine, never cached.
     openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=$host" \
       -addext "subjectAltName=DNS:limen.lab.test,DNS:darc.lab.test,DNS:$host" \
-      -keyout "$dir/ssl-cert-snakeoil.key" -out "$dir/ssl-cert-snakeoil.pem" 2>/dev/null
-    install -m 0644 "$dir/ssl-cert-snakeoil.pem" "$root/etc/ssl/certs/ssl-cert-snakeoil.pem"
-    install -m 0600 "$dir/ssl-cert-snakeoil.key" "$root/etc/ssl/private/ssl-cert-snakeoil.key"
-    rm -f "$dir/ssl-cert-snakeoil.key"
+      -keyout "$root/etc/ssl/private/ssl-cert-snakeoil.key" -out "$root/etc/ssl/certs/ssl-cert-snakeoil.pem" 2>/dev/null
+    chmod 0600 "$root/etc/ssl/private/ssl-cert-snakeoil.key"
+    chmod 0644 "$root/etc/ssl/certs/ssl-cert-snakeoil.pem"
   fi
 
   echo "$host" > "$root/etc/hostname"

@@ -8,5 +8,5 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 
 export function teardown(): void {
-    for (const prefix of ["limen-unit-runtime-", "limen-runtime-"]) spawnSync("pkill", ["-f", `ssh-agent -a ${path.join(tmpdir(), prefix)}`]);
+    spawnSync("pkill", ["-f", `ssh-agent -a ${path.join(tmpdir(), "limen-unit-runtime-")}`]);
 }
