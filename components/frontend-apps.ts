@@ -51,6 +51,7 @@ export class FrontendApps extends pulumi.ComponentResource {
                 apps: args.pm2.apps,
                 loadedSha256: secret ? pulumi.secret(loadedSha256) : loadedSha256,
                 loadedPaths: args.pm2.loadedPaths,
+                ...(args.pm2.gate ? { gate: args.pm2.gate } : {}),
             },
             {
                 parent: this,

@@ -7,7 +7,7 @@
  * `preview` / `up` does no host I/O. What each resource does on the host: provider/host-providers.ts.
  */
 import * as pulumi from "./sdk";
-import type { FirewallLocations } from "../plan/hosts";
+import type { AppsGatePlan, FirewallLocations } from "../plan/hosts";
 import { contentAsPlanned, desiredFirewallFacts, desiredPm2Facts, Pm2AppShape } from "../hostio/observe";
 import type { FileInputs, HostConnection } from "../provider/host-providers";
 import { containerNameFree, dynamicResourceType, HostResourceType, hostResourceTypes } from "../provider/resource-types";
@@ -108,6 +108,8 @@ export interface Pm2AppsArgs {
     loadedSha256: pulumi.Input<string>;
     /** Paths of the ecosystem and .env.production. */
     loadedPaths: string[];
+    /** The health gate after a reload, and the rollback when it fails; absent when switched off. */
+    gate?: AppsGatePlan;
 }
 
 /** The frontend's pm2 apps under the app user's pm2, with its boot unit. */

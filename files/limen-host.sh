@@ -53,6 +53,7 @@ read -r -d '' limen_file_pl <<'PERL' || true
 # Debian system, and nothing here needs more than it.)
 #
 #   read PATH...                     one line per PATH, tab-separated: KIND MODE OWNER MTIME SHA256 PATH NOTE
+#   cat PATH                         PATH's content on stdout: a regular file with one name, or it stops
 #   replace PATH MODE USER:GROUP     stdin -> PATH through a new file beside it, renamed into place
 #   remove PATH                      unlinks PATH (a link or a file; never what a link points to)
 #   dir [--create MODE] DIR          DIR is a directory nobody but root can change (created if asked)
@@ -215,6 +216,19 @@ sub cmd_read {
     }
 }
 
+sub cmd_cat {
+    my ($path) = @_;
+    my ($dir, $name) = split_path($path // "");
+    my ($guarded, $why) = enter($dir);
+    fail("$path: not read: $why") unless defined $guarded;
+    my ($kind, $fh) = look($name);
+    fail("$path: not read: it is $kind") unless $kind eq "file";
+    binmode $fh;
+    binmode STDOUT;
+    while (sysread($fh, my $chunk, 65536)) { print $chunk; }
+    close $fh;
+}
+
 my %found = (symlink => "a symbolic link", fifo => "a FIFO", socket => "a socket", device => "a device", hardlink => "a hard link to a file with other names", unreadable => "something unreadable");
 
 sub cmd_replace {
@@ -306,6 +320,7 @@ sub cmd_path_dirs {
 
 my $command = shift // "";
 if ($command eq "read") { cmd_read(@ARGV); }
+elsif ($command eq "cat") { cmd_cat(@ARGV); }
 elsif ($command eq "replace") { cmd_replace(@ARGV); }
 elsif ($command eq "remove") { cmd_remove(@ARGV); }
 elsif ($command eq "dir") { cmd_dir(@ARGV); }
@@ -553,13 +568,24 @@ cmd_remove_firewall() {
 
 # pm2 runs as the apps' user; `pm2 startup` gives it a systemd unit that resurrects the saved
 # process list at boot, and `pm2 save` after every change keeps that list current.
+#
+# pm2's daemon is the apps' cluster master. Node's default (round-robin) scheduling has the master accept
+# every connection and pass it to a worker over IPC; a connection passed to a worker that exits before
+# it reads the message is never answered (measured in the lab: one or two requests hung per 20 rolling
+# reloads). With NODE_CLUSTER_SCHED_POLICY=none each worker accepts from the shared socket itself, and a
+# stopping worker leaves what it has not accepted to the others. It is read when the daemon starts: the
+# unit gets it from a drop-in (pm2-enable), and a daemon this tool's pm2 calls start gets it here.
+cluster_sched_env=NODE_CLUSTER_SCHED_POLICY=none
 pm2_as() {
     local user=$1; shift
     local home
     home=$(getent passwd "$user" | cut -d: -f6)
     [ -n "$home" ] || die "user $user does not exist"
-    sudo -u "$user" -H env "PM2_HOME=$home/.pm2" pm2 "$@"
+    sudo -u "$user" -H env "PM2_HOME=$home/.pm2" "$cluster_sched_env" pm2 "$@"
 }
+
+# pm2_unit_dropin USER: the drop-in that gives pm2's unit the cluster scheduling above.
+pm2_unit_dropin() { echo "/etc/systemd/system/pm2-$1.service.d/limen-cluster.conf"; }
 
 # pm2_package: the directory of the pm2 package whose CLI is on PATH (npm installs it as
 # <package>/bin/pm2), for scripts that use pm2's programmatic API: the installed pm2, whatever its version.
@@ -584,25 +610,68 @@ pm2_api_as() {
     home=$(getent passwd "$user" | cut -d: -f6)
     [ -n "$home" ] || die "user $user does not exist"
     package=$(pm2_package)
-    sudo -u "$user" -H env "PM2_HOME=$home/.pm2" node -e "$script" "$package" "$@"
+    sudo -u "$user" -H env "PM2_HOME=$home/.pm2" "$cluster_sched_env" node -e "$script" "$package" "$@"
 }
 
 # The apps' apply, in one Node process on pm2's API: start or gracefully reload every app of the
 # ecosystem file with its current environment (`pm2 startOrReload FILE --update-env`), look every
-# 0.1 s until each named app has all its processes online (60 s at most), then save the list for
-# boot (`pm2 save --force`). As CLI calls this was three pm2 starts plus two Node starts per look
-# (jlist piped to a parser), each a few tenths of a second of the CPU the starting apps need.
-# pm2's own messages go to stdout (discarded); failures are said on stderr.
+# 0.1 s until each named app has all its processes online, then, with a gate, check the apps the way
+# users reach them (below), and only then save the list for boot (`pm2 save --force`). As CLI calls
+# this was three pm2 starts plus two Node starts per look, each a few tenths of a second of the CPU
+# the starting apps need. pm2's own messages go to stdout (discarded); failures are said on stderr:
+# exit 2 when the apps did not come online or failed the gate, within SECONDS, 1 when pm2 itself failed.
+#
+# The gate (the design's chain, as the runbook checks it): POST SESSION_URL answers 200 with a
+# Set-Cookie, and GET SESSION_URL with that cookie answers {"valid":true} (the middleware and the
+# backend behind it); GET PAGE_URL answers 200 (the darc.kr site). Tried every 0.5 s until all pass;
+# what the last try saw is what a failure says.
 # shellcheck disable=SC2016 # JavaScript, not shell
 pm2_apply_script='
-const [pm2Package, ecosystem, appList, user] = process.argv.slice(1);
+const [pm2Package, ecosystem, appList, user, seconds, sessionUrl, pageUrl] = process.argv.slice(1);
 const pm2 = require(pm2Package);
+const http = require("http");
 const apps = appList.split(",");
-const deadline = Date.now() + 60000;
-const fail = (what, error) => {
+const deadline = Date.now() + Number(seconds) * 1000;
+const fail = (what, error, code = 1) => {
     console.error(`limen-host: pm2-apply: ${what}: ${error && error.message ? error.message : error}`);
-    process.exit(1);
+    process.exit(code);
 };
+const request = (method, url, headers) =>
+    new Promise((resolve) => {
+        const req = http.request(url, { method, headers, timeout: 5000 }, (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (chunk) => (body += body.length < 2000 ? chunk : ""));
+            res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body }));
+        });
+        req.on("timeout", () => req.destroy(new Error("no answer in 5 s")));
+        req.on("error", (error) => resolve({ error: error.code || error.message }));
+        req.end();
+    });
+const said = (r) => (r.error ? r.error : `${r.status} ${JSON.stringify(r.body.slice(0, 120))}`);
+async function sessionCheck() {
+    const post = await request("POST", sessionUrl, { "content-length": "0" });
+    const cookie = post.headers && (post.headers["set-cookie"] || [])[0];
+    if (post.status !== 200 || !cookie) return `session check: POST ${sessionUrl} answered ${said(post)}${post.status === 200 ? " without Set-Cookie" : ""}`;
+    const get = await request("GET", sessionUrl, { cookie: cookie.split(";")[0] });
+    let valid;
+    try { valid = JSON.parse(get.body).valid; } catch { valid = undefined; }
+    return get.status === 200 && valid === true ? "" : `session check: GET ${sessionUrl} with the cookie answered ${said(get)}`;
+}
+async function pageCheck() {
+    const page = await request("GET", pageUrl, {});
+    return page.status === 200 ? "" : `darc.kr page: GET ${pageUrl} answered ${said(page)}`;
+}
+async function gate() {
+    for (;;) {
+        const problems = (await Promise.all([sessionCheck(), pageCheck()])).filter(Boolean);
+        if (problems.length === 0) return save();
+        if (Date.now() + 500 > deadline) return fail(`health gate, not passed within ${seconds} s`, problems.join("; "), 2);
+        setTimeout(gate, 500);
+        return;
+    }
+}
+const save = () => pm2.dump(true, (error) => (error ? fail("saving the process list", error) : process.exit(0)));
 const look = () =>
     pm2.list((error, list) => {
         if (error) return fail("listing the apps", error);
@@ -610,8 +679,8 @@ const look = () =>
             const procs = list.filter((p) => p.name === name);
             return !(procs.length > 0 && procs.every((p) => p.pm2_env.status === "online"));
         });
-        if (waiting.length === 0) return pm2.dump(true, (error) => (error ? fail("saving the process list", error) : process.exit(0)));
-        if (Date.now() > deadline) return fail("waiting", `pm2 app(s) ${waiting.join(" ")} not online after 60 s; see: sudo -u ${user} pm2 logs`);
+        if (waiting.length === 0) return sessionUrl ? gate() : save();
+        if (Date.now() > deadline) return fail("waiting", `pm2 app(s) ${waiting.join(" ")} not online after ${seconds} s; see: sudo -u ${user} pm2 logs`, 2);
         setTimeout(look, 100);
     });
 pm2.connect((error) => {
@@ -628,6 +697,16 @@ cmd_pm2_enable() {
     home=$(getent passwd "$user" | cut -d: -f6)
     [ -n "$home" ] || die "user $user does not exist"
     root_dir --create 0755 "${opt[marker-dir]}"
+    # The drop-in before the unit and its daemon start. A daemon already running keeps the scheduling
+    # it started with until its next start (a reboot): restarting it here would take the apps down.
+    local dropin dropin_text
+    dropin=$(pm2_unit_dropin "$user")
+    dropin_text=$(printf '# Written by limen-host (pm2-enable): see cluster_sched_env there.\n[Service]\nEnvironment=%s' "$cluster_sched_env")
+    root_dir --create 0755 "$(dirname "$dropin")"
+    if [ "$(cat "$dropin" 2>/dev/null)" != "$dropin_text" ]; then
+        printf '%s\n' "$dropin_text" | install_file "$dropin" 0644 root:root none
+        systemctl daemon-reload
+    fi
     if [ ! -f "/etc/systemd/system/pm2-$user.service" ]; then
         pm2_cli_root_only
         # Writes pm2's own unit for the user and enables it.
@@ -655,14 +734,113 @@ mark_loaded() {
     mv -f "$dir/loaded-$user.sha256.tmp" "$dir/loaded-$user.sha256"
 }
 
+# loaded_sha256 FILES: the sha256 the plan gives the files the apps load (plan/hosts.ts,
+# FrontendApps: sha256 of their sha256s, one per line, in FILES' order); "-" for one that is not a file.
+loaded_sha256() {
+    local list
+    IFS=, read -r -a list <<<"$1"
+    limen_file read "${list[@]}" | awk -F'\t' '{ print $5 }' | head -c -1 | sha256sum | cut -c1-64
+}
+
+# The apps' known-good files, their mode and owner (DIR/files: MODE OWNER NAME PATH per line), and a
+# change the gate sent back (DIR/../pending-USER), all under the root-only marker directory.
+save_file_set() {
+    local files=$1 dir=$2 path n=0 list
+    rm -rf -- "$dir.new"
+    mkdir -m 0700 -- "$dir.new"
+    IFS=, read -r -a list <<<"$files"
+    for path in "${list[@]}"; do
+        n=$((n + 1))
+        limen_file cat "$path" >"$dir.new/$n" || exit 1
+        chmod 0600 -- "$dir.new/$n"
+        limen_file read "$path" | awk -F'\t' -v n="$n" '{ print $2, $3, n, $6 }' >>"$dir.new/files"
+    done
+    rm -rf -- "$dir"
+    mv -- "$dir.new" "$dir"
+}
+
+# set_sha256 DIR: the plan's sha256 (as loaded_sha256) of the files a set holds.
+set_sha256() {
+    local dir=$1 mode owner n path
+    while read -r mode owner n path; do
+        sha256sum <"$dir/$n" | cut -c1-64
+    done <"$dir/files" | head -c -1 | sha256sum | cut -c1-64
+}
+
+# restore_file_set DIR ECOSYSTEM: every file of the set back at its path, through the same validated
+# install as any change (the ecosystem checked as data first).
+restore_file_set() {
+    local dir=$1 ecosystem=$2 mode owner n path check
+    while read -r mode owner n path; do
+        check=none
+        [ "$path" = "$ecosystem" ] && check=ecosystem
+        install_file "$path" "$mode" "$owner" "$check" <"$dir/$n"
+    done <"$dir/files"
+}
+
+# pm2-apply: start or reload the apps with the files as they are. With --gate-seconds (and the gate's
+# URLs), the apps must come online and pass the health gate in that time; if they do not, the files
+# the apps last passed it with come back (the same validated install), the apps are reloaded and
+# checked again, the change is kept aside as pending, and the command fails saying what it saw and
+# that it rolled back. With --planned-stdin, stdin holds the sha256 the plan gives the files: when the
+# files are the rolled-back ones and the pending change is the planned one, it is installed and tried
+# again (the stack's file resources already recorded it as written). With --retry-only, nothing else
+# is done than that retry (or, without one, recording the files the running apps loaded).
 cmd_pm2_apply() {
-    opts pm2-apply "user ecosystem apps marker-dir loaded" "$@"
+    opts pm2-apply "user ecosystem apps marker-dir loaded gate-seconds gate-session gate-page planned-stdin retry-only" "$@"
     need pm2-apply user ecosystem apps marker-dir loaded
-    local user=${opt[user]} apps=${opt[apps]}
+    local user=${opt[user]} apps=${opt[apps]} seconds=${opt[gate-seconds]:-60} status=0 planned="" problem retried=false
+    local good="${opt[marker-dir]}/good-$user" pending="${opt[marker-dir]}/pending-$user"
+    local gate_args=()
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
-    pm2_api_as "$user" "$pm2_apply_script" "${opt[ecosystem]}" "$apps" "$user" >/dev/null
-    mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
-    echo "pm2 apps online: $apps"
+    root_dir --create 0755 "${opt[marker-dir]}"
+    if [ -n "${opt[gate-seconds]:-}" ]; then
+        need pm2-apply gate-session gate-page
+        gate_args=("${opt[gate-session]}" "${opt[gate-page]}")
+    fi
+    if [ -n "${opt[planned-stdin]:-}" ]; then
+        read -r planned || true
+        [[ $planned =~ ^[0-9a-f]{64}$ ]] || die "pm2-apply: --planned-stdin: stdin must hold a sha256"
+    fi
+    if [ -d "$pending" ]; then
+        if [ -n "$planned" ] && [ "$(loaded_sha256 "${opt[loaded]}")" != "$planned" ] &&
+            [ "$(set_sha256 "$pending")" = "$planned" ]; then
+            echo "limen-host: pm2-apply: trying again the change the health gate sent back" >&2
+            restore_file_set "$pending" "${opt[ecosystem]}"
+            retried=true
+        fi
+        rm -rf -- "$pending"
+    fi
+    if [ -n "$planned" ] && [ "$(loaded_sha256 "${opt[loaded]}")" != "$planned" ]; then
+        die "pm2-apply: the files the apps load (${opt[loaded]}) are not the planned ones: changed on the host since the stack wrote them; \`pulumi up --refresh\` writes them again"
+    fi
+    # --retry-only: the apps already run as planned with these files; only a change sent back is tried.
+    if [ -n "${opt[retry-only]:-}" ] && ! $retried; then
+        mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
+        echo "pm2 apps already run with the planned files: $apps"
+        return 0
+    fi
+    problem=$(pm2_api_as "$user" "$pm2_apply_script" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "${gate_args[@]}" 2>&1 >/dev/null) || status=$?
+    if [ "$status" -eq 0 ]; then
+        mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
+        [ ${#gate_args[@]} -eq 0 ] || save_file_set "${opt[loaded]}" "$good"
+        echo "pm2 apps online: $apps"
+        return 0
+    fi
+    if [ "$status" -ne 2 ] || [ ${#gate_args[@]} -eq 0 ]; then die "${problem#limen-host: }"; fi
+    problem=${problem#limen-host: pm2-apply: }
+    if [ ! -f "$good/files" ]; then
+        die "pm2-apply: ${problem}; no earlier files passed the gate on this host, so nothing was rolled back"
+    fi
+    save_file_set "${opt[loaded]}" "$pending"
+    restore_file_set "$good" "${opt[ecosystem]}"
+    local started=$SECONDS again_status=0 again
+    again=$(pm2_api_as "$user" "$pm2_apply_script" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "${gate_args[@]}" 2>&1 >/dev/null) || again_status=$?
+    if [ "$again_status" -eq 0 ]; then
+        mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
+        die "pm2-apply: ${problem}. Rolled back: the previous ecosystem and .env.production are in place again and the apps passed the gate with them in $((SECONDS - started)) s; the change is not applied"
+    fi
+    die "pm2-apply: ${problem}. Rolled back to the previous ecosystem and .env.production, but the apps fail with them too: ${again#limen-host: pm2-apply: }"
 }
 
 # pm2-save: the saved list (~/.pm2/dump.pm2, what pm2's unit resurrects at boot) written again from
@@ -697,6 +875,11 @@ cmd_pm2_remove() {
             pm2_cli_root_only
             env PATH="$PATH" pm2 unstartup systemd -u "$user" >/dev/null 2>&1 || true
             rm -f "${opt[marker-dir]}/startup-$user"
+        fi
+        if [ -e "$(pm2_unit_dropin "$user")" ]; then
+            rm -f "$(pm2_unit_dropin "$user")"
+            rmdir --ignore-fail-on-non-empty "$(dirname "$(pm2_unit_dropin "$user")")"
+            systemctl daemon-reload
         fi
     fi
     echo "pm2 apps removed: $apps"

@@ -3,7 +3,7 @@
  * path passed in from the plan. Pure string builders: the providers run them over SSH.
  */
 import * as path from "node:path";
-import type { FirewallLocations } from "../plan/hosts";
+import type { AppsGatePlan, FirewallLocations } from "../plan/hosts";
 import { limenFileCommand } from "./limen-file";
 import { shellWord } from "./shell";
 
@@ -62,9 +62,39 @@ export function pm2EnableCommand(toolPath: string, user: string, markerDir: stri
     return hostToolCommand(toolPath, "pm2-enable", "--user", user, "--marker-dir", markerDir);
 }
 
-/** Reloads the apps and records the sha256 of the files they loaded (`loaded`) in the marker directory. */
-export function pm2ApplyCommand(toolPath: string, user: string, ecosystemPath: string, apps: string[], markerDir: string, loaded: string[]): string {
-    return hostToolCommand(toolPath, "pm2-apply", "--user", user, "--ecosystem", ecosystemPath, "--apps", apps.join(","), "--marker-dir", markerDir, "--loaded", loaded.join(","));
+/**
+ * Reloads the apps and records the sha256 of the files they loaded (`loaded`) in the marker directory.
+ * With a gate, the apps must pass it or the files they last passed it with come back (files/limen-host.sh,
+ * pm2-apply). With `planned` on stdin, the command reads the plan's sha256 of those files there, and
+ * tries again a change the gate sent back; "retry only" does nothing else.
+ */
+export function pm2ApplyCommand(
+    toolPath: string,
+    user: string,
+    ecosystemPath: string,
+    apps: string[],
+    markerDir: string,
+    loaded: string[],
+    gate?: AppsGatePlan,
+    planned: "none" | "stdin" | "stdin, retry only" = "none",
+): string {
+    return hostToolCommand(
+        toolPath,
+        "pm2-apply",
+        "--user",
+        user,
+        "--ecosystem",
+        ecosystemPath,
+        "--apps",
+        apps.join(","),
+        "--marker-dir",
+        markerDir,
+        "--loaded",
+        loaded.join(","),
+        ...(gate ? ["--gate-seconds", String(gate.timeoutSeconds), "--gate-session", gate.sessionUrl, "--gate-page", gate.pageUrl] : []),
+        ...(planned !== "none" ? ["--planned-stdin", "yes"] : []),
+        ...(planned === "stdin, retry only" ? ["--retry-only", "yes"] : []),
+    );
 }
 
 /** Records the files running apps have loaded, without touching the apps. */

@@ -124,6 +124,29 @@ export interface Pm2Plan {
     loadedFiles: string[];
     /** Their paths on the host. */
     loadedPaths: string[];
+    /** The health gate after a reload (files/limen-host.sh, pm2-apply); absent when switched off. */
+    gate?: AppsGatePlan;
+}
+
+/**
+ * What the frontend checks after it reloaded the apps, each within `timeoutSeconds`: the design's
+ * session check through the middleware (POST `sessionUrl` gives Set-Cookie, GET with it says
+ * `{"valid":true}`) and the darc.kr site's page (`pageUrl` answers 200).
+ */
+export interface AppsGatePlan {
+    timeoutSeconds: number;
+    sessionUrl: string;
+    pageUrl: string;
+}
+
+function appsGate(config: LimenConfig): AppsGatePlan | undefined {
+    if (!config.apps.healthGate.enabled) return undefined;
+    const origin = (app: { host: string; port: number }) => `http://${hostForUrl(app.host)}:${app.port}`;
+    return {
+        timeoutSeconds: config.apps.healthGate.timeoutSeconds,
+        sessionUrl: `${origin(config.apps.limenFrontend)}/api/auth/session`,
+        pageUrl: `${origin(config.apps.darc)}/`,
+    };
 }
 
 export interface EnvoyPlan {
@@ -416,6 +439,7 @@ export function planStack(config: LimenConfig): StackPlan {
                 apps: [config.apps.limenFrontend, config.apps.darc].map((app) => ({ name: app.name, host: app.host, port: app.port, instances: config.apps.instances })),
                 loadedFiles,
                 loadedPaths: files.filter((file) => loadedFiles.includes(file.name)).map((file) => file.path),
+                ...(appsGate(config) ? { gate: appsGate(config) } : {}),
             },
             envoy,
             certificates: config.tls.source === "acme" || envoy ? certificates : [],

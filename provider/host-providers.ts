@@ -12,7 +12,7 @@
  */
 import type { ResourceProvider } from "./resource-provider";
 import { confirmDial } from "../plan/firewall-timing";
-import type { FirewallLocations } from "../plan/hosts";
+import type { AppsGatePlan, FirewallLocations } from "../plan/hosts";
 import {
     applyFirewallCommand,
     confirmFirewallCommand,
@@ -241,6 +241,8 @@ export interface Pm2Inputs {
     loadedSha256: string;
     /** Paths of those files: apps started before their last change have not loaded them. */
     loadedPaths: string[];
+    /** The health gate after a reload, and the rollback when it fails; absent when switched off. */
+    gate?: AppsGatePlan;
     user: string;
     processes: Record<string, string>;
     listening: Record<string, string>;
@@ -260,15 +262,29 @@ async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {
     }
 }
 
-async function applyPm2(inputs: Pm2Inputs): Promise<void> {
+async function applyPm2(inputs: Pm2Inputs, retryOnly = false): Promise<void> {
     const names = inputs.apps.map((app) => app.name);
     // One SSH command: the boot service enabled and its daemon running, then the apps started or
-    // reloaded (in cluster mode each new process takes the port before its predecessor stops). The
-    // host tool's message says which of the two failed.
+    // reloaded (in cluster mode each new process takes the port before its predecessor stops), and
+    // the health gate with its rollback. The plan's sha256 of the loaded files goes on stdin (it is
+    // secret when .env.production is). The host tool's message says which step failed.
+    const apply = pm2ApplyCommand(
+        inputs.toolPath,
+        inputs.user,
+        inputs.ecosystemPath,
+        names,
+        inputs.markerDir,
+        inputs.loadedPaths,
+        inputs.gate,
+        retryOnly ? "stdin, retry only" : "stdin",
+    );
     await run(
         inputs.connection,
-        `enabling pm2 for ${inputs.user} and reloading pm2 apps ${names.join(", ")}`,
-        `${pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir)} && ${pm2ApplyCommand(inputs.toolPath, inputs.user, inputs.ecosystemPath, names, inputs.markerDir, inputs.loadedPaths)}`,
+        retryOnly
+            ? `trying again a change to pm2 apps ${names.join(", ")} that the health gate sent back`
+            : `enabling pm2 for ${inputs.user} and reloading pm2 apps ${names.join(", ")}`,
+        retryOnly ? apply : `${pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir)} && ${apply}`,
+        { stdin: `${inputs.loadedSha256}\n` },
     );
 }
 
@@ -282,7 +298,7 @@ export const pm2Provider: ResourceProvider<Pm2Inputs> = {
         await applyPm2(inputs);
         return { id: `${inputs.connection.role}:pm2:${inputs.user}`, outs: inputs };
     },
-    async update(_id: string, _olds: Pm2Inputs, news: Pm2Inputs) {
+    async update(_id: string, olds: Pm2Inputs, news: Pm2Inputs) {
         // Converge: apps that run as planned and started after their files last changed are left
         // alone; anything else gets a rolling reload.
         const observed = await readPm2(news);
@@ -290,7 +306,9 @@ export const pm2Provider: ResourceProvider<Pm2Inputs> = {
         // Only the saved list is off (deleted by hand, say): saved again from the running apps, which stay as they are.
         if (differing.length === 1 && differing[0] === "savedList") await run(news.connection, "saving pm2's process list", pm2SaveCommand(news.toolPath, news.user));
         else if (differing.length > 0) await applyPm2(news);
-        // Already right (a stack upgraded from the command-resource version): record what they run with.
+        // Running as planned, with files that changed in the plan: a change the health gate sent back
+        // (the files were rolled back), tried again; otherwise already right, and recorded as such.
+        else if (olds.loadedSha256 !== news.loadedSha256) await applyPm2(news, true);
         else await run(news.connection, "recording the files the pm2 apps run with", pm2MarkLoadedCommand(news.toolPath, news.user, news.markerDir, news.loadedPaths));
         return { outs: news };
     },

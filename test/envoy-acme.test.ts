@@ -20,7 +20,7 @@ const limen: SdsCertificate = { name: "limen", serverNames: ["limen.darc.kr"], s
 const darc: SdsCertificate = { name: "darc", serverNames: ["darc.kr", "www.darc.kr"], sdsPath: "/etc/limen/envoy/sds/darc.yaml" };
 const acmeChallenge = { address: "127.0.0.1", port: 8555 };
 
-// Both as deployed stacks render them today: the first is Pulumi.prod.yaml's, the second moves every
+// The first is Pulumi.prod.yaml's, the second moves every
 // port, takes IPv6 and two backend prefixes.
 const filesProd: EnvoySpec = {
     httpPort: 80,
@@ -128,9 +128,9 @@ const clusterAddress = (bootstrap: Json, name: string): Json =>
 
 // ---- the files mode stays as deployed ----------------------------------------------------------
 
-describe("mode files without an ACME challenge renders what deployed stacks run, byte for byte", () => {
-    // The fixtures were rendered by render/envoy.ts before SDS existed; plan/ hashes this text into
-    // the container's label, so any change would restart Envoy on every stack.
+describe("mode files without an ACME challenge renders the reviewed text, byte for byte", () => {
+    // plan/ hashes this text into the container's label, so any change restarts Envoy on every stack:
+    // a change here is made on purpose, and the fixtures rendered again with it.
     it.each<[string, EnvoySpec]>([
         ["envoy-files-prod.yaml", filesProd],
         ["envoy-files-ports-prefixes-ipv6.yaml", filesPortsPrefixesIpv6],

@@ -299,17 +299,12 @@ describe("certificates named in the bootstrap, an upstream that is down, and wha
         expect(reply.body).toBe("upstream connect error or disconnect/reset before headers. reset reason: connection failure");
     });
 
-    it("validate mode passes the rendered bootstrap, with the upstream options and retry policy about to be rendered", () => {
+    it("validate mode passes the rendered bootstrap, with its upstream options and retry policies", () => {
         const b = bootstrap();
-        for (const cluster of b.static_resources.clusters)
-            cluster.typed_extension_protocol_options = {
-                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                    common_http_protocol_options: { idle_timeout: "4s" },
-                    explicit_http_config: { http_protocol_options: {} },
-                },
-            };
-        httpsManager(b).route_config.virtual_hosts[0].routes[0].route.retry_policy = { retry_on: "reset-before-request", num_retries: 3 };
+        expect(b.static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].common_http_protocol_options).toEqual({
+            max_requests_per_connection: 1,
+        });
+        expect(httpsManager(b).route_config.virtual_hosts[0].routes.at(-1).route.retry_policy).toEqual({ retry_on: "reset-before-request", num_retries: 2 });
         const file = writeBootstrap("validate-ok.yaml", stringify(b));
         const run = runEnvoy(["--mode", "validate", "-c", file]);
         expect(run.stderr).toBe("");
@@ -330,6 +325,14 @@ describe("certificates named in the bootstrap, an upstream that is down, and wha
             "a LOGICAL_DNS cluster",
             (b) => (b.static_resources.clusters[0].type = "LOGICAL_DNS"),
             "static_resources.clusters[0].type: cluster type LOGICAL_DNS (only STATIC): not implemented by the lab's stand-in Envoy",
+        ],
+        [
+            "connection reuse to an upstream (max_requests_per_connection 100)",
+            (b) =>
+                (b.static_resources.clusters[0].typed_extension_protocol_options[
+                    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+                ].common_http_protocol_options.max_requests_per_connection = 100),
+            'static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].common_http_protocol_options.max_requests_per_connection: max_requests_per_connection 100 (only 1): not implemented by the lab\'s stand-in Envoy',
         ],
         [
             "generate_request_id on the connection manager",

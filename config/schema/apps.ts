@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { absolutePath, envValues, listOf, loopbackBind, port, section, unixUser, wholeNumber, withRule } from "./fields";
+import { absolutePath, envValues, flag, listOf, loopbackBind, port, section, unixUser, wholeNumber, withRule } from "./fields";
 
 const pm2Name = withRule(
     z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, { message: "must be a pm2 process name: lower-case letters, digits, _, . and -" }),
@@ -73,6 +73,19 @@ export const appsSchema = section(
         ).prefault({}),
         /** Further plain .env.production keys (never the seed's four, never a backend URL); default {}. */
         extraEnv: envValues.default({}),
+        /**
+         * The health gate after a reload: the session check through the middleware and the darc.kr page
+         * must answer within timeoutSeconds, or the previous ecosystem and .env.production come back
+         * (README, "Health gate and rollback"). enabled: false only for a first deploy before the backend
+         * is up, with backend.skipPreflight.
+         */
+        healthGate: section(
+            {
+                enabled: flag.default(true),
+                timeoutSeconds: wholeNumber(5, 600, "seconds").default(60),
+            },
+            "enabled, timeoutSeconds",
+        ).prefault({}),
     },
-    "user, ecosystemPath, limenFrontend, darc, instances, restart, extraEnv",
+    "user, ecosystemPath, limenFrontend, darc, instances, restart, extraEnv, healthGate",
 );

@@ -43,7 +43,7 @@ var implemented = map[protoreflect.FullName][]string{
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter": {"name", "typed_config"},
 	"envoy.extensions.filters.http.router.v3.Router":                         {},
 	// headers_with_underscores_action is refused on a cluster by config.go (downstream only here).
-	"envoy.config.core.v3.HttpProtocolOptions":  {"idle_timeout", "headers_with_underscores_action"},
+	"envoy.config.core.v3.HttpProtocolOptions":  {"idle_timeout", "max_requests_per_connection", "headers_with_underscores_action"},
 	"envoy.config.core.v3.Http2ProtocolOptions": {"max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"},
 	"envoy.config.core.v3.Http1ProtocolOptions": {},
 

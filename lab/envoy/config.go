@@ -33,6 +33,8 @@ type clusterConf struct {
 	endpoint       string // host:port
 	connectTimeout time.Duration
 	idleTimeout    time.Duration // upstream keep-alive idle timeout
+	// oneRequestPerConnection: max_requests_per_connection 1, a new connection for every request.
+	oneRequestPerConnection bool
 }
 
 // builder collects problems with their field paths while it reads the parsed bootstrap.
@@ -166,6 +168,12 @@ func (b *builder) cluster(c *clusterv3.Cluster, path string) {
 		}
 		if common.GetIdleTimeout() != nil {
 			cc.idleTimeout = common.GetIdleTimeout().AsDuration()
+		}
+		if max := common.GetMaxRequestsPerConnection(); max != nil {
+			if max.GetValue() != 1 {
+				b.refuse(joinBase(here, "common_http_protocol_options.max_requests_per_connection"), "max_requests_per_connection %d (only 1)", max.GetValue())
+			}
+			cc.oneRequestPerConnection = true
 		}
 	}
 	b.cfg.clusters[cc.name] = cc

@@ -40,6 +40,8 @@ func newUpstream(c *clusterConf) *upstream {
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return dialer.DialContext(ctx, "tcp", c.endpoint)
 		},
+		// max_requests_per_connection 1: every request on a connection of its own, closed after it.
+		DisableKeepAlives:   c.oneRequestPerConnection,
 		IdleConnTimeout:     c.idleTimeout,
 		MaxIdleConnsPerHost: 1024,
 		// The client's Accept-Encoding and the body go through as they are.
@@ -108,9 +110,13 @@ func joinHeader(values []string) string {
 	return out
 }
 
-// retrying is retry_policy{retry_on: reset-before-request}: a request whose headers were never
-// written (the connection could not be made, or failed first) is sent again, up to num_retries
-// times, with Envoy's 25 ms base backoff; it never reached the app, so a POST is safe to resend.
+// retrying is the router's part of a round trip, as Envoy does it:
+//   - retry_policy{retry_on: reset-before-request}: a request whose headers were never written (the
+//     connection could not be made, or failed first) is sent again, up to num_retries times, with
+//     Envoy's 25 ms base backoff; it never reached the app, so a POST is safe to resend.
+//   - Nothing else is retried. Go's transport by itself resends a GET whose connection was closed
+//     after the request was written; Envoy does not (it counts a request as sent once the pool hands
+//     it a connection), so no request is left replayable for Go.
 type retrying struct{ base http.RoundTripper }
 
 type keepOpen struct{ io.ReadCloser }
@@ -118,14 +124,25 @@ type keepOpen struct{ io.ReadCloser }
 // Close leaves the client's body open for the next try; the server closes it after the handler.
 func (keepOpen) Close() error { return nil }
 
+// noBody is an empty body that Go's transport cannot replay: it sends no body for it (it probes and
+// finds EOF), and it does not resend the request on its own after it was written.
+type noBody struct{}
+
+func (noBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (noBody) Close() error             { return nil }
+
 func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	state, _ := req.Context().Value(routeKey{}).(*routeState)
 	retries := 0
 	if state != nil {
 		retries = state.route.retries
 	}
-	if retries > 0 && req.Body != nil && req.Body != http.NoBody {
-		req.Body = keepOpen{req.Body}
+	switch {
+	case req.Body != nil && req.Body != http.NoBody:
+		req.Body, req.GetBody = keepOpen{req.Body}, nil
+	case req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions:
+		// The methods Go would resend (a body-less POST or PUT it already does not).
+		req.Body, req.ContentLength, req.GetBody = noBody{}, 0, nil
 	}
 	for attempt := 0; ; attempt++ {
 		var wrote atomic.Bool

@@ -3,13 +3,18 @@ package main
 // Run with lab/envoy/build.sh --test: the package is this directory with tools/envoy-check's sources.
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 )
@@ -125,5 +130,83 @@ func TestRetryResetBeforeRequest(t *testing.T) {
 	none := &fakeTransport{fail: 1}
 	if _, err := (&retrying{base: none}).RoundTrip(post(0)); err == nil || none.calls != 1 {
 		t.Errorf("without a retry policy nothing is retried: calls %d", none.calls)
+	}
+}
+
+// upstreamOnce answers each request once per connection and then closes it without a word, as a
+// server that closes an idle kept-alive connection under a client's request does; it counts the
+// requests that reached it and the connections it saw.
+func upstreamOnce(t *testing.T) (addr string, requests, conns *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	requests, conns = new(atomic.Int64), new(atomic.Int64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func(c net.Conn) {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				first, err := http.ReadRequest(r)
+				if err != nil {
+					return
+				}
+				requests.Add(1)
+				if first.Close { // as Node does: the answer says so, and the connection ends
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				// The second request on this connection is read, then the connection is dropped.
+				if _, err := http.ReadRequest(r); err == nil {
+					requests.Add(1)
+				}
+			}(c)
+		}
+	}()
+	return ln.Addr().String(), requests, conns
+}
+
+func TestWrittenGetIsNotResent(t *testing.T) {
+	addr, requests, _ := upstreamOnce(t)
+	u := newUpstream(&clusterConf{name: "app", endpoint: addr, connectTimeout: time.Second, idleTimeout: time.Minute})
+	get := func() int {
+		req := httptest.NewRequest(http.MethodGet, "http://limen.test/", nil)
+		rec := httptest.NewRecorder()
+		u.serve(rec, req, &routeConf{retries: 2}, "https")
+		return rec.Code
+	}
+	if code := get(); code != 200 {
+		t.Fatalf("first GET: %d", code)
+	}
+	// Reused connection, written, then closed: Envoy answers 503 and does not send it again.
+	if code := get(); code != http.StatusServiceUnavailable {
+		t.Errorf("a GET written on a connection the app then closed: %d, want 503", code)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("the app saw %d requests, want 2 (no resend)", n)
+	}
+}
+
+func TestOneRequestPerConnection(t *testing.T) {
+	addr, requests, conns := upstreamOnce(t)
+	u := newUpstream(&clusterConf{name: "app", endpoint: addr, connectTimeout: time.Second, idleTimeout: time.Minute, oneRequestPerConnection: true})
+	for i := 0; i < 3; i++ {
+		req := httptest.NewRequest(http.MethodGet, "http://limen.test/", nil)
+		rec := httptest.NewRecorder()
+		u.serve(rec, req, &routeConf{}, "https")
+		if rec.Code != 200 {
+			t.Fatalf("request %d: %d (max_requests_per_connection 1 must never reuse a connection)", i, rec.Code)
+		}
+	}
+	if c, r := conns.Load(), requests.Load(); c != 3 || r != 3 {
+		t.Errorf("connections %d, requests %d: want one connection per request", c, r)
 	}
 }
