@@ -619,7 +619,8 @@ pm2_api_as() {
 # users reach them (below), and only then save the list for boot (`pm2 save --force`). As CLI calls
 # this was three pm2 starts plus two Node starts per look, each a few tenths of a second of the CPU
 # the starting apps need. pm2's own messages go to stdout (discarded); failures are said on stderr:
-# exit 2 when the apps did not come online or failed the gate, within SECONDS, 1 when pm2 itself failed.
+# exit 2 when pm2 refused the ecosystem, or the apps did not come online or failed the gate within
+# SECONDS; 1 when pm2 itself could not be reached.
 #
 # The gate (the design's chain, as the runbook checks it): POST SESSION_URL answers 200 with a
 # Set-Cookie, and GET SESSION_URL with that cookie answers {"valid":true} (the middleware and the
@@ -679,13 +680,19 @@ const look = () =>
             const procs = list.filter((p) => p.name === name);
             return !(procs.length > 0 && procs.every((p) => p.pm2_env.status === "online"));
         });
+        // A process that exited since the reload (pm2 is waiting to restart it, or gave up) will not
+        // pass: said at once, while the previous processes may still be serving.
+        const crashed = list.filter((p) => apps.includes(p.name) && ["waiting restart", "errored"].includes(p.pm2_env.status));
+        if (sessionUrl && crashed.length > 0)
+            return fail("starting the apps", `${[...new Set(crashed.map((p) => p.name))].join(" ")} exited after the reload (pm2: ${crashed[0].pm2_env.status}); see: sudo -u ${user} pm2 logs`, 2);
         if (waiting.length === 0) return sessionUrl ? gate() : save();
         if (Date.now() > deadline) return fail("waiting", `pm2 app(s) ${waiting.join(" ")} not online after ${seconds} s; see: sudo -u ${user} pm2 logs`, 2);
         setTimeout(look, 100);
     });
 pm2.connect((error) => {
     if (error) return fail("connecting to pm2", error);
-    pm2.reload(ecosystem, { updateEnv: true }, (error) => (error ? fail(`starting or reloading ${ecosystem}`, error) : look()));
+    // Refused by pm2 (a script that is not there, say): the change cannot run, as when it fails the gate.
+    pm2.reload(ecosystem, { updateEnv: true }, (error) => (error ? fail(`starting or reloading ${ecosystem}`, error, 2) : look()));
 });
 '
 
@@ -792,12 +799,13 @@ cmd_pm2_apply() {
     local user=${opt[user]} apps=${opt[apps]} seconds=${opt[gate-seconds]:-60} status=0 planned="" problem retried=false
     local good="${opt[marker-dir]}/good-$user" pending="${opt[marker-dir]}/pending-$user"
     local gate_args=()
-    command -v pm2 >/dev/null || die "pm2 is not installed on this host"
-    root_dir --create 0755 "${opt[marker-dir]}"
     if [ -n "${opt[gate-seconds]:-}" ]; then
         need pm2-apply gate-session gate-page
+        [[ ${opt[gate-seconds]} =~ ^[1-9][0-9]*$ ]] || die "pm2-apply: --gate-seconds must be a whole number of seconds, got '${opt[gate-seconds]}'"
         gate_args=("${opt[gate-session]}" "${opt[gate-page]}")
     fi
+    command -v pm2 >/dev/null || die "pm2 is not installed on this host"
+    root_dir --create 0755 "${opt[marker-dir]}"
     if [ -n "${opt[planned-stdin]:-}" ]; then
         read -r planned || true
         [[ $planned =~ ^[0-9a-f]{64}$ ]] || die "pm2-apply: --planned-stdin: stdin must hold a sha256"

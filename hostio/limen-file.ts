@@ -22,10 +22,10 @@ export const limenFileProgram = programIn(readFileSync(projectFile("files", "lim
 
 /**
  * `perl -e PROGRAM -- COMMAND ARGS…`, for a script that runs as root (the caller adds `sudo -n`):
- * `read PATH…`, `replace PATH MODE USER:GROUP` with the content on stdin, or `dir DIR` (exit 0 when
+ * `read PATH…`, `cat PATH`, `replace PATH MODE USER:GROUP` with the content on stdin, or `dir DIR` (exit 0 when
  * nobody but root can change DIR).
  */
-export function limenFileCommand(command: "read" | "replace" | "dir", ...args: string[]): string {
+export function limenFileCommand(command: "read" | "cat" | "replace" | "dir", ...args: string[]): string {
     return ["/usr/bin/perl", "-e", limenFileProgram, "--", command, ...args].map(shellWord).join(" ");
 }
 

@@ -58,6 +58,10 @@ export interface LabOverrides {
     secretEnv?: Record<string, string>;
     /** Keys of limen:envoy over the lab's (enabled: true, image: the lab registry's stand-in by digest). */
     envoy?: Record<string, unknown>;
+    /** limen:backend.skipPreflight. */
+    skipPreflight?: boolean;
+    /** Keys of limen:apps over the lab's (limenFrontend, healthGate, ...). */
+    apps?: Record<string, unknown>;
 }
 
 /**
@@ -86,6 +90,7 @@ export function labConfig(hosts: LabHosts, overrides: LabOverrides = {}): Record
             ...(overrides.internalAddress === undefined ? {} : { internalAddress: overrides.internalAddress }),
             ...(overrides.agentAddress === undefined ? {} : { agentAddress: overrides.agentAddress }),
             publicApiPorts: overrides.publicApiPorts ?? [],
+            ...(overrides.skipPreflight === undefined ? {} : { skipPreflight: overrides.skipPreflight }),
         },
         "limen:envoy": { enabled: true, image: hosts.envoyImage, ...overrides.envoy },
         "limen:tls": overrides.tls ?? {
@@ -100,6 +105,7 @@ export function labConfig(hosts: LabHosts, overrides: LabOverrides = {}): Record
             darc: { script: "server.js", args: [] },
             extraEnv: overrides.extraEnv ?? {},
             ...(overrides.restartDelayMs === undefined ? {} : { restart: { restartDelayMs: overrides.restartDelayMs } }),
+            ...overrides.apps,
         },
     };
 }

@@ -3,6 +3,7 @@ import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, 
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { limenFileCommand } from "../hostio/limen-file";
 import { pm2ProbeCommand, fileProbeCommand, parseFileProbe } from "../hostio/observe";
 import { sha256 } from "../plan/hosts";
 import { rootPath } from "./support/root-path";
@@ -182,6 +183,24 @@ describe("root's reads follow no link the app user placed and wait on nothing", 
         const target = path.join(appDir(), ".env.production");
         asApp("sh", "-c", 'umask 077; echo A=1 > "$1"', "-", target);
         expect(probe(target)).toMatchObject({ state: "present", mode: "0600", owner: `${appUser}:${appGroup}`, contentSha256: sha256("A=1\n"), contentMatches: "as planned" });
+    });
+
+    it.each([
+        ["a symbolic link to a root file", (at: string) => asApp("ln", "-s", canary, at), "symlink"],
+        ["a FIFO", (at: string) => asApp("mkfifo", at), "fifo"],
+    ])("the copy the health gate keeps (limen-file cat) refuses %s, neither read nor waited on", (_what, plant, kind) => {
+        const target = path.join(appDir(), ".env.production");
+        plant(target);
+        const run = spawnSync("sh", ["-c", limenFileCommand("cat", target).replace(/^sudo -n /, "")], { encoding: "utf8", timeout: 10_000 });
+        expect(run.error).toBeUndefined();
+        expect([run.status, run.stdout, run.stderr.trim()]).toEqual([1, "", `limen-host: ${target}: not read: it is ${kind}`]);
+    });
+
+    it("the copy the health gate keeps (limen-file cat) is the app user's regular file, byte for byte", () => {
+        const target = path.join(appDir(), ".env.production");
+        asApp("sh", "-c", 'umask 077; printf "A=1\\nB=2" > "$1"', "-", target);
+        const run = spawnSync("sh", ["-c", limenFileCommand("cat", target).replace(/^sudo -n /, "")], { encoding: "utf8", timeout: 10_000 });
+        expect([run.status, run.stdout]).toEqual([0, "A=1\nB=2"]);
     });
 
     it("pm2's probe and the record of loaded files skip a FIFO at .env.production instead of hanging", () => {

@@ -82,7 +82,7 @@ export const appsSchema = section(
         healthGate: section(
             {
                 enabled: flag.default(true),
-                timeoutSeconds: wholeNumber(5, 600, "seconds").default(60),
+                timeoutSeconds: wholeNumber(5, 600, "seconds").default(30),
             },
             "enabled, timeoutSeconds",
         ).prefault({}),

@@ -121,7 +121,7 @@ configure_frontend() {
   install -d "$root/srv/limen-frontend" "$root/srv/darc-kr"
   # Everything `next start` needs; no build cache, never an env file.
   tar -C "$FIXTURES_DIR/limen-frontend" --exclude='./.next/cache' --exclude='./.env*' --exclude='./.gitignore' \
-    -cf - ./package.json ./package-lock.json ./next.config.mjs ./proxy.js ./app ./.next ./node_modules \
+    -cf - ./package.json ./package-lock.json ./next.config.mjs ./proxy.js ./instrumentation.js ./app ./.next ./node_modules \
     | tar -C "$root/srv/limen-frontend" -xf -
   cp "$FIXTURES_DIR/darc-kr/server.js" "$FIXTURES_DIR/darc-kr/package.json" "$root/srv/darc-kr/"
   chroot "$root" chown -R limen:limen /srv/limen-frontend /srv/darc-kr
@@ -258,7 +258,7 @@ frontend_key() {
   { echo "base=$1 pm2=$PM2_VERSION node=$NODE_SHA"
     echo "docker=${DOCKER_PACKAGES[*]}"
     declare -f configure_frontend install_node build_frontend_app apt_in_image install_docker
-    files_sha "$FIXTURES_DIR/limen-frontend" package.json package-lock.json next.config.mjs proxy.js "${app_files[@]}"
+    files_sha "$FIXTURES_DIR/limen-frontend" package.json package-lock.json next.config.mjs proxy.js instrumentation.js "${app_files[@]}"
     files_sha "$FIXTURES_DIR/darc-kr" server.js package.json
   } | sha
 }

@@ -13,7 +13,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { configureLabStack, LabHosts, LabOverrides, openLabStack, readLabHosts, recordFigure, repoRoot, stateDir } from "../stack";
-import { background, labResourceCount, pm2Status } from "./probes";
+import { background, inNamespace, labResourceCount, onHostOk, pm2Status } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
@@ -93,12 +93,14 @@ function stormClients(modes: string[]) {
     };
 }
 
-/** The pm2 process ids of the apps, e.g. "limen-frontend:1234,1240 darc-kr:1235,1241". */
+/** The pm2 process ids of the apps, e.g. "darc-kr:1235,1241 limen-frontend:1234,1240". */
 function workerPids(): string {
-    const apps = pm2Status("limen");
-    return Object.keys(apps)
+    const output = onHostOk("frontend", "su - limen -c 'pm2 jlist'").trim().split("\n").at(-1) ?? "[]";
+    const pids = new Map<string, number[]>();
+    for (const process of JSON.parse(output) as { name: string; pid: number }[]) pids.set(process.name, [...(pids.get(process.name) ?? []), process.pid]);
+    return [...pids.keys()]
         .sort()
-        .map((name) => `${name}:${apps[name]}`)
+        .map((name) => `${name}:${pids.get(name)!.join(",")}`)
         .join(" ");
 }
 
@@ -141,4 +143,118 @@ describe("the reload storm", () => {
                 `(${result.byMode.keepalive!.requests} kept-alive, ${result.byMode.fresh!.requests} new connection each), ${failed} failed`,
         );
     }, 900_000);
+});
+
+/** sha256 of the files the apps load, as the host has them. */
+function loadedFilesOnHost(): string {
+    return onHostOk("frontend", "sha256sum /etc/limen/pm2/ecosystem.config.js /srv/limen-frontend/.env.production");
+}
+
+/** The design's session check through the front door, from the outsider: Set-Cookie, then valid. */
+function sessionThroughFrontDoor(): boolean {
+    const resolve = `${limenDomain}:443:${hosts.hosts.frontend.ipv4}`;
+    const login = inNamespace(
+        hosts.hosts.outsider.namespace,
+        "curl",
+        "-sk",
+        "--max-time",
+        "10",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-X",
+        "POST",
+        "--resolve",
+        resolve,
+        `https://${limenDomain}/api/auth/session`,
+    );
+    const cookie = /^set-cookie: ([^;\r\n]+)/im.exec(login.stdout)?.[1];
+    if (!cookie) return false;
+    const check = inNamespace(
+        hosts.hosts.outsider.namespace,
+        "curl",
+        "-sk",
+        "--max-time",
+        "10",
+        "-H",
+        `Cookie: ${cookie}`,
+        "--resolve",
+        resolve,
+        `https://${limenDomain}/api/auth/session`,
+    );
+    return /"valid":\s*true/.test(check.stdout);
+}
+
+describe("the health gate rolls back what leaves the site unable to answer", () => {
+    // Short in the lab, so that a failing gate is seen quickly; the lab's apps start in about 2 s.
+    const gate = { healthGate: { timeoutSeconds: 20 } };
+
+    async function rolledBack(name: string, overrides: LabOverrides, problem: RegExp): Promise<void> {
+        expect(await converge({ apps: gate })).not.toHaveProperty("create");
+        const filesBefore = loadedFilesOnHost();
+        const clients = stormClients(["keepalive", "fresh"]);
+        const started = Date.now();
+        let error = "";
+        let stopped: ReturnType<typeof clients.stop> | undefined;
+        try {
+            await configureLabStack(hosts, { ...overrides, apps: { ...gate, ...overrides.apps } });
+            error = await stack.up(quiet).then(
+                () => "",
+                (e: Error) => e.message,
+            );
+        } finally {
+            stopped = clients.stop();
+        }
+        const upSeconds = (Date.now() - started) / 1000;
+        const { byMode, failures } = (await stopped)!;
+        // `pulumi up` fails naming the check, what it saw, and that it rolled back.
+        expect(error).toMatch(problem);
+        expect(error).toMatch(
+            /Rolled back: the previous ecosystem and \.env\.production are in place again and the apps passed the gate with them in \d+ s; the change is not applied/,
+        );
+        // The host runs the files it ran before, and the site answers.
+        expect(loadedFilesOnHost()).toBe(filesBefore);
+        expect(Object.values(pm2Status("limen")).every((status) => status.includes("online"))).toBe(true);
+        expect(sessionThroughFrontDoor()).toBe(true);
+        // The state keeps the previous facts: preview still shows the change to the apps.
+        const preview = await stack.preview({ color: "never", diff: true });
+        expect(preview.changeSummary.update ?? 0).toBeGreaterThan(0);
+        const requests = Object.values(byMode).reduce((sum, loop) => sum + loop.requests, 0);
+        const shut = failures.length === 0 ? 0 : failures.at(-1)!.at - failures[0]!.at;
+        recordFigure(
+            `rollback: ${name}`,
+            `\`pulumi up\` failed and rolled back in ${upSeconds.toFixed(1)} s; through 443 ${failures.length} of ${requests} requests failed, the site did not answer for ${shut.toFixed(1)} s`,
+        );
+    }
+
+    it("apps that cannot start with the new .env.production: the previous files come back and `pulumi up` fails saying so; the next `up` tries again", async () => {
+        // An env value the app refuses at start (lab/fixtures/limen-frontend/instrumentation.js). Next.js
+        // then serves 500 to every request; a server that exits instead is said at once.
+        const broken: LabOverrides = { extraEnv: { LIMEN_FIXTURE_START: "refuse" } };
+        await rolledBack(
+            "apps that cannot start",
+            broken,
+            /health gate, not passed within 20 s: session check: POST http:\/\/127\.0\.0\.1:9444\/api\/auth\/session answered 500|starting the apps: limen-frontend exited after the reload/,
+        );
+        // The next `up` tries the same change again (and rolls it back again).
+        const again = await stack.up(quiet).then(
+            () => "",
+            (e: Error) => e.message,
+        );
+        expect(again).toMatch(/Rolled back/);
+        // A good config converges, and the site answers.
+        expect(await converge({ apps: gate })).toMatchObject({ update: expect.any(Number) });
+        expect(sessionThroughFrontDoor()).toBe(true);
+    }, 600_000);
+
+    it("an env change that starts but breaks the session check (the backend's address, preflight skipped): rolled back the same way", async () => {
+        await rolledBack(
+            "the session check fails",
+            { internalAddress: "198.51.100.150", skipPreflight: true },
+            /health gate, not passed within 20 s: session check: POST http:\/\/127\.0\.0\.1:9444\/api\/auth\/session answered/,
+        );
+        expect(await converge({ apps: gate })).toMatchObject({ update: expect.any(Number) });
+        expect(sessionThroughFrontDoor()).toBe(true);
+    }, 600_000);
 });
