@@ -3,7 +3,7 @@ import { Container, DockerProvider, RemoteImage } from "./docker-resources";
 import { sshAgentMaterial } from "../hostio/ssh-material";
 import { EnvoyPlan, FilePlan } from "../plan/hosts";
 import { hostFile } from "./host-file";
-import { ContainerName } from "./host-resources";
+import { ContainerName, EnvoyGate } from "./host-resources";
 import { RemoteHost } from "./host";
 
 export interface EnvoyProxyArgs {
@@ -17,15 +17,19 @@ export interface EnvoyProxyArgs {
     files: FilePlan[];
     /** Resources on the host that must be in place first, such as the firewall opening 80/443 (default none). */
     after?: pulumi.Resource[];
+    /** What the door's gate waits for besides the container: the apps it reaches (default none). */
+    gateAfter?: pulumi.Resource[];
 }
 
 /**
  * Envoy on the frontend, run by Docker over SSH: the pinned image on the host network with the
  * rendered bootstrap mounted read-only. The new config is checked with `envoy --mode validate` in
- * the same image before it replaces the installed one, and only then is the container replaced.
+ * the same image before it replaces the installed one, and only then is the container replaced; the
+ * door must then answer for each site, or the config that last passed comes back (the gate).
  */
 export class EnvoyProxy extends pulumi.ComponentResource {
     public readonly container: Container;
+    public readonly gate: EnvoyGate;
 
     constructor(name: string, args: EnvoyProxyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("limen:envoy:EnvoyProxy", name, {}, opts);
@@ -100,6 +104,26 @@ export class EnvoyProxy extends pulumi.ComponentResource {
                 mustRun: true,
             },
             { parent: this, provider, dependsOn: [configFile, containerName], deleteBeforeReplace: true },
+        );
+        // The door must answer through the new container, or the config that last passed comes back.
+        const gate = args.plan.gate;
+        this.gate = new EnvoyGate(
+            `${name}-gate`,
+            {
+                connection: args.host.connection,
+                toolPath: args.host.toolPath,
+                markerDir: gate.markerDir,
+                configPath: bootstrap.path,
+                configSha256: args.plan.configSha256,
+                containerName: container.name,
+                containerId: this.container.id,
+                image: args.plan.image,
+                mounts: args.plan.certificateMounts,
+                httpsPort: gate.httpsPort,
+                serverNames: gate.serverNames,
+                timeoutSeconds: gate.timeoutSeconds,
+            },
+            { parent: this, dependsOn: [this.container, ...(args.gateAfter ?? [])] },
         );
         this.registerOutputs({ container: this.container.id });
     }

@@ -139,3 +139,26 @@ export class ContainerName extends pulumi.CustomResource {
         super(hostResourceTypes.containerName, name, { ...args, holder: containerNameFree }, { ...opts, additionalSecretOutputs: ["connection"] });
     }
 }
+
+export interface EnvoyGateArgs {
+    connection: pulumi.Input<HostConnection>;
+    toolPath: string;
+    markerDir: string;
+    configPath: string;
+    configSha256: string;
+    containerName: string;
+    /** The container's id: a new container is judged again. */
+    containerId: pulumi.Input<string>;
+    image: string;
+    mounts: string[];
+    httpsPort: number;
+    serverNames: string[];
+    timeoutSeconds: number;
+}
+
+/** The front door's gate after Envoy's container is replaced, with its rollback (provider/envoy-gate-provider.ts). */
+export class EnvoyGate extends pulumi.CustomResource {
+    constructor(name: string, args: EnvoyGateArgs, opts: pulumi.CustomResourceOptions) {
+        super(hostResourceTypes.envoyGate, name, args, { ...opts, additionalSecretOutputs: ["connection"] });
+    }
+}

@@ -73,6 +73,8 @@ export function createLimenStack(config: LimenConfig): LimenStack {
               files: plan.frontend.files.filter((file) => !plan.frontend.pm2?.loadedFiles.includes(file.name) && file.name !== "acme-renewal-hook"),
               // The firewall opens 80/443 before Envoy listens on them; each SDS secret has a pair to load.
               after: [frontendFirewall.confirmed, ...(certificates?.placeholders ?? [])],
+              // The door's gate asks the sites through Envoy: the apps answer first.
+              gateAfter: [apps.apps],
           })
         : undefined;
     // HTTP-01 challenges reach certbot's responder through Envoy's port-80 route.

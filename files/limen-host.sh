@@ -893,6 +893,109 @@ cmd_pm2_remove() {
     echo "pm2 apps removed: $apps"
 }
 
+# The front door's gate, after Docker replaced Envoy's container: an https request to 127.0.0.1 on the
+# https port with each site's name (SNI and Host) must get an answer from the site (a status below
+# 500; a route to an app that does not answer is Envoy's 503), within SECONDS. Tried every 0.5 s; what
+# the last try saw is what a failure says. Certificates are not judged here (verify and the ACME
+# checks do): only that the door answers.
+# shellcheck disable=SC2016 # JavaScript, not shell
+envoy_gate_script='
+const [port, namesText, seconds] = process.argv.slice(1);
+const https = require("https");
+const names = namesText.split(",");
+const deadline = Date.now() + Number(seconds) * 1000;
+const ask = (name) =>
+    new Promise((resolve) => {
+        const req = https.request({ host: "127.0.0.1", port: Number(port), path: "/", servername: name, headers: { host: name }, rejectUnauthorized: false, timeout: 5000 }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode < 500 ? "" : `https://${name}/ (127.0.0.1:${port}) answered ${res.statusCode}`));
+        });
+        req.on("timeout", () => req.destroy(new Error("no answer in 5 s")));
+        req.on("error", (error) => resolve(`https://${name}/ (127.0.0.1:${port}): ${error.code || error.message}`));
+        req.end();
+    });
+const attempt = async () => {
+    const problems = (await Promise.all(names.map(ask))).filter(Boolean);
+    if (problems.length === 0) process.exit(0);
+    if (Date.now() + 500 > deadline) {
+        console.log(`front door gate, not passed within ${seconds} s: ${problems.join("; ")}`);
+        process.exit(2);
+    }
+    setTimeout(attempt, 500);
+};
+attempt();
+'
+
+# envoy_gate PORT NAMES SECONDS: the gate above, as nobody (it only makes requests); its words on stdout.
+envoy_gate() {
+    root_dir "$(dirname "$(readlink -f "$(command -v node)")")"
+    sudo -n -u nobody -- "$(command -v node)" -e "$envoy_gate_script" "$@"
+}
+
+# envoy-gate: after Envoy's container was replaced with the config at --config, the front door must
+# answer (envoy_gate). If it does not, the config that last passed comes back through the same
+# validated install (`envoy --mode validate` in the image, with the container's mounts), the container
+# is restarted on it (Docker mounts the file anew at a start), the door is checked again, the failed
+# config is kept aside as pending, and the command fails saying what it saw and that it rolled back.
+# stdin holds the sha256 the plan gives the config: when the installed config is the rolled-back one and
+# the pending one is the planned one, it is installed and tried again (the stack's file resource already
+# recorded it as written).
+cmd_envoy_gate() {
+    opts envoy-gate "config container https-port names seconds marker-dir envoy-image mount" "$@"
+    need envoy-gate config container https-port names seconds marker-dir envoy-image
+    [[ ${opt[seconds]} =~ ^[1-9][0-9]*$ ]] || die "envoy-gate: --seconds must be a whole number of seconds, got '${opt[seconds]}'"
+    [[ ${opt[https-port]} =~ ^[1-9][0-9]*$ ]] || die "envoy-gate: --https-port must be a port number, got '${opt[https-port]}'"
+    envoy_image=${opt[envoy-image]}
+    local config=${opt[config]} container=${opt[container]} planned problem again status=0 started
+    local good="${opt[marker-dir]}/envoy-good.yaml" pending="${opt[marker-dir]}/envoy-pending.yaml"
+    read -r planned || true
+    [[ $planned =~ ^[0-9a-f]{64}$ ]] || die "envoy-gate: stdin must hold the planned config's sha256"
+    root_dir "$(dirname "$config")"
+    root_dir --create 0755 "${opt[marker-dir]}"
+    config_sha() { sha256sum <"$1" 2>/dev/null | cut -c1-64; }
+    if [ -f "$pending" ]; then
+        if [ "$(config_sha "$config")" != "$planned" ] && [ "$(config_sha "$pending")" = "$planned" ]; then
+            echo "limen-host: envoy-gate: trying again the config the gate sent back" >&2
+            install_file "$config" 0644 root:root envoy <"$pending"
+            docker restart "$container" >/dev/null || die "envoy-gate: docker restart $container failed"
+        fi
+        rm -f -- "$pending"
+    fi
+    if [ "$(config_sha "$config")" != "$planned" ]; then
+        die "envoy-gate: $config is not the planned config: changed on the host since the stack wrote it; \`pulumi up --refresh\` writes it again"
+    fi
+    problem=$(envoy_gate "${opt[https-port]}" "${opt[names]}" "${opt[seconds]}") || status=$?
+    if [ "$status" -eq 0 ]; then
+        install -m 0600 -- "$config" "$good"
+        # Where that config answers: the door is asked there again after a rollback to it.
+        printf '%s %s\n' "${opt[https-port]}" "${opt[names]}" >"$good.door"
+        echo "the front door answers for ${opt[names]}"
+        return 0
+    fi
+    [ "$status" -eq 2 ] || die "envoy-gate: the gate could not run: $problem"
+    [ -f "$good" ] || die "envoy-gate: $problem; no earlier config passed the gate on this host, so nothing was rolled back"
+    install -m 0600 -- "$config" "$pending"
+    install_file "$config" 0644 root:root envoy <"$good"
+    started=$SECONDS
+    docker restart "$container" >/dev/null || die "envoy-gate: $problem; rolling back: docker restart $container failed"
+    local good_port=${opt[https-port]} good_names=${opt[names]}
+    if [ -f "$good.door" ]; then read -r good_port good_names <"$good.door"; fi
+    again=$(envoy_gate "$good_port" "$good_names" "${opt[seconds]}") ||
+        die "envoy-gate: $problem. Rolled back to the previous config and restarted $container, but the door fails with it too: $again"
+    die "envoy-gate: $problem. Rolled back: the previous config is in place again, $container was restarted on it and the door answered in $((SECONDS - started)) s; the change is not applied"
+}
+
+# envoy-gate-forget: the gate's copies (the config that last passed, a pending one) removed, with Envoy.
+cmd_envoy_gate_forget() {
+    opts envoy-gate-forget "marker-dir" "$@"
+    need envoy-gate-forget marker-dir
+    if [ -e "${opt[marker-dir]}" ]; then
+        root_dir "${opt[marker-dir]}"
+        rm -f -- "${opt[marker-dir]}/envoy-good.yaml" "${opt[marker-dir]}/envoy-good.yaml.door" "${opt[marker-dir]}/envoy-pending.yaml"
+    fi
+    echo "the front door gate's copies removed"
+}
+
 # Certificates (limen:tls.source "acme"). certbot keeps its lineage in --lineage-dir
 # (/etc/letsencrypt/live/NAME); Envoy serves a checked copy published under --publish-dir as
 # DIR/current -> DIR/VERSION/{fullchain,privkey}.pem. The symlink is swapped with rename(2), which
@@ -1169,6 +1272,8 @@ main() {
         remove-firewall) cmd_remove_firewall "$@" ;;
         pm2-enable) cmd_pm2_enable "$@" ;;
         pm2-apply) cmd_pm2_apply "$@" ;;
+        envoy-gate) cmd_envoy_gate "$@" ;;
+        envoy-gate-forget) cmd_envoy_gate_forget "$@" ;;
         pm2-mark-loaded) cmd_pm2_mark_loaded "$@" ;;
         pm2-save) cmd_pm2_save "$@" ;;
         pm2-remove) cmd_pm2_remove "$@" ;;
@@ -1178,7 +1283,7 @@ main() {
         tls-publish) cmd_tls_publish "$@" ;;
         container-holder) cmd_container_holder "$@" ;;
         container-claim) cmd_container_claim "$@" ;;
-        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-mark-loaded|pm2-save|pm2-remove|acme-certificate|acme-remove|tls-placeholder|tls-publish|container-holder|container-claim" ;;
+        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-mark-loaded|pm2-save|pm2-remove|envoy-gate|envoy-gate-forget|acme-certificate|acme-remove|tls-placeholder|tls-publish|container-holder|container-claim" ;;
     esac
 }
 

@@ -111,6 +111,44 @@ export function pm2RemoveCommand(toolPath: string, user: string, apps: string[],
     return hostToolCommand(toolPath, "pm2-remove", "--user", user, "--apps", apps.join(","), "--marker-dir", markerDir);
 }
 
+/** The front door's gate after a container replacement (files/limen-host.sh, envoy-gate); the planned config's sha256 goes on stdin. */
+export function envoyGateCommand(gate: {
+    toolPath: string;
+    markerDir: string;
+    configPath: string;
+    containerName: string;
+    image: string;
+    mounts: string[];
+    httpsPort: number;
+    serverNames: string[];
+    timeoutSeconds: number;
+}): string {
+    return hostToolCommand(
+        gate.toolPath,
+        "envoy-gate",
+        "--config",
+        gate.configPath,
+        "--container",
+        gate.containerName,
+        "--https-port",
+        String(gate.httpsPort),
+        "--names",
+        gate.serverNames.join(","),
+        "--seconds",
+        String(gate.timeoutSeconds),
+        "--marker-dir",
+        gate.markerDir,
+        "--envoy-image",
+        gate.image,
+        ...gate.mounts.flatMap((dir) => ["--mount", dir]),
+    );
+}
+
+/** Removes the gate's copies of the config (with Envoy). */
+export function envoyGateForgetCommand(toolPath: string, markerDir: string): string {
+    return hostToolCommand(toolPath, "envoy-gate-forget", "--marker-dir", markerDir);
+}
+
 /** What holds container name `name`, judged against the planned image `image` (files/limen-host.sh, container_holder). */
 export function containerHolderCommand(toolPath: string, name: string, image: string): string {
     return hostToolCommand(toolPath, "container-holder", "--name", name, "--image", image);

@@ -28,6 +28,9 @@ export const firewallPaths = {
 /** Where pm2 startup markers go: the stack removes only the boot units it created itself. */
 export const pm2MarkerDir = "/var/lib/limen/pm2";
 
+/** Where the front door's gate keeps the config that last passed it (and one it sent back), root-only. */
+export const envoyGateDir = "/var/lib/limen/envoy";
+
 /** Where TLS material from config goes on the frontend (mounted read-only into Envoy's container). */
 export const envoyTlsDir = "/etc/limen/envoy/tls";
 

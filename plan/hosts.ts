@@ -18,7 +18,7 @@ import { renderFirewallUnit } from "../render/firewall-unit";
 import { Pm2Spec, renderEcosystem } from "../render/pm2";
 import { CertificatePlan, certificateMount, certificatePlans, envoyTls } from "./certificates";
 import { hostForUrl } from "./addresses";
-import { acmePaths, envFileName, firewallPaths, firewallTableName, hostToolPath } from "./host-paths";
+import { acmePaths, envFileName, envoyGateDir, firewallPaths, firewallTableName, hostToolPath } from "./host-paths";
 import { projectFile } from "./project-files";
 
 export type HostRole = "frontend" | "backend";
@@ -159,6 +159,21 @@ export interface EnvoyPlan {
     configSha256: string;
     /** The container Docker runs (the Docker provider in the stack, the same spec in the lab's Ansible peer). */
     container: EnvoyContainerPlan;
+    /** The front door's gate after the container is replaced (files/limen-host.sh, envoy-gate). */
+    gate: EnvoyGatePlan;
+}
+
+/**
+ * After Envoy's container is replaced: an https request on the host to 127.0.0.1:`httpsPort` with each
+ * of `serverNames` (one per site, as SNI and Host) must get the site's answer within `timeoutSeconds`,
+ * or the config that last passed comes back. 30 s: the container's start (the lab's stand-in answers
+ * in under a second, Envoy itself in about as much) plus the apps' first answer, with room to spare.
+ */
+export interface EnvoyGatePlan {
+    markerDir: string;
+    httpsPort: number;
+    serverNames: string[];
+    timeoutSeconds: number;
 }
 
 /** Envoy's container: on the host network, the bootstrap and the certificate directories mounted read-only. */
@@ -421,6 +436,12 @@ export function planStack(config: LimenConfig): StackPlan {
                 envs: ["ENVOY_UID=0"],
                 mounts: [{ source: config.envoy.configPath, target: "/etc/envoy/envoy.yaml" }, ...certificateMounts.map((dir) => ({ source: dir, target: dir }))],
                 configLabel: { label: "limen.envoy.config-sha256", value: configSha256 },
+            },
+            gate: {
+                markerDir: envoyGateDir,
+                httpsPort: spec.httpsPort,
+                serverNames: [spec.limenDomains[0], spec.darcDomains[0]].filter((name): name is string => name !== undefined),
+                timeoutSeconds: 30,
             },
         };
     }

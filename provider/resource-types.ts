@@ -16,6 +16,8 @@ export const hostResourceTypes = {
     certificate: "limen:host:AcmeCertificate",
     /** The name Envoy's container runs under, freed of containers that are not the stack's. */
     containerName: "limen:host:ContainerName",
+    /** The front door's gate after Envoy's container is replaced, with its rollback. */
+    envoyGate: "limen:host:EnvoyGate",
 } as const;
 
 /** The fact a container-name claim converges to: no container that is not the stack's holds the name. */

@@ -20,6 +20,7 @@ import * as provrpc from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import { certificateProvider } from "./certificate-provider";
 import { containerNameProvider } from "./container-name-provider";
+import { envoyGateProvider } from "./envoy-gate-provider";
 import { fileProvider, firewallProvider, pm2Provider } from "./host-providers";
 import type { ResourceProvider } from "./resource-provider";
 import { dynamicProviderCodeKey, HostResourceType, hostResourceTypes } from "./resource-types";
@@ -36,6 +37,7 @@ const providers: Record<HostResourceType, ResourceProvider<Props>> = {
     [hostResourceTypes.pm2]: untyped(pm2Provider),
     [hostResourceTypes.certificate]: untyped(certificateProvider),
     [hostResourceTypes.containerName]: untyped(containerNameProvider),
+    [hostResourceTypes.envoyGate]: untyped(envoyGateProvider),
 };
 
 /** `urn:pulumi:stack::project::parent$type::name` → `type`. */

@@ -70,6 +70,7 @@ describe("resources per host", () => {
                 [hostType("HostFile"), "frontend-envoy-config", "frontend-envoy"],
                 [hostType("ContainerName"), "frontend-envoy-container-name", "frontend-envoy"],
                 ["docker:index/container:Container", "frontend-envoy-container", "frontend-envoy"],
+                [hostType("EnvoyGate"), "frontend-envoy-gate", "frontend-envoy"],
                 // Prod's certificates come from ACME: one per site, SDS files for Envoy, certbot's hook.
                 [hostType("HostFile"), "frontend-envoy-tls-sds-limen", "frontend-envoy"],
                 [hostType("HostFile"), "frontend-envoy-tls-sds-darc", "frontend-envoy"],
@@ -336,6 +337,8 @@ describe("a change updates exactly what depends on it", () => {
             "frontend-certificates-limen",
             "frontend-certificates-limen-placeholder",
             "frontend-envoy-config",
+            // The door's gate asks the new name, and judges the new config.
+            "frontend-envoy-gate",
         ]);
         const label = (rs: Registration[]) => JSON.stringify(byName(rs).get("frontend-envoy-container")!.wire.labels);
         expect(label(first)).not.toEqual(label(second));

@@ -13,7 +13,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { configureLabStack, LabHosts, LabOverrides, openLabStack, readLabHosts, recordFigure, repoRoot, stateDir } from "../stack";
-import { background, inNamespace, labResourceCount, onHostOk, pm2Status } from "./probes";
+import { background, inNamespace, labResourceCount, onHost, onHostOk, pm2Status } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
@@ -255,6 +255,59 @@ describe("the health gate rolls back what leaves the site unable to answer", () 
             /health gate, not passed within 20 s: session check: POST http:\/\/127\.0\.0\.1:9444\/api\/auth\/session answered/,
         );
         expect(await converge({ apps: gate })).toMatchObject({ update: expect.any(Number) });
+        expect(sessionThroughFrontDoor()).toBe(true);
+    }, 600_000);
+});
+
+describe("the front door's gate rolls back an Envoy config that leaves the site unable to answer", () => {
+    it("a config the image accepts but whose admin port another process holds: the previous config and container come back", async () => {
+        expect(await converge()).not.toHaveProperty("create");
+        const configBefore = onHostOk("frontend", "sha256sum /etc/limen/envoy/envoy.yaml");
+        // Another process on the frontend holds 127.0.0.1:9902: `envoy --mode validate` accepts a config
+        // with adminPort 9902, and Envoy cannot bind it, so it does not start and the door stays shut.
+        // (The public ports stay as they are: the firewall keeps letting the outsider reach 443.)
+        onHostOk("frontend", `systemd-run --quiet --unit=lab-port-squatter node -e 'require("net").createServer((s) => s.destroy()).listen(9902, "127.0.0.1")'`);
+        const clients = stormClients(["fresh"]);
+        const started = Date.now();
+        let error = "";
+        let stopped: ReturnType<typeof clients.stop> | undefined;
+        try {
+            await configureLabStack(hosts, { envoy: { adminPort: 9902 } });
+            error = await stack.up(quiet).then(
+                () => "",
+                (e: Error) => e.message,
+            );
+        } finally {
+            stopped = clients.stop();
+            onHost("frontend", "systemctl stop lab-port-squatter");
+        }
+        const upSeconds = (Date.now() - started) / 1000;
+        const { byMode, failures } = (await stopped)!;
+        expect(error).toMatch(/front door gate, not passed within 30 s: https:\/\/limen\.lab\.test\/ \(127\.0\.0\.1:443\): \w+/);
+        expect(error).toMatch(/Rolled back: the previous config is in place again, limen-envoy was restarted on it and the door answered in \d+ s; the change is not applied/);
+        expect(onHostOk("frontend", "sha256sum /etc/limen/envoy/envoy.yaml")).toBe(configBefore);
+        const darc = inNamespace(
+            hosts.hosts.outsider.namespace,
+            "curl",
+            "-sk",
+            "--max-time",
+            "10",
+            "--resolve",
+            `darc.lab.test:443:${hosts.hosts.frontend.ipv4}`,
+            "https://darc.lab.test/",
+        );
+        expect(darc.stdout).toBe("darc.kr");
+        expect(sessionThroughFrontDoor()).toBe(true);
+        // The state keeps the previous facts: preview still shows the gate's change.
+        const preview = await stack.preview({ color: "never" });
+        expect(preview.changeSummary.update ?? 0).toBeGreaterThan(0);
+        const shut = failures.length === 0 ? 0 : failures.at(-1)!.at - failures[0]!.at;
+        recordFigure(
+            "rollback: an Envoy config whose port another process holds",
+            `\`pulumi up\` failed and rolled back in ${upSeconds.toFixed(1)} s; through 443 ${failures.length} of ${byMode.fresh!.requests} requests failed, the door was shut for ${shut.toFixed(1)} s`,
+        );
+        // The planned config again: converges, and the door answers.
+        await converge();
         expect(sessionThroughFrontDoor()).toBe(true);
     }, 600_000);
 });

@@ -24,7 +24,7 @@ function run(command: string, args: string[], input?: string): Result {
  * ecosystem, env file, pm2 apps), and Envoy (component, Docker provider, image, bootstrap, the
  * container's name, the container).
  */
-export const labResourceCount = 19;
+export const labResourceCount = 20;
 
 /** Runs a command in a lab network namespace (the host's filesystem, the namespace's network). */
 export function inNamespace(namespace: string, command: string, ...args: string[]): Result {
