@@ -249,8 +249,9 @@ describe("a changed Envoy config is judged by the image before it replaces anyth
         const door = await doorLoop(async () => {
             changes = await converge({ envoy: { backendRoutePrefixes: ["/api/agent"] } });
         });
-        // The bootstrap is rewritten and the container replaced (deleted first: both bind 80 and 443).
-        expect(changes).toMatchObject({ update: 1, replace: 1 });
+        // The bootstrap is rewritten and the container replaced (deleted first: both bind 80 and 443),
+        // and the door's gate judges the new one.
+        expect(changes).toMatchObject({ update: 2, replace: 1 });
         const after = envoyContainer();
         expect(after?.running).toBe(true);
         expect(after?.id).not.toBe(before?.id);
@@ -264,11 +265,12 @@ describe("a changed Envoy config is judged by the image before it replaces anyth
 describe("container drift is named by preview --refresh and repaired by up --refresh", () => {
     const cases = [
         { what: "the container stopped by hand", script: `docker stop ${containerName}`, drifted: ["frontend-envoy-container"] },
-        { what: "the container removed by hand", script: `docker rm -f ${containerName}`, drifted: ["frontend-envoy-container"] },
+        // A container created anew is judged again by the door's gate.
+        { what: "the container removed by hand", script: `docker rm -f ${containerName}`, drifted: ["frontend-envoy-container", "frontend-envoy-gate"] },
         {
             what: "the container started by hand from another image",
             // The stack's container is gone, and its name is held by one that is not the stack's.
-            drifted: ["frontend-envoy-container", "frontend-envoy-container-name"],
+            drifted: ["frontend-envoy-container", "frontend-envoy-container-name", "frontend-envoy-gate"],
             // An image of the operator's own (a commit of the running one has another id), run in its place.
             script: [
                 `docker commit ${containerName} limen-lab/hand-made:1 >/dev/null`,

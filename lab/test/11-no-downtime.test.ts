@@ -24,6 +24,13 @@ beforeAll(async () => {
     hosts = readLabHosts();
     stack = await openLabStack();
     await converge();
+    // pm2's daemon reads its cluster scheduling when it starts (files/limen-host.sh, cluster_sched_env).
+    // 6-upgrade left one started by pre-release versions, which never had it; a host this version
+    // converges from blank starts its daemon with it. Restarted here (the unit resurrects the apps) so
+    // that the storm measures what such a host does.
+    onHostOk("frontend", "systemctl restart pm2-limen.service");
+    await converge();
+    expect(onHostOk("frontend", "tr '\\0' '\\n' < /proc/$(systemctl show -p MainPID --value pm2-limen.service)/environ")).toContain("NODE_CLUSTER_SCHED_POLICY=none");
 }, 300_000);
 
 async function converge(overrides: LabOverrides = {}): Promise<Record<string, number>> {
@@ -230,12 +237,12 @@ describe("the health gate rolls back what leaves the site unable to answer", () 
 
     it("apps that cannot start with the new .env.production: the previous files come back and `pulumi up` fails saying so; the next `up` tries again", async () => {
         // An env value the app refuses at start (lab/fixtures/limen-frontend/instrumentation.js). Next.js
-        // then serves 500 to every request; a server that exits instead is said at once.
+        // then serves 500 to every request; a server that exits instead is not online in time.
         const broken: LabOverrides = { extraEnv: { LIMEN_FIXTURE_START: "refuse" } };
         await rolledBack(
             "apps that cannot start",
             broken,
-            /health gate, not passed within 20 s: session check: POST http:\/\/127\.0\.0\.1:9444\/api\/auth\/session answered 500|starting the apps: limen-frontend exited after the reload/,
+            /health gate, not passed within 20 s: session check: POST http:\/\/127\.0\.0\.1:9444\/api\/auth\/session answered 500|pm2 app\(s\) limen-frontend not online after 20 s/,
         );
         // The next `up` tries the same change again (and rolls it back again).
         const again = await stack.up(quiet).then(
