@@ -837,9 +837,22 @@ cmd_pm2_apply() {
     if [ ! -f "$good/files" ]; then
         die "pm2-apply: ${problem}; no earlier files passed the gate on this host, so nothing was rolled back"
     fi
+    local again_status=0 again
+    if [ "$(set_sha256 "$good")" = "$(loaded_sha256 "${opt[loaded]}")" ]; then
+        # The files are the ones the apps last passed with (a repair, say, of apps reloaded by hand with
+        # other files): nothing to roll back to. What failed was the processes' change, such as a reload
+        # that moves the apps' address, whose new processes cannot bind until the old ones are gone: the
+        # apps are reloaded once more with the same files.
+        again=$(pm2_api_as "$user" "$pm2_apply_script" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "${gate_args[@]}" 2>&1 >/dev/null) || again_status=$?
+        [ "$again_status" -eq 0 ] ||
+            die "pm2-apply: ${problem}; the files are the ones the apps last passed the gate with, and a second reload failed too: ${again#limen-host: pm2-apply: }"
+        mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
+        echo "pm2 apps online: $apps (on a second reload with the same files; the first: $problem)"
+        return 0
+    fi
     save_file_set "${opt[loaded]}" "$pending"
     restore_file_set "$good" "${opt[ecosystem]}"
-    local started=$SECONDS again_status=0 again
+    local started=$SECONDS
     again=$(pm2_api_as "$user" "$pm2_apply_script" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "${gate_args[@]}" 2>&1 >/dev/null) || again_status=$?
     if [ "$again_status" -eq 0 ]; then
         mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
