@@ -782,6 +782,13 @@ restore_file_set() {
     done <"$dir/files"
 }
 
+# reload_and_gate: one run of pm2_apply_script for cmd_pm2_apply (its user, apps, seconds and gate);
+# pm2's own output is discarded, the failure said on stdout for the caller to capture.
+reload_and_gate() {
+    # shellcheck disable=SC2069 # on purpose: stderr to the caller's capture, stdout discarded
+    pm2_api_as "$user" "$pm2_apply_script" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "${gate_args[@]}" 2>&1 >/dev/null
+}
+
 # pm2-apply: start or reload the apps with the files as they are. With --gate-seconds (and the gate's
 # URLs), the apps must come online and pass the health gate in that time; if they do not, the files
 # the apps last passed it with come back (the same validated install), the apps are reloaded and
@@ -825,7 +832,7 @@ cmd_pm2_apply() {
         echo "pm2 apps already run with the planned files: $apps"
         return 0
     fi
-    problem=$(pm2_api_as "$user" "$pm2_apply_script" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "${gate_args[@]}" 2>&1 >/dev/null) || status=$?
+    problem=$(reload_and_gate) || status=$?
     if [ "$status" -eq 0 ]; then
         mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
         [ ${#gate_args[@]} -eq 0 ] || save_file_set "${opt[loaded]}" "$good"
@@ -843,7 +850,7 @@ cmd_pm2_apply() {
         # other files): nothing to roll back to. What failed was the processes' change, such as a reload
         # that moves the apps' address, whose new processes cannot bind until the old ones are gone: the
         # apps are reloaded once more with the same files.
-        again=$(pm2_api_as "$user" "$pm2_apply_script" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "${gate_args[@]}" 2>&1 >/dev/null) || again_status=$?
+        again=$(reload_and_gate) || again_status=$?
         [ "$again_status" -eq 0 ] ||
             die "pm2-apply: ${problem}; the files are the ones the apps last passed the gate with, and a second reload failed too: ${again#limen-host: pm2-apply: }"
         mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
@@ -853,7 +860,7 @@ cmd_pm2_apply() {
     save_file_set "${opt[loaded]}" "$pending"
     restore_file_set "$good" "${opt[ecosystem]}"
     local started=$SECONDS
-    again=$(pm2_api_as "$user" "$pm2_apply_script" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "${gate_args[@]}" 2>&1 >/dev/null) || again_status=$?
+    again=$(reload_and_gate) || again_status=$?
     if [ "$again_status" -eq 0 ]; then
         mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
         die "pm2-apply: ${problem}. Rolled back: the previous ecosystem and .env.production are in place again and the apps passed the gate with them in $((SECONDS - started)) s; the change is not applied"

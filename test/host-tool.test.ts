@@ -100,6 +100,9 @@ describe("limen-host install-file", () => {
     });
 });
 
+/** pm2-apply's required arguments, for the cases that add to them. */
+const pm2ApplyArgs = ["pm2-apply", "--user", "limen", "--ecosystem", "/e.js", "--apps", "a", "--marker-dir", "/m", "--loaded", "x"];
+
 describe("limen-host refuses missing and empty arguments, naming them", () => {
     it.each([
         [["install-file", "--path", "/tmp/x", "--mode", "0600", "--owner", "root:root"], /install-file: --check is required/],
@@ -108,46 +111,9 @@ describe("limen-host refuses missing and empty arguments, naming them", () => {
         [["pm2-enable", "--user", "", "--marker-dir", "/var/lib/limen/pm2"], /pm2-enable: --user needs a non-empty value/],
         [["pm2-apply", "--user", "limen", "--apps", "a"], /pm2-apply: --ecosystem is required/],
         // The health gate needs both of its URLs, and a whole number of seconds.
+        [[...pm2ApplyArgs, "--gate-seconds", "20", "--gate-page", "http://127.0.0.1:9445/"], /pm2-apply: --gate-session is required/],
         [
-            [
-                "pm2-apply",
-                "--user",
-                "limen",
-                "--ecosystem",
-                "/e.js",
-                "--apps",
-                "a",
-                "--marker-dir",
-                "/m",
-                "--loaded",
-                "x",
-                "--gate-seconds",
-                "20",
-                "--gate-page",
-                "http://127.0.0.1:9445/",
-            ],
-            /pm2-apply: --gate-session is required/,
-        ],
-        [
-            [
-                "pm2-apply",
-                "--user",
-                "limen",
-                "--ecosystem",
-                "/e.js",
-                "--apps",
-                "a",
-                "--marker-dir",
-                "/m",
-                "--loaded",
-                "x",
-                "--gate-seconds",
-                "soon",
-                "--gate-session",
-                "http://127.0.0.1:9444/api/auth/session",
-                "--gate-page",
-                "http://127.0.0.1:9445/",
-            ],
+            [...pm2ApplyArgs, "--gate-seconds", "soon", "--gate-session", "http://127.0.0.1:9444/api/auth/session", "--gate-page", "http://127.0.0.1:9445/"],
             /pm2-apply: --gate-seconds must be a whole number of seconds, got 'soon'/,
         ],
         [["apply-firewall", "--table", "inet limen_firewall", "--confirm-within", "20"], /apply-firewall: --boot-ruleset is required/],
