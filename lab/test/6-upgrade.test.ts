@@ -16,7 +16,15 @@ import { configureLabStack, LabHosts, openLabStack, readLabHosts, recordFigure, 
 import { labResourceCount, onHostOk, tcpOpen } from "./probes";
 
 /** What this version adds when it takes over hosts converged with Envoy off: the front door, and nothing else. */
-const envoyResources = ["frontend-envoy", "frontend-envoy-config", "frontend-envoy-container", "frontend-envoy-container-name", "frontend-envoy-docker", "frontend-envoy-gate", "frontend-envoy-image"];
+const envoyResources = [
+    "frontend-envoy",
+    "frontend-envoy-config",
+    "frontend-envoy-container",
+    "frontend-envoy-container-name",
+    "frontend-envoy-docker",
+    "frontend-envoy-gate",
+    "frontend-envoy-image",
+];
 /**
  * The earlier versions ran the lab with Envoy off and knew only image references without a registry
  * port: their config, on the same state.
