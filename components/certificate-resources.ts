@@ -8,7 +8,6 @@ import * as pulumi from "./sdk";
 import { CertificateInputs, desiredCertificateFacts } from "../provider/certificate-provider";
 import type { HostConnection } from "../provider/host-providers";
 import { hostResourceTypes } from "../provider/resource-types";
-import { keepingDeployed } from "./host-resources";
 
 /** What a certificate resource is given: its settings (the facts are derived from them), the connection as an input. */
 export type AcmeCertificateArgs = Omit<CertificateInputs, "connection" | "names" | "server" | "served" | "renewal"> & { connection: pulumi.Input<HostConnection> };
@@ -16,11 +15,6 @@ export type AcmeCertificateArgs = Omit<CertificateInputs, "connection" | "names"
 /** One certificate on the frontend, at one stage. */
 export class AcmeCertificate extends pulumi.CustomResource {
     constructor(name: string, args: AcmeCertificateArgs, opts: pulumi.CustomResourceOptions) {
-        super(
-            hostResourceTypes.certificate,
-            name,
-            { ...args, ...desiredCertificateFacts(args) },
-            keepingDeployed(hostResourceTypes.certificate, { ...opts, additionalSecretOutputs: ["connection"] }),
-        );
+        super(hostResourceTypes.certificate, name, { ...args, ...desiredCertificateFacts(args) }, { ...opts, additionalSecretOutputs: ["connection"] });
     }
 }

@@ -34,11 +34,9 @@ export class EnvoyProxy extends pulumi.ComponentResource {
     constructor(name: string, args: EnvoyProxyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("limen:envoy:EnvoyProxy", name, {}, opts);
         const dependsOn: pulumi.Resource[] = [args.host.ready, ...(args.after ?? [])];
-        // Same names as in deployed stacks (`<name>-tls-certificate`, …, `<name>-config`), then command resources.
+        // `<name>-tls-certificate`, …, `<name>-config`: the names 1.0.0 deployed; a rename needs an alias.
         const resourceName = (file: FilePlan) => `${name}-${file.name === "envoy-config" ? "config" : file.name}`;
-        const tlsFiles = args.files
-            .filter((file) => file.name !== "envoy-config")
-            .map((file) => hostFile(resourceName(file), args.host, file, { parent: this, dependsOn, aliases: [{ type: "command:remote:Command" }] }));
+        const tlsFiles = args.files.filter((file) => file.name !== "envoy-config").map((file) => hostFile(resourceName(file), args.host, file, { parent: this, dependsOn }));
 
         // The Docker CLI's ssh transport takes ssh options only: the key is offered by the stack's own
         // ssh-agent (loaded on each run, with a lifetime; never a file), the host key pinned in a file of
@@ -78,7 +76,6 @@ export class EnvoyProxy extends pulumi.ComponentResource {
             parent: this,
             // envoy --mode validate runs the pulled image and loads the certificate files, so they go first.
             dependsOn: [...dependsOn, ...tlsFiles, image],
-            aliases: [{ type: "command:remote:Command" }],
         });
 
         const container = args.plan.container;

@@ -41,9 +41,7 @@ export class HostFirewall extends pulumi.ComponentResource {
                 bootUnitSha256: args.plan.bootUnit.sha256,
                 confirmWithinSeconds: args.plan.confirmWithinSeconds,
             },
-            // Deployed stacks had the apply as a command resource `<name>-ruleset` (with the removal as
-            // its delete) and a separate confirmation without one, which simply leaves the state.
-            { parent: this, dependsOn: [args.host.ready], aliases: [{ name: `${name}-ruleset`, type: "command:remote:Command" }] },
+            { parent: this, dependsOn: [args.host.ready] },
         );
         this.registerOutputs({ rulesetSha256: this.rulesetSha256, confirmed: this.confirmed.id });
     }

@@ -33,8 +33,6 @@ export class FrontendApps extends pulumi.ComponentResource {
             hostFile(`${name}-${file.name}`, args.host, file, {
                 parent: this,
                 dependsOn,
-                // Same name as in deployed stacks, where the file was a command resource.
-                aliases: [{ type: "command:remote:Command" }],
             }),
         );
         this.envFilePath = loaded.find((file) => file.name === "env-production")?.path ?? "";
@@ -56,9 +54,6 @@ export class FrontendApps extends pulumi.ComponentResource {
             {
                 parent: this,
                 dependsOn: [...dependsOn, ...files],
-                // Deployed stacks had the boot unit and removal as `<name>-pm2-service`; its sibling
-                // `<name>-pm2-reload` had no delete and simply leaves the state.
-                aliases: [{ name: `${name}-pm2-service`, type: "command:remote:Command" }],
                 secret,
             },
         );

@@ -10,18 +10,9 @@ import * as pulumi from "./sdk";
 import type { AppsGatePlan, FirewallLocations } from "../plan/hosts";
 import { contentAsPlanned, desiredFirewallFacts, desiredPm2Facts, Pm2AppShape } from "../hostio/observe";
 import type { FileInputs, HostConnection } from "../provider/host-providers";
-import { containerNameFree, dynamicResourceType, HostResourceType, hostResourceTypes } from "../provider/resource-types";
+import { containerNameFree, hostResourceTypes } from "../provider/resource-types";
 
 export type { HostConnection };
-
-/**
- * Stacks deployed before the plugin have these resources as Pulumi dynamic resources: the alias to
- * that type keeps them (the plugin reads what they recorded and changes nothing that is right), beside
- * any alias a component gives for older versions still.
- */
-export function keepingDeployed<Options extends pulumi.CustomResourceOptions>(type: HostResourceType, opts: Options): Options {
-    return { ...opts, aliases: [...(opts.aliases ?? []), { type: dynamicResourceType(type) }] };
-}
 
 /** A file's settings as its provider takes them (provider/host-providers.ts), the content and connection as inputs. */
 export type HostFileArgs = Pick<FileInputs, "toolPath" | "path" | "mode" | "owner" | "check" | "checkArgs" | "preflight"> & {
@@ -39,7 +30,7 @@ export class HostFile extends pulumi.CustomResource {
             hostResourceTypes.file,
             name,
             { ...args, plannedSha256: args.contentSha256, state: "present", contentMatches: contentAsPlanned, kind: "file" },
-            keepingDeployed(hostResourceTypes.file, { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["content", "contentSha256", "plannedSha256"] : [])] }),
+            { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["content", "contentSha256", "plannedSha256"] : [])] },
         );
     }
 }
@@ -72,7 +63,7 @@ export class HostTool extends pulumi.CustomResource {
                 contentMatches: contentAsPlanned,
                 kind: "host-tool",
             },
-            keepingDeployed(hostResourceTypes.hostTool, { ...opts, additionalSecretOutputs: ["connection"] }),
+            { ...opts, additionalSecretOutputs: ["connection"] },
         );
     }
 }
@@ -93,7 +84,7 @@ export interface FirewallTableArgs {
 export class FirewallTable extends pulumi.CustomResource {
     constructor(name: string, args: FirewallTableArgs, opts: pulumi.CustomResourceOptions) {
         const desired = desiredFirewallFacts({ table: args.locations.table, rulesetSha256: args.rulesetSha256, bootUnitSha256: args.bootUnitSha256 });
-        super(hostResourceTypes.firewall, name, { ...args, ...desired }, keepingDeployed(hostResourceTypes.firewall, { ...opts, additionalSecretOutputs: ["connection"] }));
+        super(hostResourceTypes.firewall, name, { ...args, ...desired }, { ...opts, additionalSecretOutputs: ["connection"] });
     }
 }
 
@@ -120,7 +111,7 @@ export class Pm2Apps extends pulumi.CustomResource {
             hostResourceTypes.pm2,
             name,
             { ...args, ...desiredPm2Facts(args.user, args.apps) },
-            keepingDeployed(hostResourceTypes.pm2, { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["loadedSha256"] : [])] }),
+            { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["loadedSha256"] : [])] },
         );
     }
 }

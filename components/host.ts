@@ -29,8 +29,7 @@ export class RemoteHost extends pulumi.ComponentResource {
         this.ready = new HostTool(
             `${name}-host-tool`,
             { connection: this.connection, path: args.plan.hostTool.path, content: args.plan.hostTool.content, contentSha256: args.plan.hostTool.sha256 },
-            // Deployed stacks had this as a command resource named `<host>-ready`.
-            { parent: this, aliases: [{ name: `${name}-ready`, type: "command:remote:Command" }] },
+            { parent: this },
         );
         this.registerOutputs({ address: this.address, ready: this.ready.id });
     }

@@ -24,14 +24,3 @@ export const hostResourceTypes = {
 export const containerNameFree = "free for the stack's container";
 
 export type HostResourceType = (typeof hostResourceTypes)[keyof typeof hostResourceTypes];
-
-/**
- * The type the same resource had when it was a Pulumi dynamic resource (up to this plugin): stacks
- * deployed then keep their resources through an alias to it.
- */
-export function dynamicResourceType(type: HostResourceType): string {
-    return type.replace(/^limen:host:/, "pulumi-nodejs:dynamic/limen:");
-}
-
-/** Where a dynamic resource kept its serialised provider code; state written then still carries it. */
-export const dynamicProviderCodeKey = "__provider";

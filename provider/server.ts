@@ -23,7 +23,7 @@ import { containerNameProvider } from "./container-name-provider";
 import { envoyGateProvider } from "./envoy-gate-provider";
 import { fileProvider, firewallProvider, pm2Provider } from "./host-providers";
 import type { ResourceProvider } from "./resource-provider";
-import { dynamicProviderCodeKey, HostResourceType, hostResourceTypes } from "./resource-types";
+import { HostResourceType, hostResourceTypes } from "./resource-types";
 
 type Props = Record<string, unknown>;
 
@@ -53,11 +53,8 @@ function providerFor(urn: string): ResourceProvider<Props> {
     return provider;
 }
 
-/** A property map as the providers take it; state written by the dynamic-provider version still has its provider code. */
 function propsOf(struct: structproto.Struct | undefined): Props {
-    const props = (struct?.toJavaScript() ?? {}) as Props;
-    delete props[dynamicProviderCodeKey];
-    return props;
+    return (struct?.toJavaScript() ?? {}) as Props;
 }
 
 function structOf(props: Props): structproto.Struct {
