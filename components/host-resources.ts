@@ -8,7 +8,9 @@
  */
 import * as pulumi from "./sdk";
 import type { AppsGatePlan, FirewallLocations } from "../plan/hosts";
-import { contentAsPlanned, desiredFirewallFacts, desiredPm2Facts, Pm2AppShape } from "../hostio/observe";
+import { contentAsPlanned } from "../hostio/observe-file";
+import { desiredFirewallFacts } from "../hostio/observe-firewall";
+import { desiredPm2Facts, Pm2AppShape } from "../hostio/observe-pm2";
 import type { FileInputs, HostConnection } from "../provider/host-providers";
 import { containerNameFree, dynamicResourceType, HostResourceType, hostResourceTypes } from "../provider/resource-types";
 

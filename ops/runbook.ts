@@ -6,7 +6,7 @@
  */
 import * as path from "node:path";
 import { LimenConfig } from "../config";
-import { listeners, pm2Command } from "../hostio/observe";
+import { listeners, pm2Command } from "../hostio/observe-pm2";
 import { shellWord } from "../hostio/shell";
 import { hostForUrl } from "../plan/addresses";
 import { envFileName } from "../plan/host-paths";

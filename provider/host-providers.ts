@@ -27,19 +27,10 @@ import {
     removeFirewallCommand,
     removeHostToolCommand,
 } from "../hostio/host-tool";
-import {
-    desiredFileFacts,
-    desiredFirewallFacts,
-    desiredPm2Facts,
-    differingFacts,
-    fileProbeCommand,
-    firewallProbeCommand,
-    parseFileProbe,
-    parseFirewallProbe,
-    parsePm2Probe,
-    pm2ProbeCommand,
-    Pm2AppShape,
-} from "../hostio/observe";
+import { desiredFileFacts, fileProbeCommand, parseFileProbe } from "../hostio/observe-file";
+import { desiredFirewallFacts, firewallProbeCommand, parseFirewallProbe } from "../hostio/observe-firewall";
+import { desiredPm2Facts, parsePm2Probe, pm2ProbeCommand, Pm2AppShape } from "../hostio/observe-pm2";
+import { differingFacts } from "../hostio/observe";
 import { BackendPreflight, judgePreflight, preflightCommand, preflightFailure } from "../hostio/preflight";
 import { ExecResult, runOnHost, SshTarget } from "../hostio/ssh";
 
