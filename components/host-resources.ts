@@ -11,7 +11,8 @@ import type { AppsGatePlan, FirewallLocations } from "../plan/hosts";
 import { contentAsPlanned } from "../hostio/observe-file";
 import { desiredFirewallFacts } from "../hostio/observe-firewall";
 import { desiredPm2Facts, Pm2AppShape } from "../hostio/observe-pm2";
-import type { FileInputs, HostConnection } from "../provider/host-providers";
+import type { FileInputs } from "../provider/file-provider";
+import type { HostConnection } from "../provider/host-providers";
 import { containerNameFree, dynamicResourceType, HostResourceType, hostResourceTypes } from "../provider/resource-types";
 
 export type { HostConnection };
