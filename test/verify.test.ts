@@ -21,22 +21,9 @@ import { CheckResult, runChecks } from "../ops/checks";
 import { describeDifferences, firewallProbe, hostToolFile, judgeFile, judgeFirewall, judgeHostTool, judgePm2, repairAdvice } from "../ops/drift";
 import { HostRole, PlannedHosts, Remote, RemoteResult, RunOnHost } from "../ops/remote";
 import { exitCode, flagsTakenByNpm, formatJson, formatTable, npmFlagsMessage, parseArgs } from "../ops/report";
-import {
-    backendOrigin,
-    curlCommand,
-    healthUrl,
-    hostClockCommand,
-    judgeAppPorts,
-    judgeHealth,
-    judgeProxyLog,
-    judgeSessionCreate,
-    judgeSessionValid,
-    parseProxyLine,
-    parseSetCookies,
-    proxyLogCommand,
-    proxySessionLines,
-    sessionUrl,
-} from "../ops/runbook";
+import { backendOrigin } from "../plan/hosts";
+import { curlCommand, healthUrl, judgeAppPorts, judgeHealth, judgeSessionCreate, judgeSessionValid, parseSetCookies, sessionUrl } from "../ops/runbook";
+import { hostClockCommand, judgeProxyLog, parseProxyLine, proxyLogCommand, proxySessionLines } from "../ops/proxy-log";
 import { pulumiCliFromEnv, rawConfigFromCliJson, readStackConfig, StackConfigError } from "../ops/stack-config";
 import { main } from "../ops/verify";
 import { openssl, selfSignedPair } from "./support/certificates";
