@@ -7,7 +7,8 @@
  * `preview` / `up` does no host I/O. What each resource does on the host: provider/host-providers.ts.
  */
 import * as pulumi from "./sdk";
-import type { AppsGatePlan, FirewallLocations } from "../plan/hosts";
+import type { AppsGatePlan } from "../plan/pm2";
+import type { FirewallLocations } from "../plan/firewall";
 import { contentAsPlanned } from "../hostio/observe-file";
 import { desiredFirewallFacts } from "../hostio/observe-firewall";
 import { desiredPm2Facts, Pm2AppShape } from "../hostio/observe-pm2";

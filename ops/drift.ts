@@ -10,7 +10,11 @@ import { desiredFileFacts, FileFacts, fileProbeCommand, parseFileProbe } from ".
 import { desiredFirewallFacts, FirewallFacts, firewallProbeCommand, parseFirewallProbe } from "../hostio/observe-firewall";
 import { desiredPm2Facts, parsePm2Probe, Pm2Facts, pm2ProbeCommand } from "../hostio/observe-pm2";
 import { differingFacts } from "../hostio/observe";
-import { FilePlan, FirewallPlan, HostPlan, HostRole, HostToolPlan, Pm2Plan, sha256 } from "../plan/hosts";
+import { FilePlan } from "../plan/files";
+import { FirewallPlan } from "../plan/firewall";
+import { HostPlan, HostRole, HostToolPlan } from "../plan/hosts";
+import { Pm2Plan } from "../plan/pm2";
+import { sha256 } from "../plan/sha256";
 import { Remote, RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";
 import { pm2MarkerDir } from "../plan/host-paths";

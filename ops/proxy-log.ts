@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { LimenConfig } from "../config";
 import { pm2Command } from "../hostio/observe-pm2";
 import { envFileName } from "../plan/host-paths";
-import { backendOrigin } from "../plan/hosts";
+import { backendOrigin } from "../plan/backend-api";
 import { RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";
 import { sessionUrl } from "./runbook";

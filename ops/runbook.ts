@@ -9,7 +9,7 @@ import { LimenConfig } from "../config";
 import { listeners } from "../hostio/observe-pm2";
 import { shellWord } from "../hostio/shell";
 import { hostForUrl } from "../plan/addresses";
-import { backendHealthUrl, backendOrigin } from "../plan/hosts";
+import { backendHealthUrl, backendOrigin } from "../plan/backend-api";
 import { RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";
 

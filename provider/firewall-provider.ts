@@ -5,7 +5,7 @@
  */
 import type { ResourceProvider } from "./resource-provider";
 import { confirmDial } from "../plan/firewall-timing";
-import type { FirewallLocations } from "../plan/hosts";
+import type { FirewallLocations } from "../plan/firewall";
 import { applyFirewallCommand, confirmFirewallCommand, installFileCommand, removeFirewallCommand } from "../hostio/host-tool";
 import { desiredFirewallFacts, firewallProbeCommand, parseFirewallProbe } from "../hostio/observe-firewall";
 import { differingFacts } from "../hostio/observe";

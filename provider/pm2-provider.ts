@@ -4,7 +4,7 @@
  * rollback. Shared shape: host-providers.ts.
  */
 import type { ResourceProvider } from "./resource-provider";
-import type { AppsGatePlan } from "../plan/hosts";
+import type { AppsGatePlan } from "../plan/pm2";
 import { pm2ApplyCommand, pm2EnableCommand, pm2MarkLoadedCommand, pm2RemoveCommand, pm2SaveCommand } from "../hostio/host-tool";
 import { desiredPm2Facts, parsePm2Probe, pm2ProbeCommand, Pm2AppShape } from "../hostio/observe-pm2";
 import { differingFacts } from "../hostio/observe";

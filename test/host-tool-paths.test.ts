@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limenFileCommand } from "../hostio/limen-file";
 import { pm2ProbeCommand } from "../hostio/observe-pm2";
 import { fileProbeCommand, parseFileProbe } from "../hostio/observe-file";
-import { sha256 } from "../plan/hosts";
+import { sha256 } from "../plan/sha256";
 import { rootPath } from "./support/root-path";
 
 /**
