@@ -1,6 +1,6 @@
 import * as pulumi from "./sdk";
 import type { CertificatePlan } from "../plan/certificates";
-import { FilePlan } from "../plan/hosts";
+import { FilePlan } from "../plan/files";
 import { AcmeCertificate } from "./certificate-resources";
 import { hostFile } from "./host-file";
 import { RemoteHost } from "./host";

@@ -1,7 +1,8 @@
 import * as pulumi from "./sdk";
 import { Container, DockerProvider, RemoteImage } from "./docker-resources";
 import { sshAgentMaterial } from "../hostio/ssh-material";
-import { EnvoyPlan, FilePlan } from "../plan/hosts";
+import { EnvoyPlan } from "../plan/envoy";
+import { FilePlan } from "../plan/files";
 import { hostFile } from "./host-file";
 import { ContainerName, EnvoyGate } from "./host-resources";
 import { RemoteHost } from "./host";

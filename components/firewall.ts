@@ -1,5 +1,5 @@
 import * as pulumi from "./sdk";
-import { FirewallPlan } from "../plan/hosts";
+import { FirewallPlan } from "../plan/firewall";
 import { FirewallTable } from "./host-resources";
 import { RemoteHost } from "./host";
 

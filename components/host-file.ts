@@ -1,5 +1,6 @@
 import * as pulumi from "./sdk";
-import { FilePlan, sha256 } from "../plan/hosts";
+import { FilePlan } from "../plan/files";
+import { sha256 } from "../plan/sha256";
 import { HostFile } from "./host-resources";
 import type { RemoteHost } from "./host";
 

@@ -7,9 +7,13 @@
  * `preview` / `up` does no host I/O. What each resource does on the host: provider/host-providers.ts.
  */
 import * as pulumi from "./sdk";
-import type { AppsGatePlan, FirewallLocations } from "../plan/hosts";
-import { contentAsPlanned, desiredFirewallFacts, desiredPm2Facts, Pm2AppShape } from "../hostio/observe";
-import type { FileInputs, HostConnection } from "../provider/host-providers";
+import type { AppsGatePlan } from "../plan/pm2";
+import type { FirewallLocations } from "../plan/firewall";
+import { contentAsPlanned } from "../hostio/observe-file";
+import { desiredFirewallFacts } from "../hostio/observe-firewall";
+import { desiredPm2Facts, Pm2AppShape } from "../hostio/observe-pm2";
+import type { FileInputs } from "../provider/file-provider";
+import type { HostConnection } from "../provider/host-providers";
 import { containerNameFree, hostResourceTypes } from "../provider/resource-types";
 
 export type { HostConnection };

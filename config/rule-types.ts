@@ -1,6 +1,7 @@
 /**
  * The shape every cross-key rule has, apart from the rules themselves, so that the files holding
- * rules (rules.ts, which lists them all, tls-rules.ts, path-rules.ts) import it without importing each other.
+ * rules (port-rules.ts, network-rules.ts, app-rules.ts, tls-rules.ts, path-rules.ts, and rules.ts, which
+ * lists them all) import it without importing each other.
  */
 import type { ConfigView, KeyPath } from "./view";
 

@@ -1,6 +1,6 @@
 /**
  * The cross-key rules about host names and certificates (limen:domains, limen:tls, limen:tlsPrivateKey),
- * in the same form as the others in rules.ts, which lists them all.
+ * in the same form as the others; rules.ts lists them all.
  */
 import { X509Certificate } from "node:crypto";
 import { nameCovers } from "../hostio/certificates";

@@ -1,6 +1,6 @@
 /**
  * What a served certificate looks like on the frontend: one read-only probe (run as root, without the
- * host tool, like every probe in observe.ts) and the pure parser of its output. The certificate
+ * host tool, like every probe in observe*.ts) and the pure parser of its output. The certificate
  * resources report these facts on refresh and `npm run verify` judges them (days left, names covered,
  * key and chain). The private key never leaves the host: the probe says only whether it matches.
  */

@@ -3,7 +3,8 @@
  * path passed in from the plan. Pure string builders: the providers run them over SSH.
  */
 import * as path from "node:path";
-import type { AppsGatePlan, FirewallLocations } from "../plan/hosts";
+import type { AppsGatePlan } from "../plan/pm2";
+import type { FirewallLocations } from "../plan/firewall";
 import { limenFileCommand } from "./limen-file";
 import { shellWord } from "./shell";
 

@@ -5,7 +5,7 @@
  * where nothing (or something else) listens is refused before any file is touched, in words that name
  * the keys, the address tried and what came back. Runs as the deploy user (no sudo): it only connects.
  */
-import type { BackendPreflight } from "../plan/hosts";
+import type { BackendPreflight } from "../plan/backend-api";
 import { shellWord } from "./shell";
 
 export type { BackendPreflight };

@@ -9,7 +9,8 @@ import { certificateProbe, judgeCertificate } from "./certificates";
 import { driftChecks } from "./drift";
 import { Remote } from "./remote";
 import { CheckResult } from "./result";
-import { curlCommand, healthUrl, hostClockCommand, judgeAppPorts, judgeHealth, judgeProxyLog, judgeSessionCreate, judgeSessionValid, proxyLogCommand, sessionUrl } from "./runbook";
+import { curlCommand, healthUrl, judgeAppPorts, judgeHealth, judgeSessionCreate, judgeSessionValid, sessionUrl } from "./runbook";
+import { hostClockCommand, judgeProxyLog, proxyLogCommand } from "./proxy-log";
 
 export type { CheckResult };
 

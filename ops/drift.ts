@@ -1,27 +1,20 @@
 /**
  * Drift: every artifact in a host's plan (the host tool, each file, the firewall, the pm2 apps)
- * compared with what the host really has. The commands and parsers are hostio/observe.ts, the same
+ * compared with what the host really has. The commands and parsers are hostio/observe*.ts, the same
  * read code the resources' providers run on `pulumi refresh`, so verify and a refresh see the same facts
  * and `pulumi up --refresh` repairs exactly what verify reports.
  *
  * Each judge is pure: the plan and a command's recorded output in, one CheckResult out.
  */
-import {
-    desiredFileFacts,
-    desiredFirewallFacts,
-    desiredPm2Facts,
-    differingFacts,
-    FileFacts,
-    FirewallFacts,
-    fileProbeCommand,
-    firewallProbeCommand,
-    parseFileProbe,
-    parseFirewallProbe,
-    parsePm2Probe,
-    Pm2Facts,
-    pm2ProbeCommand,
-} from "../hostio/observe";
-import { FilePlan, FirewallPlan, HostPlan, HostRole, HostToolPlan, Pm2Plan, sha256 } from "../plan/hosts";
+import { desiredFileFacts, FileFacts, fileProbeCommand, parseFileProbe } from "../hostio/observe-file";
+import { desiredFirewallFacts, FirewallFacts, firewallProbeCommand, parseFirewallProbe } from "../hostio/observe-firewall";
+import { desiredPm2Facts, parsePm2Probe, Pm2Facts, pm2ProbeCommand } from "../hostio/observe-pm2";
+import { differingFacts } from "../hostio/observe";
+import { FilePlan } from "../plan/files";
+import { FirewallPlan } from "../plan/firewall";
+import { HostPlan, HostRole, HostToolPlan } from "../plan/hosts";
+import { Pm2Plan } from "../plan/pm2";
+import { sha256 } from "../plan/sha256";
 import { Remote, RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";
 import { pm2MarkerDir } from "../plan/host-paths";

@@ -21,7 +21,9 @@ import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import { certificateProvider } from "./certificate-provider";
 import { containerNameProvider } from "./container-name-provider";
 import { envoyGateProvider } from "./envoy-gate-provider";
-import { fileProvider, firewallProvider, pm2Provider } from "./host-providers";
+import { fileProvider } from "./file-provider";
+import { firewallProvider } from "./firewall-provider";
+import { pm2Provider } from "./pm2-provider";
 import type { ResourceProvider } from "./resource-provider";
 import { HostResourceType, hostResourceTypes } from "./resource-types";
 

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { parse, stringify } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../config";
-import { envoySpec } from "../plan/hosts";
+import { envoySpec } from "../plan/envoy";
 import { acmeResponderCluster, EnvoySpec, renderEnvoy, renderSdsSecret, SdsCertificate } from "../render/envoy";
 import { otherRawConfig, prodRawConfig, repoRoot, withOverride } from "./support/fixtures";
 

@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limenFileCommand } from "../hostio/limen-file";
-import { pm2ProbeCommand, fileProbeCommand, parseFileProbe } from "../hostio/observe";
-import { sha256 } from "../plan/hosts";
+import { pm2ProbeCommand } from "../hostio/observe-pm2";
+import { fileProbeCommand, parseFileProbe } from "../hostio/observe-file";
+import { sha256 } from "../plan/sha256";
 import { rootPath } from "./support/root-path";
 
 /**

@@ -4,7 +4,8 @@ import { AddressInfo, createServer as createTcpServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../config";
 import { judgePreflight, preflightCommand, preflightFailure } from "../hostio/preflight";
-import { BackendPreflight, planStack } from "../plan/hosts";
+import { BackendPreflight } from "../plan/backend-api";
+import { planStack } from "../plan/hosts";
 import { prodRawConfig, withOverride } from "./support/fixtures";
 
 const prod = planStack(parseConfig(prodRawConfig()));

@@ -11,31 +11,22 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { ConfigError, LimenConfig, parseConfig } from "../config";
-import { fileProbeCommand, pm2Command, pm2ListCommand, pm2ProbeCommand } from "../hostio/observe";
+import { fileProbeCommand } from "../hostio/observe-file";
+import { pm2Command, pm2ListCommand, pm2ProbeCommand } from "../hostio/observe-pm2";
 import { runOnHost, sshError } from "../hostio/ssh";
 import type { CertificatePlan } from "../plan/certificates";
-import { FilePlan, FirewallPlan, planStack, sha256, SshEndpoint, StackPlan } from "../plan/hosts";
+import { FilePlan } from "../plan/files";
+import { FirewallPlan } from "../plan/firewall";
+import { planStack, SshEndpoint, StackPlan } from "../plan/hosts";
+import { sha256 } from "../plan/sha256";
 import { certificateProbe, judgeCertificate } from "../ops/certificates";
 import { CheckResult, runChecks } from "../ops/checks";
 import { describeDifferences, firewallProbe, hostToolFile, judgeFile, judgeFirewall, judgeHostTool, judgePm2, repairAdvice } from "../ops/drift";
 import { HostRole, PlannedHosts, Remote, RemoteResult, RunOnHost } from "../ops/remote";
 import { exitCode, flagsTakenByNpm, formatJson, formatTable, npmFlagsMessage, parseArgs } from "../ops/report";
-import {
-    backendOrigin,
-    curlCommand,
-    healthUrl,
-    hostClockCommand,
-    judgeAppPorts,
-    judgeHealth,
-    judgeProxyLog,
-    judgeSessionCreate,
-    judgeSessionValid,
-    parseProxyLine,
-    parseSetCookies,
-    proxyLogCommand,
-    proxySessionLines,
-    sessionUrl,
-} from "../ops/runbook";
+import { backendOrigin } from "../plan/backend-api";
+import { curlCommand, healthUrl, judgeAppPorts, judgeHealth, judgeSessionCreate, judgeSessionValid, parseSetCookies, sessionUrl } from "../ops/runbook";
+import { hostClockCommand, judgeProxyLog, parseProxyLine, proxyLogCommand, proxySessionLines } from "../ops/proxy-log";
 import { pulumiCliFromEnv, rawConfigFromCliJson, readStackConfig, StackConfigError } from "../ops/stack-config";
 import { main } from "../ops/verify";
 import { openssl, selfSignedPair } from "./support/certificates";

@@ -100,7 +100,7 @@ export const hostAddress = (role: AddressRole) =>
 export const ipAddress = (role: string) => hostAddress({ role, loopback: "it names the machine that reads it, not a host on the network" });
 
 /**
- * A source address for the firewall's internal-client set. Any text is taken here; config/rules.ts
+ * A source address for the firewall's internal-client set. Any text is taken here; config/network-rules.ts
  * decides whether it is one of the frontend's addresses (and says so), comparing canonical spellings.
  */
 export const clientAddress = withRule(

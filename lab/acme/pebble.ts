@@ -10,13 +10,14 @@
  * machine. Nothing of the ACME exchange crosses the lab network or leaves the lab.
  *
  * The tests run in the operator namespace; every probe of pebble here enters the frontend's
- * namespace first, since 127.0.0.1 in the operator namespace is a different loopback.
+ * namespace first, since 127.0.0.1 in the operator namespace is a different loopback. How the
+ * processes are started, logged, waited on and stopped is in processes.ts.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { readLabHosts, repoRoot, stateDir } from "../stack";
+import { readLabHosts, repoRoot } from "../stack";
+import { Daemon, inNamespace, logDir, Output, run, startDaemon, stopDaemon, waitUntil } from "./processes";
 
 /** Where pebble's ACME API listens, inside the frontend's namespace. */
 const acmeListen = "127.0.0.1:14000";
@@ -35,9 +36,6 @@ const ownPorts = [acmeListen, managementListen, dnsListen, challtestsrvManagemen
 
 /** Where the frontend's trust store picks up the lab CA (update-ca-certificates reads `*.crt` here). */
 const frontendCaFile = "/usr/local/share/ca-certificates/limen-lab-pebble.crt";
-const logDir = path.join(stateDir, "acme");
-const startTimeoutMs = 20_000;
-const stopTimeoutMs = 5_000;
 
 export interface PebbleOptions {
     /** Port on the frontend's 127.0.0.1 where pebble validates HTTP-01: Envoy's port 80, which routes challenges to certbot's responder. */
@@ -57,28 +55,6 @@ export interface LabAcme {
     issuerRootPem(): Promise<string>;
     /** Stops pebble and challtestsrv, waits for both to exit and removes pebble's config. */
     stop(): Promise<void>;
-}
-
-interface Output {
-    stdout: string;
-    stderr: string;
-}
-
-/** Runs a command to completion; rejects with its stderr when it fails. */
-function run(command: string, args: string[], input?: string): Promise<Output> {
-    return new Promise((resolve, reject) => {
-        const child = spawn(command, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-        child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-        child.on("error", reject);
-        child.on("close", (code, signal) => {
-            if (code === 0) resolve({ stdout, stderr });
-            else reject(new Error(`\`${[command, ...args].join(" ")}\` exited ${code ?? signal}: ${stderr.trim()}`));
-        });
-        child.stdin?.end(input);
-    });
 }
 
 /** Runs a command as root inside the frontend machine (its filesystem and trust store). */
@@ -117,84 +93,12 @@ async function frontendNamespace(): Promise<string> {
     return namespace;
 }
 
-function inNamespace(namespace: string, command: string, args: string[]): Promise<Output> {
-    return run("ip", ["netns", "exec", namespace, command, ...args]);
-}
-
 /** A leftover pebble would answer the readiness probe while the new one fails to bind: refuse to start. */
 async function requirePortsFree(namespace: string, ports: number[]): Promise<void> {
     const { stdout } = await inNamespace(namespace, "ss", ["-Hlntup"]);
     const busy = stdout.split("\n").filter((line) => ports.some((port) => line.split(/\s+/)[4]?.endsWith(`:${port}`)));
     if (busy.length > 0) {
         throw new Error(`ports pebble needs are in use in ${namespace} (a pebble left running? lab/hosts/down.sh clears it):\n${busy.join("\n")}`);
-    }
-}
-
-interface Daemon {
-    name: string;
-    child: ChildProcess;
-    logFile: string;
-    exited: Promise<void>;
-}
-
-/** Starts a long-running process in the namespace, its stdout and stderr in lab/.state/acme/<name>.log. */
-function startDaemon(namespace: string, name: string, command: string, args: string[], env: Record<string, string> = {}): Daemon {
-    const logFile = path.join(logDir, `${name}.log`);
-    const log = openSync(logFile, "w");
-    try {
-        const child = spawn("ip", ["netns", "exec", namespace, command, ...args], {
-            stdio: ["ignore", log, log],
-            env: { ...process.env, ...env },
-        });
-        // `error` without `exit` when `ip` itself cannot be started.
-        const exited = new Promise<void>((resolve) => {
-            child.once("exit", () => resolve());
-            child.once("error", () => resolve());
-        });
-        return { name, child, logFile, exited };
-    } finally {
-        closeSync(log);
-    }
-}
-
-function running(daemon: Daemon): boolean {
-    // No pid: `ip` itself could not be started.
-    return daemon.child.pid !== undefined && daemon.child.exitCode === null && daemon.child.signalCode === null;
-}
-
-async function stopDaemon(daemon: Daemon): Promise<void> {
-    if (running(daemon)) daemon.child.kill("SIGTERM");
-    const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), stopTimeoutMs).unref());
-    if ((await Promise.race([daemon.exited, timeout])) === "timeout") {
-        daemon.child.kill("SIGKILL");
-        await daemon.exited;
-    }
-}
-
-function logTail(daemon: Daemon): string {
-    return readFileSync(daemon.logFile, "utf8").trim().split("\n").slice(-10).join("\n");
-}
-
-/** Waits until `probe` succeeds while every daemon keeps running; the error names the log files. */
-async function waitUntil(what: string, daemons: Daemon[], probe: () => Promise<unknown>): Promise<void> {
-    const deadline = Date.now() + startTimeoutMs;
-    let lastError = "";
-    for (;;) {
-        const dead = daemons.find((daemon) => !running(daemon));
-        if (dead) {
-            throw new Error(`${dead.name} exited (${dead.child.exitCode ?? dead.child.signalCode}) before ${what}; log ${dead.logFile}:\n${logTail(dead)}`);
-        }
-        try {
-            await probe();
-            return;
-        } catch (error) {
-            lastError = (error as Error).message;
-        }
-        if (Date.now() > deadline) {
-            const logs = daemons.map((daemon) => daemon.logFile).join(", ");
-            throw new Error(`${what}: not after ${startTimeoutMs / 1000} s (${lastError}); logs: ${logs}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 200));
     }
 }
 

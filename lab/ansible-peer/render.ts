@@ -10,7 +10,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import { parseConfig } from "../../config";
-import { FilePlan, planStack, HostPlan, StackPlan } from "../../plan/hosts";
+import { FilePlan } from "../../plan/files";
+import { planStack, HostPlan, StackPlan } from "../../plan/hosts";
 import { labConfig, LabHosts } from "../stack";
 
 /** What one host's plays read (lab/ansible-peer/site.yml, teardown.yml). */

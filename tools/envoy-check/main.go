@@ -2,7 +2,8 @@
 // and validators, as go-control-plane generates them: it loads the YAML the way Envoy does (YAML to
 // proto JSON, unknown fields refused, typed_config and resources resolved by their type URL), runs the
 // protoc-gen-validate rules on the document and on every extension config, then the cross-reference
-// checks Envoy makes at load (check.go, references.go, listeners.go; sds.go for SDS files).
+// checks Envoy makes at load (check.go with pgv.go and walk.go, references.go, listeners.go; sds.go for
+// SDS files). The document tree is read by tree.go and yaml.go, and located by locate.go.
 //
 // Usage:
 //
