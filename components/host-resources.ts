@@ -4,7 +4,7 @@
  * (provider/), which reports what is really there. So `pulumi refresh` / `preview --refresh` list
  * exactly the drifted artifacts with the facts that differ (`mode: "0644" => "0600"`), and
  * `pulumi up --refresh` repairs them through the same validated install as any change. A plain
- * `preview` / `up` does no host I/O. What each resource does on the host: provider/host-providers.ts.
+ * `preview` / `up` does no host I/O. What each resource does on the host: provider/*-provider.ts.
  */
 import * as pulumi from "./sdk";
 import type { AppsGatePlan } from "../plan/pm2";
@@ -18,7 +18,7 @@ import { containerNameFree, hostResourceTypes } from "../provider/resource-types
 
 export type { HostConnection };
 
-/** A file's settings as its provider takes them (provider/host-providers.ts), the content and connection as inputs. */
+/** A file's settings as its provider takes them (provider/file-provider.ts), the content and connection as inputs. */
 export type HostFileArgs = Pick<FileInputs, "toolPath" | "path" | "mode" | "owner" | "check" | "checkArgs" | "preflight"> & {
     connection: pulumi.Input<HostConnection>;
     /** A secret Output for secret content, and it stays secret end to end. */

@@ -44,7 +44,7 @@ need() {
     done
 }
 
-# limen-file: the file access root does here and in the stack's read probes (hostio/observe.ts runs
+# limen-file: the file access root does here and in the stack's read probes (hostio/observe-*.ts run
 # this same text, taken from this file, so that the probes need no host tool). perl-base is part of
 # every Debian system.
 read -r -d '' limen_file_pl <<'PERL' || true
@@ -738,7 +738,7 @@ mark_loaded() {
     mv -f "$dir/loaded-$user.sha256.tmp" "$dir/loaded-$user.sha256"
 }
 
-# loaded_sha256 FILES: the sha256 the plan gives the files the apps load (plan/hosts.ts,
+# loaded_sha256 FILES: the sha256 the plan gives the files the apps load (plan/pm2.ts,
 # FrontendApps: sha256 of their sha256s, one per line, in FILES' order); "-" for one that is not a file.
 loaded_sha256() {
     local list

@@ -11,7 +11,8 @@
  * the Automation API's program is already loaded in this process.
  *
  * Then the same operations as a user typing `pulumi up` runs them: the plain CLI, which starts the
- * Node.js language host (the lab's stand-in, lab/language-host), which starts Node on the SDK's run
+ * Node.js language host (Pulumi's own when one is on PATH, else the lab's stand-in: lab/engine/toolchain.sh
+ * chose it, and the figures name it), which starts Node on the SDK's run
  * harness with package.json's main, so the program's start is in the figure. Those runs begin on the
  * hosts the first part destroyed (not freshly booted: pm2 and certbot are installed by then).
  */
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
     await timedRuns("no-op pulumi preview --refresh", () => stack.preview({ ...quiet, refresh: true, expectNoChanges: true }));
     await timedRuns("pulumi destroy", () => stack.destroy(quiet), 1);
 
-    console.log("\nThe plain CLI with the Node.js language host (the program's start included):");
+    console.log(`\nThe plain CLI with the Node.js language host ${process.env.LIMEN_LAB_LANGUAGE_HOST_DIR ?? "(on PATH)"}/pulumi-language-nodejs (the program's start included):`);
     const pulumi =
         (...args: string[]) =>
         async () =>

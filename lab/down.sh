@@ -3,8 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -d lab/.state/pulumi ] && ip netns list | grep -q '^limen-operator'; then
-    plugin_dir=$(lab/engine/build-lab-plugin.sh command-provider)
-    ip netns exec limen-operator env LIMEN_LAB_PLUGIN_PATH="$plugin_dir" node --import tsx lab/destroy.ts || true
+    # The same pulumi CLI the lab ran (toolchain.sh; destroy needs no language host).
+    eval "$(lab/engine/toolchain.sh 2>/dev/null)"
+    ip netns exec limen-operator env LIMEN_LAB_ENGINE_BIN="$LIMEN_LAB_ENGINE_BIN" node --import tsx lab/destroy.ts || true
 fi
 rm -rf lab/.state/pulumi Pulumi.lab.yaml
 lab/hosts/down.sh

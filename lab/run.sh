@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# npm run lab: build or reuse the engine, the lab's command plugin, pebble (the test ACME CA), the
+# npm run lab: choose the pulumi CLI and Node.js language host (a user's on PATH when supported, else
+# built: lab/engine/toolchain.sh), build or reuse pebble (the test ACME CA), the
 # host image and the stand-in Envoy image, put the real Docker provider plugin in place, boot blank
 # machines (and the lab registry), then run the end-to-end tests (converge, idempotence, reachability,
 # session flow, a config change, destroy) from the operator namespace. Prints each check and where the
@@ -44,12 +45,13 @@ if [ "${1:-}" = --bench ]; then
     if [ "${1:-}" = --cold ]; then cold=true; shift; fi
 fi
 
-phase "engine (pulumi CLI from Go modules)"
-"$lab/engine/build-engine.sh" >/dev/null
+phase "pulumi CLI and Node.js language host (on PATH when supported, else built from Go modules)"
+# Says which it chose on stderr; CI's log shows it.
+toolchain=$("$lab/engine/toolchain.sh")
+eval "$toolchain"
+export LIMEN_LAB_ENGINE_BIN LIMEN_LAB_LANGUAGE_HOST_DIR
 phase "Docker provider plugin (Pulumi's own, from ../shared/tools)"
 "$lab/engine/docker-plugin.sh" >/dev/null
-phase "command plugin and Node.js language host (lab stand-ins)"
-plugin_dir=$("$lab/engine/build-lab-plugin.sh" command-provider):$("$lab/engine/build-lab-plugin.sh" language-host)
 if ! $bench; then
     phase "ACME test server (pebble)"
     pebble_dir=$("$lab/acme/build-pebble.sh")
@@ -73,9 +75,9 @@ rm -rf "$lab/.state/pulumi" "$lab/.state/figures.json" Pulumi.lab.yaml
 "$lab/hosts/up.sh"
 if $bench; then
     phase "converge, no-op up, no-op preview, destroy (operator namespace)"
-    ip netns exec limen-operator env LIMEN_LAB_PLUGIN_PATH="$plugin_dir" node --import tsx lab/bench.ts
+    ip netns exec limen-operator env node --import tsx lab/bench.ts
 else
     phase "end-to-end tests (operator namespace)"
-    ip netns exec limen-operator env LIMEN_LAB_PLUGIN_PATH="$plugin_dir" LIMEN_LAB_PEBBLE_DIR="$pebble_dir" \
+    ip netns exec limen-operator env LIMEN_LAB_PEBBLE_DIR="$pebble_dir" \
         node node_modules/vitest/vitest.mjs run --config lab/vitest.config.mts "$@"
 fi

@@ -2,8 +2,8 @@
  * The lab stack: the project's own program (components/stack.ts) run by the real Pulumi engine
  * through the Automation API, against the lab's Debian machines.
  *
- * The Automation API serves the program from this Node process (`pulumi up --client=...`), which is
- * how the lab runs without the Node.js language host that cannot be built here (lab/engine/README.md).
+ * The Automation API serves the program from this Node process (`pulumi up --client=...`); the tests
+ * that run the plain CLI go through a Node.js language host instead (runPulumiCli).
  * The config goes through `pulumi config set`, the secret on stdin, and Pulumi.yaml's declarations
  * apply as they do for prod.
  */
@@ -110,10 +110,14 @@ export function labConfig(hosts: LabHosts, overrides: LabOverrides = {}): Record
     };
 }
 
-/** Paths of the engine and the lab's command plugin, built by lab/engine/*.sh. */
+/**
+ * The Node.js language host's directory, then the engine's (last): the ones lab/engine/toolchain.sh
+ * chose (a user's on PATH when supported, else built from Go modules), which lab/run.sh passes on.
+ */
 function engineBinDirs(): string[] {
-    const dirs = (process.env.LIMEN_LAB_PLUGIN_PATH ?? "").split(":").filter(Boolean);
-    return [...dirs, path.join(cacheDir, "engine", process.env.LIMEN_PULUMI_VERSION ?? "v3.274.1", "bin")];
+    const languageHost = process.env.LIMEN_LAB_LANGUAGE_HOST_DIR ? [process.env.LIMEN_LAB_LANGUAGE_HOST_DIR] : [];
+    const engine = process.env.LIMEN_LAB_ENGINE_BIN ?? path.join(cacheDir, "engine", process.env.LIMEN_PULUMI_VERSION ?? "v3.274.1", "bin");
+    return [...languageHost, engine];
 }
 
 /** Environment for every engine run: local file state, a lab-only passphrase, no network lookups. */
@@ -135,7 +139,7 @@ export function pulumiBinary(): string {
 
 /**
  * The plain `pulumi` CLI on the lab stack, as an operator runs it against prod: the engine starts the
- * Node.js language host (the lab's stand-in, lab/language-host, on LIMEN_LAB_PLUGIN_PATH), which
+ * Node.js language host (Pulumi's own where one is on PATH, else the lab's stand-in: lab/engine/toolchain.sh), which
  * starts the program from package.json's "main" (index.ts, bundled by launch/) instead of the
  * Automation API's in-process program. `binary` lets the benchmark time the process through a wrapper.
  * Throws with the CLI's output when it fails.

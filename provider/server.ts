@@ -1,11 +1,10 @@
 /**
  * The project's provider plugin (`pulumi-resource-limen`): the engine's gRPC ResourceProvider service
- * for the host resources, each type handled by its provider in host-providers.ts or
- * certificate-provider.ts.
+ * for the host resources, each type handled by its own provider (file-provider.ts, firewall-provider.ts,
+ * pm2-provider.ts, certificate-provider.ts, container-name-provider.ts, envoy-gate-provider.ts).
  *
- * Why a plugin of our own rather than Pulumi's dynamic providers (which these resources were until
- * now): the dynamic-provider plugin loads the whole Pulumi SDK, with TypeScript and npm's arborist for
- * closure serialisation, which costs about a second at each start, and `up --refresh` starts it twice.
+ * Why a plugin of our own rather than Pulumi's dynamic providers: the dynamic-provider plugin loads
+ * the whole Pulumi SDK, with TypeScript and npm's arborist for closure serialisation, which costs about a second at each start, and `up --refresh` starts it twice.
  * This plugin loads gRPC, the SDK's generated protocol messages and the provider code only. The
  * protocol is the one the dynamic-provider plugin speaks (@pulumi/pulumi cmd/dynamic-provider), so
  * the resources' behaviour is unchanged: secrets arrive unwrapped and the engine re-marks them

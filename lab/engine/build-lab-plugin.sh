@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build one of the lab's LAB-ONLY Go stand-ins and cache the binary outside the repository:
-#   command-provider → pulumi-resource-command   (lab/command-provider, see its README.md)
+# Build the lab's LAB-ONLY Go stand-in and cache the binary outside the repository, for a machine
+# with no supported Pulumi Node.js language host on PATH (lab/engine/toolchain.sh decides):
 #   language-host    → pulumi-language-nodejs    (lab/language-host, see main.go)
 #
 #   ${LIMEN_CACHE_DIR:-/var/cache/limen-infra}/engine/<name>/<content-hash>/<binary>
@@ -26,9 +26,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NAME="${1:-}"
 case "$NAME" in
-  command-provider) BINARY=pulumi-resource-command ;;
   language-host) BINARY=pulumi-language-nodejs ;;
-  *) echo "usage: $0 command-provider|language-host [--force]" >&2; exit 2 ;;
+  *) echo "usage: $0 language-host [--force]" >&2; exit 2 ;;
 esac
 SRC="$(cd "$HERE/../$NAME" && pwd)"
 DEP_OVERRIDES="${LIMEN_LAB_PLUGIN_DEP_OVERRIDES-}"

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Which `pulumi` CLI and Node.js language host (`pulumi-language-nodejs`) the lab runs: the ones a
+# user who installed Pulumi has on PATH, when they are supported; otherwise the engine built from Go
+# modules (build-engine.sh) and the lab's stand-in language host (lab/language-host). CI puts
+# ../shared/tools on PATH (.ci/run), which holds Pulumi's real Node.js language host, so CI converges
+# the lab through the same language host as prod.
+#
+# Prints two lines for `eval` (the chosen directories), and says on stderr what it chose and why:
+#   LIMEN_LAB_ENGINE_BIN=<dir with pulumi>
+#   LIMEN_LAB_LANGUAGE_HOST_DIR=<dir with pulumi-language-nodejs>
+#
+# Supported means: a `pulumi` at least as new as the SDK the program uses (@pulumi/pulumi in
+# package.json, the engine protocol the SDK speaks), and a language host at least as new as the
+# oldest one this lab converged with (v3.259.0, ../shared/tools/README.md).
+#   LIMEN_LAB_BUILD_ENGINE=1    ignore a `pulumi` on PATH and use the engine built from Go modules
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+oldest_language_host=3.259.0
+
+say() { echo "toolchain: $*" >&2; }
+
+# at_least VERSION MINIMUM: both as x.y.z (a leading v and any -suffix ignored).
+at_least() {
+    local have=${1#v} want=${2#v}
+    have=${have%%-*}
+    want=${want%%-*}
+    [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -1)" = "$want" ]
+}
+
+sdk_version=$(node -p "require('$REPO/node_modules/@pulumi/pulumi/package.json').version")
+
+engine_bin=""
+if [ -z "${LIMEN_LAB_BUILD_ENGINE:-}" ] && cli=$(command -v pulumi); then
+    cli_version=$(PULUMI_SKIP_UPDATE_CHECK=true "$cli" version 2>/dev/null || true)
+    if at_least "${cli_version:-0}" "$sdk_version"; then
+        engine_bin=$(dirname "$(readlink -f "$cli")")
+        say "pulumi CLI: $engine_bin/pulumi $cli_version (found on PATH)"
+    else
+        say "pulumi on PATH ($cli, ${cli_version:-no version}) is older than @pulumi/pulumi $sdk_version: not used"
+    fi
+fi
+if [ -z "$engine_bin" ]; then
+    engine_bin=$("$HERE/build-engine.sh")
+    say "pulumi CLI: $engine_bin/pulumi $(PULUMI_SKIP_UPDATE_CHECK=true "$engine_bin/pulumi" version) (built from Go modules, none supported on PATH)"
+fi
+
+language_host_dir=""
+if host=$(command -v pulumi-language-nodejs); then
+    host_version=$("$host" -version 2>/dev/null || true)
+    if at_least "${host_version:-0}" "$oldest_language_host"; then
+        language_host_dir=$(dirname "$(readlink -f "$host")")
+        say "Node.js language host: $language_host_dir/pulumi-language-nodejs $host_version (Pulumi's own, found on PATH)"
+    else
+        say "pulumi-language-nodejs on PATH ($host, ${host_version:-no version}) is older than v$oldest_language_host: not used"
+    fi
+fi
+if [ -z "$language_host_dir" ]; then
+    language_host_dir=$("$HERE/build-lab-plugin.sh" language-host)
+    say "Node.js language host: $language_host_dir/pulumi-language-nodejs (the lab's stand-in, lab/language-host: none supported on PATH)"
+fi
+
+printf 'LIMEN_LAB_ENGINE_BIN=%q\nLIMEN_LAB_LANGUAGE_HOST_DIR=%q\n' "$engine_bin" "$language_host_dir"
