@@ -11,6 +11,12 @@
 # and never acts through a path where a file's descriptor can do it. A file in a directory of its own
 # (non-root) owner, such as the app's .env.production, is written by that user, not by root. Every
 # directory root writes in directly is first proven to be one that nobody but root can change.
+#
+# One installed file, so that what root runs is one thing the stack hashes, installs and reads back.
+# Its source reads in sections (each opens with a `# --- ` line), one per resource kind, and each
+# subcommand has one entry point, cmd_<subcommand>, dispatched by main at the end:
+#   arguments · limen-file (root's file access) · installing files · the firewall · the pm2 apps ·
+#   the front door's gate · certificates · the name Envoy's container runs under · the entry point
 set -euo pipefail
 umask 077
 
@@ -18,6 +24,7 @@ umask 077
 # keeps no copy of them.
 die() { echo "limen-host: $*" >&2; exit 1; }
 
+# --- arguments -------------------------------------------------------------------------------------
 # opts SUBCOMMAND "name1 name2 ..." ARGS...: fills opt[name] from `--name VALUE` pairs; an unknown
 # option, or one without a value, is refused with the subcommand's name.
 declare -A opt=()
@@ -44,6 +51,7 @@ need() {
     done
 }
 
+# --- limen-file: root's file access, never through a path another user can change ------------------
 # limen-file: the file access root does here and in the stack's read probes (hostio/observe-*.ts run
 # this same text, taken from this file, so that the probes need no host tool). perl-base is part of
 # every Debian system.
@@ -328,6 +336,7 @@ elsif ($command eq "path-dirs") { cmd_path_dirs(@ARGV); }
 else { fail("limen-file: unknown command '$command'"); }
 PERL
 
+# --- installing files: check-ready, install-file, remove-file --------------------------------------
 # limen_file COMMAND ARGS...: see the commands at the top of limen_file_pl.
 limen_file() { /usr/bin/perl -e "$limen_file_pl" -- "$@"; }
 
@@ -429,6 +438,7 @@ cmd_remove_file() {
     esac
 }
 
+# --- the firewall: apply-firewall, confirm-firewall, revert-firewall, remove-firewall --------------
 # Firewall changes follow iptables-apply / deploy-rs's "magic rollback": apply-firewall saves a
 # self-contained copy of the live table, arms a systemd timer that restores it, and applies the new
 # ruleset in one `nft -f` transaction (other tables are never flushed). Only confirm-firewall, run
@@ -566,6 +576,7 @@ cmd_remove_firewall() {
     echo "removed table $firewall_table"
 }
 
+# --- the pm2 apps: pm2-enable, pm2-apply (reload, health gate, rollback), pm2-save, pm2-mark-loaded, pm2-remove
 # pm2 runs as the apps' user; `pm2 startup` gives it a systemd unit that resurrects the saved
 # process list at boot, and `pm2 save` after every change keeps that list current.
 #
@@ -910,6 +921,7 @@ cmd_pm2_remove() {
     echo "pm2 apps removed: $apps"
 }
 
+# --- the front door's gate: envoy-gate, envoy-gate-forget ------------------------------------------
 # The front door's gate, after Docker replaced Envoy's container: an https request to 127.0.0.1 on the
 # https port with each site's name (SNI and Host) must get an answer from the site (a status below
 # 500; a route to an app that does not answer is Envoy's 503), within SECONDS. Tried every 0.5 s; what
@@ -1013,6 +1025,7 @@ cmd_envoy_gate_forget() {
     echo "the front door gate's copies removed"
 }
 
+# --- certificates: tls-placeholder, tls-publish, acme-certificate, acme-remove ---------------------
 # Certificates (limen:tls.source "acme"). certbot keeps its lineage in --lineage-dir
 # (/etc/letsencrypt/live/NAME); Envoy serves a checked copy published under --publish-dir as
 # DIR/current -> DIR/VERSION/{fullchain,privkey}.pem. The symlink is swapped with rename(2), which
@@ -1198,7 +1211,7 @@ cmd_acme_remove() {
     echo "removed certificate ${opt[name]}"
 }
 
-# --- the name Envoy's container runs under ---------------------------------------------------------
+# --- the name Envoy's container runs under: container-holder, container-claim ----------------------
 # The Docker provider finds its container by id. When a container started by hand holds the name
 # (the stack's removed, and another image run in its place), the provider's create fails with
 # Docker's "name already in use" and the hand-made one keeps the front door. The stack claims the
@@ -1271,6 +1284,7 @@ cmd_container_claim() {
     fi
 }
 
+# --- the entry point: each subcommand is one cmd_* function above ----------------------------------
 main() {
     local sub=${1:-}
     shift || true
