@@ -45,7 +45,7 @@ if [ "${1:-}" = --bench ]; then
     if [ "${1:-}" = --cold ]; then cold=true; shift; fi
 fi
 
-phase "pulumi CLI and Node.js language host (on PATH when supported, else built from Go modules)"
+phase "pulumi CLI, Node.js language host"
 # Says which it chose on stderr; CI's log shows it.
 toolchain=$("$lab/engine/toolchain.sh")
 eval "$toolchain"
