@@ -17,6 +17,9 @@ export default defineConfig({
                     include: ["test/**/*.test.ts"],
                     exclude: toolsTests,
                     setupFiles: ["test/support/setup.ts"],
+                    // One module graph per worker rather than per file: loading Pulumi's SDK and zod
+                    // again for each file was most of the unit run's time.
+                    isolate: false,
                 },
             },
             {

@@ -4,6 +4,9 @@ import { parseConfig } from "../../config";
 import { planStack } from "../../plan/hosts";
 import { prodRawConfig, withOverride } from "../support/fixtures";
 import { hostType, registrationsFor } from "../support/stack-registrations";
+import { useMockedStack } from "../support/stack-registrations";
+
+useMockedStack();
 
 describe("certificates from ACME: per site or one for all", () => {
     const acme = (certificates: "per-site" | "single") => withOverride(prodRawConfig(), "tls", JSON.stringify({ source: "acme", email: "ops@darc.kr", certificates }));

@@ -7,7 +7,10 @@ import { hostToolPath } from "../../plan/host-paths";
 import { planStack, sha256 } from "../../plan/hosts";
 import { otherRawConfig, prodRawConfig, withOverride } from "../support/fixtures";
 import { isSecretOnWire, plainOnWire, recordRegistrations, Registration, unwrap } from "../support/mocks";
-import { createLimenStack, isHostResource, registrationsFor, byName, planned, changedBetween } from "../support/stack-registrations";
+import { isHostResource, registrationsFor, byName, planned, changedBetween } from "../support/stack-registrations";
+import { useMockedStack, limenStack } from "../support/stack-registrations";
+
+useMockedStack();
 
 describe("what each resource asks of its host", () => {
     it("the host tool: the script from files/, 0755 root-owned at its fixed path", async () => {
@@ -195,7 +198,7 @@ describe("secrets stay secret", () => {
     it("the stack's connections are secret outputs", async () => {
         let stack: LimenStack | undefined;
         await recordRegistrations(() => {
-            stack = createLimenStack(parseConfig(otherRawConfig()));
+            stack = limenStack(parseConfig(otherRawConfig()));
         });
         expect(await unwrap(stack!.frontend.connection.apply((c) => c.address))).toBe("192.0.2.10");
         expect(await pulumi.isSecret(stack!.frontend.connection)).toBe(true);

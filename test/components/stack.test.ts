@@ -6,6 +6,9 @@ import { planStack, sha256 } from "../../plan/hosts";
 import { fakePrivateKey, otherRawConfig, prodRawConfig, withOverride } from "../support/fixtures";
 import { plainOnWire, Registration } from "../support/mocks";
 import { shortName, hostType, isHostResource, registrationsFor, byName } from "../support/stack-registrations";
+import { useMockedStack } from "../support/stack-registrations";
+
+useMockedStack();
 
 describe("resources per host", () => {
     it("prod: exactly these resources, each under its component", async () => {

@@ -10,6 +10,9 @@ import { otherRawConfig, prodRawConfig } from "../support/fixtures";
 import { isSecretOnWire, secretSignature } from "../support/mocks";
 import { runResourcePolicy, runStackPolicy, sdkProps, violationsOf } from "../support/policy-harness";
 import { other, graphFor, envFile, envoyConfig } from "../support/policy-graphs";
+import { useMockedStack } from "../support/stack-registrations";
+
+useMockedStack();
 
 describe("the policy engine's view of the stack", () => {
     it("uses @pulumi/policy's own deserializer and unknown-checking proxy", async () => {

@@ -1,21 +1,12 @@
 /** The stack's resource graph as the policy pack sees it, and copies of it with one thing changed. */
 import { generateKeyPairSync, JsonWebKey } from "node:crypto";
-import { beforeAll } from "vitest";
 import { parseConfig } from "../../config";
-import type { LimenStack } from "../../components/stack";
 import { backendFirewallSpec } from "../../plan/hosts";
 import { FirewallSpec, renderFirewall } from "../../render/firewall";
 import { ed25519HostKey, otherRawConfig, prodRawConfig } from "./fixtures";
-import { installMocks, isSecretOnWire, plainOnWire, recordRegistrations } from "./mocks";
+import { isSecretOnWire, plainOnWire } from "./mocks";
 import { GraphResource, graphOf } from "./policy-harness";
-
-let createLimenStack: (config: ReturnType<typeof parseConfig>) => LimenStack;
-
-beforeAll(async () => {
-    await installMocks();
-    // Imported after the mocks are installed, as Pulumi's testing guide requires.
-    ({ createLimenStack } = await import("../../components/stack"));
-});
+import { registrationsFor } from "./stack-registrations";
 
 export const prod = parseConfig(prodRawConfig());
 export const other = parseConfig(otherRawConfig());
@@ -28,7 +19,7 @@ export const graphs = new Map<string, GraphResource[]>();
  */
 export async function graphFor(raw: Record<string, string>): Promise<GraphResource[]> {
     const key = JSON.stringify(raw);
-    if (!graphs.has(key)) graphs.set(key, graphOf(await recordRegistrations(() => createLimenStack(parseConfig(raw)))));
+    if (!graphs.has(key)) graphs.set(key, graphOf(await registrationsFor(raw)));
     return graphs.get(key)!.map((r) => ({ ...r, wire: structuredClone(r.wire) }));
 }
 

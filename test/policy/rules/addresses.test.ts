@@ -7,6 +7,9 @@ import { renderEnvoy } from "../../../render/envoy";
 import { otherRawConfig, prodRawConfig } from "../../support/fixtures";
 import { runResourcePolicy, violationsOf } from "../../support/policy-harness";
 import { prod, graphFor, changed, added, setPlain, envFile, envoyConfig, contentOf, withEnvFile, withEnvoyConfig, loopbackSpellings } from "../../support/policy-graphs";
+import { useMockedStack } from "../../support/stack-registrations";
+
+useMockedStack();
 
 describe("no-next-public-backend-url", () => {
     it("is not fooled by the env file's own comment that names the key", async () => {

@@ -4,6 +4,9 @@ import { describe, expect, it } from "vitest";
 import { prodRawConfig } from "../../support/fixtures";
 import { runResourcePolicy, violationsOf } from "../../support/policy-harness";
 import { graphFor, changed, added, addedOnHost, envFile } from "../../support/policy-graphs";
+import { useMockedStack } from "../../support/stack-registrations";
+
+useMockedStack();
 
 describe("env-file-not-world-readable", () => {
     const envPath = "/srv/limen-frontend/.env.production";

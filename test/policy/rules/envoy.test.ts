@@ -8,6 +8,9 @@ import { renderEnvoy } from "../../../render/envoy";
 import { otherRawConfig, prodRawConfig, withOverride } from "../../support/fixtures";
 import { GraphResource, runStackPolicy } from "../../support/policy-harness";
 import { prod, other, graphFor, envFile, envoyConfig, contentOf, withEnvFile, withEnvoyConfig } from "../../support/policy-graphs";
+import { useMockedStack } from "../../support/stack-registrations";
+
+useMockedStack();
 
 describe("envoy-backend-matches-env", () => {
     const check = async (graph: GraphResource[]) => runStackPolicy("envoy-backend-matches-env", graph);

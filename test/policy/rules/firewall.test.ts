@@ -5,6 +5,9 @@ import { FirewallSpec } from "../../../render/firewall";
 import { otherRawConfig, prodRawConfig } from "../../support/fixtures";
 import { GraphResource, runStackPolicy } from "../../support/policy-harness";
 import { graphFor, changed, addedOnHost, setPlain, envFile, envoyConfig, backendTable, withBackendFirewall } from "../../support/policy-graphs";
+import { useMockedStack } from "../../support/stack-registrations";
+
+useMockedStack();
 
 describe("backend-firewall-frontend-only", () => {
     const check = async (graph: GraphResource[], config: object = {}) => runStackPolicy("backend-firewall-frontend-only", graph, config);

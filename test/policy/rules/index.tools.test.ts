@@ -12,6 +12,9 @@ import { renderFirewall } from "../../../render/firewall";
 import { parseEnv, parseLimenTable } from "../../../policy/rules";
 import { ed25519HostKey, prodRawConfig, withOverride } from "../../support/fixtures";
 import { prod, other, graphFor, backendTable, sshField, sshMpint, hostKeyLineOf } from "../../support/policy-graphs";
+import { useMockedStack } from "../../support/stack-registrations";
+
+useMockedStack();
 
 describe("what the policies read, judged against the stack's own writers", () => {
     it("parseEnv reads back what renderEnvFile writes, as Next.js's loader does", () => {

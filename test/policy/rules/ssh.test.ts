@@ -6,6 +6,9 @@ import { ed25519HostKey, prodRawConfig, rawConfigFromStackFile } from "../../sup
 import { isSecretOnWire, plainOnWire } from "../../support/mocks";
 import { runResourcePolicy, violationsOf } from "../../support/policy-harness";
 import { graphFor, changed, addedOnHost, setPlain, backendTable, connectionOf, sshField } from "../../support/policy-graphs";
+import { useMockedStack } from "../../support/stack-registrations";
+
+useMockedStack();
 
 describe("remote-connections-pin-host-keys", () => {
     const placeholder = (JSON.parse(rawConfigFromStackFile("Pulumi.prod.yaml")["limen:backend"]!) as { hostKey: string }).hostKey;
