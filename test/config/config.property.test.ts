@@ -9,11 +9,11 @@
  * - accepted: the plan renders, and its host files keep the design document's rules
  *   (test/support/host-file-judges.ts); the distinct files are then judged by the real tools: nft -c
  *   in a throwaway network namespace, Next.js's own env loader, and Envoy's own validators
- *   (tools/envoy-check, as test/envoy-api.test.ts uses them).
+ *   (tools/envoy-check, as test/render/envoy-api.tools.test.ts uses them).
  *
  * The seed and the case count are printed; LIMEN_PROPERTY_SEED=<seed> replays a run, and
  * LIMEN_PROPERTY_RUNS sets the count (at least 2,000 in CI). Each counterexample found became a
- * fixed row in test/support/invalid-configs.ts or test/config.test.ts.
+ * fixed row in test/support/invalid-configs.ts or in test/config/.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -165,7 +165,9 @@ describe("the config boundary, on generated mistakes", () => {
     const started = Date.now();
 
     it(`holds for ${numRuns} generated configs (seed printed; LIMEN_PROPERTY_SEED replays it)`, () => {
-        console.log(`config boundary property: ${numRuns} generated configs, seed ${seed} (replay: LIMEN_PROPERTY_SEED=${seed} npx vitest run test/config.property.test.ts)`);
+        console.log(
+            `config boundary property: ${numRuns} generated configs, seed ${seed} (replay: LIMEN_PROPERTY_SEED=${seed} npx vitest run test/config/config.property.test.ts)`,
+        );
         const cases = fc
             .constantFrom(...bases)
             .chain((base) => fc.record({ base: fc.constant(base.name), mutations: fc.array(mutation(base.config), { minLength: 1, maxLength: 3 }) }));

@@ -100,7 +100,7 @@ describe("the seed's wrong settings are refused, naming the key", () => {
         ["API_URL", "redis://[::ffff:7f00:1]:6379", /absolute URL to a loopback address/],
         ["CACHE_URL", "localhost:6379", /absolute URL to a loopback address/],
         ["CACHE_URL", "cache.example.org:6379", /explicit port/],
-        // Found by test/config.property.test.ts: one-part IPv4 hosts before a port.
+        // Found by test/config/config.property.test.ts: one-part IPv4 hosts before a port.
         ["API_URL", "2130706432:18443/api", /absolute URL to a loopback address/],
         ["API_URL", "0:18443", /absolute URL to a loopback address/],
         // Also found there: a scheme-relative URL takes the page's scheme, https, so :80 is a port.

@@ -8,7 +8,7 @@ import { acmeResponderCluster, EnvoySpec, envoyClusterNames, renderEnvoy, render
  * Envoy with certificates from an ACME client: the https listener takes them through SDS files (one
  * filter chain per certificate, picked by SNI) and port 80 lets HTTP-01 challenges through. These tests
  * read the rendered bootstrap back the way Envoy uses it; whether Envoy loads it is judged by
- * tools/envoy-check in test/envoy-api.test.ts.
+ * tools/envoy-check in test/render/envoy-api.tools.test.ts.
  */
 
 type Json = Record<string, any>;

@@ -34,17 +34,17 @@ const rendered: [string, () => string][] = [
     ["prod with certificates from host files (certbot's live/)", () => renderFor(prodHostFilesRaw())],
     ["prod with one ACME certificate for every domain", () => renderFor(withOverride(prodRawConfig(), "tls", { certificates: "single" }))],
     ["other (documentation addresses, IPv6 clients, TLS from config, a backend route prefix)", () => renderEnvoy(envoySpec(other))],
-    ["prod with another LIMEN domain (components.test)", () => renderFor(withOverride(prodRawConfig(), "domains", { limen: ["app.darc.kr"] }))],
+    ["prod with another LIMEN domain (test/components)", () => renderFor(withOverride(prodRawConfig(), "domains", { limen: ["app.darc.kr"] }))],
     [
         "prod on ports 8080/8443 with two backend prefixes (the redirect names the port)",
         () => renderFor(withOverride(prodRawConfig(), "envoy", { httpPort: 8080, httpsPort: 8443, backendRoutePrefixes: ["/api/agent", "/api/v2"] })),
     ],
-    ["prod, backend cluster on the external port (policy.test)", () => renderEnvoy({ ...envoySpec(prod), backend: { address: "10.0.0.100", port: 8443 } })],
-    ["prod, backend cluster on another address (policy.test)", () => renderEnvoy({ ...envoySpec(prod), backend: { address: "10.0.0.101", port: 18443 } })],
-    ["other, an IPv6 backend in a long spelling (policy.test)", () => renderEnvoy({ ...envoySpec(other), backend: { address: "2001:DB8:0:0::100", port: 18443 } })],
-    // Loopback backends are the policy pack's to refuse (policy.test); as IP literals Envoy loads them.
+    ["prod, backend cluster on the external port (test/policy)", () => renderEnvoy({ ...envoySpec(prod), backend: { address: "10.0.0.100", port: 8443 } })],
+    ["prod, backend cluster on another address (test/policy)", () => renderEnvoy({ ...envoySpec(prod), backend: { address: "10.0.0.101", port: 18443 } })],
+    ["other, an IPv6 backend in a long spelling (test/policy)", () => renderEnvoy({ ...envoySpec(other), backend: { address: "2001:DB8:0:0::100", port: 18443 } })],
+    // Loopback backends are the policy pack's to refuse (test/policy); as IP literals Envoy loads them.
     ...["127.0.0.1", "127.0.0.53", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "0.0.0.0", "::"].map((address): [string, () => string] => [
-        `prod, backend ${address} (policy.test)`,
+        `prod, backend ${address} (test/policy)`,
         () => renderEnvoy({ ...envoySpec(prod), backend: { address, port: 18443 } }),
     ]),
 ];

@@ -18,7 +18,7 @@ const prodHostFiles = parseConfig(
 );
 
 // Whether Envoy loads the rendered bootstrap is judged by Envoy's own validators in
-// test/envoy-api.test.ts (tools/envoy-check); these tests read what the render says.
+// test/render/envoy-api.tools.test.ts (tools/envoy-check); these tests read what the render says.
 describe("Envoy bootstrap, as rendered", () => {
     it("pins the backend cluster to the internal address and port, written into the file", () => {
         const text = renderEnvoy(envoySpec(prod));
