@@ -86,7 +86,7 @@ export const isSecretPath = (path: KeyPath) => ["sshPrivateKey", "tlsPrivateKey"
 // Type swaps, white space and case.
 
 /** Another type for the value at a key, in the forms Pulumi and YAML produce. */
-export const typeSwaps: { name: string; swap: (value: unknown) => unknown }[] = [
+const typeSwaps: { name: string; swap: (value: unknown) => unknown }[] = [
     { name: "as text", swap: (v) => (typeof v === "string" ? v : JSON.stringify(v ?? "")) },
     { name: "as a fraction", swap: (v) => (typeof v === "number" ? v + 0.5 : 2.5) },
     { name: "as a number", swap: (v) => (typeof v === "number" ? -v : 18443) },
@@ -101,7 +101,7 @@ export const typeSwaps: { name: string; swap: (value: unknown) => unknown }[] = 
 ];
 
 /** White space and case, the changes copying and pasting makes. */
-export const textChanges: { name: string; change: (text: string) => string }[] = [
+const textChanges: { name: string; change: (text: string) => string }[] = [
     { name: "leading space", change: (t) => ` ${t}` },
     { name: "trailing space", change: (t) => `${t} ` },
     { name: "trailing newline", change: (t) => `${t}\n` },
@@ -113,14 +113,14 @@ export const textChanges: { name: string; change: (text: string) => string }[] =
 ];
 
 /** A secret key's value keeps the marker whatever is done to it, so a leak is visible. */
-export const markSecret = (path: KeyPath, value: unknown): unknown =>
+const markSecret = (path: KeyPath, value: unknown): unknown =>
     isSecretPath(path) && typeof value === "string" && !value.includes(secretMarker) ? `${secretMarker}-${value}` : value;
 
 export const typeSwap = fc
     .tuple(fc.constantFrom(...portKeys, ...hostAddressKeys, ...bindKeys, ...otherKeys), fc.constantFrom(...typeSwaps))
     .map(([path, { name, swap }]): Mutation => setFrom(`type swap ${name}`, path, (config) => markSecret(path, swap(getIn(config, path)))));
 
-export const stringKeys = [...hostAddressKeys, ...bindKeys, ...otherKeys.filter((path) => path.length > 1 || ["sshPrivateKey", "tlsPrivateKey"].includes(String(path[0])))];
+const stringKeys = [...hostAddressKeys, ...bindKeys, ...otherKeys.filter((path) => path.length > 1 || ["sshPrivateKey", "tlsPrivateKey"].includes(String(path[0])))];
 
 export const textChange = fc.tuple(fc.constantFrom(...stringKeys), fc.constantFrom(...textChanges)).map(([path, { name, change }]): Mutation =>
     setFrom(`${name}`, path, (config) => {

@@ -8,11 +8,11 @@ import { portKeys, hostAddressKeys, bindKeys } from "./config-mutation-keys";
 // Addresses: every spelling of loopback and unspecified, IPv4 and IPv6.
 
 /** One IPv4 part in decimal, hex or octal (inet_aton reads all three). */
-export const ipv4Part = (value: number, radix: "dec" | "hex" | "oct") =>
+const ipv4Part = (value: number, radix: "dec" | "hex" | "oct") =>
     radix === "hex" ? `0x${value.toString(16)}` : radix === "oct" && value > 0 ? `0${value.toString(8)}` : String(value);
 
 /** An IPv4 address in dotted, shortened (a.b.c, a.b) or single-number form, each part in some radix. */
-export const ipv4Spelling = (octets: fc.Arbitrary<[number, number, number, number]>) =>
+const ipv4Spelling = (octets: fc.Arbitrary<[number, number, number, number]>) =>
     fc
         .tuple(octets, fc.constantFrom(4, 3, 2, 1), fc.array(fc.constantFrom("dec" as const, "dec" as const, "hex" as const, "oct" as const), { minLength: 4, maxLength: 4 }))
         .map(([[a, b, c, d], parts, radixes]) => {
@@ -21,12 +21,12 @@ export const ipv4Spelling = (octets: fc.Arbitrary<[number, number, number, numbe
             return values.map((value, i) => ipv4Part(value, radixes[i]!)).join(".");
         });
 
-export const octet = fc.integer({ min: 0, max: 255 });
-export const loopbackV4 = ipv4Spelling(fc.tuple(fc.constant(127), octet, octet, octet));
-export const unspecifiedV4 = ipv4Spelling(fc.tuple(fc.constant(0), fc.constant(0), fc.constant(0), fc.constant(0)));
+const octet = fc.integer({ min: 0, max: 255 });
+const loopbackV4 = ipv4Spelling(fc.tuple(fc.constant(127), octet, octet, octet));
+const unspecifiedV4 = ipv4Spelling(fc.tuple(fc.constant(0), fc.constant(0), fc.constant(0), fc.constant(0)));
 
 /** An IPv6 address with groups `groups` (8 numbers), compressed or not, padded or not, any case. */
-export const ipv6Spelling = (groups: number[]) =>
+const ipv6Spelling = (groups: number[]) =>
     fc.tuple(fc.boolean(), fc.boolean(), fc.boolean()).map(([compress, pad, upper]) => {
         let parts = groups.map((g) => (pad ? g.toString(16).padStart(4, "0") : g.toString(16)));
         let text = parts.join(":");
@@ -47,13 +47,13 @@ export const ipv6Spelling = (groups: number[]) =>
         return upper ? text.toUpperCase() : text;
     });
 
-export const loopbackV6 = fc.oneof(
+const loopbackV6 = fc.oneof(
     ipv6Spelling([0, 0, 0, 0, 0, 0, 0, 1]),
     fc.tuple(octet, octet, octet).chain(([b, c, d]) => fc.constantFrom(`::ffff:127.${b}.${c}.${d}`, `::FFFF:7f${b.toString(16).padStart(2, "0")}:${((c << 8) | d).toString(16)}`)),
 );
-export const unspecifiedV6 = fc.oneof(ipv6Spelling([0, 0, 0, 0, 0, 0, 0, 0]), fc.constantFrom("::ffff:0.0.0.0", "::ffff:0:0"));
+const unspecifiedV6 = fc.oneof(ipv6Spelling([0, 0, 0, 0, 0, 0, 0, 0]), fc.constantFrom("::ffff:0.0.0.0", "::ffff:0:0"));
 
-export const dressed = (address: fc.Arbitrary<string>) =>
+const dressed = (address: fc.Arbitrary<string>) =>
     fc.tuple(address, fc.constantFrom("", " ", "\t"), fc.boolean()).map(([text, space, bracket]) => {
         const body = bracket && text.includes(":") ? `[${text}]` : text;
         return `${space}${body}${space}`;
@@ -65,7 +65,7 @@ export const loopbackSpelling = dressed(
 export const unspecifiedSpelling = dressed(fc.oneof(unspecifiedV4, unspecifiedV6));
 
 /** Addresses that are fine, in spellings that are fine too (they must be deployed canonically). */
-export const usableAddress = dressed(
+const usableAddress = dressed(
     fc.oneof(
         fc.tuple(fc.constantFrom(192, 198, 203, 10), octet, octet, fc.integer({ min: 1, max: 254 })).map(([a, b, c, d]) => `${a}.${b}.${c}.${d}`),
         fc.tuple(fc.integer({ min: 1, max: 0xffff }), fc.integer({ min: 1, max: 0xffff })).chain(([g, h]) => ipv6Spelling([0x2001, 0xdb8, 0, 0, 0, 0, g, h])),
@@ -73,7 +73,7 @@ export const usableAddress = dressed(
 );
 
 /** Spellings the stack refuses rather than guesses, and names. */
-export const refusedAddress = fc.constantFrom(
+const refusedAddress = fc.constantFrom(
     "010.000.000.100",
     "10.1",
     "0x0a000064",
@@ -92,7 +92,7 @@ export const refusedAddress = fc.constantFrom(
 );
 
 /** Another spelling of an address the config already holds (a backend at the frontend's own address). */
-export const spellingOfKey = (from: KeyPath) => (config: Structured) => {
+const spellingOfKey = (from: KeyPath) => (config: Structured) => {
     const address = String(getIn(config, from) ?? "");
     return address.includes(":") ? `[${address.toUpperCase()}]` : ` ${address}`;
 };
@@ -109,7 +109,7 @@ export const addressChange = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // Ports at and past the edges, CIDRs.
 
-export const portValue = fc.oneof(
+const portValue = fc.oneof(
     fc.constantFrom(0, 1, 22, 80, 443, 8443, 9000, 9444, 9445, 9901, 18443, 65535, 65536, -1, 1.5, "443", "18443", " 22"),
     fc.integer({ min: -2, max: 70000 }),
 );
@@ -119,7 +119,7 @@ export const portChange = fc.oneof(
     fc.tuple(fc.constantFrom(...portKeys), fc.constantFrom(...portKeys)).map(([path, from]) => setFrom(`port of ${from.join(".")}`, path, (config) => getIn(config, from) ?? 9000)),
 );
 
-export const cidrValue = fc.oneof(
+const cidrValue = fc.oneof(
     fc.constantFrom(
         "10.0.0.0/24",
         " 10.0.0.0/24",
@@ -150,7 +150,7 @@ export const cidrChange = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // .env.production entries: absolute URLs in every form, keys the seed forbids.
 
-export const envKeys = [
+const envKeys = [
     "API_URL",
     "NEXT_PUBLIC_API_URL",
     "API_PORT",
@@ -166,7 +166,7 @@ export const envKeys = [
 ];
 
 /** A host for a URL: the backend's (in another spelling), a loopback one, the frontend's, another. */
-export const urlHost = (config: Structured): fc.Arbitrary<string> => {
+const urlHost = (config: Structured): fc.Arbitrary<string> => {
     const address = (path: KeyPath) => String(getIn(config, path) ?? "192.0.2.1").trim();
     const bracket = (text: string) => (text.includes(":") && !text.startsWith("[") ? `[${text}]` : text);
     return fc.oneof(
@@ -189,9 +189,9 @@ export const urlHost = (config: Structured): fc.Arbitrary<string> => {
     );
 };
 
-export const urlForms = ["scheme", "scheme-relative", "host-port", "host-port-path", "scheme-colon", "backslashes"] as const;
+const urlForms = ["scheme", "scheme-relative", "host-port", "host-port-path", "scheme-colon", "backslashes"] as const;
 
-export function urlValue(form: (typeof urlForms)[number], scheme: string, host: string, port: string): string {
+function urlValue(form: (typeof urlForms)[number], scheme: string, host: string, port: string): string {
     const withPort = port === "" ? host : `${host}:${port}`;
     switch (form) {
         case "scheme":

@@ -18,7 +18,7 @@ import { otherRawConfig, prodRawConfig, repoRoot, withOverride } from "./fixture
 
 /** tools/envoy-check's build script. */
 
-export const buildScript = path.join(repoRoot, "tools", "envoy-check", "build.sh");
+const buildScript = path.join(repoRoot, "tools", "envoy-check", "build.sh");
 let checker = "";
 
 /** The checker's path, once the build in beforeAll is done. */
@@ -52,7 +52,7 @@ export function sdsProblems(file: string | object, secretName: string): string[]
     return checkerVerdict(["--sds", "--name", secretName], file);
 }
 
-export function checkerVerdict(args: string[], document: string | object): string[] {
+function checkerVerdict(args: string[], document: string | object): string[] {
     const input = typeof document === "string" ? document : stringify(document, { aliasDuplicateObjects: false, lineWidth: 0 });
     const run = spawnSync(checker, args, { input, encoding: "utf8" });
     if (run.error || (run.status !== 0 && run.status !== 1)) throw new Error(`envoy-check failed (exit ${run.status}): ${run.error?.message ?? run.stderr}`);

@@ -18,8 +18,8 @@ import { repoRoot } from "./fixtures";
  */
 let envoyBin = "";
 export const work = mkdtempSync(path.join(tmpdir(), "lab-envoy-test-"));
-export const processes: ChildProcess[] = [];
-export const upstreams: http.Server[] = [];
+const processes: ChildProcess[] = [];
+const upstreams: http.Server[] = [];
 
 beforeAll(() => {
     // Built from lab/envoy and tools/envoy-check and cached outside the repo; a no-op once cached.
@@ -34,7 +34,7 @@ afterAll(async () => {
     rmSync(work, { recursive: true, force: true });
 });
 
-export type Seen = { upstream: string; url: string; host?: string; cookie?: string; xff?: string; proto?: string };
+type Seen = { upstream: string; url: string; host?: string; cookie?: string; xff?: string; proto?: string };
 
 /** An app on 127.0.0.1 that answers what it saw, and sets a cookie. */
 export async function upstream(name: string): Promise<number> {
@@ -95,7 +95,7 @@ export async function serve(file: string, adminPort: number): Promise<void> {
     throw new Error(`the stand-in did not become ready: ${log}`);
 }
 
-export type Reply = { status: number; headers: http.IncomingHttpHeaders; body: string; certificate?: string };
+type Reply = { status: number; headers: http.IncomingHttpHeaders; body: string; certificate?: string };
 
 /** One request on a new connection; with `servername`, over TLS with that SNI (empty: none). */
 export function get(o: { port: number; path: string; host?: string; servername?: string; cookie?: string }): Promise<Reply> {

@@ -92,7 +92,7 @@ export function sshField(data: Buffer | string): Buffer {
 }
 
 export const sshMpint = (bytes: Buffer) => sshField(bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
-export const fromJwk = (value: string | undefined) => Buffer.from(value ?? "", "base64url");
+const fromJwk = (value: string | undefined) => Buffer.from(value ?? "", "base64url");
 
 /** An OpenSSH public key line for a freshly generated key of `type`, as `ssh-keyscan -t` prints it. */
 export function hostKeyLineOf(type: string): string {

@@ -24,7 +24,7 @@ export const ecosystemFile = otherPlan.frontend.files.find((file) => file.name =
 
 export const pm2 = otherPlan.frontend.pm2!;
 export const loadedAt = 1767261000; // when the ecosystem and env file last changed (seconds)
-export const startedAt = (loadedAt + 60) * 1000; // when the apps started (milliseconds, as pm2 says)
+const startedAt = (loadedAt + 60) * 1000; // when the apps started (milliseconds, as pm2 says)
 
 export const ss = [
     "LISTEN 0      511        127.0.0.1:9444      0.0.0.0:*",

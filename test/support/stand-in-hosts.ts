@@ -51,7 +51,7 @@ export function scratchFirewall(plan: FirewallPlan): FirewallPlan {
     return scratch;
 }
 
-export interface HostFirewallState {
+interface HostFirewallState {
     /** nft commands run after the plan's ruleset is loaded (a hand edit). */
     tamper?: string;
     /** No table loaded at all. */
@@ -77,7 +77,7 @@ export function probeFirewall(plan: FirewallPlan, state: HostFirewallState = {})
     return ok(run.stdout, run.status ?? 1, run.stderr);
 }
 
-export const handleOf = (chain: string, rule: string) => `$(nft -a list chain inet limen_firewall ${chain} | sed -n 's/^[[:space:]]*${rule} # handle \\([0-9]*\\)$/\\1/p')`;
+const handleOf = (chain: string, rule: string) => `$(nft -a list chain inet limen_firewall ${chain} | sed -n 's/^[[:space:]]*${rule} # handle \\([0-9]*\\)$/\\1/p')`;
 export const deletePublicPorts = `nft delete rule inet limen_firewall input handle ${handleOf("input", "tcp dport @public_ports accept")}`;
 
 export interface HostChanges {
@@ -90,7 +90,7 @@ export interface HostChanges {
 }
 
 /** The firewall probe's output per host and change, run once each: nft in a namespace takes a moment. */
-export const firewallOutputs = new Map<string, RemoteResult>();
+const firewallOutputs = new Map<string, RemoteResult>();
 
 /** Answers each command verify runs the way converged hosts would (with `changes` applied), or throws. */
 export function standInHosts(
@@ -140,7 +140,7 @@ export function standInHosts(
 }
 
 /** A date as `openssl x509 -enddate` prints it: `Jan 30 00:00:00 2027 GMT`. */
-export function opensslDate(date: Date): string {
+function opensslDate(date: Date): string {
     // toUTCString: "Sat, 30 Jan 2027 00:00:00 GMT"; openssl pads the day with a space, not a zero.
     const [, dayOfMonth, month, year, time] = date.toUTCString().split(" ");
     return `${month} ${String(Number(dayOfMonth)).padStart(2, " ")} ${time} ${year} GMT`;
