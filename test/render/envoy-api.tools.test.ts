@@ -26,7 +26,10 @@ import {
     limenRoute,
     httpsTls,
     backendSocket,
+    useEnvoyChecker,
 } from "../support/envoy-check";
+
+useEnvoyChecker();
 
 /** The configs of the test tables (fixtures.ts) and the variants the other tests render Envoy with. */
 const rendered: [string, () => string][] = [

@@ -3,7 +3,9 @@ import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { envoySpec } from "../../plan/hosts";
 import { acmeResponderCluster, EnvoySpec, renderEnvoy, renderSdsSecret, SdsCertificate } from "../../render/envoy";
-import { envoyProblems, sdsProblems, problemAt, Json, prod, httpsListener } from "../support/envoy-check";
+import { envoyProblems, sdsProblems, problemAt, Json, prod, httpsListener, useEnvoyChecker } from "../support/envoy-check";
+
+useEnvoyChecker();
 
 // ---- (c) certificates from the ACME client: SDS files, SNI chains and the port-80 challenge route --
 

@@ -1,3 +1,11 @@
+/**
+ * Envoy's bootstrap judged by Envoy's own validators: tools/envoy-check, a small Go program on
+ * go-control-plane v1.38.0 (the pinned Envoy image's version), loads the YAML as Envoy does (YAML to
+ * proto JSON with yaml-cpp's scalar rules, unknown fields refused, every typed_config resolved by its
+ * type URL), runs the protoc-gen-validate validators go-control-plane generates on the bootstrap and
+ * on each extension config, then the cross-reference checks Envoy makes at load. It prints "ok", or
+ * one line per problem: `<field path>: <problem> (line N)`.
+ */
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
@@ -7,24 +15,18 @@ import { envoySpec } from "../../plan/hosts";
 import { renderEnvoy } from "../../render/envoy";
 import { otherRawConfig, prodRawConfig, repoRoot, withOverride } from "./fixtures";
 
-/**
- * Envoy's bootstrap judged by Envoy's own validators: tools/envoy-check, a small Go program on
- * go-control-plane v1.38.0 (the pinned Envoy image's version), loads the YAML as Envoy does (YAML to
- * proto JSON with yaml-cpp's scalar rules, unknown fields refused, every typed_config resolved by its
- * type URL), runs the protoc-gen-validate validators go-control-plane generates on the bootstrap and
- * on each extension config, then the cross-reference checks Envoy makes at load. It prints "ok", or
- * one line per problem: `<field path>: <problem> (line N)`.
- */
-
-/** tools/envoy-check's build script. */
-
 const buildScript = path.join(repoRoot, "tools", "envoy-check", "build.sh");
 let checker = "";
 
-/** The checker's path, once the build in beforeAll is done. */
+/** The checker's path, once the build useEnvoyChecker schedules is done. */
 export const envoyChecker = () => checker;
 
-beforeAll(() => {
+/** Builds the checker before the calling file's tests (cached outside the repo after the first build). */
+export function useEnvoyChecker(): void {
+    beforeAll(buildChecker, 900_000);
+}
+
+function buildChecker(): void {
     const started = Date.now();
     // Built from its Go module and cached outside the repo; a no-op (well under a second) once cached.
     const build = spawnSync("bash", [buildScript], { encoding: "utf8" });
@@ -40,7 +42,7 @@ beforeAll(() => {
     checker = build.stdout.trim().split("\n").at(-1) ?? "";
     // The build's own timings (module download, compile), and the total as this test saw it.
     process.stderr.write(`${log}\nenvoy-check ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${checker}\n`);
-}, 900_000);
+}
 
 /** The checker's verdict: [] when Envoy would load the bootstrap, else one line per problem. */
 export function envoyProblems(bootstrap: string | object): string[] {

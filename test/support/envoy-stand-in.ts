@@ -1,3 +1,10 @@
+/**
+ * The lab's stand-in for Envoy (lab/envoy: a Go program on tools/envoy-check's sources) run on
+ * bootstraps renderEnvoy renders, on high ports, in front of node servers on 127.0.0.1: real requests
+ * prove what it serves, and its validate and serve modes prove what it refuses. Its build, scratch
+ * directory and processes belong to the test file that imports this (the tools project loads it
+ * once per file).
+ */
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -11,11 +18,6 @@ import { afterAll, beforeAll } from "vitest";
 import { selfSignedPair } from "./certificates";
 import { repoRoot } from "./fixtures";
 
-/**
- * The lab's stand-in for Envoy (lab/envoy: a Go program on tools/envoy-check's sources) run on
- * bootstraps renderEnvoy renders, on high ports, in front of node servers on 127.0.0.1: real requests
- * prove what it serves, and its validate and serve modes prove what it refuses.
- */
 let envoyBin = "";
 export const work = mkdtempSync(path.join(tmpdir(), "lab-envoy-test-"));
 const processes: ChildProcess[] = [];

@@ -1,6 +1,8 @@
 /** tools/envoy-check itself: the proto JSON and validation rules Envoy applies, on a minimal bootstrap. */
 import { describe, expect, it } from "vitest";
-import { envoyProblems, problemAt } from "../support/envoy-check";
+import { envoyProblems, problemAt, useEnvoyChecker } from "../support/envoy-check";
+
+useEnvoyChecker();
 
 // ---- the rules of the previous hand-written checker, on the smallest bootstrap shaped like ours -----
 
