@@ -75,7 +75,7 @@ describe("every rendered bootstrap loads, judged by Envoy's validators (go-contr
     );
 });
 
-// ---- (b) a corpus of broken bootstraps, each derived from the rendered prod one (host files) ----
+// ---- a corpus of broken bootstraps, each derived from the rendered prod one (host files) ----
 
 describe("a corpus of broken bootstraps derived from the rendered prod one, each refused with its reason", () => {
     it("the unbroken one loads (the corpus starts from a valid bootstrap)", () => {

@@ -7,7 +7,7 @@ import { envoyProblems, sdsProblems, problemAt, Json, prod, httpsListener, useEn
 
 useEnvoyChecker();
 
-// ---- (c) certificates from the ACME client: SDS files, SNI chains and the port-80 challenge route --
+// ---- certificates from the ACME client: SDS files, SNI chains and the port-80 challenge route ------
 
 /** The stack's certificates as the acme source names them, each with the SDS file renderSdsSecret writes. */
 const sdsCertificates = {

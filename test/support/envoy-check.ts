@@ -90,7 +90,7 @@ export const LIMEN_ROUTE = `${HTTPS_HCM}.route_config.virtual_hosts[0].routes[0]
 export const HTTPS_TLS = "static_resources.listeners[1].filter_chains[0].transport_socket.typed_config.common_tls_context";
 export const BACKEND_ENDPOINT = "static_resources.clusters[2].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address";
 
-// The TLS fields below are those of certificates named in the bootstrap; (c) breaks the SDS ones.
+// Paths into the rendered prod bootstrap (certificates named in it as host files; envoy-sds-api.tools.test.ts breaks the SDS ones).
 export const renderedProd = (): Json => parse(renderFor(prodHostFilesRaw()));
 export const httpsListener = (b: Json): Json => b.static_resources.listeners[1];
 export const httpsManager = (b: Json): Json => httpsListener(b).filter_chains[0].filters[0].typed_config;
