@@ -3,8 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../config";
 import { planStack } from "../../plan/hosts";
 import { prodRawConfig, withOverride } from "../support/fixtures";
-import { hostType, registrationsFor } from "../support/stack-registrations";
-import { useMockedStack } from "../support/stack-registrations";
+import { hostType, registrationsFor, useMockedStack } from "../support/stack-registrations";
 
 useMockedStack();
 

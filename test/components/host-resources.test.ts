@@ -7,8 +7,7 @@ import { hostToolPath } from "../../plan/host-paths";
 import { planStack, sha256 } from "../../plan/hosts";
 import { otherRawConfig, prodRawConfig, withOverride } from "../support/fixtures";
 import { isSecretOnWire, plainOnWire, recordRegistrations, Registration, unwrap } from "../support/mocks";
-import { isHostResource, registrationsFor, byName, planned, changedBetween } from "../support/stack-registrations";
-import { useMockedStack, limenStack } from "../support/stack-registrations";
+import { isHostResource, registrationsFor, byName, planned, changedBetween, useMockedStack, limenStack } from "../support/stack-registrations";
 
 useMockedStack();
 

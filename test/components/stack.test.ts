@@ -5,8 +5,7 @@ import { parseConfig } from "../../config";
 import { planStack, sha256 } from "../../plan/hosts";
 import { fakePrivateKey, otherRawConfig, prodRawConfig, withOverride } from "../support/fixtures";
 import { plainOnWire, Registration } from "../support/mocks";
-import { shortName, hostType, isHostResource, registrationsFor, byName } from "../support/stack-registrations";
-import { useMockedStack } from "../support/stack-registrations";
+import { shortName, hostType, isHostResource, registrationsFor, byName, useMockedStack } from "../support/stack-registrations";
 
 useMockedStack();
 
