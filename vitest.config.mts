@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // Tests that a real tool judges (nft, openssl, Envoy's validators, the host tool under bash, a child
@@ -9,6 +10,10 @@ const toolsTests = ["test/**/*.tools.test.ts", "test/**/*.property.test.ts"];
 
 export default defineConfig({
     test: {
+        // Transformed modules kept between runs (in the ignored .cache/, not the shared node_modules):
+        // the inner loop's second run skips most of the transform.
+        experimental: { fsModuleCache: true, fsModuleCachePath: fileURLToPath(new URL(".cache/vitest", import.meta.url)) },
+        testTimeout: 30_000,
         projects: [
             {
                 extends: true,
@@ -29,7 +34,6 @@ export default defineConfig({
                     include: toolsTests,
                     setupFiles: ["test/support/setup.ts"],
                     globalSetup: ["test/support/global-setup.ts"],
-                    testTimeout: 30_000,
                 },
             },
         ],
