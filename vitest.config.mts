@@ -1,11 +1,41 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
-// Unit tests only: no host, no engine. The lab's end-to-end tests have their own config under lab/.
+// Tests that a real tool judges (nft, openssl, Envoy's validators, the host tool under bash, a child
+// process of any kind) are named *.tools.test.ts, or *.property.test.ts for the generated-config
+// property: they form the `tools` project. Everything else is `unit`, the inner loop
+// (`npm run test:unit`, under ten seconds). `npm test` runs both. The lab's end-to-end tests have
+// their own config under lab/.
+const toolsTests = ["test/**/*.tools.test.ts", "test/**/*.property.test.ts"];
+
 export default defineConfig({
     test: {
-        include: ["test/**/*.test.ts"],
-        setupFiles: ["test/support/setup.ts"],
-        globalSetup: ["test/support/global-setup.ts"],
+        // Transformed modules kept between runs (in the ignored .cache/, not the shared node_modules):
+        // the inner loop's second run skips most of the transform.
+        experimental: { fsModuleCache: true, fsModuleCachePath: fileURLToPath(new URL(".cache/vitest", import.meta.url)) },
         testTimeout: 30_000,
+        projects: [
+            {
+                extends: true,
+                test: {
+                    name: "unit",
+                    include: ["test/**/*.test.ts"],
+                    exclude: toolsTests,
+                    setupFiles: ["test/support/setup.ts"],
+                    // One module graph per worker rather than per file: loading Pulumi's SDK and zod
+                    // again for each file was most of the unit run's time.
+                    isolate: false,
+                },
+            },
+            {
+                extends: true,
+                test: {
+                    name: "tools",
+                    include: toolsTests,
+                    setupFiles: ["test/support/setup.ts"],
+                    globalSetup: ["test/support/global-setup.ts"],
+                },
+            },
+        ],
     },
 });

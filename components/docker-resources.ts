@@ -5,7 +5,7 @@
  * `npm run bench:start`). These register exactly what @pulumi/docker 's classes register for the
  * arguments the stack uses: the same type tokens, inputs (the provider's non-string settings as JSON,
  * as the generated class sends them), output properties and plugin version, so a deployed stack sees
- * no change. test/docker-resources.test.ts holds them to that, request for request, against
+ * no change. test/components/docker-resources.test.ts holds them to that, request for request, against
  * @pulumi/docker itself; the argument types are @pulumi/docker's own (a type-only import).
  */
 import type * as dockerSdk from "@pulumi/docker";

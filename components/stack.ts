@@ -10,7 +10,7 @@ import { RemoteHost } from "./host";
 
 /**
  * Whether Pulumi holds a config value as a secret. The SDK keeps this check internal
- * (runtime/config.js `isConfigSecret`); test/components.test.ts pins that it still answers.
+ * (runtime/config.js `isConfigSecret`); test/components/stack.test.ts pins that it still answers.
  */
 export function isConfigSecret(fullKey: string): boolean {
     const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (key: string) => boolean };

@@ -5,7 +5,7 @@
  * Exit 0: every check passed; 1: a check failed; 2: nothing was checked (usage, or the stack's config
  * cannot be read or is refused by the same schema `pulumi up` uses).
  *
- * No Pulumi SDK and no provider is loaded (test/verify.test.ts holds it to that): the config comes
+ * No Pulumi SDK and no provider is loaded (test/ops/verify.tools.test.ts holds it to that): the config comes
  * through the `pulumi` CLI, the plan is pure, and the hosts are read with hostio/.
  */
 import { ConfigError, LimenConfig } from "../config";

@@ -11,7 +11,7 @@ import type { LimenConfig } from "../../config";
 import type { StackPlan } from "../../plan/hosts";
 import { envoyClusterNames } from "../../render/envoy";
 import { seedPorts } from "../../plan/seed";
-import type { GeneratedUrl } from "./config-mutations";
+import type { GeneratedUrl } from "./config-mutation-core";
 
 /**
  * Where no host's address may point: loopback, unspecified, multicast and broadcast. (Node checks an

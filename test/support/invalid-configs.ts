@@ -4,7 +4,7 @@
  * the end-to-end tests) and names the key its error must name. The rows after the first block are
  * the classes the config boundary once let through or reported badly (wrong types told as missing, a
  * clash filed under the other key, absolute URLs without a scheme, the backend at the frontend's own
- * address), and the counterexamples test/config.property.test.ts found.
+ * address), and the counterexamples test/config/config.property.test.ts found.
  */
 export type StructuredConfig = Record<string, unknown>;
 
@@ -113,7 +113,7 @@ export const invalidConfigs: InvalidConfig[] = [
         breakIt: (config) => patch("limen:ssh", { adminNetworks: (config["limen:ssh"] as { adminNetworks: string[] }).adminNetworks[0] })(config),
     },
     { name: "a CIDR with host bits", key: "limen:ssh.adminNetworks[0]", breakIt: patch("limen:ssh", { adminNetworks: ["10.0.0.5/24"] }) },
-    // Found by test/config.property.test.ts: nft refuses a set whose networks overlap, on the host.
+    // Found by test/config/config.property.test.ts: nft refuses a set whose networks overlap, on the host.
     {
         name: "an admin network inside another",
         key: "limen:ssh.adminNetworks[1]",
@@ -149,7 +149,7 @@ export const invalidConfigs: InvalidConfig[] = [
         key: "limen:apps.extraEnv.API_HOST",
         breakIt: (config) => patch("limen:apps", { extraEnv: { API_HOST: `${(config["limen:backend"] as { address: string }).address}:18443` } })(config),
     },
-    // Found by test/config.property.test.ts: a one-number IPv4 host before a port, and a scheme-relative
+    // Found by test/config/config.property.test.ts: a one-number IPv4 host before a port, and a scheme-relative
     // URL, which a browser resolves against the HTTPS page (so :80 is a port there).
     { name: "a one-number loopback host:port", key: "limen:apps.extraEnv.API_URL", breakIt: patch("limen:apps", { extraEnv: { API_URL: "2130706433:18443/api" } }) },
     { name: "a scheme-relative URL with port 80", key: "limen:apps.extraEnv.API_URL", breakIt: patch("limen:apps", { extraEnv: { API_URL: "//192.0.2.1:80/api" } }) },

@@ -3,7 +3,7 @@
  * Pulumi's mocks in place of the engine: the runtime's own modules (never @pulumi/pulumi's index, see
  * components/sdk.ts), the stack's config, then `require(program)`. Registrations go to `registered`
  * ({type, name, inputs}) and the program's exports to `exported`; `settled` (JavaScript) runs after
- * `settleMs`, once the registrations are done. Used by test/launch.test.ts and bench/program-start.ts.
+ * `settleMs`, once the registrations are done. Used by test/launch/program.tools.test.ts and bench/program-start.ts.
  */
 export function mockedProgramScript(program: string, config: Record<string, string>, options: { preload?: string; settleMs: number; settled: string }): string {
     return `${options.preload ?? ""}

@@ -8,7 +8,7 @@ import type { Registration } from "./mocks";
  * and `analyzeStack`): the wire properties go through the SDK's own deserializer (secrets unwrapped,
  * assets rebuilt) and its unknown-checking proxy, and a `notApplicable` call ends the policy.
  * @pulumi/policy ships no test helper; `deserializeProperties` is internal to it (pinned at 1.21.0),
- * and test/policy.test.ts checks that it is still there.
+ * and test/policy/values.test.ts checks that it is still there.
  */
 const { deserializeProperties } = require("@pulumi/policy/deserialize") as {
     deserializeProperties(struct: unknown, proxySecrets: boolean): Record<string, unknown>;

@@ -1,6 +1,6 @@
 /**
  * Set up before every unit test file: the program runs under mocks with throwaway keys, so the Docker
- * provider's SSH key goes to no agent (hostio/ssh-material.ts; test/ssh-material.test.ts runs the real
+ * provider's SSH key goes to no agent (hostio/ssh-material.ts; test/hostio/ssh-material.tools.test.ts runs the real
  * loader against an agent of its own), and its public files go to a private directory of the run's.
  */
 import { mkdtempSync } from "node:fs";

@@ -1,0 +1,213 @@
+/** files/limen-host.sh run for real: acme-certificate, pm2-apply and confirm-firewall. */
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { selfSignedPair } from "../support/certificates";
+import { rootPath } from "../support/root-path";
+import { tool, scratchDir } from "../support/host-tool";
+
+
+describe("limen-host acme-certificate runs certbot only when the lineage is not as planned", () => {
+    /** A host with stand-ins for certbot (records its arguments, then `exitCode`) and systemctl. */
+    function acmeHost(certbotExit: number) {
+        const root = scratchDir();
+        const bin = path.join(root, "bin");
+        spawnSync("mkdir", ["-p", bin]);
+        const calls = path.join(root, "certbot-calls");
+        writeFileSync(path.join(bin, "certbot"), `#!/bin/sh\necho "$*" >> ${calls}\nexit ${certbotExit}\n`, { mode: 0o755 });
+        writeFileSync(path.join(bin, "systemctl"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+        writeFileSync(path.join(root, "hook"), "#!/bin/sh\n", { mode: 0o755 });
+        const lineageDir = path.join(root, "letsencrypt", "live", "limen");
+        const publishDir = path.join(root, "tls", "limen");
+        const args = ["acme-certificate", "--name", "limen", "--domains", "limen.example.org", "--email", "ops@example.org", "--server", "https://acme.example.org/dir"];
+        const run = () => {
+            const result = spawnSync(
+                "unshare",
+                [
+                    "--net",
+                    "bash",
+                    tool,
+                    ...args,
+                    "--responder-address",
+                    "127.0.0.1",
+                    "--responder-port",
+                    "8402",
+                    "--lineage-dir",
+                    lineageDir,
+                    "--publish-dir",
+                    publishDir,
+                    "--hook",
+                    path.join(root, "hook"),
+                ],
+                {
+                    encoding: "utf8",
+                    env: { ...process.env, PATH: `${bin}:${rootPath}` },
+                },
+            );
+            let certbot: string[] = [];
+            try {
+                certbot = readFileSync(calls, "utf8").trim().split("\n");
+            } catch {
+                certbot = [];
+            }
+            return { status: result.status, stderr: result.stderr, certbot };
+        };
+        /** certbot's files as an earlier issuance left them, renewing with `authenticator` on `port`. */
+        const issued = (port: number) => {
+            const pair = selfSignedPair(lineageDir, ["limen.example.org"], 60);
+            writeFileSync(path.join(lineageDir, "cert.pem"), readFileSync(pair.chainPath));
+            spawnSync("mkdir", ["-p", path.join(root, "letsencrypt", "renewal")]);
+            writeFileSync(
+                path.join(root, "letsencrypt", "renewal", "limen.conf"),
+                `[renewalparams]\nauthenticator = standalone\nserver = https://acme.example.org/dir\nhttp01_port = ${port}\nhttp01_address = 127.0.0.1\n`,
+            );
+            spawnSync("mkdir", ["-p", publishDir]);
+            writeFileSync(path.join(publishDir, ".acme-email"), "ops@example.org\n");
+        };
+        return { run, issued, publishDir, lineageDir };
+    }
+
+    it("no lineage: certbot certonly with the standalone responder on 127.0.0.1, and a failure leaves the served pair", () => {
+        const host = acmeHost(1);
+        const result = host.run();
+        expect(result.status).toBe(1);
+        expect(result.certbot).toEqual([
+            "certonly --non-interactive --agree-tos --no-eff-email --email ops@example.org --server https://acme.example.org/dir --standalone --http-01-address 127.0.0.1 --http-01-port 8402 --cert-name limen --domains limen.example.org --preferred-challenges http",
+        ]);
+        expect(result.stderr).toContain("certbot could not obtain the certificate limen for limen.example.org from https://acme.example.org/dir");
+        expect(result.stderr).toContain("the pair served is unchanged");
+    });
+
+    it("a lineage as planned: certbot is not run, and its pair is published", () => {
+        const host = acmeHost(1);
+        host.issued(8402);
+        const result = host.run();
+        expect(result.status, result.stderr).toBe(0);
+        expect(result.certbot).toEqual([]);
+        expect(readFileSync(path.join(host.publishDir, "current", "fullchain.pem"), "utf8")).toBe(readFileSync(path.join(host.lineageDir, "fullchain.pem"), "utf8"));
+    });
+
+    it("a lineage renewed another way (port 80): reissued with the planned responder, forced", () => {
+        const host = acmeHost(0);
+        host.issued(80);
+        const result = host.run();
+        expect(result.status, result.stderr).toBe(0);
+        expect(result.certbot).toHaveLength(1);
+        expect(result.certbot[0]).toMatch(/^certonly .* --http-01-port 8402 .* --force-renewal$/);
+    });
+});
+
+describe("limen-host pm2-apply: one Node process on pm2's API", () => {
+    /**
+     * A stand-in pm2 package laid out as npm installs it (`<package>/bin/pm2`, on PATH through a
+     * symlink) whose API records each call; app `a` is still launching at the first look and online
+     * from the second, `b` is online at once. `reloadError` makes the reload fail as pm2 reports it.
+     */
+    function fakePm2(options: { reloadError?: string } = {}) {
+        const root = scratchDir();
+        const pkg = path.join(root, "lib", "node_modules", "pm2");
+        const bin = path.join(root, "bin");
+        spawnSync("mkdir", ["-p", path.join(pkg, "bin"), bin]);
+        writeFileSync(path.join(pkg, "bin", "pm2"), "#!/bin/sh\necho the CLI is not used >&2; exit 99\n", { mode: 0o755 });
+        spawnSync("ln", ["-s", path.join(pkg, "bin", "pm2"), path.join(bin, "pm2")]);
+        const calls = path.join(root, "pm2-calls");
+        writeFileSync(
+            path.join(pkg, "index.js"),
+            `const fs = require("fs");
+const record = (call) => fs.appendFileSync(${JSON.stringify(calls)}, call + "\\n");
+let looks = 0;
+exports.connect = (cb) => { record("connect " + process.env.PM2_HOME); cb(null); };
+exports.reload = (file, opts, cb) => { record("reload " + file + " " + JSON.stringify(opts)); console.log("[PM2] App [a] launched"); cb(${options.reloadError ? `new Error(${JSON.stringify(options.reloadError)})` : "null"}); };
+exports.list = (cb) => { looks++; record("list"); const a = looks < 2 ? "launching" : "online"; cb(null, [{ name: "a", pm2_env: { status: a } }, { name: "a", pm2_env: { status: "online" } }, { name: "b", pm2_env: { status: "online" } }]); };
+exports.dump = (force, cb) => { record("dump " + force); cb(null); };
+`,
+        );
+        // sudo -u USER -H CMD...: runs CMD (the test runs as root already).
+        writeFileSync(path.join(bin, "sudo"), '#!/bin/sh\nshift 3\nexec "$@"\n', { mode: 0o755 });
+        const loaded = path.join(root, "ecosystem.config.js");
+        writeFileSync(loaded, "module.exports = {};\n");
+        const markers = path.join(root, "markers");
+        const run = () =>
+            spawnSync("bash", [tool, "pm2-apply", "--user", "root", "--ecosystem", loaded, "--apps", "a,b", "--marker-dir", markers, "--loaded", loaded], {
+                encoding: "utf8",
+                env: { ...process.env, PATH: `${bin}:${rootPath}` },
+            });
+        const recorded = () => (existsSync(calls) ? readFileSync(calls, "utf8").trim().split("\n") : []);
+        return { run, recorded, loaded, markers };
+    }
+
+    it("starts or reloads with the current environment, looks until every process of each app is online, saves, records what they loaded", () => {
+        const pm2 = fakePm2();
+        const result = pm2.run();
+        expect(result.status, result.stderr).toBe(0);
+        expect(pm2.recorded()).toEqual(["connect /root/.pm2", `reload ${pm2.loaded} {"updateEnv":true}`, "list", "list", "dump true"]);
+        expect(readFileSync(path.join(pm2.markers, "loaded-root.sha256"), "utf8")).toContain(pm2.loaded);
+        // pm2's own chatter stays out of the tool's output.
+        expect(result.stdout).toBe("pm2 apps online: a,b\n");
+    });
+
+    it("a failed reload stops the apply with pm2's words: nothing saved, nothing recorded", () => {
+        const pm2 = fakePm2({ reloadError: "File ecosystem.config.js malformated" });
+        const result = pm2.run();
+        expect(result.status).toBe(1);
+        expect(result.stderr).toContain(`limen-host: pm2-apply: starting or reloading ${pm2.loaded}: File ecosystem.config.js malformated`);
+        expect(pm2.recorded()).not.toContain("dump true");
+        expect(existsSync(path.join(pm2.markers, "loaded-root.sha256"))).toBe(false);
+    });
+});
+
+describe("limen-host confirm-firewall reloads systemd's unit files at most once, and only when needed", () => {
+    /**
+     * An already confirmed ruleset (the repair of its boot unit) on a host whose systemctl stand-in
+     * records each call and answers `is-enabled` and `show` (LoadState, NeedDaemonReload) as told.
+     */
+    function confirmOn(unit: { enabled: boolean; loadState: string; needsReload: boolean }) {
+        const root = scratchDir();
+        const bin = path.join(root, "bin");
+        spawnSync("mkdir", ["-p", bin]);
+        const calls = path.join(root, "systemctl-calls");
+        writeFileSync(
+            path.join(bin, "systemctl"),
+            [
+                "#!/bin/sh",
+                `echo "$*" >> ${calls}`,
+                `case "$1" in is-enabled) exit ${unit.enabled ? 0 : 1} ;; show) printf 'NeedDaemonReload=%s\\nLoadState=%s\\n' ${unit.needsReload ? "yes" : "no"} ${unit.loadState} ;; esac`,
+                "exit 0",
+                "",
+            ].join("\n"),
+            { mode: 0o755 },
+        );
+        const ruleset = path.join(root, "limen.nft");
+        writeFileSync(ruleset, "table inet limen_firewall {}\n");
+        const sha = spawnSync("sha256sum", [ruleset], { encoding: "utf8" }).stdout.split(" ")[0]!;
+        const result = spawnSync(
+            "bash",
+            [
+                tool,
+                "confirm-firewall",
+                ...["--table", "inet limen_firewall", "--boot-ruleset", ruleset, "--state-dir", path.join(root, "state"), "--marker", path.join(root, "pending.sha256")],
+                ...["--unit", "limen-firewall.service", "--revert-unit", "limen-firewall-revert", "--sha256", sha],
+            ],
+            { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${rootPath}` } },
+        );
+        expect(result.status, result.stderr).toBe(0);
+        expect(result.stdout).toBe(`already confirmed ${sha}\n`);
+        return readFileSync(calls, "utf8")
+            .trim()
+            .split("\n")
+            .filter((call) => !/^(stop|reset-failed) limen-firewall-revert/.test(call));
+    }
+
+    const show = "show --property=LoadState --property=NeedDaemonReload limen-firewall.service";
+    it.each([
+        // Disabled: `systemctl enable`, which reloads systemd's unit files by itself.
+        [{ enabled: false, loadState: "not-found", needsReload: false }, ["is-enabled --quiet limen-firewall.service", "enable --quiet limen-firewall.service"]],
+        [{ enabled: true, loadState: "loaded", needsReload: false }, ["is-enabled --quiet limen-firewall.service", show]],
+        [{ enabled: true, loadState: "loaded", needsReload: true }, ["is-enabled --quiet limen-firewall.service", show, "daemon-reload"]],
+        // systemd holding a broken copy (a unit file removed under it) reloads even without NeedDaemonReload.
+        [{ enabled: true, loadState: "error", needsReload: false }, ["is-enabled --quiet limen-firewall.service", show, "daemon-reload"]],
+    ])("boot unit %j: %j", (unit, expected) => {
+        expect(confirmOn(unit)).toEqual(expected);
+    });
+});

@@ -1,0 +1,94 @@
+/** Envoy's bootstrap (render/envoy.ts), read back as rendered. */
+import { parse } from "yaml";
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../config";
+import { envoySpec } from "../../plan/envoy";
+import { envoyClusterNames, renderEnvoy } from "../../render/envoy";
+import { otherRawConfig, prodRawConfig, withOverride } from "../support/fixtures";
+
+const prod = parseConfig(prodRawConfig());
+const other = parseConfig(otherRawConfig());
+/** Pulumi.prod.yaml with the certificates certbot keeps in live/ named as host files, as before the acme source. */
+const prodHostFiles = parseConfig(
+    withOverride(
+        prodRawConfig(),
+        "tls",
+        JSON.stringify({ source: "host-files", certificateChainPath: "/etc/letsencrypt/live/limen/fullchain.pem", privateKeyPath: "/etc/letsencrypt/live/limen/privkey.pem" }),
+    ),
+);
+
+// Whether Envoy loads the rendered bootstrap is judged by Envoy's own validators in
+// test/render/envoy-api.tools.test.ts (tools/envoy-check); these tests read what the render says.
+describe("Envoy bootstrap, as rendered", () => {
+    it("pins the backend cluster to the internal address and port, written into the file", () => {
+        const text = renderEnvoy(envoySpec(prod));
+        const bootstrap = parse(text);
+        const backend = bootstrap.static_resources.clusters.find((c: { name: string }) => c.name === envoyClusterNames.backend);
+        expect(backend.type).toBe("STATIC");
+        expect(backend.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({ address: "10.0.0.100", port_value: 18443 });
+        expect(text).not.toMatch(/\$\{|environment_variable|envoy\.resource_monitors\.env/);
+    });
+
+    it("routes LIMEN domains to 127.0.0.1:9444, darc.kr to 127.0.0.1:9445, configured prefixes to the backend", () => {
+        const bootstrap = parse(renderEnvoy(envoySpec(other)));
+        const [http, https] = bootstrap.static_resources.listeners;
+        const hosts = https.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts;
+        expect(hosts.map((h: { name: string; domains: string[] }) => [h.name, h.domains])).toEqual([
+            ["limen", ["limen.example.org"]],
+            ["darc", ["darc.example.org"]],
+        ]);
+        expect(hosts[0].routes.map((r: { match: { prefix: string }; route: { cluster: string } }) => [r.match.prefix, r.route.cluster])).toEqual([
+            ["/api/agent", "limen_backend"],
+            ["/", "limen_nextjs"],
+        ]);
+        const addressOf = (name: string) =>
+            bootstrap.static_resources.clusters.find((c: { name: string }) => c.name === name).load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+        expect(addressOf("limen_nextjs")).toEqual({ address: "127.0.0.1", port_value: 9444 });
+        expect(addressOf("darc_site")).toEqual({ address: "127.0.0.1", port_value: 9445 });
+        expect(http.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].redirect).toEqual({ https_redirect: true });
+    });
+
+    it("follows the edge-proxy hardening guide and keeps admin on 127.0.0.1; host files are named in the bootstrap", () => {
+        const bootstrap = parse(renderEnvoy(envoySpec(prodHostFiles)));
+        expect(bootstrap.admin.address.socket_address.address).toBe("127.0.0.1");
+        for (const listener of bootstrap.static_resources.listeners) {
+            const manager = listener.filter_chains[0].filters[0].typed_config;
+            expect(manager.use_remote_address).toBe(true);
+            expect(manager.common_http_protocol_options.headers_with_underscores_action).toBe("REJECT_REQUEST");
+            expect(manager.request_timeout).toBe("300s");
+            expect(manager.stream_idle_timeout).toBe("300s");
+            expect(listener.per_connection_buffer_limit_bytes).toBe(32768);
+        }
+        for (const cluster of bootstrap.static_resources.clusters) expect(cluster.per_connection_buffer_limit_bytes).toBe(32768);
+        const tls = bootstrap.static_resources.listeners[1].filter_chains[0].transport_socket.typed_config.common_tls_context;
+        expect(tls.tls_params.tls_minimum_protocol_version).toBe("TLSv1_2");
+        expect(tls.tls_certificates[0]).toEqual({
+            certificate_chain: { filename: "/etc/letsencrypt/live/limen/fullchain.pem" },
+            private_key: { filename: "/etc/letsencrypt/live/limen/privkey.pem" },
+        });
+    });
+
+    it("keeps the hardening and TLS settings on every https chain when certificates come through SDS", () => {
+        const certificates = [
+            { name: "limen", serverNames: ["limen.darc.kr"], sdsPath: "/etc/limen/envoy/sds/limen.yaml" },
+            { name: "darc", serverNames: ["darc.kr", "www.darc.kr"], sdsPath: "/etc/limen/envoy/sds/darc.yaml" },
+        ];
+        const bootstrap = parse(renderEnvoy({ ...envoySpec(prod), tls: { mode: "sds", certificates }, acmeChallenge: { address: "127.0.0.1", port: 8555 } }));
+        const https = bootstrap.static_resources.listeners[1];
+        const chains = [...https.filter_chains, https.default_filter_chain];
+        expect(chains).toHaveLength(3);
+        for (const chain of chains) {
+            const manager = chain.filters[0].typed_config;
+            expect(manager.use_remote_address).toBe(true);
+            expect(manager.common_http_protocol_options.headers_with_underscores_action).toBe("REJECT_REQUEST");
+            expect(manager.request_timeout).toBe("300s");
+            expect(manager.route_config.name).toBe("sites");
+            const tls = chain.transport_socket.typed_config.common_tls_context;
+            expect(tls.tls_params.tls_minimum_protocol_version).toBe("TLSv1_2");
+            expect(tls.alpn_protocols).toEqual(["h2", "http/1.1"]);
+            expect(tls.tls_certificates).toBeUndefined();
+        }
+        expect(https.per_connection_buffer_limit_bytes).toBe(32768);
+        for (const cluster of bootstrap.static_resources.clusters) expect(cluster.per_connection_buffer_limit_bytes).toBe(32768);
+    });
+});

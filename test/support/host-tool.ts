@@ -1,0 +1,26 @@
+/**
+ * files/limen-host.sh run for real on this machine (in a fresh network namespace, so `nft` touches
+ * nothing here): the same script the stack installs on every host.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { parseConfig } from "../../config";
+import { prodRawConfig } from "./fixtures";
+import { rootPath } from "./root-path";
+
+export const tool = path.join(__dirname, "..", "..", "files", "limen-host.sh");
+export const prod = parseConfig(prodRawConfig());
+
+export function hostTool(args: string[], stdin: string) {
+    const result = spawnSync("unshare", ["--net", "bash", tool, ...args], { input: stdin, encoding: "utf8", env: { ...process.env, PATH: rootPath } });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function scratchDir(): string {
+    return mkdtempSync(path.join(tmpdir(), "limen-host-"));
+}
+
+/** pm2-apply's required arguments, for the cases that add to them. */
+export const pm2ApplyArgs = ["pm2-apply", "--user", "limen", "--ecosystem", "/e.js", "--apps", "a", "--marker-dir", "/m", "--loaded", "x"];
