@@ -34,11 +34,11 @@ function preview(steps: object[], changeSummary: Record<string, number>, extra: 
 
 const envFileUpdate = {
     op: "update",
-    urn: urn("limen:frontend:FrontendApps$command:remote:Command", "frontend-env-production"),
-    oldState: { type: "command:remote:Command", inputs: { stdin: "LIMEN_SESSION_SECRET=old-value-1234" } },
-    newState: { type: "command:remote:Command", inputs: { stdin: secret, create: "limen-host install-file --mode 0600" } },
+    urn: urn("limen:frontend:FrontendApps$limen:host:HostFile", "frontend-apps-env-production"),
+    oldState: { type: "limen:host:HostFile", inputs: { content: "LIMEN_SESSION_SECRET=old-value-1234", mode: "0644" } },
+    newState: { type: "limen:host:HostFile", inputs: { content: secret, mode: "0600", check: "limen-host install-file --mode 0600" } },
     diffReasons: ["mode"],
-    detailedDiff: { stdin: { kind: "update", inputDiff: true } },
+    detailedDiff: { content: { kind: "update", inputDiff: true } },
 };
 
 describe("drift-summary.mjs preview", () => {
@@ -52,7 +52,7 @@ describe("drift-summary.mjs preview", () => {
     it("lists a drifted resource with its type, op and changed property, never a value, and exits 1", () => {
         const result = summarise("preview", preview([envFileUpdate], { same: 13, update: 1 }), 255);
         expect(result.status).toBe(1);
-        expect(result.summary).toContain("| frontend-env-production | command:remote:Command | update | mode |");
+        expect(result.summary).toContain("| frontend-apps-env-production | limen:host:HostFile | update | mode |");
         expect(result.summary).not.toContain("hunter2");
         expect(result.summary).not.toContain("old-value-1234");
         expect(result.summary).not.toContain("install-file --mode");
@@ -65,15 +65,15 @@ describe("drift-summary.mjs preview", () => {
             urn: urn("limen:envoy:EnvoyProxy$docker:index/container:Container", "envoy"),
             detailedDiff: { "envs[2]": { kind: "update", inputDiff: false }, image: { kind: "update-replace", inputDiff: false } },
         };
-        const deleted = { op: "delete", urn: urn("command:remote:Command", "old|name") };
+        const deleted = { op: "delete", urn: urn("limen:host:HostFile", "old|name") };
         const result = summarise("preview", preview([container, deleted], { same: 12, replace: 1, delete: 1 }));
         expect(result.status).toBe(1);
         expect(result.summary).toContain("| envoy | docker:index/container:Container | replace | envs[2], image |");
-        expect(result.summary).toContain("| old\\|name | command:remote:Command | delete | – |");
+        expect(result.summary).toContain("| old\\|name | limen:host:HostFile | delete | – |");
     });
 
     it("does not count the refresh steps that carry no change, only those naming one", () => {
-        const refreshes = ["frontend-ready", "backend-ready"].map((name) => ({ op: "refresh", urn: urn("command:remote:Command", name) }));
+        const refreshes = ["frontend-host-tool", "backend-host-tool"].map((name) => ({ op: "refresh", urn: urn("limen:host:HostTool", name) }));
         expect(summarise("preview", preview(refreshes, { same: 14 }), 0)).toMatchObject({ status: 0, summary: expect.stringContaining("No drift: 14") });
 
         const changed = { op: "refresh", urn: urn("docker:index/container:Container", "envoy"), diffReasons: ["restart"] };
