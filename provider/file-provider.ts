@@ -5,29 +5,21 @@
  */
 import type { ResourceProvider } from "./resource-provider";
 import { installFileCommand, installHostToolCommand, removeFileCommand, removeHostToolCommand } from "../hostio/host-tool";
-import { desiredFileFacts, fileProbeCommand, parseFileProbe } from "../hostio/observe-file";
+import { desiredFileFacts, FileFacts, fileProbeCommand, parseFileProbe } from "../hostio/observe-file";
 import { differingFacts } from "../hostio/observe";
 import { BackendPreflight, judgePreflight, preflightCommand, preflightFailure } from "../hostio/preflight";
 import { HostConnection, run } from "./host-providers";
 
-export interface FileInputs {
+/** The plan's inputs, and the facts about the file (path, state, mode, owner, content: desired as inputs, observed on read). */
+export interface FileInputs extends FileFacts {
     connection: HostConnection;
     /** Where the host tool is (it installs and validates the file). */
     toolPath: string;
-    path: string;
-    /** Four-digit octal mode. */
-    mode: string;
-    /** `user:group`. */
-    owner: string;
     /** Validation of the new content on the host before it replaces the file (`none`, `nft`, `ecosystem`, `envoy`). */
     check: string;
     checkArgs: string[];
     /** The content; secret end to end for secret content. */
     content: string;
-    contentSha256: string;
-    state: string;
-    /** `as planned`, or how the host's content differs (see hostio/observe-file.ts). */
-    contentMatches: string;
     /** The planned content's hash; a refresh never overwrites it (it does `contentSha256`). */
     plannedSha256: string;
     /** `file`, or `host-tool` for the tool itself. */

@@ -7,11 +7,12 @@ import type { ResourceProvider } from "./resource-provider";
 import { confirmDial } from "../plan/firewall-timing";
 import type { FirewallLocations } from "../plan/firewall";
 import { applyFirewallCommand, confirmFirewallCommand, installFileCommand, removeFirewallCommand } from "../hostio/host-tool";
-import { desiredFirewallFacts, firewallProbeCommand, parseFirewallProbe } from "../hostio/observe-firewall";
+import { desiredFirewallFacts, FirewallFacts, firewallProbeCommand, parseFirewallProbe } from "../hostio/observe-firewall";
 import { differingFacts } from "../hostio/observe";
 import { HostConnection, run } from "./host-providers";
 
-export interface FirewallInputs {
+/** The plan's inputs, and the facts about the table (desired as inputs, observed on read). */
+export interface FirewallInputs extends FirewallFacts {
     connection: HostConnection;
     toolPath: string;
     locations: FirewallLocations;
@@ -19,11 +20,6 @@ export interface FirewallInputs {
     rulesetSha256: string;
     bootUnitContent: string;
     confirmWithinSeconds: number;
-    table: string;
-    live: string;
-    bootRulesetSha256: string;
-    bootUnit: string;
-    bootUnitSha256: string;
 }
 
 /**

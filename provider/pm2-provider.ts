@@ -6,11 +6,12 @@
 import type { ResourceProvider } from "./resource-provider";
 import type { AppsGatePlan } from "../plan/pm2";
 import { pm2ApplyCommand, pm2EnableCommand, pm2MarkLoadedCommand, pm2RemoveCommand, pm2SaveCommand } from "../hostio/host-tool";
-import { desiredPm2Facts, parsePm2Probe, pm2ProbeCommand, Pm2AppShape } from "../hostio/observe-pm2";
+import { desiredPm2Facts, parsePm2Probe, Pm2Facts, pm2ProbeCommand, Pm2AppShape } from "../hostio/observe-pm2";
 import { differingFacts } from "../hostio/observe";
 import { HostConnection, run } from "./host-providers";
 
-export interface Pm2Inputs {
+/** The plan's inputs, and the facts about the apps (desired as inputs, observed on read). */
+export interface Pm2Inputs extends Pm2Facts {
     connection: HostConnection;
     toolPath: string;
     markerDir: string;
@@ -22,12 +23,6 @@ export interface Pm2Inputs {
     loadedPaths: string[];
     /** The health gate after a reload, and the rollback when it fails; absent when switched off. */
     gate?: AppsGatePlan;
-    user: string;
-    processes: Record<string, string>;
-    listening: Record<string, string>;
-    bootService: string;
-    loadedFiles: string;
-    savedList: string;
 }
 
 async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {

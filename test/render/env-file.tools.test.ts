@@ -1,22 +1,15 @@
 /** .env.production (render/env-file.ts), read back by Next.js's own loader. */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../config";
 import { envFileSpec } from "../../plan/files";
 import { renderEnvFile } from "../../render/env-file";
 import { otherRawConfig, prodRawConfig } from "../support/fixtures";
+import { scratchFile } from "../support/scratch-file";
 
 const prod = parseConfig(prodRawConfig());
 const other = parseConfig(otherRawConfig());
-
-function scratch(name: string, text: string): string {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), "limen-render-")), name);
-    writeFileSync(file, text);
-    return file;
-}
 
 describe(".env.production, read back by Next.js's own loader", () => {
     /**
@@ -24,7 +17,7 @@ describe(".env.production, read back by Next.js's own loader", () => {
      * NODE_ENV (vitest sets "test") and keeps what it loaded in process.env, so it must not share ours.
      */
     function loadWithNext(text: string): Record<string, string> {
-        const dir = path.dirname(scratch(".env.production", text));
+        const dir = path.dirname(scratchFile(".env.production", text));
         const script = `
             const { loadEnvConfig } = require("@next/env");
             const { parsedEnv, loadedEnvFiles } = loadEnvConfig(process.argv[1], false, { info() {}, error(e) { throw e; } });

@@ -1,32 +1,24 @@
 /** nftables rulesets (render/firewall.ts), judged by nft in a fresh network namespace. */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../config";
 import { backendFirewallSpec, frontendFirewallSpec } from "../../plan/firewall";
 import { renderFirewall } from "../../render/firewall";
 import { otherRawConfig, prodRawConfig } from "../support/fixtures";
+import { scratchFile } from "../support/scratch-file";
 
 const prod = parseConfig(prodRawConfig());
 const other = parseConfig(otherRawConfig());
 
-function scratch(name: string, text: string): string {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), "limen-render-")), name);
-    writeFileSync(file, text);
-    return file;
-}
-
 /** `nft -c -f` in a fresh network namespace: the real parser and kernel checks, no effect on this host. */
 function nftCheck(ruleset: string): { status: number | null; stderr: string } {
-    const result = spawnSync("unshare", ["--net", "nft", "-c", "-f", scratch("ruleset.nft", ruleset)], { encoding: "utf8" });
+    const result = spawnSync("unshare", ["--net", "nft", "-c", "-f", scratchFile("ruleset.nft", ruleset)], { encoding: "utf8" });
     return { status: result.status, stderr: result.stderr };
 }
 
 /** Applies the ruleset twice in a fresh namespace and lists the table, as a host would after two runs. */
 function nftApplyTwice(ruleset: string): string {
-    const file = scratch("ruleset.nft", ruleset);
+    const file = scratchFile("ruleset.nft", ruleset);
     return execFileSync("unshare", ["--net", "sh", "-c", `nft -f ${file} && nft -f ${file} && nft list table inet limen_firewall`], { encoding: "utf8" });
 }
 

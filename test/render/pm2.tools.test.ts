@@ -1,25 +1,18 @@
 /** The pm2 ecosystem (render/pm2.ts), loaded by pm2 itself. */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../config";
 import { pm2Spec } from "../../plan/pm2";
 import { renderEcosystem } from "../../render/pm2";
 import { prodRawConfig } from "../support/fixtures";
+import { scratchFile } from "../support/scratch-file";
 
 const prod = parseConfig(prodRawConfig());
 
-function scratch(name: string, text: string): string {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), "limen-render-")), name);
-    writeFileSync(file, text);
-    return file;
-}
-
 describe("pm2 ecosystem, loaded by pm2 itself", () => {
     function loadWithPm2(text: string) {
-        const file = scratch("ecosystem.config.js", text);
+        const file = scratchFile("ecosystem.config.js", text);
         const script = `
             const Common = require("pm2/lib/Common");
             const conf = require(process.argv[1]);
