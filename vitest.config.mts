@@ -14,6 +14,8 @@ export default defineConfig({
         // the inner loop's second run skips most of the transform.
         experimental: { fsModuleCache: true, fsModuleCachePath: fileURLToPath(new URL(".cache/vitest", import.meta.url)) },
         testTimeout: 30_000,
+        // A failed match shows the whole string it was given: CI's report is often all there is to go on.
+        chaiConfig: { truncateThreshold: 0 },
         projects: [
             {
                 extends: true,
@@ -22,6 +24,7 @@ export default defineConfig({
                     include: ["test/**/*.test.ts"],
                     exclude: toolsTests,
                     setupFiles: ["test/support/setup.ts"],
+                    globalSetup: ["test/support/global-setup.ts"],
                     // One module graph per worker rather than per file: loading Pulumi's SDK and zod
                     // again for each file was most of the unit run's time.
                     isolate: false,

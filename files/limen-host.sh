@@ -278,9 +278,12 @@ sub cmd_replace {
     my @mine = stat $new;
     if (!rename $tmp, $name) {
         my $error = "$!";
-        my @gone = lstat $tmp;
-        unlink $tmp;
-        fail("$path: the new file $dir/$tmp was removed before it could be renamed into place: something is changing $dir during the install") if !@gone && $error =~ /No such file/;
+        # Whatever now stands at the temporary name: the new file, or what another user put there after
+        # removing it (a watcher can swap it for a link between the failed rename and this look).
+        my @there = lstat $tmp;
+        my $ours = @there && $there[0] == $mine[0] && $there[1] == $mine[1];
+        unlink $tmp if $ours;
+        fail("$path: the new file $dir/$tmp was removed before it could be renamed into place: something is changing $dir during the install") if !$ours && $error =~ /No such file/;
         fail("$path: cannot rename the new file into place: $error");
     }
     my @now = lstat $name;
