@@ -31,32 +31,34 @@ at_least() {
 
 sdk_version=$(node -p "require('$REPO/node_modules/@pulumi/pulumi/package.json').version")
 
-engine_bin=""
-if [ -z "${LIMEN_LAB_BUILD_ENGINE:-}" ] && cli=$(command -v pulumi); then
-    cli_version=$(PULUMI_SKIP_UPDATE_CHECK=true "$cli" version 2>/dev/null || true)
-    if at_least "${cli_version:-0}" "$sdk_version"; then
-        engine_bin=$(dirname "$(readlink -f "$cli")")
-        say "pulumi CLI: $engine_bin/pulumi $cli_version (found on PATH)"
-    else
-        say "pulumi on PATH ($cli, ${cli_version:-no version}) is older than @pulumi/pulumi $sdk_version: not used"
+# supported_on_path NAME MINIMUM MINIMUM_SAID VERSION_ARGS...: when NAME is on PATH and `NAME
+# VERSION_ARGS...` says MINIMUM or newer, sets found_dir (its real directory) and found_version;
+# otherwise returns 1, saying why a NAME that is there is not used.
+supported_on_path() {
+    local name=$1 minimum=$2 minimum_said=$3 found
+    shift 3
+    found_dir="" found_version=""
+    found=$(command -v "$name") || return 1
+    found_version=$(PULUMI_SKIP_UPDATE_CHECK=true "$found" "$@" 2>/dev/null || true)
+    if ! at_least "${found_version:-0}" "$minimum"; then
+        say "$name on PATH ($found, ${found_version:-no version}) is older than $minimum_said: not used"
+        return 1
     fi
-fi
-if [ -z "$engine_bin" ]; then
+    found_dir=$(dirname "$(readlink -f "$found")")
+}
+
+if [ -z "${LIMEN_LAB_BUILD_ENGINE:-}" ] && supported_on_path pulumi "$sdk_version" "@pulumi/pulumi $sdk_version" version; then
+    engine_bin=$found_dir
+    say "pulumi CLI: $engine_bin/pulumi $found_version (found on PATH)"
+else
     engine_bin=$("$HERE/build-engine.sh")
     say "pulumi CLI: $engine_bin/pulumi $(PULUMI_SKIP_UPDATE_CHECK=true "$engine_bin/pulumi" version) (built from Go modules, none supported on PATH)"
 fi
 
-language_host_dir=""
-if host=$(command -v pulumi-language-nodejs); then
-    host_version=$("$host" -version 2>/dev/null || true)
-    if at_least "${host_version:-0}" "$oldest_language_host"; then
-        language_host_dir=$(dirname "$(readlink -f "$host")")
-        say "Node.js language host: $language_host_dir/pulumi-language-nodejs $host_version (Pulumi's own, found on PATH)"
-    else
-        say "pulumi-language-nodejs on PATH ($host, ${host_version:-no version}) is older than v$oldest_language_host: not used"
-    fi
-fi
-if [ -z "$language_host_dir" ]; then
+if supported_on_path pulumi-language-nodejs "$oldest_language_host" "v$oldest_language_host" -version; then
+    language_host_dir=$found_dir
+    say "Node.js language host: $language_host_dir/pulumi-language-nodejs $found_version (Pulumi's own, found on PATH)"
+else
     language_host_dir=$("$HERE/build-lab-plugin.sh" language-host)
     say "Node.js language host: $language_host_dir/pulumi-language-nodejs (the lab's stand-in, lab/language-host: none supported on PATH)"
 fi

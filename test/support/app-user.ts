@@ -9,8 +9,7 @@ import { chmodSync, chownSync, lstatSync, mkdtempSync, readFileSync, writeFileSy
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { expect } from "vitest";
-import { tool } from "./host-tool";
-import { rootPath } from "./root-path";
+import { hostTool } from "./host-tool";
 
 export const appUser = "nobody";
 export const appGroup = spawnSync("id", ["-gn", appUser], { encoding: "utf8" }).stdout.trim();
@@ -50,11 +49,8 @@ export function asApp(...command: string[]): void {
     if (result.status !== 0) throw new Error(`${command.join(" ")}: ${result.stderr}`);
 }
 
-/** The host tool as root, in a network namespace of its own, stopped after 20 s (a hang is a finding). */
-export function hostToolAsRoot(args: string[], stdin: string) {
-    const result = spawnSync("unshare", ["--net", "bash", tool, ...args], { input: stdin, encoding: "utf8", timeout: 20_000, env: { ...process.env, PATH: rootPath } });
-    return { status: result.status, stdout: result.stdout, stderr: result.stderr, timedOut: result.error !== undefined };
-}
+/** The host tool as root, stopped after 20 s: against the app user, a hang is a finding. */
+export const hostToolAsRoot = (args: string[], stdin: string) => hostTool(args, stdin, 20_000);
 
 /** `install-file` of an app user's .env.production, 0600. */
 export const installEnv = (target: string, content: string) =>

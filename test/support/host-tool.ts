@@ -13,9 +13,10 @@ import { rootPath } from "./root-path";
 export const tool = path.join(__dirname, "..", "..", "files", "limen-host.sh");
 export const prod = parseConfig(prodRawConfig());
 
-export function hostTool(args: string[], stdin: string) {
-    const result = spawnSync("unshare", ["--net", "bash", tool, ...args], { input: stdin, encoding: "utf8", env: { ...process.env, PATH: rootPath } });
-    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+/** Runs the host tool as root; with `timeoutMs`, stopped after it (`timedOut`: a hang is a finding). */
+export function hostTool(args: string[], stdin: string, timeoutMs?: number) {
+    const result = spawnSync("unshare", ["--net", "bash", tool, ...args], { input: stdin, encoding: "utf8", timeout: timeoutMs, env: { ...process.env, PATH: rootPath } });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr, timedOut: result.error !== undefined };
 }
 
 export function scratchDir(): string {
