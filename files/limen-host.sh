@@ -24,6 +24,28 @@ umask 077
 # keeps no copy of them.
 die() { echo "limen-host: $*" >&2; exit 1; }
 
+# The step runs under root's `timeout` (hostio/ssh.ts, underDeadline): at the deadline the whole
+# process group gets SIGTERM. Exiting on it (rather than dying of it) runs the EXIT trap, which removes
+# the stage and its secrets.
+trap 'exit 143' TERM INT HUP
+
+# deadline NAME: the seconds this run may wait on NAME (pm2-call, gate-request, certbot), as the stack
+# passed them with --deadlines; every wait on something the app user (or a CA) can stall has one.
+declare -A deadlines=()
+deadline() {
+    need_deadlines "$1"
+    echo "${deadlines[$1]}"
+}
+
+# need_deadlines NAME...: stops the subcommand unless the stack passed these (deadline, in a command
+# substitution, could only stop the substitution).
+need_deadlines() {
+    local name
+    for name in "$@"; do
+        [ -n "${deadlines[$name]:-}" ] || die "no deadline for $name: the stack passes every deadline with --deadlines (hostio/deadlines.ts)"
+    done
+}
+
 # --- arguments -------------------------------------------------------------------------------------
 # opts SUBCOMMAND "name1 name2 ..." ARGS...: fills opt[name] from `--name VALUE` pairs; an unknown
 # option, or one without a value, is refused with the subcommand's name.
@@ -65,8 +87,14 @@ read -r -d '' limen_file_pl <<'PERL' || true
 #   replace PATH MODE USER:GROUP     stdin -> PATH through a new file beside it, renamed into place
 #   remove PATH                      unlinks PATH (a link or a file; never what a link points to)
 #   dir [--create MODE] DIR          DIR is a directory nobody but root can change (created if asked)
-#   path-dirs DIR...                 each DIR (a PATH entry) is one nobody but root can change, or, when
-#                                    missing, could only be created by root: root runs what it finds there
+#   path-dirs DIR... [--commands NAME...]
+#                                    each DIR (a PATH entry) is one nobody but root can change, or, when
+#                                    missing, could only be created by root: root runs what it finds there;
+#                                    and each NAME found on PATH is a trusted command (below)
+#   command NAME                     the real path of the NAME root runs from PATH, when it is trusted:
+#                                    a root-owned file nobody else may write, every directory on its real
+#                                    path one nobody but root can change (a link into the app user's home,
+#                                    such as a version manager's node, is refused); exit 2 when not found
 #
 # Every command walks to the directory one component at a time: lstat, chdir, then a check that "."
 # is what lstat saw, so a component swapped between the two steps is caught. A symbolic link on the
@@ -75,16 +103,24 @@ read -r -d '' limen_file_pl <<'PERL' || true
 # a FIFO or a device at its name is reported as what it is, never read through and never waited on.
 # Nothing is ever changed through a path: a new file is created with O_EXCL, given its mode and owner
 # on its descriptor, and renamed over the old name (rename replaces a link; it does not follow it).
+#
+# Nothing is read past $max_bytes: a file's size is judged by fstat on its descriptor before a byte of
+# it is read, so an 8 TiB sparse file the app user made for free is refused at once ("oversized"),
+# never hashed, copied or compared. Every file the stack reads this way (an env file, an ecosystem,
+# Envoy's config, a ruleset, a unit, the host tool itself) is a few kilobytes; 1 MiB leaves room
+# for any real one, so the limit is not configurable.
 use strict;
 use warnings;
 use Fcntl qw(:DEFAULT :mode);
 use Errno qw(ENOENT ELOOP ENXIO EEXIST);
 use IO::Handle;
+use Cwd ();
 
 # Users whose changes root may follow: root, and the user running this (the app user, when the host
 # tool hands a file in the app user's own directory over to that user).
 my %trusted = (0 => 1, $> => 1);
 my $handover = 3;
+my $max_bytes = 1048576;
 
 sub fail { print STDERR "limen-host: $_[0]\n"; exit 1; }
 sub owner_name { my ($uid, $gid) = @_; return (getpwuid($uid) // $uid) . ":" . (getgrgid($gid) // $gid); }
@@ -177,8 +213,9 @@ sub split_path {
 my %kinds = (S_IFIFO, "fifo", S_IFDIR, "directory", S_IFSOCK, "socket", S_IFCHR, "device", S_IFBLK, "device", S_IFLNK, "symlink");
 
 # look(NAME): opens NAME in the working directory without following it or waiting on it. Returns
-# (KIND, HANDLE, STAT): KIND is file, missing, symlink, fifo, directory, socket, device or hardlink
-# (a regular file that also has another name, which could be any file on this filesystem).
+# (KIND, HANDLE, STAT): KIND is file, missing, symlink, fifo, directory, socket, device, hardlink
+# (a regular file that also has another name, which could be any file on this filesystem) or
+# oversized (a regular file larger than $max_bytes, which is not read).
 sub look {
     my ($name) = @_;
     if (!sysopen(my $fh, $name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)) {
@@ -192,9 +229,13 @@ sub look {
         my @st = stat $fh;
         return ($kinds{ S_IFMT($st[2]) } // "unreadable", undef, @st) unless S_ISREG($st[2]);
         return ("hardlink", undef, @st) if $st[3] > 1;
+        return ("oversized", undef, @st) if $st[7] > $max_bytes;
         return ("file", $fh, @st);
     }
 }
+
+# What an oversized file's size is, against the limit, in words.
+sub too_large { return "$_[0] bytes, above the limit of $max_bytes bytes for a file root reads"; }
 
 sub sha256_of {
     my ($fh) = @_;
@@ -217,7 +258,7 @@ sub cmd_read {
             if ($kind eq "file") {
                 @fields = ("file", sprintf("%04o", $st[2] & 07777), owner_name($st[4], $st[5]), $st[9], sha256_of($fh), $path, "");
             } else {
-                @fields = ($kind, "-", "-", "-", "-", $path, $kind eq "hardlink" ? "$st[3] names" : "");
+                @fields = ($kind, "-", "-", "-", "-", $path, $kind eq "hardlink" ? "$st[3] names" : $kind eq "oversized" ? too_large($st[7]) : "");
             }
         }
         print join("\t", @fields), "\n";
@@ -229,7 +270,8 @@ sub cmd_cat {
     my ($dir, $name) = split_path($path // "");
     my ($guarded, $why) = enter($dir);
     fail("$path: not read: $why") unless defined $guarded;
-    my ($kind, $fh) = look($name);
+    my ($kind, $fh, @st) = look($name);
+    fail("$path: not read: " . too_large($st[7])) if $kind eq "oversized";
     fail("$path: not read: it is $kind") unless $kind eq "file";
     binmode $fh;
     binmode STDOUT;
@@ -237,7 +279,7 @@ sub cmd_cat {
     close $fh;
 }
 
-my %found = (symlink => "a symbolic link", fifo => "a FIFO", socket => "a socket", device => "a device", hardlink => "a hard link to a file with other names", unreadable => "something unreadable");
+my %found = (symlink => "a symbolic link", fifo => "a FIFO", socket => "a socket", device => "a device", hardlink => "a hard link to a file with other names", oversized => "a file larger than the limit", unreadable => "something unreadable");
 
 sub cmd_replace {
     my ($path, $mode_text, $owner) = @_;
@@ -256,9 +298,13 @@ sub cmd_replace {
         exit $handover if $> == 0 && $uid != 0 && $guarded && $d[4] == $uid && !($d[2] & (S_IWOTH | S_IWGRP));
         fail("$path: not written: " . ($why || "$dir can be changed by " . others(@d)));
     }
-    my $content = do { local $/; <STDIN> } // "";
+    my $content = "";
+    while (my $got = sysread(STDIN, $content, 65536, length $content)) {
+        fail("$path: not written: the new content is " . too_large(length $content)) if length $content > $max_bytes;
+    }
     my ($kind, $fh, @st) = look($name);
-    if ($kind eq "file" && (do { local $/; <$fh> } // "") eq $content) {
+    # The old file is read only when it could be the same (its size, checked on the descriptor, is the new one's).
+    if ($kind eq "file" && $st[7] == length($content) && (do { local $/; <$fh> } // "") eq $content) {
         if (($st[2] & 07777) == $mode && $st[4] == $uid && $st[5] == $gid) { print "unchanged $path\n"; exit 0; }
         # Same content, other mode or owner: fixed on the descriptor just judged, so the file (and its
         # mtime, which tells whether running apps have loaded it) stays the one they read. A user who
@@ -317,7 +363,40 @@ sub cmd_dir {
     fail("$dir: " . ($why || "it can be changed by " . others(@d)) . "; root does not act in it") unless $guarded && closed(@d);
 }
 
+# trusted_command(NAME): (REAL PATH) of the NAME root would run from PATH, or () when there is none;
+# stops naming what another user could change when root must not run it.
+sub trusted_command {
+    my ($name) = @_;
+    fail("command: '$name' is not a plain command name") unless ($name // "") =~ m{^[A-Za-z0-9._+-]+$};
+    for my $dir (split /:/, $ENV{PATH} // "") {
+        next unless $dir =~ m{^/} && -f "$dir/$name" && -x _;
+        my $real = Cwd::realpath("$dir/$name") // fail("$dir/$name: cannot resolve its real path: $!");
+        my ($real_dir, $file) = split_path($real);
+        my ($guarded, $why) = enter($real_dir);
+        my @d = stat ".";
+        my $via = $real eq "$dir/$name" ? $real : "$dir/$name (really $real)";
+        fail("$via: " . ($why || "$real_dir can be changed by " . others(@d)) . ": root does not run it")
+            unless defined $guarded && $guarded && closed(@d);
+        my @st = lstat $file;
+        fail("$via: not a regular file root can trust: root does not run it") unless @st && S_ISREG($st[2]);
+        fail("$via is owned by user " . (getpwuid($st[4]) // $st[4]) . ": root does not run it") unless $st[4] == 0;
+        fail(sprintf("%s can be changed by %s (mode %04o): root does not run it", $via, $st[2] & S_IWOTH ? "everyone" : "group " . (getgrgid($st[5]) // $st[5]), $st[2] & 07777))
+            if $st[2] & S_IWOTH || ($st[2] & S_IWGRP && $st[5] != 0);
+        return ($real);
+    }
+    return ();
+}
+
+sub cmd_command {
+    my ($name) = @_;
+    my ($real) = trusted_command($name);
+    if (!defined $real) { print STDERR "limen-host: $name is not installed on this host (not found on PATH)\n"; exit 2; }
+    print "$real\n";
+}
+
 sub cmd_path_dirs {
+    my @commands;
+    for my $i (0 .. $#_) { if ($_[$i] eq "--commands") { @commands = splice(@_, $i); shift @commands; last; } }
     for my $dir (@_) {
         next unless $dir =~ m{^/};
         my ($guarded, $why, $errno) = enter($dir);
@@ -327,6 +406,7 @@ sub cmd_path_dirs {
         fail("$dir is on root's PATH, and " . ($why || "it can be changed by " . others(@d)) . ": root runs what is there, so the host tool stops")
             unless defined $guarded && $guarded && closed(@d);
     }
+    trusted_command($_) for @commands;
 }
 
 my $command = shift // "";
@@ -336,12 +416,24 @@ elsif ($command eq "replace") { cmd_replace(@ARGV); }
 elsif ($command eq "remove") { cmd_remove(@ARGV); }
 elsif ($command eq "dir") { cmd_dir(@ARGV); }
 elsif ($command eq "path-dirs") { cmd_path_dirs(@ARGV); }
+elsif ($command eq "command") { cmd_command(@ARGV); }
 else { fail("limen-file: unknown command '$command'"); }
 PERL
 
 # --- installing files: check-ready, install-file, remove-file --------------------------------------
 # limen_file COMMAND ARGS...: see the commands at the top of limen_file_pl.
 limen_file() { /usr/bin/perl -e "$limen_file_pl" -- "$@"; }
+
+# trusted_command NAME: the real path of NAME as root runs it from PATH, checked (limen-file's
+# `command`); stops the subcommand when root must not run it or it is not installed. Callers assign
+# it first (`node=$(trusted_command node) || exit 1`), so a refusal is never an empty command.
+trusted_command() { limen_file command "$1" || exit 1; }
+
+# The commands root runs from PATH here: each one found must be trusted (limen-file's `command`),
+# checked once per run before any subcommand (main).
+host_commands=(nft systemctl systemd-run node pm2 docker certbot openssl apt-get sudo timeout flock env
+    sha256sum cat cp mv rm rmdir mkdir mktemp install ln sync date hostname getent readlink dirname basename
+    cmp awk grep sed tr sort paste head cut seq touch sleep)
 
 # root_dir [--create MODE] DIR: DIR exists (created if asked) and nobody but root can change it or any
 # directory above it; anything else stops the subcommand with who can. Plain shell file operations in
@@ -389,15 +481,19 @@ install_file() {
 }
 
 # check_ecosystem FILE: the rendered ecosystem is `module.exports = <JSON>;` after comment lines, so it
-# is judged by parsing it as data. Loading it with require() would run uploaded code as root.
+# is judged by parsing it as data (loading it with require() would run uploaded code). Root opens the
+# file; node, resolved and trusted as every command root runs, reads it from stdin as nobody.
 check_ecosystem() {
-    node -e '
-        const text = require("fs").readFileSync(process.argv[1], "utf8").replace(/^(\/\/.*\n)*/, "");
+    local node
+    node=$(trusted_command node) || exit 1
+    # shellcheck disable=SC2024 # on purpose: root opens the file, nobody gets only its content
+    sudo -n -u nobody -- "$node" -e '
+        const text = require("fs").readFileSync(0, "utf8").replace(/^(\/\/.*\n)*/, "");
         const match = /^module\.exports = ([\s\S]*);\n?$/.exec(text);
         if (!match) process.exit(1);
         const apps = JSON.parse(match[1]).apps;
         if (!Array.isArray(apps) || apps.length === 0) process.exit(1);
-    ' "$1"
+    ' <"$1"
 }
 
 # validate_envoy FILE: the pinned image judges the file, with the same read-only mounts as the proxy.
@@ -411,7 +507,16 @@ validate_envoy() {
         root_dir "$mount"
         args+=(-v "$mount:$mount:ro")
     done
-    docker run "${args[@]}" "$envoy_image" envoy --mode validate -c /etc/envoy/envoy.yaml
+    # Named, so that a validation that does not finish in time is removed, not left running.
+    local name status=0
+    name=limen-envoy-validate-$$
+    args+=(--name "$name")
+    timeout --foreground --kill-after=5 120 docker run "${args[@]}" "$envoy_image" envoy --mode validate -c /etc/envoy/envoy.yaml || status=$?
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+        docker rm --force "$name" >/dev/null 2>&1 || true
+        echo "limen-host: envoy --mode validate did not finish within 120 s; its container was removed" >&2
+    fi
+    return "$status"
 }
 
 cmd_check_ready() {
@@ -590,12 +695,24 @@ cmd_remove_firewall() {
 # stopping worker leaves what it has not accepted to the others. It is read when the daemon starts: the
 # unit gets it from a drop-in (pm2-enable), and a daemon this tool's pm2 calls start gets it here.
 cluster_sched_env=NODE_CLUSTER_SCHED_POLICY=none
+# pm2_as USER ARGS...: `pm2 ARGS` as USER, within the pm2-call deadline: the app user can stop its
+# daemon, which then accepts the CLI's connection and never answers. (timeout --foreground stays in
+# the step's process group, so the step's own deadline still reaches everything; sudo passes the
+# SIGTERM on to pm2.)
 pm2_as() {
     local user=$1; shift
-    local home
+    local home seconds pm2_bin status=0
     home=$(getent passwd "$user" | cut -d: -f6)
     [ -n "$home" ] || die "user $user does not exist"
-    sudo -u "$user" -H env "PM2_HOME=$home/.pm2" "$cluster_sched_env" pm2 "$@"
+    seconds=$(deadline pm2-call)
+    pm2_bin=$(trusted_command pm2) || exit 1
+    local pm2=(timeout --foreground --kill-after=2 "$seconds" sudo -u "$user" -H env "PM2_HOME=$home/.pm2" "$cluster_sched_env" "$pm2_bin" "$@")
+    # pm2_quiet=1: pm2's own complaints discarded (deleting an app it does not have), never the deadline's.
+    if [ -n "${pm2_quiet:-}" ]; then "${pm2[@]}" 2>/dev/null || status=$?; else "${pm2[@]}" || status=$?; fi
+    case $status in
+        124 | 137) die "pm2 did not answer \`pm2 $*\` for $user within $seconds s: its daemon is stopped or wedged (\`sudo -u $user pm2 ping\`)" ;;
+    esac
+    return "$status"
 }
 
 # pm2_unit_dropin USER: the drop-in that gives pm2's unit the cluster scheduling above.
@@ -605,26 +722,29 @@ pm2_unit_dropin() { echo "/etc/systemd/system/pm2-$1.service.d/limen-cluster.con
 # <package>/bin/pm2), for scripts that use pm2's programmatic API: the installed pm2, whatever its version.
 pm2_package() {
     local cli
-    cli=$(readlink -f "$(command -v pm2)") || die "pm2 is not installed on this host"
+    cli=$(trusted_command pm2) || exit 1
     dirname "$(dirname "$cli")"
 }
 
 # pm2_cli_root_only: before root runs pm2's CLI (`pm2 startup`, `pm2 unstartup`), pm2's package and
-# node's directory must be ones nobody but root can change.
+# node (both resolved to their real paths) must be ones nobody but root can change.
 pm2_cli_root_only() {
-    root_dir "$(pm2_package)"
-    root_dir "$(dirname "$(readlink -f "$(command -v node)")")"
+    local package
+    package=$(pm2_package) || exit 1
+    root_dir "$package"
+    trusted_command node >/dev/null
 }
 
 # pm2_api_as USER SCRIPT ARGS...: runs a Node script as USER against USER's pm2 daemon; the script
 # gets pm2's package directory, then ARGS, as process.argv[1...].
 pm2_api_as() {
-    local user=$1 script=$2 home package
+    local user=$1 script=$2 home package node
     shift 2
     home=$(getent passwd "$user" | cut -d: -f6)
     [ -n "$home" ] || die "user $user does not exist"
-    package=$(pm2_package)
-    sudo -u "$user" -H env "PM2_HOME=$home/.pm2" "$cluster_sched_env" node -e "$script" "$package" "$@"
+    package=$(pm2_package) || exit 1
+    node=$(trusted_command node) || exit 1
+    sudo -u "$user" -H env "PM2_HOME=$home/.pm2" "$cluster_sched_env" "$node" -e "$script" "$package" "$@"
 }
 
 # The apps' apply, in one Node process on pm2's API: start or gracefully reload every app of the
@@ -642,7 +762,7 @@ pm2_api_as() {
 # what the last try saw is what a failure says.
 # shellcheck disable=SC2016 # JavaScript, not shell
 pm2_apply_script='
-const [pm2Package, ecosystem, appList, user, seconds, sessionUrl, pageUrl] = process.argv.slice(1);
+const [pm2Package, callSeconds, requestSeconds, ecosystem, appList, user, seconds, sessionUrl, pageUrl] = process.argv.slice(1);
 const pm2 = require(pm2Package);
 const http = require("http");
 const apps = appList.split(",");
@@ -651,15 +771,28 @@ const fail = (what, error, code = 1) => {
     console.error(`limen-host: pm2-apply: ${what}: ${error && error.message ? error.message : error}`);
     process.exit(code);
 };
+// within(WHAT, SECONDS, CODE, callback): the callback of one call into the pm2 daemon of the apps, which
+// their user can stop (it then accepts the connection and never answers). Not called back in time,
+// the run fails with CODE, saying which call it waited for and how long.
+const within = (what, limit, code, callback) => {
+    const timer = setTimeout(() => fail(what, `pm2 did not answer within ${limit} s: its daemon is stopped or wedged (sudo -u ${user} pm2 ping)`, code), Number(limit) * 1000);
+    return (...args) => {
+        clearTimeout(timer);
+        callback(...args);
+    };
+};
+// One request of the gate, with a deadline on the whole exchange, not only on silence: an app that
+// answers one byte a second never goes idle.
 const request = (method, url, headers) =>
     new Promise((resolve) => {
-        const req = http.request(url, { method, headers, timeout: 5000 }, (res) => {
+        const req = http.request(url, { method, headers }, (res) => {
             let body = "";
             res.setEncoding("utf8");
             res.on("data", (chunk) => (body += body.length < 2000 ? chunk : ""));
             res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body }));
         });
-        req.on("timeout", () => req.destroy(new Error("no answer in 5 s")));
+        const timer = setTimeout(() => req.destroy(new Error(`no complete answer within ${requestSeconds} s`)), Number(requestSeconds) * 1000);
+        req.on("close", () => clearTimeout(timer));
         req.on("error", (error) => resolve({ error: error.code || error.message }));
         req.end();
     });
@@ -686,9 +819,9 @@ async function gate() {
         return;
     }
 }
-const save = () => pm2.dump(true, (error) => (error ? fail("saving the process list", error) : process.exit(0)));
+const save = () => pm2.dump(true, within("saving the process list", callSeconds, 1, (error) => (error ? fail("saving the process list", error) : process.exit(0))));
 const look = () =>
-    pm2.list((error, list) => {
+    pm2.list(within("listing the apps", callSeconds, 1, (error, list) => {
         if (error) return fail("listing the apps", error);
         const waiting = apps.filter((name) => {
             const procs = list.filter((p) => p.name === name);
@@ -699,18 +832,22 @@ const look = () =>
         if (waiting.length === 0) return sessionUrl ? gate() : save();
         if (Date.now() > deadline) return fail("waiting", `pm2 app(s) ${waiting.join(" ")} not online after ${seconds} s; see: sudo -u ${user} pm2 logs`, 2);
         setTimeout(look, 100);
-    });
-pm2.connect((error) => {
-    if (error) return fail("connecting to pm2", error);
-    // Refused by pm2 (a script that is not there, say): the change cannot run, as when it fails the gate.
-    pm2.reload(ecosystem, { updateEnv: true }, (error) => (error ? fail(`starting or reloading ${ecosystem}`, error, 2) : look()));
-});
+    }));
+pm2.connect(
+    within("connecting to pm2", callSeconds, 1, (error) => {
+        if (error) return fail("connecting to pm2", error);
+        // Refused by pm2 (a script that is not there, say), or not done in the time the apps have to
+        // come online: the change cannot run, as when it fails the gate.
+        pm2.reload(ecosystem, { updateEnv: true }, within(`starting or reloading ${ecosystem}`, seconds, 2, (error) => (error ? fail(`starting or reloading ${ecosystem}`, error, 2) : look())));
+    }),
+);
 '
 
 cmd_pm2_enable() {
     opts pm2-enable "user marker-dir" "$@"
     need pm2-enable user marker-dir
-    local user=${opt[user]} home
+    need_deadlines pm2-call
+    local user=${opt[user]} home pm2_bin
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
     home=$(getent passwd "$user" | cut -d: -f6)
     [ -n "$home" ] || die "user $user does not exist"
@@ -728,7 +865,9 @@ cmd_pm2_enable() {
     if [ ! -f "/etc/systemd/system/pm2-$user.service" ]; then
         pm2_cli_root_only
         # Writes pm2's own unit for the user and enables it.
-        env PATH="$PATH" pm2 startup systemd -u "$user" --hp "$home" >/dev/null
+        pm2_bin=$(trusted_command pm2) || exit 1
+        timeout --foreground --kill-after=2 "$(deadline pm2-call)" env PATH="$PATH" "$pm2_bin" startup systemd -u "$user" --hp "$home" >/dev/null ||
+            die "pm2-enable: \`pm2 startup systemd -u $user\` failed or did not finish within $(deadline pm2-call) s"
         touch "${opt[marker-dir]}/startup-$user"
     fi
     # Enabled as well as started: a unit disabled by hand would leave the apps down after a reboot.
@@ -800,7 +939,7 @@ restore_file_set() {
 # pm2's own output is discarded, the failure said on stdout for the caller to capture.
 reload_and_gate() {
     # shellcheck disable=SC2069 # on purpose: stderr to the caller's capture, stdout discarded
-    pm2_api_as "$user" "$pm2_apply_script" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "${gate_args[@]}" 2>&1 >/dev/null
+    pm2_api_as "$user" "$pm2_apply_script" "$(deadline pm2-call)" "$(deadline gate-request)" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "${gate_args[@]}" 2>&1 >/dev/null
 }
 
 # pm2-apply: start or reload the apps with the files as they are. With --gate-seconds (and the gate's
@@ -814,6 +953,7 @@ reload_and_gate() {
 cmd_pm2_apply() {
     opts pm2-apply "user ecosystem apps marker-dir loaded gate-seconds gate-session gate-page planned-stdin retry-only" "$@"
     need pm2-apply user ecosystem apps marker-dir loaded
+    need_deadlines pm2-call gate-request
     local user=${opt[user]} apps=${opt[apps]} seconds=${opt[gate-seconds]:-60} status=0 planned="" problem retried=false
     local good="${opt[marker-dir]}/good-$user" pending="${opt[marker-dir]}/pending-$user"
     local gate_args=()
@@ -887,6 +1027,7 @@ cmd_pm2_apply() {
 cmd_pm2_save() {
     opts pm2-save "user" "$@"
     need pm2-save user
+    need_deadlines pm2-call
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
     pm2_as "${opt[user]}" save --force >/dev/null || die "pm2-save: pm2 save failed for ${opt[user]}"
     echo "saved the pm2 process list of ${opt[user]}"
@@ -902,17 +1043,18 @@ cmd_pm2_mark_loaded() {
 cmd_pm2_remove() {
     opts pm2-remove "user apps marker-dir" "$@"
     need pm2-remove user apps marker-dir
-    local user=${opt[user]} apps=${opt[apps]} app
+    need_deadlines pm2-call
+    local user=${opt[user]} apps=${opt[apps]} app pm2_bin
     if [ -e "${opt[marker-dir]}" ]; then root_dir "${opt[marker-dir]}"; fi
     if command -v pm2 >/dev/null && getent passwd "$user" >/dev/null; then
         for app in ${apps//,/ }; do
-            pm2_as "$user" delete "$app" >/dev/null 2>&1 || true
+            pm2_quiet=1 pm2_as "$user" delete "$app" >/dev/null || true
         done
         pm2_as "$user" save --force >/dev/null
-        rm -f "${opt[marker-dir]}/loaded-$user.sha256"
         if [ -f "${opt[marker-dir]}/startup-$user" ]; then
             pm2_cli_root_only
-            env PATH="$PATH" pm2 unstartup systemd -u "$user" >/dev/null 2>&1 || true
+            pm2_bin=$(trusted_command pm2) || exit 1
+            timeout --foreground --kill-after=2 "$(deadline pm2-call)" env PATH="$PATH" "$pm2_bin" unstartup systemd -u "$user" >/dev/null 2>&1 || true
             rm -f "${opt[marker-dir]}/startup-$user"
         fi
         if [ -e "$(pm2_unit_dropin "$user")" ]; then
@@ -920,6 +1062,12 @@ cmd_pm2_remove() {
             rmdir --ignore-fail-on-non-empty "$(dirname "$(pm2_unit_dropin "$user")")"
             systemctl daemon-reload
         fi
+    fi
+    # What the stack kept of the apps' files (the set that last passed the gate, a change it sent back:
+    # .env.production's secrets among them) and the record of what they loaded go with the apps.
+    if [ -e "${opt[marker-dir]}" ]; then
+        rm -rf -- "${opt[marker-dir]}/good-$user" "${opt[marker-dir]}/good-$user.new" "${opt[marker-dir]}/pending-$user" "${opt[marker-dir]}/pending-$user.new"
+        rm -f -- "${opt[marker-dir]}/loaded-$user.sha256"
     fi
     echo "pm2 apps removed: $apps"
 }
@@ -932,17 +1080,19 @@ cmd_pm2_remove() {
 # checks do): only that the door answers.
 # shellcheck disable=SC2016 # JavaScript, not shell
 envoy_gate_script='
-const [port, namesText, seconds] = process.argv.slice(1);
+const [port, namesText, seconds, requestSeconds] = process.argv.slice(1);
 const https = require("https");
 const names = namesText.split(",");
 const deadline = Date.now() + Number(seconds) * 1000;
+// Each request has a deadline on the whole exchange, not only on silence (an answer that trickles in never goes idle).
 const ask = (name) =>
     new Promise((resolve) => {
-        const req = https.request({ host: "127.0.0.1", port: Number(port), path: "/", servername: name, headers: { host: name }, rejectUnauthorized: false, timeout: 5000 }, (res) => {
+        const req = https.request({ host: "127.0.0.1", port: Number(port), path: "/", servername: name, headers: { host: name }, rejectUnauthorized: false }, (res) => {
             res.resume();
             res.on("end", () => resolve(res.statusCode < 500 ? "" : `https://${name}/ (127.0.0.1:${port}) answered ${res.statusCode}`));
         });
-        req.on("timeout", () => req.destroy(new Error("no answer in 5 s")));
+        const timer = setTimeout(() => req.destroy(new Error(`no complete answer within ${requestSeconds} s`)), Number(requestSeconds) * 1000);
+        req.on("close", () => clearTimeout(timer));
         req.on("error", (error) => resolve(`https://${name}/ (127.0.0.1:${port}): ${error.code || error.message}`));
         req.end();
     });
@@ -960,8 +1110,9 @@ attempt();
 
 # envoy_gate PORT NAMES SECONDS: the gate above, as nobody (it only makes requests); its words on stdout.
 envoy_gate() {
-    root_dir "$(dirname "$(readlink -f "$(command -v node)")")"
-    sudo -n -u nobody -- "$(command -v node)" -e "$envoy_gate_script" "$@"
+    local node
+    node=$(trusted_command node) || exit 1
+    sudo -n -u nobody -- "$node" -e "$envoy_gate_script" "$@" "$(deadline gate-request)"
 }
 
 # envoy-gate: after Envoy's container was replaced with the config at --config, the front door must
@@ -975,6 +1126,7 @@ envoy_gate() {
 cmd_envoy_gate() {
     opts envoy-gate "config container https-port names seconds marker-dir envoy-image mount" "$@"
     need envoy-gate config container https-port names seconds marker-dir envoy-image
+    need_deadlines gate-request
     [[ ${opt[seconds]} =~ ^[1-9][0-9]*$ ]] || die "envoy-gate: --seconds must be a whole number of seconds, got '${opt[seconds]}'"
     [[ ${opt[https-port]} =~ ^[1-9][0-9]*$ ]] || die "envoy-gate: --https-port must be a port number, got '${opt[https-port]}'"
     envoy_image=${opt[envoy-image]}
@@ -1139,22 +1291,38 @@ renewal_setting() {
 # certificate steps and certbot.timer would both cause. Ours take turns on a lock of their own; one that
 # meets the timer's certbot waits for it and tries again (a minute at most). The lock lives in a
 # root-only directory: in the world-writable /run/lock another user could hold it, or put a link there
-# that flock's O_CREAT would follow.
+# that flock's O_CREAT would follow. Each certbot run has the certbot deadline (a CA that stalls, a
+# challenge that is never fetched), and the wait for the lock is one more such run at most.
 run_certbot() {
-    local attempt out
+    local attempt out seconds status
+    seconds=$(deadline certbot)
     root_dir --create 0755 /run/limen
     for attempt in $(seq 1 10); do
-        if out=$(flock -w 600 /run/limen/certbot.lock certbot "$@" 2>&1); then
-            printf '%s\n' "$out" >&2
-            return 0
-        fi
+        status=0
+        out=$(flock -w "$seconds" /run/limen/certbot.lock timeout --foreground --kill-after=10 "$seconds" certbot "$@" 2>&1) || status=$?
         printf '%s\n' "$out" >&2
-        case "$out" in
+        [ "$status" -eq 0 ] && return 0
+        case "$status:$out" in
+            124:* | 137:*) echo "limen-host: certbot did not finish within $seconds s (certbot $1); stopped" >&2; return 1 ;;
             *"Another instance of Certbot is already running"*) echo "certbot is busy (attempt $attempt); waiting" >&2; sleep 6 ;;
+            1:) echo "limen-host: another certbot held /run/limen/certbot.lock for more than $seconds s" >&2; return 1 ;;
             *) return 1 ;;
         esac
     done
     return 1
+}
+
+# privileged_port PORT: only root can bind PORT on this host: below 1024 and below the host's
+# net.ipv4.ip_unprivileged_port_start (which an admin may have lowered). Whoever holds the ACME
+# responder's port answers HTTP-01 for every domain the door serves: on a port the app user could
+# bind, the app user could get publicly trusted certificates for them.
+privileged_port() {
+    local port=$1 start
+    [[ $port =~ ^[1-9][0-9]*$ ]] || die "acme-certificate: --responder-port must be a port number, got '$port'"
+    start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024)
+    if [ "$port" -ge 1024 ] || [ "$port" -ge "$start" ]; then
+        die "acme-certificate: the ACME responder's port $port can be bound by any user on this host (net.ipv4.ip_unprivileged_port_start = $start): another user could answer the HTTP-01 challenges for every domain; choose limen:tls.acme.responderPort below $(( start < 1024 ? start : 1024 )), or raise the sysctl"
+    fi
 }
 
 # acme-certificate: makes sure certbot holds a certificate for exactly --domains from --server, renews
@@ -1163,6 +1331,8 @@ run_certbot() {
 cmd_acme_certificate() {
     opts acme-certificate "name domains email server responder-address responder-port lineage-dir publish-dir hook" "$@"
     need acme-certificate name domains email server responder-address responder-port lineage-dir publish-dir hook
+    need_deadlines certbot
+    privileged_port "${opt[responder-port]}"
     local name=${opt[name]} lineage=${opt[lineage-dir]} wanted have server renewal responder
     local email_record="${opt[publish-dir]}/.acme-email"
     # certbot's directory: what root reads there (the lineage, its renewal settings) only root can change.
@@ -1289,13 +1459,22 @@ cmd_container_claim() {
 
 # --- the entry point: each subcommand is one cmd_* function above ----------------------------------
 main() {
+    # --deadlines NAME=SECONDS,...: the deadlines of the waits below (hostio/deadlines.ts, toolDeadlines).
+    if [ "${1:-}" = --deadlines ]; then
+        [[ ${2:-} =~ ^[a-z0-9-]+=[1-9][0-9]*(,[a-z0-9-]+=[1-9][0-9]*)*$ ]] || die "--deadlines must be NAME=SECONDS,..., got '${2:-}'"
+        local spec
+        IFS=, read -r -a spec <<<"$2"
+        for spec in "${spec[@]}"; do deadlines[${spec%%=*}]=${spec#*=}; done
+        shift 2
+    fi
     local sub=${1:-}
     shift || true
     # Root runs whatever it finds on PATH (nft, node, pm2, certbot, docker...): every directory there
-    # must be one nobody but root can change, or the app user could put its own `nft` first.
+    # must be one nobody but root can change, or the app user could put its own `nft` first; and each
+    # command it runs must resolve to a file only root can change (not a link into the app user's home).
     local path_dirs
     IFS=: read -r -a path_dirs <<<"$PATH"
-    limen_file path-dirs "${path_dirs[@]}" || exit 1
+    limen_file path-dirs "${path_dirs[@]}" --commands "${host_commands[@]}" || exit 1
     case "$sub" in
         check-ready) cmd_check_ready "$@" ;;
         install-file) cmd_install_file "$@" ;;

@@ -36,7 +36,7 @@ export interface CertificateFacts {
     /** With a lineage: certbot's names, its ACME server, its renewal timer and the last renewal's result. */
     lineageNames: string[];
     server: string;
-    /** How certbot answers the challenge at renewal: `standalone 127.0.0.1:8402`. */
+    /** How certbot answers the challenge at renewal: `standalone 127.0.0.1:402`. */
     responder: string;
     renewalTimer: string;
     lastRenewal: string;

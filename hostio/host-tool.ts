@@ -5,12 +5,16 @@
 import * as path from "node:path";
 import type { AppsGatePlan } from "../plan/pm2";
 import type { FirewallLocations } from "../plan/firewall";
+import { toolDeadlinesArg } from "./deadlines";
 import { limenFileCommand } from "./limen-file";
 import { shellWord } from "./shell";
 
-/** `sudo -n TOOL SUBCOMMAND ARGS`: -n fails at once instead of hanging on a password prompt. */
+/**
+ * `sudo -n TOOL --deadlines … SUBCOMMAND ARGS`: -n fails at once instead of hanging on a password
+ * prompt; --deadlines gives the tool its waits' deadlines (hostio/deadlines.ts), kept in one place here.
+ */
 export function hostToolCommand(toolPath: string, subcommand: string, ...args: string[]): string {
-    return ["sudo", "-n", toolPath, subcommand, ...args].map(shellWord).join(" ");
+    return ["sudo", "-n", toolPath, "--deadlines", toolDeadlinesArg(), subcommand, ...args].map(shellWord).join(" ");
 }
 
 /**

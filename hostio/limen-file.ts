@@ -6,6 +6,8 @@
  * It walks to the file one directory at a time, follows a symbolic link only where nobody but root
  * could have placed it, and opens the file with O_NOFOLLOW and O_NONBLOCK: a link, a FIFO or a second
  * name of another file at the artifact's path is reported as what it is, never read through or waited on.
+ * A file larger than 1 MiB (its size judged on the open descriptor) is reported as oversized and never
+ * read, hashed or copied: the app user can make a sparse file of terabytes at no cost.
  */
 import { readFileSync } from "node:fs";
 import { projectFile } from "../plan/project-files";
@@ -22,15 +24,16 @@ export const limenFileProgram = programIn(readFileSync(projectFile("files", "lim
 
 /**
  * `perl -e PROGRAM -- COMMAND ARGS…`, for a script that runs as root (the caller adds `sudo -n`):
- * `read PATH…`, `cat PATH`, `replace PATH MODE USER:GROUP` with the content on stdin, or `dir DIR` (exit 0 when
- * nobody but root can change DIR).
+ * `read PATH…`, `cat PATH`, `replace PATH MODE USER:GROUP` with the content on stdin, `dir DIR` (exit 0 when
+ * nobody but root can change DIR), or `command NAME` (the real path of the NAME root runs from PATH, when
+ * it and every directory on its real path are ones nobody but root can change).
  */
-export function limenFileCommand(command: "read" | "cat" | "replace" | "dir", ...args: string[]): string {
+export function limenFileCommand(command: "read" | "cat" | "replace" | "dir" | "command", ...args: string[]): string {
     return ["/usr/bin/perl", "-e", limenFileProgram, "--", command, ...args].map(shellWord).join(" ");
 }
 
 /** What is at a path, as limen-file's `read` says it. */
-export type FileKind = "file" | "missing" | "symlink" | "fifo" | "directory" | "socket" | "device" | "hardlink" | "unsafe" | "unreadable";
+export type FileKind = "file" | "missing" | "symlink" | "fifo" | "directory" | "socket" | "device" | "hardlink" | "oversized" | "unsafe" | "unreadable";
 
 export interface FileReading {
     kind: FileKind;
@@ -40,11 +43,11 @@ export interface FileReading {
     owner: string;
     mtimeSeconds: number;
     sha256: string;
-    /** Why the path was not read (`unsafe`), or how many names a hard link has. */
+    /** Why the path was not read (`unsafe`), how many names a hard link has, or an oversized file's size against the limit. */
     note: string;
 }
 
-const kinds: readonly FileKind[] = ["file", "missing", "symlink", "fifo", "directory", "socket", "device", "hardlink", "unsafe", "unreadable"];
+const kinds: readonly FileKind[] = ["file", "missing", "symlink", "fifo", "directory", "socket", "device", "hardlink", "oversized", "unsafe", "unreadable"];
 
 /** The lines of `read`: `KIND MODE OWNER MTIME SHA256 PATH NOTE`, tab-separated. Other lines are ignored. */
 export function parseFileReadings(stdout: string): FileReading[] {
@@ -86,6 +89,8 @@ export function describeReading(reading: FileReading): string {
             return "a device";
         case "hardlink":
             return `a hard link (${reading.note}, so it may be any file)`;
+        case "oversized":
+            return `too large to read: ${reading.note}`;
         case "unsafe":
             return `not read: ${reading.note}`;
         case "unreadable":

@@ -5,6 +5,7 @@
  */
 import { limenFileCommand, parseFileReadings } from "./limen-file";
 import { probeMarker, probeSections } from "./observe";
+import { pm2CallSeconds } from "./deadlines";
 import { shellWord } from "./shell";
 
 export interface Pm2Facts {
@@ -63,6 +64,12 @@ export function pm2Command(user: string, ...args: string[]): string {
 }
 
 /**
+ * The largest saved list (`~/.pm2/dump.pm2`) the probe reads. It holds each process's whole
+ * environment, a few kilobytes per process; anything larger is reported, not read.
+ */
+export const savedListMaxBytes = 8 * 1024 * 1024;
+
+/**
  * pm2's process list through pm2's programmatic API (`require("pm2")`: connect, list), in one Node
  * process, printed as `name status startedMs` lines: names, statuses and start times only, since the
  * full list carries every app's environment. Found from the `pm2` on PATH (`<package>/bin/pm2`), so
@@ -75,13 +82,18 @@ export function pm2Command(user: string, ...args: string[]): string {
 export function pm2ListCommand(user: string): string {
     const list = [
         'const pm2=require(process.argv[1]),fs=require("fs");',
+        `const MAX=${savedListMaxBytes};`,
         "const fail=(e)=>{console.error(`limen-probe: pm2: ${e.message}`);process.exit(4)};",
         // The saved list, opened as its user but never through a link or into a FIFO (the app user could put either there).
         "const saved=()=>{let fd;try{fd=fs.openSync(`${process.env.PM2_HOME}/dump.pm2`,fs.constants.O_RDONLY|fs.constants.O_NOFOLLOW|fs.constants.O_NONBLOCK)}",
         'catch(e){return e.code==="ENOENT"?"missing":"unreadable"}',
-        'try{if(!fs.fstatSync(fd).isFile())return "not-a-file";const c={};for(const p of JSON.parse(fs.readFileSync(fd,"utf8")))c[p.name]=(c[p.name]||0)+1;return JSON.stringify(c)}',
+        // Its size is judged on the descriptor before it is read: the app user can make it a sparse file of terabytes.
+        'try{const st=fs.fstatSync(fd);if(!st.isFile())return "not-a-file";if(st.size>MAX)return `too-large ${st.size}`;',
+        'const c={};for(const p of JSON.parse(fs.readFileSync(fd,"utf8")))c[p.name]=(c[p.name]||0)+1;return JSON.stringify(c)}',
         'catch{return "unreadable"}finally{fs.closeSync(fd)}};',
-        "pm2.connect((e)=>{if(e)return fail(e);pm2.list((e,list)=>{if(e)return fail(e);",
+        // A daemon that is stopped (kill -STOP) or wedged accepts the connection and never answers.
+        `let step="connect";setTimeout(()=>{console.error(\`limen-probe: pm2 did not answer \${step} within ${pm2CallSeconds} s\`);process.exit(6)},${pm2CallSeconds * 1000}).unref();`,
+        'pm2.connect((e)=>{if(e)return fail(e);step="list";pm2.list((e,list)=>{if(e)return fail(e);',
         'process.stdout.write(list.map((p)=>`${p.name} ${p.pm2_env.status} ${p.pm2_env.pm_uptime}\\n`).join("")+`saved ${saved()}\\n`,()=>process.exit(0))})})',
     ].join("");
     const script = [
@@ -137,6 +149,8 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
     const processText = parts.get("processes");
     if (processText === undefined || !parts.has("unit")) throw new Error("cannot read pm2's state: the probe's output is incomplete");
     const unreadable = /^unreadable (\d+)$/.exec(processText.trim());
+    if (unreadable?.[1] === "6")
+        throw new Error(`cannot read pm2's state: the pm2 daemon of ${user} did not answer within ${pm2CallSeconds} s (stopped or wedged: \`sudo -u ${user} pm2 ping\`)`);
     if (unreadable) throw new Error(`cannot read pm2's state: listing the pm2 processes of ${user} failed (exit ${unreadable[1]})`);
     const noDaemon = processText.trim() === "no-daemon";
     const lines = processText.split("\n").map((line) => line.trim());
@@ -206,6 +220,7 @@ function savedListObserved(apps: Pm2AppShape[], noDaemon: boolean, line: string 
         case "unreadable":
             return "nothing saved: ~/.pm2/dump.pm2 is unreadable";
         default:
+            if (line.startsWith("too-large ")) return `not read: ~/.pm2/dump.pm2 is ${line.slice("too-large ".length)} bytes, above the limit of ${savedListMaxBytes} bytes`;
             try {
                 return savedListFact(apps, JSON.parse(line) as Record<string, number>);
             } catch {

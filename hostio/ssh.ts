@@ -12,6 +12,8 @@
 import { createHash } from "node:crypto";
 import type { Client, ConnectConfig } from "ssh2";
 import type { SshEndpoint } from "../plan/hosts";
+import { killAfterSeconds } from "./deadlines";
+import { shellWord } from "./shell";
 
 /** A host as the plan names it (role, address, port, user, pinned key, dial attempts and timeout). */
 export type SshTarget = SshEndpoint;
@@ -20,6 +22,8 @@ export interface ExecResult {
     status: number;
     stdout: string;
     stderr: string;
+    /** The step ran past its deadline and was stopped on the host (hostio/deadlines.ts). */
+    deadlinePassed?: boolean;
 }
 
 /** A host that could not be reached, in words an operator can act on. Never carries key material. */
@@ -128,20 +132,73 @@ export async function dial(target: SshTarget, privateKey: string): Promise<Clien
     throw last ?? sshError(`${where(target)}: no attempt made`);
 }
 
-/** Runs one command over an open connection; stdin is written and closed, never echoed. */
-export function execOn(client: Client, command: string, stdin?: string): Promise<ExecResult> {
+/**
+ * The root shell that keeps a step's deadline: `timeout` runs the step as the SSH user again (so the
+ * command has the same rights as without a deadline) and, at the deadline, sends SIGTERM to its
+ * process group, which holds every process the step started through sudo, root's included; SIGKILL
+ * follows `killAfterSeconds` later for a step that ignores it. `timeout` returns as soon as its own
+ * child is gone, so whatever in the group ignored SIGTERM and outlived it is killed here (the group is
+ * `timeout`'s: it makes itself the leader). Run as root, since a `timeout` run as the SSH user could
+ * not stop the root processes its sudo started. stdin goes to the step (fd 3: an asynchronous
+ * command's own stdin would be /dev/null).
+ */
+const deadlineShell = [
+    "exec 3<&0",
+    `/usr/bin/timeout --kill-after=${killAfterSeconds} "$1" /usr/bin/sudo -n -u "$2" -- /bin/sh -c "$3" <&3 3<&- &`,
+    "step=$!",
+    "exec 3<&-",
+    'wait "$step"',
+    "status=$?",
+    // dash's kill takes a negative pid (the group) after the signal, and no "--".
+    'case $status in 124 | 137) kill -KILL "-$step" 2>/dev/null ;; esac',
+    'exit "$status"',
+].join("\n");
+
+/**
+ * `command` as the host runs it under a deadline of `seconds` (see deadlineShell): a step the host
+ * gives up on leaves nothing running, and exits with `timeout`'s status (124, or 137 after SIGKILL).
+ */
+export function underDeadline(command: string, user: string, seconds: number): string {
+    return ["sudo", "-n", "/bin/sh", "-c", deadlineShell, "limen-deadline", String(seconds), user, command].map(shellWord).join(" ");
+}
+
+/** `timeout`'s exit statuses: stopped by SIGTERM (124), or by SIGKILL after it (137, 128 + 9). */
+const stoppedByDeadline = new Set([124, 137]);
+
+/**
+ * Runs one command over an open connection; stdin is written and closed, never echoed. With
+ * `deadlineSeconds` (the command is `underDeadline`), a step the host stopped at its deadline is
+ * marked `deadlinePassed`; should no answer come at all (a connection that hangs), the channel is
+ * closed a little after the host's own deadline and the promise rejects.
+ */
+export function execOn(client: Client, command: string, stdin?: string, deadlineSeconds?: number): Promise<ExecResult> {
+    const started = Date.now();
     return new Promise<ExecResult>((resolve, reject) => {
         client.exec(command, (error, stream) => {
             if (error) return reject(error);
             const stdout: Buffer[] = [];
             const stderr: Buffer[] = [];
+            let giveUp: NodeJS.Timeout | undefined;
+            if (deadlineSeconds !== undefined) {
+                const waitSeconds = deadlineSeconds + killAfterSeconds + 10;
+                giveUp = setTimeout(() => {
+                    stream.close();
+                    reject(
+                        new Error(`no answer from the host ${waitSeconds} s after the command started (its deadline on the host was ${deadlineSeconds} s): the connection hangs`),
+                    );
+                }, waitSeconds * 1000);
+            }
             stream.on("data", (chunk: Buffer) => stdout.push(chunk));
             stream.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
             stream.on("close", (code: number | null, signal?: string) => {
+                clearTimeout(giveUp);
+                const status = code ?? (signal ? 128 : 255);
                 resolve({
-                    status: code ?? (signal ? 128 : 255),
+                    status,
                     stdout: Buffer.concat(stdout).toString("utf8"),
                     stderr: Buffer.concat(stderr).toString("utf8"),
+                    // The status alone could be the command's own: the time it took tells.
+                    ...(deadlineSeconds !== undefined && stoppedByDeadline.has(status) && Date.now() - started >= deadlineSeconds * 1000 ? { deadlinePassed: true } : {}),
                 });
             });
             stream.end(stdin ?? "");
@@ -176,16 +233,26 @@ function entryKey(target: SshTarget, privateKey: string): string {
     return [target.user, target.address, target.port, target.hostKey, keyId].join("|");
 }
 
+export interface RunOptions {
+    stdin?: string;
+    /** A new connection just for this command (the firewall confirmation's proof that one still gets in). */
+    fresh?: boolean;
+    /** How long the step may take on the host (hostio/deadlines.ts); it is stopped there after that. */
+    deadlineSeconds: number;
+}
+
 /**
- * Runs `command` on the host. `fresh: true` opens a new connection just for it and closes it after,
- * which is what the firewall confirmation needs: proof that a NEW connection still gets in.
+ * Runs `command` on the host under its deadline (`underDeadline`). `fresh: true` opens a new
+ * connection just for it and closes it after, which is what the firewall confirmation needs: proof
+ * that a NEW connection still gets in.
  */
-export async function runOnHost(target: SshTarget, privateKey: string, command: string, options: { stdin?: string; fresh?: boolean } = {}): Promise<ExecResult> {
+export async function runOnHost(target: SshTarget, privateKey: string, command: string, options: RunOptions): Promise<ExecResult> {
+    const bounded = underDeadline(command, target.user, options.deadlineSeconds);
     if (options.fresh) {
         const client = await dial(target, privateKey);
         sharedPool.opened++;
         try {
-            return await execOn(client, command, options.stdin);
+            return await execOn(client, bounded, options.stdin, options.deadlineSeconds);
         } finally {
             client.end();
         }
@@ -209,7 +276,7 @@ export async function runOnHost(target: SshTarget, privateKey: string, command: 
     if (current.idleTimer) clearTimeout(current.idleTimer);
     current.active++;
     try {
-        return await execOn(await current.client, command, options.stdin);
+        return await execOn(await current.client, bounded, options.stdin, options.deadlineSeconds);
     } finally {
         current.active--;
         if (current.active === 0) {

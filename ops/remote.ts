@@ -4,6 +4,7 @@
  * agent, no password). The key stays in memory: nothing is written to disk, so an interrupted run
  * leaves nothing behind.
  */
+import { stepSeconds } from "../hostio/deadlines";
 import { isSshError, runOnHost } from "../hostio/ssh";
 import type { HostRole, SshEndpoint } from "../plan/hosts";
 
@@ -27,9 +28,10 @@ export interface Remote {
 export type RunOnHost = typeof runOnHost;
 
 /**
- * How long one command may take. Every command verify runs only reads, and the slowest (the firewall
- * probe, which loads a ruleset into a scratch namespace) takes about a second; a command still running
- * after this has hung (a stuck sudo, nft or pm2), and waiting longer would stall the whole report.
+ * How long verify waits for one command. Every command verify runs only reads, and the slowest (the
+ * firewall probe, which loads a ruleset into a scratch namespace) takes about a second; the host stops
+ * one at the read deadline (hostio/deadlines.ts) and this is the client's own limit past that, for a
+ * connection that hangs: waiting longer would stall the whole report.
  */
 export const commandTimeoutSeconds = 120;
 
@@ -54,7 +56,16 @@ export class PlannedHosts implements Remote {
             timer.unref();
         });
         try {
-            const result = await Promise.race([this.runOn(this.endpoints[role], this.privateKey, command, stdin === undefined ? {} : { stdin }), timedOut]);
+            const options = { deadlineSeconds: stepSeconds.read, ...(stdin === undefined ? {} : { stdin }) };
+            const result = await Promise.race([this.runOn(this.endpoints[role], this.privateKey, command, options), timedOut]);
+            if (result.deadlinePassed) {
+                return {
+                    status: undefined,
+                    stdout: result.stdout,
+                    stderr: result.stderr,
+                    failure: `${role} (${this.endpoints[role].address}): the command did not finish within ${stepSeconds.read} s and was stopped on the host`,
+                };
+            }
             return { status: result.status, stdout: result.stdout, stderr: result.stderr };
         } catch (error) {
             // SshError: the host cannot be reached with this endpoint and key (refused, wrong host key,

@@ -10,6 +10,7 @@
  * `served: "a placeholder or an older certificate" => "certbot's current certificate"`), and an
  * update re-runs the same host-tool step, which changes only what differs.
  */
+import { certificateStepSeconds, stepSeconds } from "../hostio/deadlines";
 import { certificateProbeCommand, parseCertificateProbe, plannedResponder } from "../hostio/certificates";
 import { hostToolCommand } from "../hostio/host-tool";
 import { differingFacts } from "../hostio/observe";
@@ -60,6 +61,7 @@ async function readCertificate(props: CertificateInputs): Promise<CertificateInp
         props.connection,
         `reading certificate ${props.name}`,
         certificateProbeCommand({ chainPath, keyPath: `${props.publishDir}/current/privkey.pem`, lineageDir: props.stage === "issued" ? props.lineageDir : undefined }),
+        { deadlineSeconds: stepSeconds.read },
     );
     const facts = parseCertificateProbe(probe.stdout);
     if (props.stage === "placeholder") return { ...props, names: "", server: "", served: facts.present ? servedAny : "nothing", renewal: "" };
@@ -79,6 +81,7 @@ async function applyCertificate(inputs: CertificateInputs): Promise<void> {
             inputs.connection,
             `publishing a placeholder for certificate ${inputs.name}`,
             hostToolCommand(inputs.toolPath, "tls-placeholder", "--publish-dir", inputs.publishDir, "--domains", domains),
+            { deadlineSeconds: stepSeconds.install },
         );
         return;
     }
@@ -89,7 +92,7 @@ async function applyCertificate(inputs: CertificateInputs): Promise<void> {
         ...["--responder-address", inputs.responderAddress, "--responder-port", String(inputs.responderPort)],
         ...["--lineage-dir", inputs.lineageDir, "--publish-dir", inputs.publishDir, "--hook", inputs.renewalHook],
     );
-    await run(inputs.connection, `obtaining certificate ${inputs.name} for ${domains}`, command);
+    await run(inputs.connection, `obtaining certificate ${inputs.name} for ${domains}`, command, { deadlineSeconds: certificateStepSeconds });
 }
 
 export const certificateProvider: ResourceProvider<CertificateInputs> = {
@@ -114,6 +117,8 @@ export const certificateProvider: ResourceProvider<CertificateInputs> = {
     async delete(_id: string, props: CertificateInputs) {
         // The placeholder goes with the issued certificate's removal (same directory).
         if (props.stage !== "issued") return;
-        await run(props.connection, `removing certificate ${props.name}`, hostToolCommand(props.toolPath, "acme-remove", "--name", props.name, "--publish-dir", props.publishDir));
+        await run(props.connection, `removing certificate ${props.name}`, hostToolCommand(props.toolPath, "acme-remove", "--name", props.name, "--publish-dir", props.publishDir), {
+            deadlineSeconds: certificateStepSeconds,
+        });
     },
 };

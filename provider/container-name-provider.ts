@@ -7,6 +7,7 @@
  * planned container. A container of the planned image's repository is the stack's (this plan's, or
  * an earlier one's the Docker provider is about to replace) and is never touched here.
  */
+import { stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
 import { containerClaimCommand, containerHolderCommand } from "../hostio/host-tool";
 import { HostConnection, run } from "./host-providers";
@@ -32,12 +33,16 @@ export function judgeHolder(output: string): string {
 }
 
 async function readHolder(props: ContainerNameInputs): Promise<ContainerNameInputs> {
-    const probe = await run(props.connection, `reading what holds container name ${props.name}`, containerHolderCommand(props.toolPath, props.name, props.image));
+    const probe = await run(props.connection, `reading what holds container name ${props.name}`, containerHolderCommand(props.toolPath, props.name, props.image), {
+        deadlineSeconds: stepSeconds.container,
+    });
     return { ...props, holder: judgeHolder(probe.stdout) };
 }
 
 async function claim(inputs: ContainerNameInputs): Promise<void> {
-    await run(inputs.connection, `claiming container name ${inputs.name}`, containerClaimCommand(inputs.toolPath, inputs.name, inputs.image));
+    await run(inputs.connection, `claiming container name ${inputs.name}`, containerClaimCommand(inputs.toolPath, inputs.name, inputs.image), {
+        deadlineSeconds: stepSeconds.container,
+    });
 }
 
 export const containerNameProvider: ResourceProvider<ContainerNameInputs> = {

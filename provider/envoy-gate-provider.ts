@@ -5,6 +5,7 @@
  * install, the container is restarted on it, and the update fails: the state keeps the previous facts,
  * so `preview` still shows the change and the next `up` installs it again and tries.
  */
+import { gatedStepSeconds, stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
 import { envoyGateCommand, envoyGateForgetCommand } from "../hostio/host-tool";
 import { HostConnection, run } from "./host-providers";
@@ -31,7 +32,10 @@ export interface EnvoyGateInputs {
 const judged = (inputs: EnvoyGateInputs) => JSON.stringify([inputs.configSha256, inputs.containerId, inputs.httpsPort, inputs.serverNames, inputs.configPath]);
 
 async function gate(inputs: EnvoyGateInputs): Promise<void> {
-    await run(inputs.connection, `checking that the front door answers for ${inputs.serverNames.join(", ")}`, envoyGateCommand(inputs), { stdin: `${inputs.configSha256}\n` });
+    await run(inputs.connection, `checking that the front door answers for ${inputs.serverNames.join(", ")}`, envoyGateCommand(inputs), {
+        stdin: `${inputs.configSha256}\n`,
+        deadlineSeconds: gatedStepSeconds(inputs.timeoutSeconds),
+    });
 }
 
 export const envoyGateProvider: ResourceProvider<EnvoyGateInputs> = {
@@ -52,6 +56,6 @@ export const envoyGateProvider: ResourceProvider<EnvoyGateInputs> = {
         return { id, props, inputs: props };
     },
     async delete(_id: string, props: EnvoyGateInputs) {
-        await run(props.connection, "removing the front door gate's copies", envoyGateForgetCommand(props.toolPath, props.markerDir));
+        await run(props.connection, "removing the front door gate's copies", envoyGateForgetCommand(props.toolPath, props.markerDir), { deadlineSeconds: stepSeconds.install });
     },
 };

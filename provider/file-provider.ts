@@ -3,6 +3,7 @@
  * the tool itself): read, install through the tool's validated install (after the backend preflight
  * for the files that point the apps at the backend), converge, remove. Shared shape: host-providers.ts.
  */
+import { stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
 import { installFileCommand, installHostToolCommand, removeFileCommand, removeHostToolCommand } from "../hostio/host-tool";
 import { desiredFileFacts, FileFacts, fileProbeCommand, parseFileProbe } from "../hostio/observe-file";
@@ -29,19 +30,19 @@ export interface FileInputs extends FileFacts {
 }
 
 async function readFile(props: FileInputs): Promise<FileInputs> {
-    const probe = await run(props.connection, `reading ${props.path}`, fileProbeCommand(props.path));
+    const probe = await run(props.connection, `reading ${props.path}`, fileProbeCommand(props.path), { deadlineSeconds: stepSeconds.read });
     return { ...props, ...parseFileProbe(props.path, probe.stdout, props.plannedSha256 ?? props.contentSha256) };
 }
 
 async function installFile(inputs: FileInputs): Promise<void> {
     if (inputs.preflight) await checkBackend(inputs, inputs.preflight);
     const command = inputs.kind === "host-tool" ? installHostToolCommand(inputs.path) : installFileCommand(inputs.toolPath, inputs);
-    await run(inputs.connection, `installing ${inputs.path}`, command, { stdin: inputs.content });
+    await run(inputs.connection, `installing ${inputs.path}`, command, { stdin: inputs.content, deadlineSeconds: stepSeconds.install });
 }
 
 /** The backend preflight (hostio/preflight.ts), over the same connection: fails before anything changes. */
 async function checkBackend(inputs: FileInputs, preflight: BackendPreflight): Promise<void> {
-    const result = await run(inputs.connection, `checking the backend before ${inputs.path} changes`, preflightCommand(preflight));
+    const result = await run(inputs.connection, `checking the backend before ${inputs.path} changes`, preflightCommand(preflight), { deadlineSeconds: stepSeconds.read });
     const problems = judgePreflight(preflight, result.stdout);
     if (problems.length > 0) throw new Error(`${inputs.connection.role} (${inputs.connection.address}): ${preflightFailure(inputs.path, problems)}`);
 }
@@ -69,6 +70,6 @@ export const fileProvider: ResourceProvider<FileInputs> = {
     },
     async delete(_id: string, props: FileInputs) {
         const command = props.kind === "host-tool" ? removeHostToolCommand(props.path) : removeFileCommand(props.toolPath, props.path);
-        await run(props.connection, `removing ${props.path}`, command);
+        await run(props.connection, `removing ${props.path}`, command, { deadlineSeconds: stepSeconds.install });
     },
 };

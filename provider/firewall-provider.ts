@@ -3,6 +3,7 @@
  * A change is applied, confirmed over a new SSH connection, and reverted by the host itself when the
  * confirmation does not come. Shared shape: host-providers.ts.
  */
+import { stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
 import { confirmDial } from "../plan/firewall-timing";
 import type { FirewallLocations } from "../plan/firewall";
@@ -30,12 +31,18 @@ export interface FirewallInputs extends FirewallFacts {
 async function applyFirewall(inputs: FirewallInputs): Promise<void> {
     const at = inputs.locations;
     await installBootUnit(inputs);
-    await run(inputs.connection, `applying table ${at.table}`, applyFirewallCommand(inputs.toolPath, at, inputs.confirmWithinSeconds), { stdin: inputs.ruleset });
+    await run(inputs.connection, `applying table ${at.table}`, applyFirewallCommand(inputs.toolPath, at, inputs.confirmWithinSeconds), {
+        stdin: inputs.ruleset,
+        deadlineSeconds: stepSeconds.firewall,
+    });
     // Dial budget well inside the revert window: a confirmation that arrived after the revert would
     // confirm a ruleset the host no longer has loaded.
     const freshDial = { ...inputs.connection, connectAttempts: confirmDial.attempts + 1, connectTimeoutSeconds: confirmDial.timeoutSeconds };
     try {
-        await run(freshDial, `confirming table ${at.table} over a new SSH connection`, confirmFirewallCommand(inputs.toolPath, at, inputs.rulesetSha256), { fresh: true });
+        await run(freshDial, `confirming table ${at.table} over a new SSH connection`, confirmFirewallCommand(inputs.toolPath, at, inputs.rulesetSha256), {
+            fresh: true,
+            deadlineSeconds: stepSeconds.firewall,
+        });
     } catch (error) {
         throw new Error(
             `${inputs.connection.role} (${inputs.connection.address}): the new ruleset of table ${at.table} was not confirmed over a new SSH connection, ` +
@@ -49,6 +56,7 @@ async function readFirewall(props: FirewallInputs): Promise<FirewallInputs> {
     const at = props.locations;
     const probe = await run(props.connection, `reading table ${at.table}`, firewallProbeCommand(at), {
         stdin: props.ruleset,
+        deadlineSeconds: stepSeconds.read,
     });
     return { ...props, ...parseFirewallProbe(props.table, probe.stdout) };
 }
@@ -57,7 +65,7 @@ async function readFirewall(props: FirewallInputs): Promise<FirewallInputs> {
 async function repairBootUnit(inputs: FirewallInputs): Promise<void> {
     const at = inputs.locations;
     await installBootUnit(inputs);
-    await run(inputs.connection, `enabling ${at.unitName}`, confirmFirewallCommand(inputs.toolPath, at, inputs.rulesetSha256));
+    await run(inputs.connection, `enabling ${at.unitName}`, confirmFirewallCommand(inputs.toolPath, at, inputs.rulesetSha256), { deadlineSeconds: stepSeconds.firewall });
 }
 
 async function installBootUnit(inputs: FirewallInputs): Promise<void> {
@@ -68,6 +76,7 @@ async function installBootUnit(inputs: FirewallInputs): Promise<void> {
         installFileCommand(inputs.toolPath, { path: at.unitPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [] }),
         {
             stdin: inputs.bootUnitContent,
+            deadlineSeconds: stepSeconds.install,
         },
     );
 }
@@ -95,6 +104,6 @@ export const firewallProvider: ResourceProvider<FirewallInputs> = {
         return { id, props: observed, inputs: observed };
     },
     async delete(_id: string, props: FirewallInputs) {
-        await run(props.connection, `removing table ${props.locations.table}`, removeFirewallCommand(props.toolPath, props.locations));
+        await run(props.connection, `removing table ${props.locations.table}`, removeFirewallCommand(props.toolPath, props.locations), { deadlineSeconds: stepSeconds.firewall });
     },
 };

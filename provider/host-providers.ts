@@ -12,17 +12,38 @@
  * recorded in state with the plan. No Pulumi SDK here: the plugin starts in a fraction of a second
  * because it loads only this, hostio/ and gRPC.
  */
-import { ExecResult, runOnHost, SshTarget } from "../hostio/ssh";
+import { ExecResult, isSshError, RunOptions, runOnHost, SshTarget } from "../hostio/ssh";
 
 /** How a provider reaches its host: the plan's endpoint plus the private key (a secret input). */
 export interface HostConnection extends SshTarget {
     privateKey: string;
 }
 
-/** Runs a command and fails with the host's own words when it fails (stderr, never stdin). */
-export async function run(connection: HostConnection, what: string, command: string, options: { stdin?: string; fresh?: boolean } = {}): Promise<ExecResult> {
+/**
+ * Runs a command under its deadline (hostio/deadlines.ts) and fails with the host's own words when it
+ * fails (stderr, never stdin), or, past the deadline, saying what it waited for and for how long.
+ */
+export async function run(connection: HostConnection, what: string, command: string, options: RunOptions): Promise<ExecResult> {
     const { privateKey, ...target } = connection;
-    const result = await runOnHost(target, privateKey, command, options);
+    let result: ExecResult;
+    try {
+        result = await runOnHost(target, privateKey, command, options);
+    } catch (error) {
+        // A host that cannot be reached says so in its own words (hostio/ssh.ts); a connection that hangs says which step.
+        if (isSshError(error)) throw error;
+        throw new Error(`${connection.role} (${connection.address}): ${what}: ${(error as Error).message}`);
+    }
+    if (result.deadlinePassed) {
+        // The host tool's own, narrower deadlines name what they waited for (pm2, a gate request, certbot).
+        const said = (result.stderr.trim() || result.stdout.trim())
+            .split("\n")
+            .filter((line) => !line.startsWith("timeout: "))
+            .slice(-3)
+            .join("\n");
+        throw new Error(
+            `${connection.role} (${connection.address}): ${what} did not finish within ${options.deadlineSeconds} s: the host stopped it, and nothing it started runs there now${said ? `; it had said: ${said}` : ""}`,
+        );
+    }
     if (result.status !== 0) {
         const said = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-5).join("\n");
         throw new Error(`${connection.role} (${connection.address}): ${what} failed (exit ${result.status}): ${said}`);

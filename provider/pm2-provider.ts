@@ -3,6 +3,7 @@
  * with the files as they are now. A change is one rolling reload with the health gate and its
  * rollback. Shared shape: host-providers.ts.
  */
+import { appsOnlineSeconds, gatedStepSeconds, stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
 import type { AppsGatePlan } from "../plan/pm2";
 import { pm2ApplyCommand, pm2EnableCommand, pm2MarkLoadedCommand, pm2RemoveCommand, pm2SaveCommand } from "../hostio/host-tool";
@@ -26,7 +27,9 @@ export interface Pm2Inputs extends Pm2Facts {
 }
 
 async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {
-    const probe = await run(props.connection, "reading pm2's state", pm2ProbeCommand(props.user, props.loadedPaths, props.markerDir));
+    const probe = await run(props.connection, "reading pm2's state", pm2ProbeCommand(props.user, props.loadedPaths, props.markerDir), {
+        deadlineSeconds: stepSeconds.read,
+    });
     try {
         return { ...props, ...parsePm2Probe(props.user, props.apps, probe.stdout) };
     } catch (error) {
@@ -58,7 +61,7 @@ async function applyPm2(inputs: Pm2Inputs, retryOnly = false): Promise<void> {
             ? `trying again a change to pm2 apps ${names.join(", ")} that the health gate sent back`
             : `enabling pm2 for ${inputs.user} and reloading pm2 apps ${names.join(", ")}`,
         retryOnly ? apply : `${pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir)} && ${apply}`,
-        { stdin: `${inputs.loadedSha256}\n` },
+        { stdin: `${inputs.loadedSha256}\n`, deadlineSeconds: stepSeconds.pm2 + gatedStepSeconds(inputs.gate?.timeoutSeconds ?? appsOnlineSeconds) },
     );
 }
 
@@ -78,12 +81,16 @@ export const pm2Provider: ResourceProvider<Pm2Inputs> = {
         const observed = await readPm2(news);
         const differing = differingFacts(desiredPm2Facts(news.user, news.apps), observed);
         // Only the saved list is off (deleted by hand, say): saved again from the running apps, which stay as they are.
-        if (differing.length === 1 && differing[0] === "savedList") await run(news.connection, "saving pm2's process list", pm2SaveCommand(news.toolPath, news.user));
+        if (differing.length === 1 && differing[0] === "savedList")
+            await run(news.connection, "saving pm2's process list", pm2SaveCommand(news.toolPath, news.user), { deadlineSeconds: stepSeconds.pm2 });
         else if (differing.length > 0) await applyPm2(news);
         // Running as planned, with files that changed in the plan: a change the health gate sent back
         // (the files were rolled back), tried again; otherwise already right, and recorded as such.
         else if (olds.loadedSha256 !== news.loadedSha256) await applyPm2(news, true);
-        else await run(news.connection, "recording the files the pm2 apps run with", pm2MarkLoadedCommand(news.toolPath, news.user, news.markerDir, news.loadedPaths));
+        else
+            await run(news.connection, "recording the files the pm2 apps run with", pm2MarkLoadedCommand(news.toolPath, news.user, news.markerDir, news.loadedPaths), {
+                deadlineSeconds: stepSeconds.read,
+            });
         return { outs: news };
     },
     async read(id: string, props: Pm2Inputs) {
@@ -100,6 +107,7 @@ export const pm2Provider: ResourceProvider<Pm2Inputs> = {
                 props.apps.map((app) => app.name),
                 props.markerDir,
             ),
+            { deadlineSeconds: stepSeconds.pm2 },
         );
     },
 };

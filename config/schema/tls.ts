@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { absolutePath, port, withRule } from "./fields";
+import { absolutePath, withRule } from "./fields";
 
 export const tlsSourceRule =
     'must say where the certificates come from: source "acme" (with email; certbot on the frontend issues and renews them), "host-files" (with certificateChainPath and privateKeyPath) or "config" (with certificateChain, and the key in limen:tlsPrivateKey)';
@@ -7,6 +7,14 @@ export const tlsSourceRule =
 /** Let's Encrypt's production directory; its staging directory is for trial runs (untrusted certificates, high limits). */
 export const letsEncryptDirectory = "https://acme-v02.api.letsencrypt.org/directory";
 export const letsEncryptStagingDirectory = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/** The default port of certbot's HTTP-01 responder: below 1024, and used by nothing on a Debian host. */
+export const acmeResponderPort = 402;
+
+export const responderPortRule =
+    "must be a port below 1024, which only root can bind: whoever holds the ACME responder's port answers the HTTP-01 challenges for every domain the door serves, and could get certificates for them";
+
+const responderPort = withRule(z.int().min(1, { message: responderPortRule }).max(1023, { message: responderPortRule }), responderPortRule);
 
 /** The ACME account e-mail: Let's Encrypt sends expiry and policy notices there. */
 const acmeEmail = withRule(
@@ -39,8 +47,13 @@ export const tlsSchema = withRule(
             directoryUrl: acmeDirectoryUrl.default(letsEncryptDirectory),
             /** One certificate per site (default) or one for every domain. */
             certificates: certificateLayout.default("per-site"),
-            /** Where certbot's HTTP-01 responder listens during an issuance or renewal, on 127.0.0.1 only. */
-            responderPort: port.default(8402),
+            /**
+             * Where certbot's HTTP-01 responder listens during an issuance or renewal, on 127.0.0.1 only.
+             * Whoever holds this port answers the challenges for every domain the door serves, so it
+             * must be one only root can bind (the host tool also checks the host's
+             * net.ipv4.ip_unprivileged_port_start).
+             */
+            responderPort: responderPort.default(acmeResponderPort),
         }),
         z.strictObject({
             /** The certificate and key already sit on the frontend (for instance certbot's live/ directory). */

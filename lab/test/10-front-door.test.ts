@@ -149,12 +149,12 @@ describe("the front door, from the internet's side", () => {
     });
 
     it("nmap from the outsider: 80 and 443 open on the frontend; the apps, Envoy's admin and the ACME responder filtered; the backend as before", () => {
-        const frontendPorts = [80, 443, 9444, 9445, 9901, 8402];
+        const frontendPorts = [80, 443, 9444, 9445, 9901, 402];
         const backendPorts = [18443, 9000, 22];
         const figures: string[] = [];
         for (const address of [hosts.hosts.frontend.ipv4, hosts.hosts.frontend.ipv6]) {
             const states = nmap(address, frontendPorts);
-            expect(states, address).toEqual({ 80: "open", 443: "open", 9444: "filtered", 9445: "filtered", 9901: "filtered", 8402: "filtered" });
+            expect(states, address).toEqual({ 80: "open", 443: "open", 9444: "filtered", 9445: "filtered", 9901: "filtered", 402: "filtered" });
             figures.push(`frontend ${address}: ${frontendPorts.map((port) => `${port} ${states[port]}`).join(", ")}`);
         }
         for (const address of [hosts.hosts.backend.ipv4, hosts.hosts.backend.ipv6]) {

@@ -1,7 +1,7 @@
 /**
  * Certificates from ACME on a real frontend: Let's Encrypt's test server pebble (lab/acme/pebble.ts)
  * runs in the frontend's network namespace, its HTTP-01 validation going to the frontend's port 80,
- * through Envoy's challenge route, to certbot's responder on 127.0.0.1:8402; its endpoint CA is trusted
+ * through Envoy's challenge route, to certbot's responder on 127.0.0.1:402; its endpoint CA is trusted
  * on the frontend for this test only. `pulumi up` with limen:tls.source "acme" makes certbot obtain one certificate per site and
  * publishes each checked pair where Envoy's SDS files point; a forced renewal goes through certbot's
  * own hook and swaps the pair atomically, and Envoy serves the new one; SNI picks each site's certificate
@@ -15,7 +15,7 @@ import { LabAcme, startPebble, trustOnFrontend, untrustOnFrontend } from "../acm
 import { configureLabStack, engineEnv, LabHosts, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot, stackName } from "../stack";
 import { inNamespace, onHost, onHostOk } from "./probes";
 
-const responderPort = 8402;
+const responderPort = 402;
 const domains = { limen: "limen.lab.test", darc: "darc.lab.test" };
 
 let hosts: LabHosts;

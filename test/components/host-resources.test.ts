@@ -113,7 +113,7 @@ describe("what each resource asks of its host", () => {
             email: "ops@darc.kr",
             directoryUrl: "https://acme-v02.api.letsencrypt.org/directory",
             responderAddress: "127.0.0.1",
-            responderPort: 8402,
+            responderPort: 402,
             lineageDir: "/etc/letsencrypt/live/limen",
             publishDir: "/etc/limen/tls/limen",
             renewalHook: "/etc/letsencrypt/renewal-hooks/deploy/limen-publish",

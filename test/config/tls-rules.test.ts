@@ -9,14 +9,14 @@ const prod = prodRawConfig();
 describe('certificates: limen:tls.source "acme", and certificates that must cover the domains', () => {
     const acme = (fields: Record<string, unknown>) => ({ ...prod, "limen:tls": JSON.stringify({ source: "acme", email: "ops@darc.kr", ...fields }) });
 
-    it("takes acme with Let's Encrypt, one certificate per site and responder port 8402 by default", () => {
+    it("takes acme with Let's Encrypt, one certificate per site and responder port 402 by default", () => {
         const config = parseConfig(acme({}));
         expect(config.tls).toEqual({
             source: "acme",
             email: "ops@darc.kr",
             directoryUrl: "https://acme-v02.api.letsencrypt.org/directory",
             certificates: "per-site",
-            responderPort: 8402,
+            responderPort: 402,
         });
     });
 
@@ -42,10 +42,20 @@ describe('certificates: limen:tls.source "acme", and certificates that must cove
     });
 
     it("refuses a responder port another service of the frontend uses, and a TLS key secret that acme would never use", () => {
-        expect(problemsOf(acme({ responderPort: 9444 }))).toEqual([expect.stringMatching(/^limen:apps\.limenFrontend\.port = 9444 and limen:tls\.responderPort = 9444: /)]);
+        expect(problemsOf(acme({ responderPort: 22 }))).toEqual([expect.stringMatching(/^limen:ssh\.port = 22 and limen:tls\.responderPort = 22: /)]);
         expect(problemsOf({ ...acme({}), "limen:tlsPrivateKey": fakePrivateKey })).toEqual([
             expect.stringMatching(/^limen:tlsPrivateKey \(secret\) and limen:tls\.source = "acme": a TLS private key is set, but certbot makes the keys on the frontend/),
         ]);
+    });
+
+    it.each([1024, 8402, 9444, 65535])("refuses responder port %i, which any user could bind to answer the challenges", (responderPort) => {
+        expect(problemsOf(acme({ responderPort }))).toEqual([
+            `limen:tls.responderPort = ${responderPort}: must be a port below 1024, which only root can bind: whoever holds the ACME responder's port answers the HTTP-01 challenges for every domain the door serves, and could get certificates for them`,
+        ]);
+    });
+
+    it("takes a responder port that only root can bind", () => {
+        expect(problemsOf(acme({ responderPort: 1023 }))).toEqual([]);
     });
 
     it("refuses a certificate from config that does not cover a domain, naming the domain and what it covers", () => {

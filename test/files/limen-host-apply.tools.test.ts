@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { selfSignedPair } from "../support/certificates";
 import { rootPath } from "../support/root-path";
-import { tool, scratchDir } from "../support/host-tool";
+import { deadlineArgs, scratchDir, tool } from "../support/host-tool";
 
 
 describe("limen-host acme-certificate runs certbot only when the lineage is not as planned", () => {
@@ -28,11 +28,12 @@ describe("limen-host acme-certificate runs certbot only when the lineage is not 
                     "--net",
                     "bash",
                     tool,
+                    ...deadlineArgs,
                     ...args,
                     "--responder-address",
                     "127.0.0.1",
                     "--responder-port",
-                    "8402",
+                    "402",
                     "--lineage-dir",
                     lineageDir,
                     "--publish-dir",
@@ -73,7 +74,7 @@ describe("limen-host acme-certificate runs certbot only when the lineage is not 
         const result = host.run();
         expect(result.status).toBe(1);
         expect(result.certbot).toEqual([
-            "certonly --non-interactive --agree-tos --no-eff-email --email ops@example.org --server https://acme.example.org/dir --standalone --http-01-address 127.0.0.1 --http-01-port 8402 --cert-name limen --domains limen.example.org --preferred-challenges http",
+            "certonly --non-interactive --agree-tos --no-eff-email --email ops@example.org --server https://acme.example.org/dir --standalone --http-01-address 127.0.0.1 --http-01-port 402 --cert-name limen --domains limen.example.org --preferred-challenges http",
         ]);
         expect(result.stderr).toContain("certbot could not obtain the certificate limen for limen.example.org from https://acme.example.org/dir");
         expect(result.stderr).toContain("the pair served is unchanged");
@@ -81,7 +82,7 @@ describe("limen-host acme-certificate runs certbot only when the lineage is not 
 
     it("a lineage as planned: certbot is not run, and its pair is published", () => {
         const host = acmeHost(1);
-        host.issued(8402);
+        host.issued(402);
         const result = host.run();
         expect(result.status, result.stderr).toBe(0);
         expect(result.certbot).toEqual([]);
@@ -94,7 +95,7 @@ describe("limen-host acme-certificate runs certbot only when the lineage is not 
         const result = host.run();
         expect(result.status, result.stderr).toBe(0);
         expect(result.certbot).toHaveLength(1);
-        expect(result.certbot[0]).toMatch(/^certonly .* --http-01-port 8402 .* --force-renewal$/);
+        expect(result.certbot[0]).toMatch(/^certonly .* --http-01-port 402 .* --force-renewal$/);
     });
 });
 
@@ -129,7 +130,7 @@ exports.dump = (force, cb) => { record("dump " + force); cb(null); };
         writeFileSync(loaded, "module.exports = {};\n");
         const markers = path.join(root, "markers");
         const run = () =>
-            spawnSync("bash", [tool, "pm2-apply", "--user", "root", "--ecosystem", loaded, "--apps", "a,b", "--marker-dir", markers, "--loaded", loaded], {
+            spawnSync("bash", [tool, ...deadlineArgs, "pm2-apply", "--user", "root", "--ecosystem", loaded, "--apps", "a,b", "--marker-dir", markers, "--loaded", loaded], {
                 encoding: "utf8",
                 env: { ...process.env, PATH: `${bin}:${rootPath}` },
             });

@@ -24,7 +24,7 @@ describe("certificates: the probe run for real, judged by days left, names, key 
             ? {
                   email: "ops@example.org",
                   directoryUrl: "https://acme.example.org/dir",
-                  responder: { address: "127.0.0.1", port: 8402 },
+                  responder: { address: "127.0.0.1", port: 402 },
                   lineageDir,
                   publishDir: path.dirname(files.chainPath),
                   renewalHook: "/nonexistent",
@@ -102,7 +102,7 @@ describe("certificates: the probe run for real, judged by days left, names, key 
                 renewalConf,
                 `version = 2.1.0\n[renewalparams]\nauthenticator = ${authenticator}\nserver = https://acme.example.org/dir\nhttp01_port = ${port}\nhttp01_address = 127.0.0.1\n`,
             );
-        writeRenewal("standalone", 8402);
+        writeRenewal("standalone", 402);
         const certificate = served(good, domains, path.dirname(lineage.chainPath));
         const result = judgeCertificate("frontend", certificate, probe(certificate), new Date());
         expect(result.ok).toBe(false);
@@ -124,7 +124,7 @@ describe("certificates: the probe run for real, judged by days left, names, key 
         writeRenewal("standalone", 80);
         expect(judgeCertificate("frontend", sameAsServed, probe(sameAsServed), new Date())).toMatchObject({
             ok: false,
-            detail: "certbot renews with `standalone 127.0.0.1:80`, not standalone 127.0.0.1:8402 where Envoy forwards the challenge, so renewals fail; run `pulumi up --refresh`",
+            detail: "certbot renews with `standalone 127.0.0.1:80`, not standalone 127.0.0.1:402 where Envoy forwards the challenge, so renewals fail; run `pulumi up --refresh`",
         });
     });
 

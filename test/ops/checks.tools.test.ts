@@ -60,7 +60,7 @@ describe("every check, against stand-in hosts", () => {
         const converged = standInHosts(other, otherPlan);
         const pinned = `ssh ops@192.0.2.10:2222: the host key it presented is not the one pinned in limen:frontend.hostKey`;
         let frontendDials = 0;
-        const runOn: RunOnHost = async (target, _key, command, options = {}) => {
+        const runOn: RunOnHost = async (target, _key, command, options) => {
             if (target.role === "frontend") {
                 frontendDials++;
                 throw sshError(pinned);

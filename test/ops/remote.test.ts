@@ -1,4 +1,5 @@
 /** verify's hosts (ops/remote.ts): hostio/ssh.ts with the plan's endpoints, nothing on disk. */
+import { stepSeconds } from "../../hostio/deadlines";
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { runOnHost } from "../../hostio/ssh";
@@ -19,8 +20,8 @@ describe("SSH: hostio/ssh.ts with the plan's endpoints, nothing on disk", () => 
         expect(await hosts.run("backend", "cat", "in")).toEqual({ status: 0, stdout: "out", stderr: "" });
         expect(await hosts.run("frontend", "true")).toEqual({ status: 0, stdout: "out", stderr: "" });
         expect(calls).toEqual([
-            [otherPlan.backend.ssh, "the key", "cat", { stdin: "in" }],
-            [otherPlan.frontend.ssh, "the key", "true", {}],
+            [otherPlan.backend.ssh, "the key", "cat", { stdin: "in", deadlineSeconds: stepSeconds.read }],
+            [otherPlan.frontend.ssh, "the key", "true", { deadlineSeconds: stepSeconds.read }],
         ]);
     });
 

@@ -48,7 +48,7 @@ describe("npm run verify, end to end with a stand-in pulumi and stand-in hosts",
     async function runMain(argv: string[], env: NodeJS.ProcessEnv, changes?: HostChanges): Promise<{ code: number; stdout: string; stderr: string; keys: string[] }> {
         const hosts = standInHosts(other, otherPlan, changes);
         const keys: string[] = [];
-        const runOn: RunOnHost = async (target, key, command, options = {}) => {
+        const runOn: RunOnHost = async (target, key, command, options) => {
             keys.push(key);
             return toExec(hosts.answer(target.role as HostRole, command, options.stdin));
         };

@@ -58,7 +58,7 @@ describe("nftables rulesets, judged by nft", () => {
         const ruleset = renderFirewall(frontendFirewallSpec(prod));
         const listed = nftApplyTwice(ruleset);
         expect(listed).toMatch(/set public_ports \{[^}]*elements = \{ 80, 443 \}/s);
-        expect(listed).toMatch(/set guarded_ports \{[^}]*elements = \{ 8402, 9444, 9445, 9901 \}/s);
+        expect(listed).toMatch(/set guarded_ports \{[^}]*elements = \{ 402, 9444, 9445, 9901 \}/s);
         expect(listed).toMatch(/set admin_v4 \{[^}]*elements = \{ 10\.0\.0\.0\/24 \}/s);
         expect(listed).toMatch(/tcp dport 22 ip saddr @admin_v4 accept/);
         expect(ruleset).not.toMatch(/flush ruleset/);

@@ -7,15 +7,22 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseConfig } from "../../config";
+import { toolDeadlinesArg } from "../../hostio/deadlines";
 import { prodRawConfig } from "./fixtures";
 import { rootPath } from "./root-path";
 
 export const tool = path.join(__dirname, "..", "..", "files", "limen-host.sh");
 export const prod = parseConfig(prodRawConfig());
 
-/** Runs the host tool as root; with `timeoutMs`, stopped after it (`timedOut`: a hang is a finding). */
-export function hostTool(args: string[], stdin: string, timeoutMs?: number) {
-    const result = spawnSync("unshare", ["--net", "bash", tool, ...args], { input: stdin, encoding: "utf8", timeout: timeoutMs, env: { ...process.env, PATH: rootPath } });
+/** The host tool's deadlines as the stack passes them (hostio/host-tool.ts, hostToolCommand). */
+export const deadlineArgs = ["--deadlines", toolDeadlinesArg()];
+
+/**
+ * Runs the host tool as root with the stack's deadlines (or `deadlines`: none, or others); with
+ * `timeoutMs`, stopped after it (`timedOut`: a hang is a finding).
+ */
+export function hostTool(args: string[], stdin: string, timeoutMs?: number, deadlines: string[] = deadlineArgs) {
+    const result = spawnSync("unshare", ["--net", "bash", tool, ...deadlines, ...args], { input: stdin, encoding: "utf8", timeout: timeoutMs, env: { ...process.env, PATH: rootPath } });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr, timedOut: result.error !== undefined };
 }
 
