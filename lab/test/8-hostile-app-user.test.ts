@@ -174,3 +174,197 @@ describe("a hostile app user during deploys, a refresh and verify", () => {
         2 * hangAfterMs,
     );
 });
+
+/**
+ * Root processes the stack starts on the frontend (a step under its deadline, the host tool, limen-file,
+ * a hash, a pm2 or certbot call): any still running once a run has ended was left behind.
+ */
+function rootLeftovers(): string[] {
+    return onHostOk("frontend", "ps -eo user=,args=")
+        .split("\n")
+        .filter((line) => line.startsWith("root "))
+        .filter((line) => /limen-deadline|libexec\/limen\/limen-host|perl -e|sha256sum|pm2 (save|delete|jlist)|certbot/.test(line))
+        .filter((line) => !/ps -eo|sh -c ps/.test(line));
+}
+
+/** One run of the engine, timed: its outcome (`ok`, `hung` or the failure's message) and seconds. */
+async function timed(run: () => Promise<unknown>): Promise<{ outcome: string; seconds: number }> {
+    const started = Date.now();
+    const outcome = await bounded(run);
+    return { outcome, seconds: Math.round((Date.now() - started) / 100) / 10 };
+}
+
+describe("the app user cannot stall a deploy, flood root or win a certificate", () => {
+    /** Per class: each run's outcome and time, printed as the lab's figures. */
+    const classes: Record<string, { outcome: string; seconds: number }[]> = {};
+    let appUserWins = 0;
+    let leftovers: string[] = [];
+    const record = (name: string, run: { outcome: string; seconds: number }) => {
+        (classes[name] ??= []).push(run);
+        leftovers = [...leftovers, ...rootLeftovers()];
+        const said =
+            run.outcome === "ok"
+                ? "succeeded"
+                : run.outcome === "hung"
+                  ? "hung"
+                  : `failed: ${
+                        run.outcome
+                            .split("\n")
+                            .find((line) => /limen-host|did not|not read|too large|refus/.test(line))
+                            ?.trim() ?? run.outcome.slice(0, 200)
+                    }`;
+        recordFigure(`hostile app user, ${name}`, `${classes[name]!.map((r) => `${r.seconds} s`).join(", ")}: ${said}`);
+    };
+
+    beforeAll(async () => {
+        onHost("frontend", "pkill -u limen -f hostile-app-user.js");
+        await configureLabStack(hosts);
+        expect((await stack.up({ ...quiet, refresh: true })).summary.result).toBe("succeeded");
+    }, 300_000);
+
+    it(
+        "a sparse .env.production of 8 TiB: read as too large in a moment, then replaced; nothing of root's keeps reading",
+        async () => {
+            onHostOk("frontend", `su -s /bin/sh limen -c 'truncate -s 8T ${envFile}'`);
+            let said = "";
+            const preview = await timed(() => stack.preview({ ...quiet, refresh: true, onOutput: (line) => (said += line), diff: true }));
+            record("8 TiB sparse .env.production, preview --refresh", preview);
+            expect(preview.outcome).toBe("ok");
+            expect(said).toContain("too large to read: 8796093022208 bytes, above the limit of 1048576 bytes");
+            const up = await timed(() => stack.up({ ...quiet, refresh: true }));
+            record("8 TiB sparse .env.production, up --refresh", up);
+            expect(up.outcome).toBe("ok");
+            expect(onHostOk("frontend", `stat -c %s ${envFile}`).trim()).not.toBe("8796093022208");
+            expect(rootLeftovers()).toEqual([]);
+        },
+        3 * hangAfterMs,
+    );
+
+    it(
+        "the pm2 daemon stopped (kill -STOP): the read and a deploy fail after pm2's deadline, naming it, and leave the stack unlocked",
+        async () => {
+            const daemon = onHostOk("frontend", "cat /home/limen/.pm2/pm2.pid").trim();
+            onHostOk("frontend", `su -s /bin/sh limen -c 'kill -STOP ${daemon}'`);
+            try {
+                const read = await timed(() => stack.preview({ ...quiet, refresh: true }));
+                record("pm2 daemon stopped, preview --refresh", read);
+                expect(read.outcome).toMatch(/did not answer within 15 s/);
+                await configureLabStack(hosts, { extraEnv: { HOSTILE_PM2: "stopped" } });
+                const deploy = await timed(() => stack.up(quiet));
+                record("pm2 daemon stopped, up changing .env.production", deploy);
+                expect(deploy.outcome).toMatch(/did not answer within 15 s/);
+                // The lock was released: the next run starts at once.
+                expect((await timed(() => stack.preview(quiet))).outcome).toBe("ok");
+                expect(rootLeftovers()).toEqual([]);
+            } finally {
+                onHost("frontend", `kill -CONT ${daemon}`);
+            }
+            const after = await timed(() => stack.up({ ...quiet, refresh: true }));
+            record("pm2 daemon running again, up --refresh", after);
+            expect(after.outcome).toBe("ok");
+        },
+        4 * hangAfterMs,
+    );
+
+    it(
+        "an app that answers the gate one byte at a time: the gate gives up per request, the deploy fails within its time, naming it",
+        async () => {
+            const server = "/srv/darc-kr/server.js";
+            // The app user's own code: the answer comes one byte a second, and never ends.
+            const original = readFileSync(path.join(repoRoot, "lab", "fixtures", "darc-kr", "server.js"), "utf8");
+            const answer = 'res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8", "Content-Length": 7 });\n    res.end("darc.kr");';
+            expect(original).toContain(answer);
+            const trickle = original.replace(
+                answer,
+                'res.writeHead(200, { "Content-Type": "text/plain" });\n    const t = setInterval(() => res.write("."), 1000);\n    res.on("close", () => clearInterval(t));',
+            );
+            const asLimen = (script: string, input: string) => {
+                const run = spawnSync(path.join(repoRoot, "lab", "hosts", "exec.sh"), ["frontend", "su", "-s", "/bin/sh", "limen", "-c", script], { input, encoding: "utf8" });
+                expect(run.status, run.stderr).toBe(0);
+            };
+            asLimen(`cat > ${server}`, trickle);
+            expect(onHostOk("frontend", `cat ${server}`)).toContain("setInterval");
+            try {
+                await configureLabStack(hosts, { extraEnv: { HOSTILE_TRICKLE: "1" }, apps: { healthGate: { timeoutSeconds: 10 } } });
+                const deploy = await timed(() => stack.up(quiet));
+                record("gate answered one byte at a time, up changing .env.production", deploy);
+                expect(deploy.outcome).toMatch(/no complete answer within 5 s/);
+                expect(rootLeftovers()).toEqual([]);
+            } finally {
+                // The apps run the trickling code until they reload: the stack sees nothing to change.
+                asLimen(`cat > ${server} && pm2 reload darc-kr >/dev/null`, original);
+            }
+            await configureLabStack(hosts);
+            const after = await timed(() => stack.up({ ...quiet, refresh: true }));
+            record("the app answering again, up --refresh", after);
+            expect(after.outcome).toBe("ok");
+        },
+        4 * hangAfterMs,
+    );
+
+    it("the ACME responder's port: the app user cannot bind it, and the host tool refuses a host where any user could", () => {
+        const responderPort = 402;
+        const bind = onHost(
+            "frontend",
+            `su -s /bin/sh limen -c "node -e 'require(\\"net\\").createServer().listen(${responderPort}, \\"127.0.0.1\\", () => { console.log(\\"bound\\"); process.exit(0); })'"`,
+        );
+        if (bind.stdout.includes("bound")) appUserWins++;
+        expect(bind.stderr).toContain("EACCES");
+        // An admin lowered the sysctl: the tool refuses to run certbot there, before anything changes.
+        const started = Date.now();
+        const refused = onHost(
+            "frontend",
+            [
+                "old=$(sysctl -n net.ipv4.ip_unprivileged_port_start)",
+                "sysctl -q -w net.ipv4.ip_unprivileged_port_start=0",
+                `/usr/local/libexec/limen/limen-host --deadlines pm2-call=15,gate-request=5,certbot=240 acme-certificate --name limen --domains limen.lab.test --email ops@lab.test --server https://pebble.invalid/dir --responder-address 127.0.0.1 --responder-port ${responderPort} --lineage-dir /etc/letsencrypt/live/limen --publish-dir /etc/limen/tls/limen --hook /bin/true; status=$?`,
+                'sysctl -q -w net.ipv4.ip_unprivileged_port_start="$old"',
+                'exit "$status"',
+            ].join("; "),
+        );
+        record("responder port with unprivileged ports from 0, acme-certificate", { outcome: refused.stderr.trim(), seconds: (Date.now() - started) / 1000 });
+        expect(refused.status).toBe(1);
+        expect(refused.stderr).toContain(`the ACME responder's port ${responderPort} can be bound by any user on this host (net.ipv4.ip_unprivileged_port_start = 0)`);
+    });
+
+    it(
+        "node resolving into the app user's home: root does not run it, and says where it leads",
+        async () => {
+            const appNode = "/home/limen/.local/node-v22/bin/node";
+            const ranAsRoot = "/root/limen-app-node-ran";
+            // A version manager's node, owned by the app user, which notes when root runs it.
+            onHostOk(
+                "frontend",
+                [
+                    `rm -f ${ranAsRoot}`,
+                    `su -s /bin/sh limen -c 'mkdir -p ${path.dirname(appNode)} && printf "#!/bin/sh\\n[ \\"\\$(id -u)\\" = 0 ] && touch ${ranAsRoot}\\nexec /usr/local/lib/limen-lab/node \\"\\$@\\"\\n" > ${appNode} && chmod 0755 ${appNode}'`,
+                    "cp -p /usr/local/bin/node /usr/local/lib/limen-lab/node",
+                    `ln -sfn ${appNode} /usr/local/bin/node.new && mv -T /usr/local/bin/node.new /usr/local/bin/node`,
+                ].join(" && "),
+            );
+            try {
+                await configureLabStack(hosts, { extraEnv: { HOSTILE_NODE: "1" } });
+                const deploy = await timed(() => stack.up(quiet));
+                record("node linked into the app user's home, up changing .env.production", deploy);
+                expect(deploy.outcome).toContain(`/usr/local/bin/node (really ${appNode}): ${path.dirname(appNode)} can be changed by user limen: root does not run it`);
+                if (onHost("frontend", `test -e ${ranAsRoot}`).status === 0) appUserWins++;
+                expect(onHost("frontend", `test -e ${ranAsRoot}`).status).toBe(1);
+            } finally {
+                onHostOk("frontend", "cp -p /usr/local/lib/limen-lab/node /usr/local/bin/node.new && mv -T /usr/local/bin/node.new /usr/local/bin/node");
+            }
+            await configureLabStack(hosts);
+            const after = await timed(() => stack.up({ ...quiet, refresh: true }));
+            record("node root-owned again, up --refresh", after);
+            expect(after.outcome).toBe("ok");
+        },
+        3 * hangAfterMs,
+    );
+
+    it("totals: no hang, no win for the app user, no root process left on the host", () => {
+        const runs = Object.values(classes).flat();
+        const hangs = runs.filter((run) => run.outcome === "hung").length;
+        recordFigure("hostile app user, classes: runs, hangs, wins for the app user, root processes left", `${runs.length}, ${hangs}, ${appUserWins}, ${leftovers.length}`);
+        expect(runs.length).toBeGreaterThanOrEqual(10);
+        expect({ hangs, appUserWins, leftovers }).toEqual({ hangs: 0, appUserWins: 0, leftovers: [] });
+    });
+});

@@ -22,7 +22,12 @@ export const deadlineArgs = ["--deadlines", toolDeadlinesArg()];
  * `timeoutMs`, stopped after it (`timedOut`: a hang is a finding).
  */
 export function hostTool(args: string[], stdin: string, timeoutMs?: number, deadlines: string[] = deadlineArgs) {
-    const result = spawnSync("unshare", ["--net", "bash", tool, ...deadlines, ...args], { input: stdin, encoding: "utf8", timeout: timeoutMs, env: { ...process.env, PATH: rootPath } });
+    const result = spawnSync("unshare", ["--net", "bash", tool, ...deadlines, ...args], {
+        input: stdin,
+        encoding: "utf8",
+        timeout: timeoutMs,
+        env: { ...process.env, PATH: rootPath },
+    });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr, timedOut: result.error !== undefined };
 }
 
