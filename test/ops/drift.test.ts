@@ -169,6 +169,11 @@ describe("drift: pm2", () => {
             pm2ProbeOutput(allOnline, { saved: "not-a-file" }),
             "savedList: nothing saved: ~/.pm2/dump.pm2 is not a regular file on the host, limen-frontend ×2, darc-kr ×2 planned",
         ],
+        [
+            "a saved list of 8 TiB (a sparse file of the app user's), not read",
+            pm2ProbeOutput(allOnline, { saved: "too-large 8796093022208" }),
+            "savedList: not read: ~/.pm2/dump.pm2 is 8796093022208 bytes, above the limit of 8388608 bytes on the host, limen-frontend ×2, darc-kr ×2 planned",
+        ],
     ])("%s is drift, with the repair", (_label, stdout, expected) => {
         expect(judgePm2("frontend", pm2, ok(stdout))).toEqual({ check: "frontend pm2", ok: false, detail: `${expected}; ${advice}` });
     });
@@ -200,6 +205,14 @@ describe("drift: pm2", () => {
         expect(result.ok).toBe(false);
         expect(result.detail).toBe(
             "cannot read pm2's state: listing the pm2 processes of limen failed (exit 4); the host said: limen-probe: pm2: connect EACCES /home/limen/.pm2/rpc.sock",
+        );
+    });
+
+    it("a pm2 daemon that does not answer (stopped with kill -STOP) fails the check naming the deadline, never reads as no apps", () => {
+        const result = judgePm2("frontend", pm2, ok(pm2ProbeOutput(["unreadable 6"]), 0, "limen-probe: pm2 did not answer list within 15 s"));
+        expect(result.ok).toBe(false);
+        expect(result.detail).toBe(
+            "cannot read pm2's state: the pm2 daemon of limen did not answer within 15 s (stopped or wedged: `sudo -u limen pm2 ping`); the host said: limen-probe: pm2 did not answer list within 15 s",
         );
     });
 
