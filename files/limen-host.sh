@@ -1321,7 +1321,9 @@ privileged_port() {
     [[ $port =~ ^[1-9][0-9]*$ ]] || die "acme-certificate: --responder-port must be a port number, got '$port'"
     start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024)
     if [ "$port" -ge 1024 ] || [ "$port" -ge "$start" ]; then
-        die "acme-certificate: the ACME responder's port $port can be bound by any user on this host (net.ipv4.ip_unprivileged_port_start = $start): another user could answer the HTTP-01 challenges for every domain; choose limen:tls.acme.responderPort below $(( start < 1024 ? start : 1024 )), or raise the sysctl"
+        local fix="choose limen:tls.responderPort below 1024"
+        [ "$port" -lt 1024 ] && fix="set net.ipv4.ip_unprivileged_port_start above $port again (Linux's default is 1024)"
+        die "acme-certificate: the ACME responder's port $port can be bound by any user on this host (net.ipv4.ip_unprivileged_port_start = $start): another user could answer the HTTP-01 challenges for every domain; $fix"
     fi
 }
 

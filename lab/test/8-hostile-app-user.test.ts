@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configureLabStack, engineEnv, LabHosts, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot } from "../stack";
-import { onHost, onHostOk } from "./probes";
+import { inNamespace, onHost, onHostOk } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
@@ -312,16 +312,19 @@ describe("the app user cannot stall a deploy, flood root or win a certificate", 
         expect(bind.stderr).toContain("EACCES");
         // An admin lowered the sysctl: the tool refuses to run certbot there, before anything changes.
         const started = Date.now();
-        const refused = onHost(
-            "frontend",
-            [
-                "old=$(sysctl -n net.ipv4.ip_unprivileged_port_start)",
-                "sysctl -q -w net.ipv4.ip_unprivileged_port_start=0",
-                `/usr/local/libexec/limen/limen-host --deadlines pm2-call=15,gate-request=5,certbot=240 acme-certificate --name limen --domains limen.lab.test --email ops@lab.test --server https://pebble.invalid/dir --responder-address 127.0.0.1 --responder-port ${responderPort} --lineage-dir /etc/letsencrypt/live/limen --publish-dir /etc/limen/tls/limen --hook /bin/true; status=$?`,
-                'sysctl -q -w net.ipv4.ip_unprivileged_port_start="$old"',
-                'exit "$status"',
-            ].join("; "),
-        );
+        // nspawn keeps /proc/sys read-only inside the machine: the sysctl is set in its network namespace from outside.
+        const frontendNs = hosts.hosts.frontend.namespace;
+        const old = inNamespace(frontendNs, "sysctl", "-n", "net.ipv4.ip_unprivileged_port_start").stdout.trim();
+        expect(inNamespace(frontendNs, "sysctl", "-q", "-w", "net.ipv4.ip_unprivileged_port_start=0").status).toBe(0);
+        let refused;
+        try {
+            refused = onHost(
+                "frontend",
+                `/usr/local/libexec/limen/limen-host --deadlines pm2-call=15,gate-request=5,certbot=240 acme-certificate --name limen --domains limen.lab.test --email ops@lab.test --server https://pebble.invalid/dir --responder-address 127.0.0.1 --responder-port ${responderPort} --lineage-dir /etc/letsencrypt/live/limen --publish-dir /etc/limen/tls/limen --hook /bin/true`,
+            );
+        } finally {
+            inNamespace(frontendNs, "sysctl", "-q", "-w", `net.ipv4.ip_unprivileged_port_start=${old}`);
+        }
         record("responder port with unprivileged ports from 0, acme-certificate", { outcome: refused.stderr.trim(), seconds: (Date.now() - started) / 1000 });
         expect(refused.status).toBe(1);
         expect(refused.stderr).toContain(`the ACME responder's port ${responderPort} can be bound by any user on this host (net.ipv4.ip_unprivileged_port_start = 0)`);
@@ -346,7 +349,7 @@ describe("the app user cannot stall a deploy, flood root or win a certificate", 
                 await configureLabStack(hosts, { extraEnv: { HOSTILE_NODE: "1" } });
                 const deploy = await timed(() => stack.up(quiet));
                 record("node linked into the app user's home, up changing .env.production", deploy);
-                expect(deploy.outcome).toContain(`/usr/local/bin/node (really ${appNode}): ${path.dirname(appNode)} can be changed by user limen: root does not run it`);
+                expect(deploy.outcome).toContain(`/usr/local/bin/node (really ${appNode}): /home/limen can be changed by user limen: root does not run it`);
                 if (onHost("frontend", `test -e ${ranAsRoot}`).status === 0) appUserWins++;
                 expect(onHost("frontend", `test -e ${ranAsRoot}`).status).toBe(1);
             } finally {

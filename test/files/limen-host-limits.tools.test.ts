@@ -269,7 +269,9 @@ describe("the ACME responder's port is one only root can bind", () => {
         const run = acmeOnPort(port, start);
         expect(run.status).toBe(1);
         expect(run.stderr.trim()).toBe(
-            `limen-host: acme-certificate: the ACME responder's port ${port} can be bound by any user on this host (net.ipv4.ip_unprivileged_port_start = ${start}): another user could answer the HTTP-01 challenges for every domain; choose limen:tls.acme.responderPort below ${Math.min(start, 1024)}, or raise the sysctl`,
+            `limen-host: acme-certificate: the ACME responder's port ${port} can be bound by any user on this host (net.ipv4.ip_unprivileged_port_start = ${start}): another user could answer the HTTP-01 challenges for every domain; ${
+                port < 1024 ? `set net.ipv4.ip_unprivileged_port_start above ${port} again (Linux's default is 1024)` : "choose limen:tls.responderPort below 1024"
+            }`,
         );
     });
 });

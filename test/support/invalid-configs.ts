@@ -108,6 +108,11 @@ export const invalidConfigs: InvalidConfig[] = [
     { name: "a port past 65535", key: "limen:envoy.httpsPort", breakIt: patch("limen:envoy", { httpsPort: 65536 }) },
     { name: "a switch given as text", key: "limen:envoy.enabled", breakIt: patch("limen:envoy", { enabled: "true" }) },
     {
+        name: "an ACME responder port any user could bind (it answers the challenges for every domain)",
+        key: "limen:tls.responderPort",
+        breakIt: (config) => ({ ...config, "limen:tls": { source: "acme", email: "ops@darc.kr", responderPort: 8402 } }),
+    },
+    {
         name: "one CIDR instead of a list",
         key: "limen:ssh.adminNetworks",
         breakIt: (config) => patch("limen:ssh", { adminNetworks: (config["limen:ssh"] as { adminNetworks: string[] }).adminNetworks[0] })(config),
