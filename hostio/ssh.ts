@@ -134,7 +134,7 @@ export async function dial(target: SshTarget, privateKey: string): Promise<Clien
 
 /**
  * The root shell that keeps a step's deadline: `timeout` runs the step as the SSH user again (so the
- * command has the same rights as without a deadline) and, at the deadline, sends SIGTERM to its
+ * command has the same rights as without a deadline: setpriv, as the user with its groups) and, at the deadline, sends SIGTERM to its
  * process group, which holds every process the step started through sudo, root's included; SIGKILL
  * follows `killAfterSeconds` later for a step that ignores it. `timeout` returns as soon as its own
  * child is gone, so whatever in the group ignored SIGTERM and outlived it is killed here (the group is
@@ -144,7 +144,8 @@ export async function dial(target: SshTarget, privateKey: string): Promise<Clien
  */
 const deadlineShell = [
     "exec 3<&0",
-    `/usr/bin/timeout --kill-after=${killAfterSeconds} "$1" /usr/bin/sudo -n -u "$2" -- /bin/sh -c "$3" <&3 3<&- &`,
+    // setpriv (util-linux) drops to the user with its groups and a clean environment, without sudo's PAM session.
+    `/usr/bin/timeout --kill-after=${killAfterSeconds} "$1" /usr/bin/setpriv --reuid="$2" --regid="$(id -g "$2")" --init-groups --reset-env -- /bin/sh -c "$3" <&3 3<&- &`,
     "step=$!",
     "exec 3<&-",
     'wait "$step"',

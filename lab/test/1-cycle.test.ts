@@ -135,8 +135,13 @@ describe("6. a config change updates only what depends on it", () => {
 
 describe("7. destroy removes what the stack put there, and nothing else", () => {
     it("its table, files, apps and Envoy's container go; Docker, its image cache, the foreign table and file stay", async () => {
+        // The apps' health gate keeps the files they last passed it with (.env.production's secrets among them).
+        const gateCopies = "ls -A /var/lib/limen/pm2 /var/lib/limen/envoy 2>/dev/null | grep -E '^(good|pending|loaded|envoy-good|envoy-pending)' || true";
+        expect(onHostOk("frontend", gateCopies)).toMatch(/^good-limen$/m);
         const result = await stack.destroy({ ...quiet, onOutput: () => undefined });
         expect(changes(result.summary)).toEqual({ delete: resourceCount });
+        // No copy of a secret stays behind.
+        expect(onHostOk("frontend", gateCopies).trim()).toBe("");
         for (const host of ["frontend", "backend"] as const) {
             expect(onHost(host, "nft list table inet limen_firewall").status, host).not.toBe(0);
             expect(onHost(host, "test -e /etc/systemd/system/limen-firewall.service -o -e /etc/limen/firewall/limen.nft -o -e /usr/local/libexec/limen").status, host).not.toBe(0);
