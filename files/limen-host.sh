@@ -29,7 +29,7 @@ die() { echo "limen-host: $*" >&2; exit 1; }
 # the stage and its secrets.
 trap 'exit 143' TERM INT HUP
 
-# deadline NAME: the seconds this run may wait on NAME (pm2-call, gate-request, certbot), as the stack
+# deadline NAME: the seconds this run may wait on NAME (pm2-call, gate-request, certbot, envoy-validate), as the stack
 # passed them with --deadlines; every wait on something the app user (or a CA) can stall has one.
 declare -A deadlines=()
 deadline() {
@@ -508,13 +508,15 @@ validate_envoy() {
         args+=(-v "$mount:$mount:ro")
     done
     # Named, so that a validation that does not finish in time is removed, not left running.
-    local name status=0
+    local name seconds status=0
+    need_deadlines envoy-validate
+    seconds=${deadlines[envoy-validate]}
     name=limen-envoy-validate-$$
     args+=(--name "$name")
-    timeout --foreground --kill-after=5 120 docker run "${args[@]}" "$envoy_image" envoy --mode validate -c /etc/envoy/envoy.yaml || status=$?
+    timeout --foreground --kill-after=5 "$seconds" docker run "${args[@]}" "$envoy_image" envoy --mode validate -c /etc/envoy/envoy.yaml || status=$?
     if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
         docker rm --force "$name" >/dev/null 2>&1 || true
-        echo "limen-host: envoy --mode validate did not finish within 120 s; its container was removed" >&2
+        echo "limen-host: envoy --mode validate did not finish within $seconds s; its container was removed" >&2
     fi
     return "$status"
 }

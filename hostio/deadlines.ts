@@ -25,10 +25,13 @@ export const gateRequestSeconds = 5;
 /** One run of certbot: an ACME order with HTTP-01 takes seconds; a CA that stalls is given up on. */
 export const certbotSeconds = 240;
 
-/** The host tool's own deadlines, as its `--deadlines` option carries them (files/limen-host.sh, `deadline`). */
-export const toolDeadlines = { "pm2-call": pm2CallSeconds, "gate-request": gateRequestSeconds, certbot: certbotSeconds } as const;
+/** `envoy --mode validate` in the pinned image (a `docker run`): a second or two. */
+export const envoyValidateSeconds = 120;
 
-/** `pm2-call=15,gate-request=5,certbot=240`. */
+/** The host tool's own deadlines, as its `--deadlines` option carries them (files/limen-host.sh, `deadline`). */
+export const toolDeadlines = { "pm2-call": pm2CallSeconds, "gate-request": gateRequestSeconds, certbot: certbotSeconds, "envoy-validate": envoyValidateSeconds } as const;
+
+/** `pm2-call=15,gate-request=5,certbot=240,envoy-validate=120`. */
 export function toolDeadlinesArg(): string {
     return Object.entries(toolDeadlines)
         .map(([name, seconds]) => `${name}=${seconds}`)

@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toolDeadlinesArg } from "../../hostio/deadlines";
 import { configureLabStack, engineEnv, LabHosts, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot } from "../stack";
 import { inNamespace, onHost, onHostOk } from "./probes";
 
@@ -320,7 +321,7 @@ describe("the app user cannot stall a deploy, flood root or win a certificate", 
         try {
             refused = onHost(
                 "frontend",
-                `/usr/local/libexec/limen/limen-host --deadlines pm2-call=15,gate-request=5,certbot=240 acme-certificate --name limen --domains limen.lab.test --email ops@lab.test --server https://pebble.invalid/dir --responder-address 127.0.0.1 --responder-port ${responderPort} --lineage-dir /etc/letsencrypt/live/limen --publish-dir /etc/limen/tls/limen --hook /bin/true`,
+                `/usr/local/libexec/limen/limen-host --deadlines ${toolDeadlinesArg()} acme-certificate --name limen --domains limen.lab.test --email ops@lab.test --server https://pebble.invalid/dir --responder-address 127.0.0.1 --responder-port ${responderPort} --lineage-dir /etc/letsencrypt/live/limen --publish-dir /etc/limen/tls/limen --hook /bin/true`,
             );
         } finally {
             inNamespace(frontendNs, "sysctl", "-q", "-w", `net.ipv4.ip_unprivileged_port_start=${old}`);

@@ -43,7 +43,7 @@ describe("the front door's gate", () => {
 
     it("runs the host tool's envoy-gate with the container's image and mounts, for putting a config back", () => {
         expect(envoyGateCommand(inputs)).toBe(
-            "sudo -n /usr/local/libexec/limen/limen-host --deadlines pm2-call=15,gate-request=5,certbot=240 envoy-gate --config /etc/limen/envoy/envoy.yaml --container limen-envoy --https-port 443 " +
+            "sudo -n /usr/local/libexec/limen/limen-host --deadlines pm2-call=15,gate-request=5,certbot=240,envoy-validate=120 envoy-gate --config /etc/limen/envoy/envoy.yaml --container limen-envoy --https-port 443 " +
                 `--names limen.darc.kr,darc.kr --seconds 30 --marker-dir /var/lib/limen/envoy --envoy-image envoyproxy/envoy:v1.38.0@sha256:${"b".repeat(64)} ` +
                 "--mount /etc/limen/envoy/sds --mount /etc/limen/envoy/published",
         );
