@@ -28,6 +28,9 @@ describe("the seed's rules as policy, in `pulumi preview --policy-pack`", () => 
     it("the lab stack passes every policy", async () => {
         const stack = await openLabStack();
         const result = await stack.preview({ ...quiet, policyPacks: [policyPack], policyPackConfigs: [policyConfig] });
+        // The pack ran: the engine's summary names it (policy/index.ts, PolicyPack "limen"). Without this,
+        // a preview that never loaded the pack would pass too.
+        expect(result.stdout).toMatch(/(Policy Packs run|Policies):\s*\n(?:.*\n)*?.*\blimen\b/);
         expect(result.stdout).not.toMatch(/mandatory/);
     }, 300_000);
 
