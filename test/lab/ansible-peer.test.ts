@@ -11,7 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import type { StackPlan } from "../../plan/hosts";
 import { labPlan, writePeerInventory } from "../../lab/ansible-peer/render";
+import { labConfig } from "../../lab/stack";
 import type { LabHost, LabHosts } from "../../lab/stack";
+import { plainOnWire } from "../support/mocks";
+import { hostType, registrationsFor, useMockedStack } from "../support/stack-registrations";
 import { ed25519HostKey, fakePrivateKey } from "../support/fixtures";
 
 interface PeerHost {
@@ -34,6 +37,8 @@ const labHost = (name: string, last: number): LabHost => ({
     user: "deploy",
     hostKey: ed25519HostKey(),
 });
+
+useMockedStack();
 
 let dir: string;
 let hosts: LabHosts;
@@ -77,15 +82,27 @@ describe("the Ansible peer installs what the lab stack's plan installs", () => {
         expect(contentOf(host.firewall.unit_src)).toBe(planned.firewall.bootUnit.content);
     });
 
-    it.each(["frontend", "backend"] as const)("%s: every file of the plan, with its path, mode, owner and content", (role) => {
-        const planned = plan[role].files.map((file) => ({ path: file.path, mode: file.mode, owner: file.owner, content: file.content }));
-        const installed = [...peer[role].app_files, ...(peer[role].envoy?.files ?? [])].map((file) => ({
-            path: file.path,
-            mode: file.mode,
-            owner: `${file.owner}:${file.group}`,
-            content: contentOf(file.src),
-        }));
-        expect(installed).toEqual(planned);
+    it.each(["frontend", "backend"] as const)("%s: every file the stack registers (its HostFile resources under mocks), with its path, mode, owner and content", async (role) => {
+        // What the stack really asks its provider to install, not the plan the inventory was rendered
+        // from: a file the components register outside the plan's list would be missed by the peer.
+        const raw = { ...Object.fromEntries(Object.entries(labConfig(hosts)).map(([key, value]) => [key, JSON.stringify(value)])), "limen:sshPrivateKey": fakePrivateKey };
+        const byPath = (a: { path: string }, b: { path: string }) => a.path.localeCompare(b.path);
+        const registered = (await registrationsFor(raw))
+            .filter((r) => r.type === hostType("HostFile") && r.wire.kind !== "host-tool")
+            .filter((r) => (plainOnWire(r.wire.connection) as { role: string }).role === role)
+            .map((r) => ({ path: String(r.wire.path), mode: String(r.wire.mode), owner: String(r.wire.owner), content: String(plainOnWire(r.wire.content)) }))
+            .sort(byPath);
+        const installed = [...peer[role].app_files, ...(peer[role].envoy?.files ?? [])]
+            .map((file) => ({
+                path: file.path,
+                mode: file.mode,
+                owner: `${file.owner}:${file.group}`,
+                content: contentOf(file.src),
+            }))
+            .sort(byPath);
+        // The frontend has its apps' and Envoy's files; the backend none beside its tool and firewall.
+        expect(registered.length > 0).toBe(role === "frontend");
+        expect(installed).toEqual(registered);
     });
 
     it("the frontend's pm2 apps, user and ecosystem are the plan's; the backend has none", () => {
