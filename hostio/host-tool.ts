@@ -154,11 +154,6 @@ export function envoyGateForgetCommand(toolPath: string, markerDir: string): str
     return hostToolCommand(toolPath, "envoy-gate-forget", "--marker-dir", markerDir);
 }
 
-/** What holds container name `name`, judged against the planned image `image` (files/limen-host.sh, container_holder). */
-export function containerHolderCommand(toolPath: string, name: string, image: string): string {
-    return hostToolCommand(toolPath, "container-holder", "--name", name, "--image", image);
-}
-
 /** Frees container name `name` of a holder that is not the stack's (another repository's image). */
 export function containerClaimCommand(toolPath: string, name: string, image: string): string {
     return hostToolCommand(toolPath, "container-claim", "--name", name, "--image", image);

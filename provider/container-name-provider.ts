@@ -9,7 +9,8 @@
  */
 import { stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
-import { containerClaimCommand, containerHolderCommand } from "../hostio/host-tool";
+import { containerClaimCommand } from "../hostio/host-tool";
+import { containerHolderProbeCommand } from "../hostio/observe-container-name";
 import { HostConnection, run } from "./host-providers";
 import { containerNameFree as nameFree } from "./resource-types";
 
@@ -24,7 +25,7 @@ export interface ContainerNameInputs {
     holder: string;
 }
 
-/** The host tool's answer (container_holder) as the fact: only a foreign holder is drift. */
+/** The probe's answer (the tool's container_holder) as the fact: only a foreign holder is drift. */
 export function judgeHolder(output: string): string {
     const [kind = "", id = "", image = ""] = output.trim().split(/\s+/);
     if (kind === "none" || kind === "planned" || kind === "stack") return nameFree;
@@ -33,7 +34,7 @@ export function judgeHolder(output: string): string {
 }
 
 async function readHolder(props: ContainerNameInputs): Promise<ContainerNameInputs> {
-    const probe = await run(props.connection, `reading what holds container name ${props.name}`, containerHolderCommand(props.toolPath, props.name, props.image), {
+    const probe = await run(props.connection, `reading what holds container name ${props.name}`, containerHolderProbeCommand(props.name, props.image), {
         deadlineSeconds: stepSeconds.container,
     });
     return { ...props, holder: judgeHolder(probe.stdout) };

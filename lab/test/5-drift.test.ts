@@ -117,6 +117,15 @@ const handChanges: HandChange[] = [
         says: /savedList\s*: "nothing saved: ~\/.pm2\/dump.pm2 is missing" => "limen-frontend ×2, darc-kr ×2"/,
     },
     {
+        // Every read works without the tool (the probes carry their own text, the container name's too):
+        // the refresh names it, and one `up --refresh` puts it back.
+        what: "the host tool deleted on the frontend",
+        host: "frontend",
+        script: "rm -rf /usr/local/libexec/limen",
+        drifted: ["frontend-host-tool"],
+        says: /state\s*: "missing" => "present"/,
+    },
+    {
         what: "the host tool edited on the backend",
         host: "backend",
         script: "echo '# edited by hand' >> /usr/local/libexec/limen/limen-host",

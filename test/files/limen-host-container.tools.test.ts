@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileS
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
+import { containerHolderProbeCommand } from "../../hostio/observe-container-name";
 import { rootPath } from "../support/root-path";
 
 /**
@@ -117,3 +118,33 @@ describe("limen-host container-holder and container-claim", () => {
         expect(result.stderr).toMatch(message);
     });
 });
+
+describe("the read of the name's holder needs no host tool", () => {
+    /** The provider's read (hostio/observe-container-name.ts), as root, with the stand-in docker first on PATH. */
+    function probe(image: string) {
+        const command = containerHolderProbeCommand("limen-envoy", image).replace(/^sudo -n /, "");
+        const result = spawnSync("sh", ["-c", command], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${rootPath}` } });
+        return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr };
+    }
+
+    it.each([
+        ["a free name", () => undefined],
+        ["the planned image", () => container("limen-envoy", "c1", digest("1"), [`registry.lab.test:5000/limen-lab/envoy@${digest("a")}`])],
+        ["an earlier image of the stack's", () => container("limen-envoy", "c1", digest("1"), [`registry.lab.test:5000/limen-lab/envoy@${digest("b")}`])],
+        ["someone else's", () => container("limen-envoy", "c2", digest("2"), [])],
+    ])("%s: the probe says what the tool's container-holder says", (_what, place) => {
+        place();
+        const read = probe(labImage);
+        expect(read.status).toBe(0);
+        expect(read.stdout).toBe(hostTool("container-holder", "--name", "limen-envoy", "--image", labImage).stdout);
+        expect(removed()).toEqual([]);
+    });
+
+    it("a daemon that does not answer fails the read, naming it", () => {
+        writeFileSync(path.join(state, "down"), "");
+        const read = probe(labImage);
+        expect(read.status).toBe(1);
+        expect(read.stderr.trim().split("\n")).toEqual(["Cannot connect to the Docker daemon", "limen-probe: docker did not answer: cannot tell what holds container name limen-envoy"]);
+    });
+});
+
