@@ -129,7 +129,11 @@ function stalledPm2(stall: "connect" | "list" | "dump" | "none", gate?: { sessio
         ["api.pid", "cli.pid"]
             .map((name) => path.join(dir, name))
             .filter((file) => existsSync(file))
-            .filter((file) => spawnSync("kill", ["-0", readFileSync(file, "utf8").trim()]).status === 0);
+            .filter((file) => {
+                // Running, not a zombie waiting to be reaped: the state field of /proc/PID/stat.
+                const stat = `/proc/${readFileSync(file, "utf8").trim()}/stat`;
+                return existsSync(stat) && readFileSync(stat, "utf8").replace(/^.*\) /s, "")[0] !== "Z";
+            });
     return { run, apply, applyArgs, bin, leftRunning };
 }
 

@@ -12,10 +12,13 @@ import { underDeadline } from "../../hostio/ssh";
 import { appUser } from "../support/app-user";
 import { scratchDir } from "../support/host-tool";
 
-/** Whether a process runs (a zombie waiting for its new parent to reap it does not). */
+/** Whether a process runs (a zombie waiting for its new parent to reap it does not): its state in /proc/PID/stat. */
 const alive = (pid: string) => {
-    const state = spawnSync("ps", ["-o", "stat=", "-p", pid], { encoding: "utf8" }).stdout.trim();
-    return state !== "" && !state.startsWith("Z");
+    try {
+        return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "")[0] !== "Z";
+    } catch {
+        return false;
+    }
 };
 
 describe("a step under its deadline", () => {
