@@ -131,8 +131,11 @@ function stalledPm2(stall: "connect" | "list" | "dump" | "none", gate?: { sessio
             .filter((file) => existsSync(file))
             .filter((file) => {
                 // Running, not a zombie waiting to be reaped: the state field of /proc/PID/stat.
-                const stat = `/proc/${readFileSync(file, "utf8").trim()}/stat`;
-                return existsSync(stat) && readFileSync(stat, "utf8").replace(/^.*\) /s, "")[0] !== "Z";
+                try {
+                    return readFileSync(`/proc/${readFileSync(file, "utf8").trim()}/stat`, "utf8").replace(/^.*\) /s, "")[0] !== "Z";
+                } catch {
+                    return false;
+                }
             });
     return { run, apply, applyArgs, bin, leftRunning };
 }
