@@ -33,20 +33,28 @@ export async function run(connection: HostConnection, what: string, command: str
         if (isSshError(error)) throw error;
         throw new Error(`${connection.role} (${connection.address}): ${what}: ${(error as Error).message}`);
     }
+    const failure = stepFailure(connection, what, options.deadlineSeconds, result);
+    if (failure) throw failure;
+    return result;
+}
+
+/**
+ * Why a step that ran failed, in the words `pulumi up` shows: past its deadline, what it was doing and
+ * for how long (with the tool's own last words, whose narrower deadlines name what they waited for:
+ * pm2, a gate request, certbot); otherwise the host's own words (stderr, never stdin). Undefined when
+ * it succeeded.
+ */
+export function stepFailure(connection: Pick<HostConnection, "role" | "address">, what: string, deadlineSeconds: number, result: ExecResult): Error | undefined {
+    const where = `${connection.role} (${connection.address})`;
     if (result.deadlinePassed) {
-        // The host tool's own, narrower deadlines name what they waited for (pm2, a gate request, certbot).
-        const said = (result.stderr.trim() || result.stdout.trim())
-            .split("\n")
-            .filter((line) => !line.startsWith("timeout: "))
-            .slice(-3)
-            .join("\n");
-        throw new Error(
-            `${connection.role} (${connection.address}): ${what} did not finish within ${options.deadlineSeconds} s: the host stopped it, and nothing it started runs there now${said ? `; it had said: ${said}` : ""}`,
+        const said = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-3).join("\n");
+        return new Error(
+            `${where}: ${what} did not finish within ${deadlineSeconds} s: the host stopped it, and nothing it started runs there now${said ? `; it had said: ${said}` : ""}`,
         );
     }
     if (result.status !== 0) {
         const said = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-5).join("\n");
-        throw new Error(`${connection.role} (${connection.address}): ${what} failed (exit ${result.status}): ${said}`);
+        return new Error(`${where}: ${what} failed (exit ${result.status}): ${said}`);
     }
-    return result;
+    return undefined;
 }

@@ -1,19 +1,13 @@
 /**
- * The client's side of a step's deadline (hostio/ssh.ts, execOn) and how a provider says a passed
- * deadline (provider/host-providers.ts, run), against a stand-in SSH channel and fake clocks.
+ * The client's side of a step's deadline (hostio/ssh.ts, execOn), against a stand-in SSH channel and
+ * fake clocks, and how a provider says a passed deadline (provider/host-providers.ts, stepFailure).
  */
 import { EventEmitter } from "node:events";
 import type { Client } from "ssh2";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { gatedStepSeconds, killAfterSeconds, stepSeconds } from "../../hostio/deadlines";
 import { execOn } from "../../hostio/ssh";
-import { run } from "../../provider/host-providers";
-
-const sshMock = vi.hoisted(() => ({ result: { status: 0, stdout: "", stderr: "" } as Record<string, unknown> }));
-vi.mock("../../hostio/ssh", async (importOriginal) => ({
-    ...(await importOriginal<typeof import("../../hostio/ssh")>()),
-    runOnHost: async () => sshMock.result,
-}));
+import { stepFailure } from "../../provider/host-providers";
 
 /** A channel that closes with `status` after `afterMs`, or never; records whether the client closed it. */
 function channel(status: number | undefined, afterMs: number) {
@@ -64,29 +58,23 @@ describe("execOn under a deadline", () => {
 });
 
 describe("a provider's step past its deadline", () => {
-    const connection = {
-        role: "frontend" as const,
-        address: "192.0.2.10",
-        port: 22,
-        user: "deploy",
-        hostKey: "k",
-        connectAttempts: 1,
-        connectTimeoutSeconds: 1,
-        privateKey: "key",
-    };
+    const connection = { role: "frontend" as const, address: "192.0.2.10" };
 
-    it("fails naming what it waited for and for how long, with the tool's own last words", async () => {
-        sshMock.result = { status: 124, stdout: "", stderr: "limen-host: pm2-apply: listing the apps: pm2 did not answer within 15 s\n", deadlinePassed: true };
-        await expect(run(connection, "reading pm2's state", "probe", { deadlineSeconds: 60 })).rejects.toThrow(
+    it("fails naming what it waited for and for how long, with the tool's own last words", () => {
+        const result = { status: 124, stdout: "", stderr: "limen-host: pm2-apply: listing the apps: pm2 did not answer within 15 s\n", deadlinePassed: true };
+        expect(stepFailure(connection, "reading pm2's state", 60, result)?.message).toBe(
             "frontend (192.0.2.10): reading pm2's state did not finish within 60 s: the host stopped it, and nothing it started runs there now; it had said: limen-host: pm2-apply: listing the apps: pm2 did not answer within 15 s",
         );
     });
 
-    it("a failure within the deadline is the host's own words, as before", async () => {
-        sshMock.result = { status: 1, stdout: "", stderr: "limen-host: nope\n" };
-        await expect(run(connection, "installing /x", "install", { deadlineSeconds: 60 })).rejects.toThrow(
-            "frontend (192.0.2.10): installing /x failed (exit 1): limen-host: nope",
+    it("a status of 124 within the deadline is the command's own failure, in the host's words", () => {
+        expect(stepFailure(connection, "installing /x", 60, { status: 124, stdout: "", stderr: "limen-host: nope\n" })?.message).toBe(
+            "frontend (192.0.2.10): installing /x failed (exit 124): limen-host: nope",
         );
+    });
+
+    it("a step that succeeded is no failure", () => {
+        expect(stepFailure(connection, "reading /x", 60, { status: 0, stdout: "ok", stderr: "" })).toBeUndefined();
     });
 });
 
