@@ -217,6 +217,14 @@ describe("the app user cannot stall a deploy, flood root or win a certificate", 
         recordFigure(`hostile app user, ${name}`, `${classes[name]!.map((r) => `${r.seconds} s`).join(", ")}: ${said}`);
     };
 
+    /** The lab's config as planned, and one `up --refresh`: the hosts as the stack has them again. */
+    const repaired = async (name: string) => {
+        await configureLabStack(hosts);
+        const after = await timed(() => stack.up({ ...quiet, refresh: true }));
+        record(name, after);
+        expect(after.outcome).toBe("ok");
+    };
+
     beforeAll(async () => {
         onHost("frontend", "pkill -u limen -f hostile-app-user.js");
         await configureLabStack(hosts);
@@ -260,9 +268,7 @@ describe("the app user cannot stall a deploy, flood root or win a certificate", 
             } finally {
                 onHost("frontend", `kill -CONT ${daemon}`);
             }
-            const after = await timed(() => stack.up({ ...quiet, refresh: true }));
-            record("pm2 daemon running again, up --refresh", after);
-            expect(after.outcome).toBe("ok");
+            await repaired("pm2 daemon running again, up --refresh");
         },
         4 * hangAfterMs,
     );
@@ -295,10 +301,7 @@ describe("the app user cannot stall a deploy, flood root or win a certificate", 
                 // The apps run the trickling code until they reload: the stack sees nothing to change.
                 asLimen(`cat > ${server} && pm2 reload darc-kr >/dev/null`, original);
             }
-            await configureLabStack(hosts);
-            const after = await timed(() => stack.up({ ...quiet, refresh: true }));
-            record("the app answering again, up --refresh", after);
-            expect(after.outcome).toBe("ok");
+            await repaired("the app answering again, up --refresh");
         },
         4 * hangAfterMs,
     );
@@ -356,10 +359,7 @@ describe("the app user cannot stall a deploy, flood root or win a certificate", 
             } finally {
                 onHostOk("frontend", "cp -p /usr/local/lib/limen-lab/node /usr/local/bin/node.new && mv -T /usr/local/bin/node.new /usr/local/bin/node");
             }
-            await configureLabStack(hosts);
-            const after = await timed(() => stack.up({ ...quiet, refresh: true }));
-            record("node root-owned again, up --refresh", after);
-            expect(after.outcome).toBe("ok");
+            await repaired("node root-owned again, up --refresh");
         },
         3 * hangAfterMs,
     );
