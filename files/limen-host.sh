@@ -169,9 +169,11 @@ sub enter {
         }
         my @l = lstat $name;
         if (!@l && $! == ENOENT && defined $create_mode && $guarded) {
-            # Exactly this mode, whatever the caller's umask (the host tool's is 077).
+            # Exactly this mode, whatever the caller's umask (the host tool's is 077). Another step of the
+            # same deploy may create it in the same instant (two certificates' directories under one
+            # parent): that one is judged below like any directory found there.
             my $umask = umask 0;
-            mkdir $name, (@todo ? 0755 : $create_mode) or fail("cannot create $at/$name: $!");
+            mkdir $name, (@todo ? 0755 : $create_mode) or $! == EEXIST or fail("cannot create $at/$name: $!");
             umask $umask;
             @l = lstat $name;
         }

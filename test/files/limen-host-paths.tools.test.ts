@@ -140,6 +140,27 @@ describe("a file of the app user, in the app user's directory, is written by tha
     });
 });
 
+describe("two steps of one deploy creating the same directory", () => {
+    it("the one that finds it made in the same instant goes on, judging what it finds", () => {
+        // The race two certificates' placeholders ran into under one new parent directory, made certain:
+        // perl's mkdir is wrapped so that another root process creates the directory just before it.
+        const parent = path.join(mkdtempSync(path.join(root, "mkdir-")), "tls");
+        const raceAroundMkdir = `BEGIN {
+            *CORE::GLOBAL::mkdir = sub {
+                my ($dir, $mode) = @_;
+                CORE::mkdir($dir, $mode);
+                return CORE::mkdir($dir, $mode);
+            };
+        }`;
+        const run = spawnSync("/usr/bin/perl", ["-e", raceAroundMkdir, "-e", limenFileProgram, "--", "dir", "--create", "0755", path.join(parent, "limen")], {
+            encoding: "utf8",
+            timeout: 10_000,
+        });
+        expect([run.status, run.stderr]).toEqual([0, ""]);
+        expect(lstatSync(path.join(parent, "limen")).isDirectory()).toBe(true);
+    });
+});
+
 describe("root acts only in directories nobody else can change", () => {
     it("a firewall state directory that belongs to the app user stops apply-firewall before anything is written", () => {
         const state = appDir();
