@@ -24,7 +24,7 @@ umask 077
 # keeps no copy of them.
 die() { echo "limen-host: $*" >&2; exit 1; }
 
-# The step runs under root's `timeout` (hostio/ssh.ts, underDeadline): at the deadline the whole
+# The step runs under root's `timeout` (hostio/deadlines.ts, underDeadline): at the deadline the whole
 # process group gets SIGTERM. Exiting on it (rather than dying of it) runs the EXIT trap, which removes
 # the stage and its secrets.
 trap 'exit 143' TERM INT HUP
@@ -730,13 +730,12 @@ pm2_package() {
     dirname "$(dirname "$cli")"
 }
 
-# pm2_cli_root_only: before root runs pm2's CLI (`pm2 startup`, `pm2 unstartup`), pm2's package and
-# node (both resolved to their real paths) must be ones nobody but root can change.
+# pm2_cli_root_only: before root runs pm2's CLI (`pm2 startup`, `pm2 unstartup`), pm2's whole package
+# must be one nobody but root can change (node and pm2's own file were checked with every command, in main).
 pm2_cli_root_only() {
     local package
     package=$(pm2_package) || exit 1
     root_dir "$package"
-    trusted_command node >/dev/null
 }
 
 # pm2_api_as USER SCRIPT ARGS...: runs a Node script as USER against USER's pm2 daemon; the script

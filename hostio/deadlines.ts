@@ -6,12 +6,13 @@
  *
  * Two tiers:
  * - Each SSH step (one command the provider or verify runs) runs on the host under root's `timeout`
- *   (hostio/ssh.ts, `underDeadline`), which stops the whole step at its deadline, root's processes
+ *   (`underDeadline` below, run by hostio/ssh.ts), which stops the whole step at its deadline, root's processes
  *   included, and says so; the client gives up a little later still, should the connection itself hang.
  * - Inside the host tool, each wait on something the app user can stall has a shorter deadline of its
  *   own (`toolDeadlines`, passed to every call as `--deadlines`), so that a failure names what it
  *   waited for: `pm2 did not answer list within 15 s`, not only "the step took too long".
  */
+import { shellWord } from "./shell";
 
 /** Seconds between the deadline's SIGTERM and the SIGKILL for whatever ignores it. */
 export const killAfterSeconds = 5;
@@ -68,3 +69,34 @@ export const certificateStepSeconds = 2 * certbotSeconds + 60;
 
 /** How long pm2-apply waits for the apps to come online when no health gate is set (files/limen-host.sh). */
 export const appsOnlineSeconds = 60;
+
+/**
+ * The root shell that keeps a step's deadline: `timeout` runs the step as the SSH user again (so the
+ * command has the same rights as without a deadline: setpriv, as the user with its groups) and, at the deadline, sends SIGTERM to its
+ * process group, which holds every process the step started through sudo, root's included; SIGKILL
+ * follows `killAfterSeconds` later for a step that ignores it. `timeout` returns as soon as its own
+ * child is gone, so whatever in the group ignored SIGTERM and outlived it is killed here (the group is
+ * `timeout`'s: it makes itself the leader). Run as root, since a `timeout` run as the SSH user could
+ * not stop the root processes its sudo started. stdin goes to the step (fd 3: an asynchronous
+ * command's own stdin would be /dev/null).
+ */
+const deadlineShell = [
+    "exec 3<&0",
+    // setpriv (util-linux) drops to the user with its groups and a clean environment, without sudo's PAM session.
+    `/usr/bin/timeout --kill-after=${killAfterSeconds} "$1" /usr/bin/setpriv --reuid="$2" --regid="$(id -g "$2")" --init-groups --reset-env -- /bin/sh -c "$3" <&3 3<&- &`,
+    "step=$!",
+    "exec 3<&-",
+    'wait "$step"',
+    "status=$?",
+    // dash's kill takes a negative pid (the group) after the signal, and no "--".
+    'case $status in 124 | 137) kill -KILL "-$step" 2>/dev/null ;; esac',
+    'exit "$status"',
+].join("\n");
+
+/**
+ * `command` as the host runs it under a deadline of `seconds` (see deadlineShell): a step the host
+ * gives up on leaves nothing running, and exits with `timeout`'s status (124, or 137 after SIGKILL).
+ */
+export function underDeadline(command: string, user: string, seconds: number): string {
+    return ["sudo", "-n", "/bin/sh", "-c", deadlineShell, "limen-deadline", String(seconds), user, command].map(shellWord).join(" ");
+}

@@ -12,8 +12,7 @@
 import { createHash } from "node:crypto";
 import type { Client, ConnectConfig } from "ssh2";
 import type { SshEndpoint } from "../plan/hosts";
-import { killAfterSeconds } from "./deadlines";
-import { shellWord } from "./shell";
+import { killAfterSeconds, underDeadline } from "./deadlines";
 
 /** A host as the plan names it (role, address, port, user, pinned key, dial attempts and timeout). */
 export type SshTarget = SshEndpoint;
@@ -130,37 +129,6 @@ export async function dial(target: SshTarget, privateKey: string): Promise<Clien
         }
     }
     throw last ?? sshError(`${where(target)}: no attempt made`);
-}
-
-/**
- * The root shell that keeps a step's deadline: `timeout` runs the step as the SSH user again (so the
- * command has the same rights as without a deadline: setpriv, as the user with its groups) and, at the deadline, sends SIGTERM to its
- * process group, which holds every process the step started through sudo, root's included; SIGKILL
- * follows `killAfterSeconds` later for a step that ignores it. `timeout` returns as soon as its own
- * child is gone, so whatever in the group ignored SIGTERM and outlived it is killed here (the group is
- * `timeout`'s: it makes itself the leader). Run as root, since a `timeout` run as the SSH user could
- * not stop the root processes its sudo started. stdin goes to the step (fd 3: an asynchronous
- * command's own stdin would be /dev/null).
- */
-const deadlineShell = [
-    "exec 3<&0",
-    // setpriv (util-linux) drops to the user with its groups and a clean environment, without sudo's PAM session.
-    `/usr/bin/timeout --kill-after=${killAfterSeconds} "$1" /usr/bin/setpriv --reuid="$2" --regid="$(id -g "$2")" --init-groups --reset-env -- /bin/sh -c "$3" <&3 3<&- &`,
-    "step=$!",
-    "exec 3<&-",
-    'wait "$step"',
-    "status=$?",
-    // dash's kill takes a negative pid (the group) after the signal, and no "--".
-    'case $status in 124 | 137) kill -KILL "-$step" 2>/dev/null ;; esac',
-    'exit "$status"',
-].join("\n");
-
-/**
- * `command` as the host runs it under a deadline of `seconds` (see deadlineShell): a step the host
- * gives up on leaves nothing running, and exits with `timeout`'s status (124, or 137 after SIGKILL).
- */
-export function underDeadline(command: string, user: string, seconds: number): string {
-    return ["sudo", "-n", "/bin/sh", "-c", deadlineShell, "limen-deadline", String(seconds), user, command].map(shellWord).join(" ");
 }
 
 /** `timeout`'s exit statuses: stopped by SIGTERM (124), or by SIGKILL after it (137, 128 + 9). */

@@ -1,5 +1,5 @@
 /**
- * A step's deadline on the host (hostio/ssh.ts, underDeadline) run for real with this machine's sudo
+ * A step's deadline on the host (hostio/deadlines.ts, underDeadline) run for real with this machine's sudo
  * and coreutils `timeout`: the whole step is stopped, root's processes and the ones it left in the
  * background included, and the step's own user runs the command.
  */
@@ -7,8 +7,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { killAfterSeconds } from "../../hostio/deadlines";
-import { underDeadline } from "../../hostio/ssh";
+import { killAfterSeconds, underDeadline } from "../../hostio/deadlines";
 import { appUser } from "../support/app-user";
 import { scratchDir } from "../support/host-tool";
 
