@@ -756,22 +756,32 @@ pm2_api_as() {
 # users reach them (below), and only then save the list for boot (`pm2 save --force`). As CLI calls
 # this was three pm2 starts plus two Node starts per look, each a few tenths of a second of the CPU
 # the starting apps need. pm2's own messages go to stdout (discarded); failures are said on stderr:
-# exit 2 when pm2 refused the ecosystem, or the apps did not come online or failed the gate within
-# SECONDS; 1 when pm2 itself could not be reached.
+# exit 3 when the candidate (below) failed and nothing else was touched; 2 when pm2 refused the
+# ecosystem, or the apps did not come online or failed the gate within SECONDS; 1 when pm2 itself
+# could not be reached.
 #
 # The gate (the design's chain, as the runbook checks it): POST SESSION_URL answers 200 with a
 # Set-Cookie, and GET SESSION_URL with that cookie answers {"valid":true} (the middleware and the
 # backend behind it); GET PAGE_URL answers 200 (the darc.kr site). Tried every 0.5 s until all pass;
 # what the last try saw is what a failure says.
+#
+# The candidate (CANDIDATE "candidate", with a gate): before the serving apps are touched, one process
+# of each app as the new ecosystem defines it (script, arguments, environment, and the .env.production
+# it reads from its directory at start) runs under pm2 as NAME-candidate, in fork mode, on a spare
+# loopback port, and must pass the same gate through that port within SECONDS. A candidate that fails
+# or exits is deleted and the run ends with exit 3: the serving apps never saw the change. Candidates
+# are deleted before the reload either way, so pm2's saved list never holds one; one left by a run
+# stopped at its deadline is deleted by the next.
 # shellcheck disable=SC2016 # JavaScript, not shell
 pm2_apply_script='
-const [pm2Package, callSeconds, requestSeconds, ecosystem, appList, user, seconds, sessionUrl, pageUrl] = process.argv.slice(1);
+const [pm2Package, callSeconds, requestSeconds, ecosystem, appList, user, seconds, candidateMode, sessionUrl, pageUrl] = process.argv.slice(1);
 const pm2 = require(pm2Package);
 const http = require("http");
+const net = require("net");
 const apps = appList.split(",");
-const deadline = Date.now() + Number(seconds) * 1000;
+const message = (error) => (error && error.message ? error.message : Array.isArray(error) ? error.map(message).join("; ") : String(error));
 const fail = (what, error, code = 1) => {
-    console.error(`limen-host: pm2-apply: ${what}: ${error && error.message ? error.message : error}`);
+    console.error(`limen-host: pm2-apply: ${what}: ${message(error)}`);
     process.exit(code);
 };
 // within(WHAT, SECONDS, CODE, callback): the callback of one call into the pm2 daemon of the apps, which
@@ -784,6 +794,9 @@ const within = (what, limit, code, callback) => {
         callback(...args);
     };
 };
+// call(WHAT, pm2 function, args...): one call into the daemon, within the call deadline, as a promise.
+const call = (what, fn, ...args) => new Promise((resolve, reject) => fn(...args, within(what, callSeconds, 1, (error, result) => (error ? reject(error) : resolve(result)))));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // One request of the gate, with a deadline on the whole exchange, not only on silence: an app that
 // answers one byte a second never goes idle.
 const request = (method, url, headers) =>
@@ -800,50 +813,130 @@ const request = (method, url, headers) =>
         req.end();
     });
 const said = (r) => (r.error ? r.error : `${r.status} ${JSON.stringify(r.body.slice(0, 120))}`);
-async function sessionCheck() {
-    const post = await request("POST", sessionUrl, { "content-length": "0" });
+async function sessionCheck(url) {
+    const post = await request("POST", url, { "content-length": "0" });
     const cookie = post.headers && (post.headers["set-cookie"] || [])[0];
-    if (post.status !== 200 || !cookie) return `session check: POST ${sessionUrl} answered ${said(post)}${post.status === 200 ? " without Set-Cookie" : ""}`;
-    const get = await request("GET", sessionUrl, { cookie: cookie.split(";")[0] });
+    if (post.status !== 200 || !cookie) return `session check: POST ${url} answered ${said(post)}${post.status === 200 ? " without Set-Cookie" : ""}`;
+    const get = await request("GET", url, { cookie: cookie.split(";")[0] });
     let valid;
     try { valid = JSON.parse(get.body).valid; } catch { valid = undefined; }
-    return get.status === 200 && valid === true ? "" : `session check: GET ${sessionUrl} with the cookie answered ${said(get)}`;
+    return get.status === 200 && valid === true ? "" : `session check: GET ${url} with the cookie answered ${said(get)}`;
 }
-async function pageCheck() {
-    const page = await request("GET", pageUrl, {});
-    return page.status === 200 ? "" : `darc.kr page: GET ${pageUrl} answered ${said(page)}`;
+async function pageCheck(url) {
+    const page = await request("GET", url, {});
+    return page.status === 200 ? "" : `darc.kr page: GET ${url} answered ${said(page)}`;
 }
-async function gate() {
+// gate(SESSION, PAGE, STOPPED): undefined once both checks pass, else why not and what the last try
+// saw: after SECONDS, or as soon as STOPPED, if given, names a process that will never answer.
+async function gate(session, page, stopped) {
+    const deadline = Date.now() + Number(seconds) * 1000;
     for (;;) {
-        const problems = (await Promise.all([sessionCheck(), pageCheck()])).filter(Boolean);
-        if (problems.length === 0) return save();
-        if (Date.now() + 500 > deadline) return fail(`health gate, not passed within ${seconds} s`, problems.join("; "), 2);
-        setTimeout(gate, 500);
-        return;
+        const problems = (await Promise.all([sessionCheck(session), pageCheck(page)])).filter(Boolean);
+        if (problems.length === 0) return undefined;
+        const gone = stopped ? await stopped() : "";
+        if (gone) return { why: gone, problems: problems.join("; ") };
+        if (Date.now() + 500 > deadline) return { why: `not passed within ${seconds} s`, problems: problems.join("; ") };
+        await sleep(500);
     }
 }
-const save = () => pm2.dump(true, within("saving the process list", callSeconds, 1, (error) => (error ? fail("saving the process list", error) : process.exit(0))));
-const look = () =>
-    pm2.list(within("listing the apps", callSeconds, 1, (error, list) => {
-        if (error) return fail("listing the apps", error);
+// The ecosystem as pm2 reads it (a module; root installed and checked it). The port of an app is the value
+// after -p/--port in its args, as the rendered file has it.
+const portArg = (args) => Math.max(args.indexOf("-p"), args.indexOf("--port"));
+const sparePort = (host) =>
+    new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.on("error", reject);
+        server.listen(0, host, () => {
+            const { port } = server.address();
+            server.close(() => resolve(port));
+        });
+    });
+const candidateName = (name) => `${name}-candidate`;
+const logs = (name) => `${process.env.HOME}/.pm2/logs/${candidateName(name)}-{out,error}.log`;
+async function removeCandidates() {
+    for (const name of apps) await call(`deleting ${candidateName(name)}`, pm2.delete.bind(pm2), candidateName(name)).catch(() => undefined);
+}
+async function candidate() {
+    const defined = (require(ecosystem).apps || []).filter((app) => apps.includes(app.name));
+    // Each app: its definition, its serving port, and a spare port on the same address for its candidate.
+    const plans = [];
+    for (const name of apps) {
+        const app = defined.find((a) => a.name === name);
+        const args = app && Array.isArray(app.args) ? app.args.map(String) : [];
+        const at = portArg(args);
+        if (!app || at < 0 || at + 1 >= args.length) fail("candidate", `${ecosystem} defines no app ${name} with -p PORT in its args, so no candidate of it can run`, 2);
+        const h = args.indexOf("-H");
+        const host = h >= 0 && h + 1 < args.length ? args[h + 1] : (app.env && app.env.HOSTNAME) || "127.0.0.1";
+        const candidateArgs = [...args];
+        candidateArgs[at + 1] = String(await sparePort(host));
+        plans.push({ name, app, serving: args[at + 1], port: candidateArgs[at + 1], args: candidateArgs });
+    }
+    // The gate URLs name the serving ports; the candidate of the app on that port answers instead.
+    const through = (url) => {
+        const parsed = new URL(url);
+        const plan = plans.find((p) => p.serving === parsed.port);
+        if (!plan) fail("candidate", `the gate URL ${url} names no port of the apps ${apps.join(", ")}`, 2);
+        parsed.port = plan.port;
+        return parsed.toString();
+    };
+    const urls = [through(sessionUrl), through(pageUrl)];
+    for (const { name, app, port, args } of plans)
+        await call(`starting ${candidateName(name)}`, pm2.start.bind(pm2), {
+            name: candidateName(name),
+            cwd: app.cwd,
+            script: app.script,
+            args,
+            exec_mode: "fork",
+            instances: 1,
+            autorestart: false,
+            time: true,
+            env: { ...(app.env || {}), PORT: port },
+        });
+    const stopped = async () => {
+        const list = await call("listing the candidates", pm2.list.bind(pm2));
+        const gone = plans.filter(({ name }) => {
+            const proc = list.find((p) => p.name === candidateName(name));
+            return !proc || ["stopped", "errored"].includes(proc.pm2_env.status);
+        });
+        return gone.map(({ name }) => `${candidateName(name)} exited (its output: ${logs(name)})`).join("; ");
+    };
+    const result = await gate(...urls, stopped);
+    await removeCandidates();
+    const where = plans.map(({ name, port }) => `${name} on port ${port}`).join(", ");
+    if (result) fail(`the new release, run as a candidate (${where}) before the serving apps were touched, failed the health gate: ${result.why}`, result.problems, 3);
+}
+const look = async (deadline) => {
+    for (;;) {
+        const list = await call("listing the apps", pm2.list.bind(pm2));
         const waiting = apps.filter((name) => {
             const procs = list.filter((p) => p.name === name);
             return !(procs.length > 0 && procs.every((p) => p.pm2_env.status === "online"));
         });
         // A process that exits after the reload is waited for too: pm2 restarts it, and a rolling reload
         // that moves the address of the apps has the new processes fail to bind until the old ones are gone.
-        if (waiting.length === 0) return sessionUrl ? gate() : save();
-        if (Date.now() > deadline) return fail("waiting", `pm2 app(s) ${waiting.join(" ")} not online after ${seconds} s; see: sudo -u ${user} pm2 logs`, 2);
-        setTimeout(look, 100);
-    }));
-pm2.connect(
-    within("connecting to pm2", callSeconds, 1, (error) => {
-        if (error) return fail("connecting to pm2", error);
-        // Refused by pm2 (a script that is not there, say), or not done in the time the apps have to
-        // come online: the change cannot run, as when it fails the gate.
-        pm2.reload(ecosystem, { updateEnv: true }, within(`starting or reloading ${ecosystem}`, seconds, 2, (error) => (error ? fail(`starting or reloading ${ecosystem}`, error, 2) : look())));
-    }),
-);
+        if (waiting.length === 0) return;
+        if (Date.now() > deadline) fail("waiting", `pm2 app(s) ${waiting.join(" ")} not online after ${seconds} s; see: sudo -u ${user} pm2 logs`, 2);
+        await sleep(100);
+    }
+};
+(async () => {
+    await call("connecting to pm2", pm2.connect.bind(pm2));
+    if (sessionUrl) await removeCandidates();
+    if (sessionUrl && candidateMode === "candidate") await candidate();
+    // Refused by pm2 (a script that is not there, say), or not done in the time the apps have to
+    // come online: the change cannot run, as when it fails the gate.
+    const deadline = Date.now() + Number(seconds) * 1000;
+    await new Promise((resolve) =>
+        pm2.reload(ecosystem, { updateEnv: true }, within(`starting or reloading ${ecosystem}`, seconds, 2, (error) => (error ? fail(`starting or reloading ${ecosystem}`, error, 2) : resolve()))),
+    );
+    await look(deadline);
+    if (sessionUrl) {
+        const result = await gate(sessionUrl, pageUrl);
+        if (result) fail(`health gate, ${result.why}`, result.problems, 2);
+    }
+    await call("saving the process list", pm2.dump.bind(pm2), true);
+    process.exit(0);
+})().catch((error) => fail("pm2", error));
 '
 
 cmd_pm2_enable() {
@@ -938,15 +1031,18 @@ restore_file_set() {
     done <"$dir/files"
 }
 
-# reload_and_gate: one run of pm2_apply_script for cmd_pm2_apply (its user, apps, seconds and gate);
+# reload_and_gate CANDIDATE: one run of pm2_apply_script for cmd_pm2_apply (its user, apps, seconds
+# and gate), with a candidate first ("candidate") or without ("none": a rollback to files that passed);
 # pm2's own output is discarded, the failure said on stdout for the caller to capture.
 reload_and_gate() {
     # shellcheck disable=SC2069 # on purpose: stderr to the caller's capture, stdout discarded
-    pm2_api_as "$user" "$pm2_apply_script" "$(deadline pm2-call)" "$(deadline gate-request)" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "${gate_args[@]}" 2>&1 >/dev/null
+    pm2_api_as "$user" "$pm2_apply_script" "$(deadline pm2-call)" "$(deadline gate-request)" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "$1" "${gate_args[@]}" 2>&1 >/dev/null
 }
 
 # pm2-apply: start or reload the apps with the files as they are. With --gate-seconds (and the gate's
-# URLs), the apps must come online and pass the health gate in that time; if they do not, the files
+# URLs), a candidate of the new files must pass the health gate before the serving apps are touched
+# (pm2_apply_script); if it does not, the files the apps run with come back and nothing else changed.
+# Then the apps must come online and pass the health gate in that time; if they do not, the files
 # the apps last passed it with come back (the same validated install), the apps are reloaded and
 # checked again, the change is kept aside as pending, and the command fails saying what it saw and
 # that it rolled back. With --planned-stdin, stdin holds the sha256 the plan gives the files: when the
@@ -989,7 +1085,23 @@ cmd_pm2_apply() {
         echo "pm2 apps already run with the planned files: $apps"
         return 0
     fi
-    problem=$(reload_and_gate) || status=$?
+    # A candidate first, unless these are the files the apps last passed the gate with (a repair, say,
+    # of apps deleted by hand): a new release is judged before it serves, one that passed is not again.
+    local candidate=candidate
+    if [ ${#gate_args[@]} -eq 0 ] || { [ -f "$good/files" ] && [ "$(set_sha256 "$good")" = "$(loaded_sha256 "${opt[loaded]}")" ]; }; then
+        candidate=none
+    fi
+    problem=$(reload_and_gate "$candidate") || status=$?
+    if [ "$status" -eq 3 ]; then
+        # The candidate failed: the serving apps never saw the change. Its files go aside as pending (the
+        # next run tries them again) and the ones the serving apps run with come back.
+        problem=${problem#limen-host: pm2-apply: }
+        [ -f "$good/files" ] ||
+            die "pm2-apply: ${problem}. The serving apps were not touched; no earlier files passed the gate on this host, so the new files stay in place, not loaded"
+        save_file_set "${opt[loaded]}" "$pending"
+        restore_file_set "$good" "${opt[ecosystem]}"
+        die "pm2-apply: ${problem}. Rolled back: the serving apps were not touched, and the previous ecosystem and .env.production are in place again; the change is not applied"
+    fi
     if [ "$status" -eq 0 ]; then
         mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
         [ ${#gate_args[@]} -eq 0 ] || save_file_set "${opt[loaded]}" "$good"
@@ -1007,7 +1119,7 @@ cmd_pm2_apply() {
         # other files): nothing to roll back to. What failed was the processes' change, such as a reload
         # that moves the apps' address, whose new processes cannot bind until the old ones are gone: the
         # apps are reloaded once more with the same files.
-        again=$(reload_and_gate) || again_status=$?
+        again=$(reload_and_gate none) || again_status=$?
         [ "$again_status" -eq 0 ] ||
             die "pm2-apply: ${problem}; the files are the ones the apps last passed the gate with, and a second reload failed too: ${again#limen-host: pm2-apply: }"
         mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
@@ -1017,7 +1129,7 @@ cmd_pm2_apply() {
     save_file_set "${opt[loaded]}" "$pending"
     restore_file_set "$good" "${opt[ecosystem]}"
     local started=$SECONDS
-    again=$(reload_and_gate) || again_status=$?
+    again=$(reload_and_gate none) || again_status=$?
     if [ "$again_status" -eq 0 ]; then
         mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
         die "pm2-apply: ${problem}. Rolled back: the previous ecosystem and .env.production are in place again and the apps passed the gate with them in $((SECONDS - started)) s; the change is not applied"
@@ -1050,8 +1162,10 @@ cmd_pm2_remove() {
     local user=${opt[user]} apps=${opt[apps]} app pm2_bin
     if [ -e "${opt[marker-dir]}" ]; then root_dir "${opt[marker-dir]}"; fi
     if command -v pm2 >/dev/null && getent passwd "$user" >/dev/null; then
+        # With each app, its candidate, should a deploy stopped at its deadline have left one.
         for app in ${apps//,/ }; do
             pm2_quiet=1 pm2_as "$user" delete "$app" >/dev/null || true
+            pm2_quiet=1 pm2_as "$user" delete "$app-candidate" >/dev/null || true
         done
         pm2_as "$user" save --force >/dev/null
         if [ -f "${opt[marker-dir]}/startup-$user" ]; then

@@ -57,11 +57,12 @@ export const stepSeconds = {
 } as const;
 
 /**
- * A step that runs a health gate (the apps' reload, the front door's check): the gate, a rollback,
- * and the gate again, each within the gate's time, plus room for the reloads and installs around them.
+ * A step that runs a health gate: `gates` runs of it, each within the gate's time, plus room for the
+ * reloads and installs around them. The front door's check is the gate, a rollback and the gate again
+ * (2); the apps' apply adds the candidate's gate before those (3).
  */
-export function gatedStepSeconds(gateSeconds: number): number {
-    return 2 * (gateSeconds + gateRequestSeconds) + 3 * pm2CallSeconds + stepSeconds.install;
+export function gatedStepSeconds(gateSeconds: number, gates: 2 | 3 = 2): number {
+    return gates * (gateSeconds + gateRequestSeconds) + (gates + 1) * pm2CallSeconds + stepSeconds.install;
 }
 
 /** Obtaining a certificate: certbot twice at most (a busy certbot is waited for once), and publishing. */

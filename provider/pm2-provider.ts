@@ -41,7 +41,8 @@ async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {
 
 async function applyPm2(inputs: Pm2Inputs, retryOnly = false): Promise<void> {
     const names = inputs.apps.map((app) => app.name);
-    // One SSH command: the boot service enabled and its daemon running, then the apps started or
+    // One SSH command: the boot service enabled and its daemon running, then, with a gate, a candidate
+    // of the new files that must pass it before the serving apps are touched, then the apps started or
     // reloaded (in cluster mode each new process takes the port before its predecessor stops), and
     // the health gate with its rollback. The plan's sha256 of the loaded files goes on stdin (it is
     // secret when .env.production is). The host tool's message says which step failed.
@@ -61,7 +62,7 @@ async function applyPm2(inputs: Pm2Inputs, retryOnly = false): Promise<void> {
             ? `trying again a change to pm2 apps ${names.join(", ")} that the health gate sent back`
             : `enabling pm2 for ${inputs.user} and reloading pm2 apps ${names.join(", ")}`,
         retryOnly ? apply : `${pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir)} && ${apply}`,
-        { stdin: `${inputs.loadedSha256}\n`, deadlineSeconds: stepSeconds.pm2 + gatedStepSeconds(inputs.gate?.timeoutSeconds ?? appsOnlineSeconds) },
+        { stdin: `${inputs.loadedSha256}\n`, deadlineSeconds: stepSeconds.pm2 + gatedStepSeconds(inputs.gate?.timeoutSeconds ?? appsOnlineSeconds, 3) },
     );
 }
 

@@ -4,7 +4,7 @@
  * - the reload storm: deploys that each reload both apps (a rolling `pm2 reload`), under two client
  *   loops that never retry, one with a new connection per request and one reusing kept-alive
  *   connections as a browser does;
- * - the health gate after a reload, and the rollback when the apps fail it;
+ * - the candidate: a release the health gate refuses never reaches the serving apps, and costs no request;
  * - the same gate for Envoy's container, and its rollback.
  * Runs after 10-front-door.test.ts.
  */
@@ -193,13 +193,14 @@ function sessionThroughFrontDoor(): boolean {
     return /"valid":\s*true/.test(check.stdout);
 }
 
-describe("the health gate rolls back what leaves the site unable to answer", () => {
+describe("a release the health gate refuses runs only as a candidate: the serving apps are never touched", () => {
     // Short in the lab, so that a failing gate is seen quickly; the lab's apps start in about 2 s.
     const gate = { healthGate: { timeoutSeconds: 20 } };
 
     async function rolledBack(name: string, overrides: LabOverrides, problem: RegExp): Promise<void> {
         expect(await converge({ apps: gate })).not.toHaveProperty("create");
         const filesBefore = loadedFilesOnHost();
+        const workersBefore = workerPids();
         const clients = stormClients(["keepalive", "fresh"]);
         const started = Date.now();
         let error = "";
@@ -215,23 +216,24 @@ describe("the health gate rolls back what leaves the site unable to answer", () 
         }
         const upSeconds = (Date.now() - started) / 1000;
         const { byMode, failures } = (await stopped)!;
-        // `pulumi up` fails naming the check, what it saw, and that it rolled back.
+        // `pulumi up` fails naming the candidate, what the gate saw, and that nothing else changed.
         expect(error).toMatch(problem);
-        expect(error).toMatch(
-            /Rolled back: the previous ecosystem and \.env\.production are in place again and the apps passed the gate with them in \d+ s; the change is not applied/,
-        );
-        // The host runs the files it ran before, and the site answers.
+        expect(error).toMatch(/Rolled back: the serving apps were not touched, and the previous ecosystem and \.env\.production are in place again; the change is not applied/);
+        // The host runs the files it ran before, in the same processes, no candidate is left, and the site answers.
         expect(loadedFilesOnHost()).toBe(filesBefore);
+        expect(workerPids()).toBe(workersBefore);
         expect(Object.values(pm2Status("limen")).every((status) => status.includes("online"))).toBe(true);
         expect(sessionThroughFrontDoor()).toBe(true);
         // The state keeps the previous facts: preview still shows the change to the apps.
         const preview = await stack.preview({ color: "never", diff: true });
         expect(preview.changeSummary.update ?? 0).toBeGreaterThan(0);
         const requests = Object.values(byMode).reduce((sum, loop) => sum + loop.requests, 0);
-        const shut = failures.length === 0 ? 0 : failures.at(-1)!.at - failures[0]!.at;
+        // Every failure by its line: the serving apps never saw the release, so none may fail.
+        expect(failures.map((f) => `${new Date(f.at * 1000).toISOString()} ${f.loop} ${f.request}: ${f.error}`)).toEqual([]);
+        expect(requests).toBeGreaterThan(0);
         recordFigure(
-            `rollback: ${name}`,
-            `\`pulumi up\` failed and rolled back in ${upSeconds.toFixed(1)} s; through 443 ${failures.length} of ${requests} requests failed, the site did not answer for ${shut.toFixed(1)} s`,
+            `refused as a candidate: ${name}`,
+            `\`pulumi up\` failed and put the files back in ${upSeconds.toFixed(1)} s; through 443 ${failures.length} of ${requests} requests failed, the serving apps' processes unchanged`,
         );
     }
 
@@ -242,7 +244,7 @@ describe("the health gate rolls back what leaves the site unable to answer", () 
         await rolledBack(
             "apps that cannot start",
             broken,
-            /health gate, not passed within 20 s: session check: POST http:\/\/127\.0\.0\.1:9444\/api\/auth\/session answered 500|pm2 app\(s\) limen-frontend not online after 20 s/,
+            /run as a candidate \(limen-frontend on port \d+, darc-kr on port \d+\) before the serving apps were touched, failed the health gate: (not passed within 20 s: session check: POST http:\/\/127\.0\.0\.1:\d+\/api\/auth\/session answered 500|limen-frontend-candidate exited)/,
         );
         // The next `up` tries the same change again (and rolls it back again).
         const again = await stack.up(quiet).then(
@@ -259,7 +261,7 @@ describe("the health gate rolls back what leaves the site unable to answer", () 
         await rolledBack(
             "the session check fails",
             { internalAddress: "198.51.100.150", skipPreflight: true },
-            /health gate, not passed within 20 s: session check: POST http:\/\/127\.0\.0\.1:9444\/api\/auth\/session answered/,
+            /run as a candidate \(limen-frontend on port \d+, darc-kr on port \d+\) before the serving apps were touched, failed the health gate: not passed within 20 s: session check: POST http:\/\/127\.0\.0\.1:\d+\/api\/auth\/session answered/,
         );
         expect(await converge({ apps: gate })).toMatchObject({ update: expect.any(Number) });
         expect(sessionThroughFrontDoor()).toBe(true);

@@ -1,6 +1,6 @@
 /** files/limen-host.sh run for real: acme-certificate, pm2-apply and confirm-firewall. */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { selfSignedPair } from "../support/certificates";
@@ -155,6 +155,191 @@ exports.dump = (force, cb) => { record("dump " + force); cb(null); };
         expect(result.stderr).toContain(`limen-host: pm2-apply: starting or reloading ${pm2.loaded}: File ecosystem.config.js malformated`);
         expect(pm2.recorded()).not.toContain("dump true");
         expect(existsSync(path.join(pm2.markers, "loaded-root.sha256"))).toBe(false);
+    });
+});
+
+describe("limen-host pm2-apply with a gate: a candidate of the new files passes it before the serving apps are touched", () => {
+    /**
+     * A stand-in pm2 package whose processes are real: `start` (a candidate) and `reload` (the serving
+     * apps, from the ecosystem) run lab-like apps (below) detached, on the port after `-p`, as the
+     * ecosystem's MODE says: "good" passes the gate, "broken" answers 500, "exits" exits at once. `list`
+     * says online while a process lives. Every call is recorded.
+     */
+    function candidateHost() {
+        const root = scratchDir();
+        const pkg = path.join(root, "lib", "node_modules", "pm2");
+        const bin = path.join(root, "bin");
+        spawnSync("mkdir", ["-p", path.join(pkg, "bin"), bin]);
+        writeFileSync(path.join(pkg, "bin", "pm2"), "#!/bin/sh\necho the CLI is not used >&2; exit 99\n", { mode: 0o755 });
+        spawnSync("ln", ["-s", path.join(pkg, "bin", "pm2"), path.join(bin, "pm2")]);
+        const calls = path.join(root, "pm2-calls");
+        const pids = path.join(root, "pids");
+        const requests = path.join(root, "requests");
+        const app = path.join(root, "app.js");
+        writeFileSync(
+            app,
+            `const fs = require("fs");
+const port = Number(process.argv[process.argv.indexOf("-p") + 1]);
+if (process.env.MODE === "exits") process.exit(1);
+require("http").createServer((req, res) => {
+    fs.appendFileSync(${JSON.stringify(requests)}, req.method + " " + port + req.url + "\\n");
+    if (process.env.MODE !== "good") { res.writeHead(500); return res.end("broken"); }
+    if (req.url === "/api/auth/session" && req.method === "POST") { res.writeHead(200, { "set-cookie": "s=1; Path=/" }); return res.end("{}"); }
+    if (req.url === "/api/auth/session") { res.writeHead(200); return res.end(JSON.stringify({ valid: req.headers.cookie === "s=1" })); }
+    res.writeHead(200); res.end("page");
+}).listen(port, "127.0.0.1");
+`,
+        );
+        writeFileSync(
+            path.join(pkg, "index.js"),
+            `const fs = require("fs");
+const { spawn } = require("child_process");
+const record = (call) => fs.appendFileSync(${JSON.stringify(calls)}, call + "\\n");
+const procs = new Map();
+const run = (name, app) => {
+    const child = spawn(process.execPath, [app.script, ...app.args], { env: { ...process.env, ...app.env }, detached: true, stdio: "ignore" });
+    child.unref();
+    procs.set(name, child.pid);
+    fs.appendFileSync(${JSON.stringify(pids)}, child.pid + "\\n");
+};
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+exports.connect = (cb) => { record("connect"); cb(null); };
+exports.start = (app, cb) => { record("start " + app.name + " " + app.exec_mode + " " + app.args.join(" ") + " PORT=" + app.env.PORT); run(app.name, app); setTimeout(() => cb(null), 200); };
+exports.delete = (name, cb) => { record("delete " + name); const pid = procs.get(name); if (!pid) return cb(new Error("process or namespace not found")); process.kill(pid); procs.delete(name); cb(null); };
+exports.reload = (file, opts, cb) => { record("reload"); for (const app of require(file).apps) run(app.name, app); setTimeout(() => cb(null), 300); };
+exports.list = (cb) => cb(null, [...procs].map(([name, pid]) => ({ name, pm2_env: { status: alive(pid) ? "online" : "stopped" } })));
+exports.dump = (force, cb) => { record("dump"); cb(null); };
+`,
+        );
+        // sudo [-n] [-u USER] [-H] [--] CMD...: runs CMD (the test runs as root already).
+        writeFileSync(path.join(bin, "sudo"), '#!/bin/sh\nwhile [ $# -gt 0 ]; do case $1 in -u) shift 2 ;; -n | -H) shift ;; --) shift; break ;; *) break ;; esac; done\nexec "$@"\n', {
+            mode: 0o755,
+        });
+        const free = spawnSync(process.execPath, [
+            "-e",
+            'const n=require("net");const a=n.createServer().listen(0,"127.0.0.1",()=>{const b=n.createServer().listen(0,"127.0.0.1",()=>{console.log(a.address().port,b.address().port);a.close();b.close()})})',
+        ]);
+        const [sessionPort = 0, pagePort = 0] = free.stdout.toString().trim().split(" ").map(Number);
+        const ecosystem = path.join(root, "ecosystem.config.js");
+        const writeEcosystem = (mode: string) =>
+            writeFileSync(
+                ecosystem,
+                `module.exports = ${JSON.stringify({
+                    apps: [
+                        { name: "a", cwd: root, script: app, args: ["-H", "127.0.0.1", "-p", String(sessionPort)], env: { MODE: mode, PORT: String(sessionPort) } },
+                        { name: "b", cwd: root, script: app, args: ["-H", "127.0.0.1", "-p", String(pagePort)], env: { MODE: mode, PORT: String(pagePort) } },
+                    ],
+                })};\n`,
+            );
+        const markers = path.join(root, "markers");
+        const run = () => {
+            rmSync(calls, { force: true });
+            rmSync(requests, { force: true });
+            const started = Date.now();
+            const result = spawnSync(
+                "bash",
+                [
+                    tool,
+                    ...deadlineArgs,
+                    "pm2-apply",
+                    "--user",
+                    "root",
+                    "--ecosystem",
+                    ecosystem,
+                    "--apps",
+                    "a,b",
+                    "--marker-dir",
+                    markers,
+                    "--loaded",
+                    ecosystem,
+                    "--gate-seconds",
+                    "3",
+                    "--gate-session",
+                    `http://127.0.0.1:${sessionPort}/api/auth/session`,
+                    "--gate-page",
+                    `http://127.0.0.1:${pagePort}/`,
+                ],
+                { encoding: "utf8", timeout: 60_000, env: { ...process.env, PATH: `${bin}:${rootPath}` } },
+            );
+            return { ...result, seconds: (Date.now() - started) / 1000 };
+        };
+        const recorded = () => (existsSync(calls) ? readFileSync(calls, "utf8").trim().split("\n") : []);
+        const requested = () => (existsSync(requests) ? readFileSync(requests, "utf8").trim().split("\n") : []);
+        const stop = () => {
+            for (const pid of existsSync(pids) ? readFileSync(pids, "utf8").trim().split("\n").map(Number) : []) {
+                try {
+                    process.kill(pid);
+                } catch {
+                    // already gone
+                }
+            }
+        };
+        return { run, recorded, requested, writeEcosystem, stop, ecosystem, markers, sessionPort, pagePort };
+    }
+
+    it("a good release: the candidates pass the gate on spare ports and are deleted, then the rolling reload passes it too and the list is saved", () => {
+        const host = candidateHost();
+        try {
+            host.writeEcosystem("good");
+            const result = host.run();
+            expect(result.status, result.stderr).toBe(0);
+            const calls = host.recorded();
+            const starts = calls.filter((call) => call.startsWith("start "));
+            expect(starts).toHaveLength(2);
+            const candidatePorts = starts.map((call) => /-p (\d+) PORT=(\d+)$/.exec(call)!.slice(1));
+            for (const [arg, env] of candidatePorts) {
+                expect(arg).toBe(env);
+                expect([host.sessionPort, host.pagePort]).not.toContain(Number(arg));
+            }
+            expect(starts[0]).toMatch(/^start a-candidate fork -H 127\.0\.0\.1 -p \d+ PORT=\d+$/);
+            expect(starts[1]).toMatch(/^start b-candidate fork /);
+            // Leftovers deleted first, the candidates deleted before the reload, the list saved last.
+            expect(calls).toEqual(["connect", "delete a-candidate", "delete b-candidate", ...starts, "delete a-candidate", "delete b-candidate", "reload", "dump"]);
+            // The gate asked the candidates (their ports), then the serving apps.
+            const [candidateSession, candidatePage] = candidatePorts.map(([port]) => port);
+            const asked = host.requested();
+            expect(asked.slice(0, 3).sort()).toEqual([`GET ${candidatePage}/`, `GET ${candidateSession}/api/auth/session`, `POST ${candidateSession}/api/auth/session`].sort());
+            expect(asked).toContain(`GET ${host.sessionPort}/api/auth/session`);
+        } finally {
+            host.stop();
+        }
+    });
+
+    it("a release that fails the gate as a candidate: the serving apps are never reloaded, the candidates are gone, the previous files come back", () => {
+        const host = candidateHost();
+        try {
+            host.writeEcosystem("good");
+            expect(host.run().status).toBe(0);
+            const good = readFileSync(host.ecosystem, "utf8");
+            host.writeEcosystem("broken");
+            const result = host.run();
+            expect(result.status).toBe(1);
+            expect(result.stderr).toMatch(
+                /limen-host: pm2-apply: the new release, run as a candidate \(a on port \d+, b on port \d+\) before the serving apps were touched, failed the health gate: not passed within 3 s: session check: POST http:\/\/127\.0\.0\.1:\d+\/api\/auth\/session answered 500 "broken"; darc\.kr page: GET http:\/\/127\.0\.0\.1:\d+\/ answered 500 "broken"\. Rolled back: the serving apps were not touched, and the previous ecosystem and \.env\.production are in place again; the change is not applied/,
+            );
+            expect(host.recorded()).not.toContain("reload");
+            expect(host.recorded().slice(-2)).toEqual(["delete a-candidate", "delete b-candidate"]);
+            expect(readFileSync(host.ecosystem, "utf8")).toBe(good);
+            // The serving apps were never asked by the gate: only the candidates' ports.
+            expect(host.requested().filter((line) => line.includes(` ${host.sessionPort}/`) || line.includes(` ${host.pagePort}/`))).toEqual([]);
+        } finally {
+            host.stop();
+        }
+    });
+
+    it("a candidate that exits is seen at once, not after the gate's time, and the run says where its output is", () => {
+        const host = candidateHost();
+        try {
+            host.writeEcosystem("exits");
+            const result = host.run();
+            expect(result.status).toBe(1);
+            expect(result.stderr).toMatch(/a-candidate exited \(its output: \/root\/\.pm2\/logs\/a-candidate-\{out,error\}\.log\)/);
+            expect(result.stderr).toContain("The serving apps were not touched; no earlier files passed the gate on this host");
+            expect(host.recorded()).not.toContain("reload");
+            expect(result.seconds).toBeLessThan(3);
+        } finally {
+            host.stop();
+        }
     });
 });
 

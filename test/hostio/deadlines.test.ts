@@ -79,7 +79,10 @@ describe("a provider's step past its deadline", () => {
 });
 
 describe("the deadlines themselves", () => {
-    it("a gated step outlasts its gate, a rollback and the gate again", () => {
-        for (const gate of [5, 30, 600]) expect(gatedStepSeconds(gate)).toBeGreaterThan(2 * gate + stepSeconds.install);
+    it("a gated step outlasts its gate, a rollback and the gate again; the apps' apply a candidate's gate besides", () => {
+        for (const gate of [5, 30, 600]) {
+            expect(gatedStepSeconds(gate)).toBeGreaterThan(2 * gate + stepSeconds.install);
+            expect(gatedStepSeconds(gate, 3)).toBeGreaterThan(3 * gate + stepSeconds.install);
+        }
     });
 });
