@@ -12,7 +12,7 @@ export interface FrontendAppsArgs {
     host: RemoteHost;
     /** The pm2 apps from the frontend's plan. */
     pm2: Pm2Plan;
-    /** The frontend's files from its plan; those named in `pm2.loadedFiles` belong to the apps. */
+    /** The frontend's files from its plan; those named in `pm2.loadedFiles` and `pm2.logRotation.files` belong to the apps. */
     files: FilePlan[];
     /** Resources on the host that must be in place first, such as its firewall (default none). */
     after?: pulumi.Resource[];
@@ -21,7 +21,8 @@ export interface FrontendAppsArgs {
 /**
  * The pm2 ecosystem and .env.production on the frontend, and the apps that load them: pm2's boot unit
  * for the app user, `pm2 startOrReload --update-env` and `pm2 save` whenever either file changes or the
- * apps are not as planned (deleted, stopped, bound elsewhere).
+ * apps are not as planned (deleted, stopped, bound elsewhere); and the rotation of pm2's logs
+ * (logrotate's config, its service and the timer pm2-enable enables).
  */
 export class FrontendApps extends pulumi.ComponentResource {
     public readonly envFilePath: string;
@@ -37,6 +38,10 @@ export class FrontendApps extends pulumi.ComponentResource {
                 dependsOn,
             }),
         );
+        // The rotation of pm2's logs: its config and units in place before pm2-enable enables the timer.
+        const logRotation = args.files
+            .filter((file) => args.pm2.logRotation.files.includes(file.name))
+            .map((file) => hostFile(`${name}-${file.name}`, args.host, file, { parent: this, dependsOn }));
         this.envFilePath = loaded.find((file) => file.name === "env-production")?.path ?? "";
         const secret = loaded.some((file) => file.secret);
         const loadedSha256 = sha256(loaded.map((file) => sha256(file.content)).join("\n"));
@@ -52,10 +57,12 @@ export class FrontendApps extends pulumi.ComponentResource {
                 loadedSha256: secret ? pulumi.secret(loadedSha256) : loadedSha256,
                 loadedPaths: args.pm2.loadedPaths,
                 ...(args.pm2.gate ? { gate: args.pm2.gate } : {}),
+                home: args.pm2.logRotation.home,
+                logRotationTimer: args.pm2.logRotation.timer,
             },
             {
                 parent: this,
-                dependsOn: [...dependsOn, ...files],
+                dependsOn: [...dependsOn, ...files, ...logRotation],
                 secret,
             },
         );

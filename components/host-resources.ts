@@ -105,9 +105,12 @@ export interface Pm2AppsArgs {
     loadedPaths: string[];
     /** The health gate after a reload, and the rollback when it fails; absent when switched off. */
     gate?: AppsGatePlan;
+    /** The app user's home (checked against the host's) and the timer that rotates pm2's logs there. */
+    home: string;
+    logRotationTimer: string;
 }
 
-/** The frontend's pm2 apps under the app user's pm2, with its boot unit. */
+/** The frontend's pm2 apps under the app user's pm2, with its boot unit and the rotation of its logs. */
 export class Pm2Apps extends pulumi.CustomResource {
     constructor(name: string, args: Pm2AppsArgs, opts: pulumi.CustomResourceOptions & { secret: boolean }) {
         const { secret, ...rest } = opts;

@@ -64,13 +64,14 @@ export function createLimenStack(config: LimenConfig): LimenStack {
         issuedPlans.length > 0 && renewalHook
             ? new FrontendCertificates("frontend-certificates", { host: frontend, certificates: issuedPlans, renewalHook, after: [frontendFirewall.confirmed] })
             : undefined;
+    const appsFiles = [...plan.frontend.pm2.loadedFiles, ...plan.frontend.pm2.logRotation.files];
     const envoyPlan = plan.frontend.envoy;
     const envoy = envoyPlan
         ? new EnvoyProxy("frontend-envoy", {
               host: frontend,
               ssh: { user: config.ssh.user, port: config.ssh.port, hostKey: config.frontend.hostKey, privateKey },
               plan: envoyPlan,
-              files: plan.frontend.files.filter((file) => !plan.frontend.pm2?.loadedFiles.includes(file.name) && file.name !== "acme-renewal-hook"),
+              files: plan.frontend.files.filter((file) => !appsFiles.includes(file.name) && file.name !== "acme-renewal-hook"),
               // The firewall opens 80/443 before Envoy listens on them; each SDS secret has a pair to load.
               after: [frontendFirewall.confirmed, ...(certificates?.placeholders ?? [])],
               // The door's gate asks the sites through Envoy: the apps answer first.

@@ -20,6 +20,7 @@ export interface LimenConfig {
     tlsPrivateKey: string | undefined;
     domains: RawConfig["domains"];
     apps: RawConfig["apps"];
+    verify: RawConfig["verify"];
     envProductionSecrets: Record<string, string>;
 }
 

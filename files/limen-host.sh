@@ -541,6 +541,10 @@ cmd_remove_file() {
     need remove-file path
     # The name is unlinked where it is; a link there goes, never what it points to.
     limen_file remove "${opt[path]}" || exit 1
+    # A unit file removed: systemd forgets it too.
+    case "${opt[path]}" in
+        /etc/systemd/system/*) [ ! -d /run/systemd/system ] || systemctl daemon-reload ;;
+    esac
     # Directories the stack created under /etc/limen go too, once empty; nothing else is touched.
     case "${opt[path]}" in
         /etc/limen/*)
@@ -939,14 +943,21 @@ const look = async (deadline) => {
 })().catch((error) => fail("pm2", error));
 '
 
+# pm2-enable: pm2's boot unit for the user (with the cluster drop-in), enabled and started; with
+# --log-rotation-timer, the timer that rotates pm2's logs (its units installed as files), enabled and
+# started. --home is the plan's home of the user (limen:apps.home): pm2 keeps its logs there, and the
+# rotation's config names them, so a host where the user's home is another is refused.
 cmd_pm2_enable() {
-    opts pm2-enable "user marker-dir" "$@"
+    opts pm2-enable "user marker-dir home log-rotation-timer" "$@"
     need pm2-enable user marker-dir
     need_deadlines pm2-call
     local user=${opt[user]} home pm2_bin
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
     home=$(getent passwd "$user" | cut -d: -f6)
     [ -n "$home" ] || die "user $user does not exist"
+    if [ -n "${opt[home]:-}" ] && [ "${opt[home]}" != "$home" ]; then
+        die "pm2-enable: the home of $user on this host is $home, not ${opt[home]} (limen:apps.home, default /home/$user): pm2 keeps its logs there, and their rotation names them; set limen:apps.home to $home"
+    fi
     root_dir --create 0755 "${opt[marker-dir]}"
     # The drop-in before the unit and its daemon start. A daemon already running keeps the scheduling
     # it started with until its next start (a reboot): restarting it here would take the apps down.
@@ -972,7 +983,24 @@ cmd_pm2_enable() {
     # The daemon belongs under its unit, not under an SSH session: starting the unit (it resurrects
     # the saved list) makes the daemon outlive the session and come back after a reboot.
     systemctl start "pm2-$user.service"
+    if [ -n "${opt[log-rotation-timer]:-}" ]; then enable_log_rotation "${opt[log-rotation-timer]}"; fi
     echo "pm2 enabled for $user"
+}
+
+# enable_log_rotation TIMER: the timer (and the service it starts, both installed as files before this
+# runs) loaded as installed, enabled and started; systemd's unit files are reloaded only when they changed.
+enable_log_rotation() {
+    local timer=$1 service=${1%.timer}.service unit
+    command -v logrotate >/dev/null || die "pm2-enable: logrotate is not installed on this host: install Debian's logrotate package (it rotates pm2's logs, limen:apps.logs)"
+    for unit in "$timer" "$service"; do
+        if [ "$(systemctl show --property=NeedDaemonReload --value "$unit")" = yes ] ||
+            [ "$(systemctl show --property=LoadState --value "$unit")" != loaded ]; then
+            systemctl daemon-reload
+            break
+        fi
+    done
+    systemctl is-enabled --quiet "$timer" || systemctl enable --quiet "$timer"
+    systemctl is-active --quiet "$timer" || systemctl start "$timer"
 }
 
 # mark_loaded USER MARKER_DIR FILES: records what the apps loaded (the files' sha256, as `sha256sum`
@@ -1156,10 +1184,12 @@ cmd_pm2_mark_loaded() {
 }
 
 cmd_pm2_remove() {
-    opts pm2-remove "user apps marker-dir" "$@"
+    opts pm2-remove "user apps marker-dir log-rotation-timer" "$@"
     need pm2-remove user apps marker-dir
     need_deadlines pm2-call
     local user=${opt[user]} apps=${opt[apps]} app pm2_bin
+    # The rotation's timer stops with the apps; its unit files go with their own resources.
+    if [ -n "${opt[log-rotation-timer]:-}" ]; then systemctl disable --now --quiet "${opt[log-rotation-timer]}" 2>/dev/null || true; fi
     if [ -e "${opt[marker-dir]}" ]; then root_dir "${opt[marker-dir]}"; fi
     if command -v pm2 >/dev/null && getent passwd "$user" >/dev/null; then
         # With each app, its candidate, should a deploy stopped at its deadline have left one.

@@ -63,8 +63,8 @@ export function removeFirewallCommand(toolPath: string, at: FirewallLocations): 
     return hostToolCommand(toolPath, "remove-firewall", ...firewallArgs(at), "--unit-path", at.unitPath);
 }
 
-export function pm2EnableCommand(toolPath: string, user: string, markerDir: string): string {
-    return hostToolCommand(toolPath, "pm2-enable", "--user", user, "--marker-dir", markerDir);
+export function pm2EnableCommand(toolPath: string, user: string, markerDir: string, home: string, logRotationTimer: string): string {
+    return hostToolCommand(toolPath, "pm2-enable", "--user", user, "--marker-dir", markerDir, "--home", home, "--log-rotation-timer", logRotationTimer);
 }
 
 /**
@@ -112,8 +112,18 @@ export function pm2SaveCommand(toolPath: string, user: string): string {
     return hostToolCommand(toolPath, "pm2-save", "--user", user);
 }
 
-export function pm2RemoveCommand(toolPath: string, user: string, apps: string[], markerDir: string): string {
-    return hostToolCommand(toolPath, "pm2-remove", "--user", user, "--apps", apps.join(","), "--marker-dir", markerDir);
+export function pm2RemoveCommand(toolPath: string, user: string, apps: string[], markerDir: string, logRotationTimer?: string): string {
+    return hostToolCommand(
+        toolPath,
+        "pm2-remove",
+        "--user",
+        user,
+        "--apps",
+        apps.join(","),
+        "--marker-dir",
+        markerDir,
+        ...(logRotationTimer ? ["--log-rotation-timer", logRotationTimer] : []),
+    );
 }
 
 /** The front door's gate after a container replacement (files/limen-host.sh, envoy-gate); the planned config's sha256 goes on stdin. */

@@ -23,6 +23,8 @@ export interface Pm2Facts {
      * `limen-frontend ×2, darc-kr ×2`, or why there is none (`nothing saved: … missing`).
      */
     savedList: string;
+    /** The timer that rotates pm2's logs: `enabled, active`, or what `systemctl is-enabled` and `is-active` say. */
+    logRotation: string;
 }
 
 export interface Pm2AppShape {
@@ -40,6 +42,7 @@ export function desiredPm2Facts(user: string, apps: Pm2AppShape[]): Pm2Facts {
         bootService: "enabled",
         loadedFiles: "current",
         savedList: savedListFact(apps, Object.fromEntries(apps.map((app) => [app.name, app.instances]))),
+        logRotation: "enabled, active",
     };
 }
 
@@ -108,8 +111,15 @@ export function pm2ListCommand(user: string): string {
  * The process list (pm2ListCommand), the sockets, the boot unit, and when the files the apps load
  * last changed.
  */
-export function pm2ProbeCommand(user: string, loadedPaths: string[], markerDir: string): string {
+export function pm2ProbeCommand(user: string, loadedPaths: string[], markerDir: string, logRotationTimer: string | undefined): string {
     const script = [
+        // The rotation timer first: the sections below end with the files' readings.
+        ...(logRotationTimer
+            ? [
+                  `echo '${probeMarker("rotation")}'`,
+                  `{ systemctl is-enabled ${shellWord(logRotationTimer)} 2>/dev/null || true; systemctl is-active ${shellWord(logRotationTimer)} 2>/dev/null || true; }`,
+              ]
+            : []),
         `echo '${probeMarker("processes")}'`,
         // Exit 3 is the guard's "no daemon" (a fact); any other failure makes the read fail, with pm2's words on stderr.
         `{ list=$(${pm2ListCommand(user)}); rc=$?; case $rc in 0) printf '%s\\n' "$list" ;; 3) echo no-daemon ;; *) echo "unreadable $rc" ;; esac; }`,
@@ -205,6 +215,13 @@ export function parsePm2Probe(user: string, apps: Pm2AppShape[], stdout: string)
         bootService: (parts.get("unit") ?? "").trim() || "not installed",
         loadedFiles: stale.length === 0 ? "current" : `${stale.join(", ")} run with files that changed since they were loaded`,
         savedList: savedListObserved(apps, noDaemon, savedLine),
+        logRotation: parts.has("rotation")
+            ? (parts.get("rotation") ?? "")
+                  .split("\n")
+                  .map((line) => line.trim())
+                  .filter(Boolean)
+                  .join(", ") || "not installed"
+            : "not read",
     };
 }
 

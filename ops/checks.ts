@@ -1,11 +1,12 @@
 /**
  * Every check `npm run verify` runs, in order: the runbook's (ops/runbook.ts) on the frontend, then one
- * drift check per artifact of each host's plan (ops/drift.ts). Loads no Pulumi code: the config schema,
+ * drift check per artifact of each host's plan (ops/drift.ts), the certificates, and the disks (ops/disks.ts). Loads no Pulumi code: the config schema,
  * the plan and hostio/ are plain TypeScript.
  */
 import { LimenConfig } from "../config";
 import { StackPlan } from "../plan/hosts";
 import { certificateProbe, judgeCertificate } from "./certificates";
+import { diskCommand, judgeDisk } from "./disks";
 import { driftChecks } from "./drift";
 import { Remote } from "./remote";
 import { CheckResult } from "./result";
@@ -34,4 +35,6 @@ export async function* runChecks(config: LimenConfig, plan: StackPlan, remote: R
     for (const host of [plan.frontend, plan.backend]) yield* driftChecks(host, remote);
     // Each served certificate: days left, names, key and chain, and whether renewals run and are served.
     for (const certificate of plan.frontend.certificates) yield judgeCertificate("frontend", certificate, await remote.run("frontend", certificateProbe(certificate)), now());
+    // The disks: free space on each host, and what pm2's logs take.
+    for (const role of ["frontend", "backend"] as const) yield judgeDisk(config, role, await remote.run(role, diskCommand(config, role)));
 }

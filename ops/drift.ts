@@ -152,7 +152,7 @@ export function judgePm2(role: HostRole, plan: Pm2Plan, result: RemoteResult): C
         (stdout) => parsePm2Probe(plan.user, plan.apps, stdout),
         desiredPm2Facts(plan.user, plan.apps),
         (facts) =>
-            `${plan.apps.map((app) => `${app.name} ${facts.processes[app.name]} on ${facts.listening[app.name]}`).join(", ")}; pm2-${plan.user}.service ${facts.bootService}`,
+            `${plan.apps.map((app) => `${app.name} ${facts.processes[app.name]} on ${facts.listening[app.name]}`).join(", ")}; pm2-${plan.user}.service ${facts.bootService}; ${plan.logRotation.timer} ${facts.logRotation}`,
     );
 }
 
@@ -163,5 +163,5 @@ export async function* driftChecks(host: HostPlan, remote: Remote): AsyncGenerat
     const firewall = firewallProbe(host.firewall);
     yield judgeFirewall(role, host.firewall, await remote.run(role, firewall.command, firewall.stdin));
     for (const file of host.files) yield judgeFile(role, file, await remote.run(role, fileProbeCommand(file.path)));
-    if (host.pm2) yield judgePm2(role, host.pm2, await remote.run(role, pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir)));
+    if (host.pm2) yield judgePm2(role, host.pm2, await remote.run(role, pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir, host.pm2.logRotation.timer)));
 }

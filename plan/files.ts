@@ -1,7 +1,7 @@
 /**
  * The files the stack installs on a host, in install order, each with its path, mode, owner, content
  * and the check its new content passes on the host before it replaces the old: on the frontend the
- * pm2 ecosystem, .env.production, certbot's renewal hook, the TLS pair or the SDS files, and Envoy's
+ * pm2 ecosystem, .env.production, the rotation of pm2's logs, certbot's renewal hook, the TLS pair or the SDS files, and Envoy's
  * bootstrap. The backend has none.
  */
 import * as path from "node:path";
@@ -13,8 +13,9 @@ import { renderEcosystem } from "../render/pm2";
 import { BackendPreflight, backendPreflight } from "./backend-api";
 import { CertificatePlan } from "./certificates";
 import type { EnvoyPlan } from "./envoy";
-import { acmePaths, envFileName, hostToolPath } from "./host-paths";
-import { pm2Spec } from "./pm2";
+import { renderLogRotationConfig, renderLogRotationService, renderLogRotationTimer } from "../render/logrotate";
+import { acmePaths, envFileName, hostToolPath, logRotationPaths } from "./host-paths";
+import { logRotationSpec, pm2Spec } from "./pm2";
 
 /** How a file's new content is judged on the host before it replaces the installed one. */
 export type FileCheck = "none" | "nft" | "ecosystem" | "envoy";
@@ -75,6 +76,23 @@ export function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined,
             secret: Object.keys(config.envProductionSecrets).length > 0,
             ...(preflight ? { preflight } : {}),
         },
+        // The rotation of pm2's logs: read by logrotate and systemd, written by root only.
+        ...(
+            [
+                ["pm2-logrotate-config", logRotationPaths.config, renderLogRotationConfig],
+                ["pm2-logrotate-service", logRotationPaths.servicePath, renderLogRotationService],
+                ["pm2-logrotate-timer", logRotationPaths.timerPath, renderLogRotationTimer],
+            ] as const
+        ).map(([name, filePath, render]) => ({
+            name,
+            path: filePath,
+            mode: "0644",
+            owner: "root:root",
+            check: "none" as const,
+            checkArgs: [],
+            content: render(logRotationSpec(config)),
+            secret: false,
+        })),
     ];
     const issued = certificates.filter((certificate) => certificate.acme);
     if (issued.length > 0) {

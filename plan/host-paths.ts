@@ -25,6 +25,18 @@ export const firewallPaths = {
     revertUnitName: "limen-firewall-revert",
 } as const;
 
+/**
+ * The rotation of pm2's logs (limen:apps.logs): logrotate's config, and the service and timer that run
+ * it as the app user (render/logrotate.ts).
+ */
+export const logRotationPaths = {
+    config: "/etc/limen/logrotate/pm2.conf",
+    serviceName: "limen-pm2-logrotate.service",
+    servicePath: "/etc/systemd/system/limen-pm2-logrotate.service",
+    timerName: "limen-pm2-logrotate.timer",
+    timerPath: "/etc/systemd/system/limen-pm2-logrotate.timer",
+} as const;
+
 /** Where pm2 startup markers go: the stack removes only the boot units it created itself. */
 export const pm2MarkerDir = "/var/lib/limen/pm2";
 

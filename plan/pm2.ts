@@ -5,6 +5,8 @@
  */
 import type { LimenConfig } from "../config";
 import { Pm2Spec } from "../render/pm2";
+import type { LogRotationSpec } from "../render/logrotate";
+import { logRotationPaths } from "./host-paths";
 import { hostForUrl } from "./addresses";
 
 export interface Pm2AppPlan {
@@ -25,7 +27,30 @@ export interface Pm2Plan {
     loadedPaths: string[];
     /** The health gate after a reload (files/limen-host.sh, pm2-apply); absent when switched off. */
     gate?: AppsGatePlan;
+    /** The rotation of pm2's logs: its files (by name) and the timer that runs it. */
+    logRotation: LogRotationPlan;
 }
+
+export interface LogRotationPlan {
+    /** Names of the frontend's files that make it up: logrotate's config, the service and the timer. */
+    files: string[];
+    /** The timer pm2-enable enables and starts (a fact of the apps: enabled and active). */
+    timer: string;
+    /** The app user's home, as the plan has it; pm2-enable checks it against the host's. */
+    home: string;
+}
+
+/** The app user's home: limen:apps.home, else /home/<user>. */
+export function appsHome(config: LimenConfig): string {
+    return config.apps.home ?? `/home/${config.apps.user}`;
+}
+
+/** The spec of the rotation of pm2's logs (render/logrotate.ts). */
+export function logRotationSpec(config: LimenConfig): LogRotationSpec {
+    return { user: config.apps.user, home: appsHome(config), ...config.apps.logs, configPath: logRotationPaths.config };
+}
+
+export const logRotationFiles = ["pm2-logrotate-config", "pm2-logrotate-service", "pm2-logrotate-timer"];
 
 /**
  * What the frontend checks after it reloaded the apps, each within `timeoutSeconds`: the design's
@@ -62,5 +87,6 @@ export function pm2Plan(config: LimenConfig, files: { name: string; path: string
         loadedFiles,
         loadedPaths: files.filter((file) => loadedFiles.includes(file.name)).map((file) => file.path),
         ...(appsGate(config) ? { gate: appsGate(config) } : {}),
+        logRotation: { files: logRotationFiles, timer: logRotationPaths.timerName, home: appsHome(config) },
     };
 }

@@ -24,10 +24,13 @@ export interface Pm2Inputs extends Pm2Facts {
     loadedPaths: string[];
     /** The health gate after a reload, and the rollback when it fails; absent when switched off. */
     gate?: AppsGatePlan;
+    /** The app user's home, and the timer that rotates pm2's logs there (absent in a state from 1.0). */
+    home: string;
+    logRotationTimer: string;
 }
 
 async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {
-    const probe = await run(props.connection, "reading pm2's state", pm2ProbeCommand(props.user, props.loadedPaths, props.markerDir), {
+    const probe = await run(props.connection, "reading pm2's state", pm2ProbeCommand(props.user, props.loadedPaths, props.markerDir, props.logRotationTimer), {
         deadlineSeconds: stepSeconds.read,
     });
     try {
@@ -61,10 +64,16 @@ async function applyPm2(inputs: Pm2Inputs, retryOnly = false): Promise<void> {
         retryOnly
             ? `trying again a change to pm2 apps ${names.join(", ")} that the health gate sent back`
             : `enabling pm2 for ${inputs.user} and reloading pm2 apps ${names.join(", ")}`,
-        retryOnly ? apply : `${pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir)} && ${apply}`,
+        retryOnly ? apply : `${enableCommand(inputs)} && ${apply}`,
         { stdin: `${inputs.loadedSha256}\n`, deadlineSeconds: stepSeconds.pm2 + gatedStepSeconds(inputs.gate?.timeoutSeconds ?? appsOnlineSeconds, 3) },
     );
 }
+
+/** pm2's boot unit for the user, and the timer that rotates its logs, enabled and started. */
+const enableCommand = (inputs: Pm2Inputs) => pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir, inputs.home, inputs.logRotationTimer);
+
+/** Facts a repair brings back without touching the running apps. */
+const repairedWithoutReload = ["savedList", "logRotation"];
 
 export const pm2Provider: ResourceProvider<Pm2Inputs> = {
     async diff(_id: string, olds: Pm2Inputs, news: Pm2Inputs) {
@@ -81,10 +90,14 @@ export const pm2Provider: ResourceProvider<Pm2Inputs> = {
         // alone; anything else gets a rolling reload.
         const observed = await readPm2(news);
         const differing = differingFacts(desiredPm2Facts(news.user, news.apps), observed);
-        // Only the saved list is off (deleted by hand, say): saved again from the running apps, which stay as they are.
-        if (differing.length === 1 && differing[0] === "savedList")
-            await run(news.connection, "saving pm2's process list", pm2SaveCommand(news.toolPath, news.user), { deadlineSeconds: stepSeconds.pm2 });
-        else if (differing.length > 0) await applyPm2(news);
+        // Only the saved list (deleted by hand, say) or the log rotation's timer (disabled by hand, or not
+        // there yet on a stack upgraded from 1.0) is off: repaired, and the running apps stay as they are.
+        if (differing.length > 0 && differing.every((fact) => repairedWithoutReload.includes(fact))) {
+            if (differing.includes("logRotation"))
+                await run(news.connection, `enabling the rotation of pm2's logs (${news.logRotationTimer})`, enableCommand(news), { deadlineSeconds: stepSeconds.pm2 });
+            if (differing.includes("savedList"))
+                await run(news.connection, "saving pm2's process list", pm2SaveCommand(news.toolPath, news.user), { deadlineSeconds: stepSeconds.pm2 });
+        } else if (differing.length > 0) await applyPm2(news);
         // Running as planned, with files that changed in the plan: a change the health gate sent back
         // (the files were rolled back), tried again; otherwise already right, and recorded as such.
         else if (olds.loadedSha256 !== news.loadedSha256) await applyPm2(news, true);
@@ -107,6 +120,7 @@ export const pm2Provider: ResourceProvider<Pm2Inputs> = {
                 props.user,
                 props.apps.map((app) => app.name),
                 props.markerDir,
+                props.logRotationTimer,
             ),
             { deadlineSeconds: stepSeconds.pm2 },
         );

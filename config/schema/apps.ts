@@ -49,6 +49,8 @@ export const appsSchema = section(
     {
         /** Unix user that owns and runs the pm2 apps; default limen. */
         user: unixUser("must not be root: the apps face the network through Envoy").default("limen"),
+        /** The app user's home directory, where pm2 keeps its state and logs (`<home>/.pm2`); default /home/<user>. */
+        home: absolutePath.optional(),
         /** Where the pm2 ecosystem file is installed; default /etc/limen/pm2/ecosystem.config.js. */
         ecosystemPath: absolutePath.default("/etc/limen/pm2/ecosystem.config.js"),
         limenFrontend: appSchema({
@@ -86,6 +88,19 @@ export const appsSchema = section(
             },
             "enabled, timeoutSeconds",
         ).prefault({}),
+        /**
+         * pm2's logs (`<home>/.pm2/logs/*.log` and the daemon's `pm2.log`), rotated by Debian's logrotate
+         * as the app user every 15 minutes: a file is rotated when it is larger than maxSizeMb, and daily;
+         * `keep` rotated files are kept, none older than maxAgeDays (README, "Logs").
+         */
+        logs: section(
+            {
+                maxSizeMb: wholeNumber(1, 10240, "megabytes").default(50),
+                keep: wholeNumber(1, 100, "rotated files").default(7),
+                maxAgeDays: wholeNumber(1, 3650, "days").default(14),
+            },
+            "maxSizeMb, keep, maxAgeDays",
+        ).prefault({}),
     },
-    "user, ecosystemPath, limenFrontend, darc, instances, restart, extraEnv, healthGate",
+    "user, home, ecosystemPath, limenFrontend, darc, instances, restart, extraEnv, healthGate, logs",
 );

@@ -12,6 +12,7 @@ import { frontendSchema } from "./frontend";
 import { envProductionSecretsSchema, sshPrivateKeySchema, tlsPrivateKeySchema } from "./secrets";
 import { sshSchema } from "./ssh";
 import { tlsSchema } from "./tls";
+import { verifySchema } from "./verify";
 
 export { secretKeys } from "./secrets";
 
@@ -29,6 +30,7 @@ export const configSchema = z.strictObject({
     tlsPrivateKey: tlsPrivateKeySchema,
     domains: domainsSchema,
     apps: appsSchema.prefault({}),
+    verify: verifySchema.prefault({}),
     envProductionSecrets: envProductionSecretsSchema,
 });
 

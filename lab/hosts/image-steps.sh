@@ -20,6 +20,8 @@ PACKAGES=(
   # python3-cffi-backend by name: python3-cryptography depends on it only through the virtual
   # python3-cffi-backend-api-{min,max}, which debootstrap's resolver does not follow.
   certbot openssl python3-cffi-backend
+  # The stack rotates pm2's logs with Debian's logrotate (standard on a full Debian install).
+  logrotate
 )
 
 # The mirror this machine's apt uses for bookworm (deb822 .sources first, then one-line lists).

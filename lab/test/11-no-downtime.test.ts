@@ -257,11 +257,14 @@ describe("a release the health gate refuses runs only as a candidate: the servin
         expect(sessionThroughFrontDoor()).toBe(true);
     }, 600_000);
 
-    it("an env change that starts but breaks the session check (the backend's address, preflight skipped): rolled back the same way", async () => {
+    it("an env change that starts but breaks the session check (the middleware sends it where the backend has nothing): refused the same way", async () => {
+        // An env value that changes only the apps (lab/fixtures/limen-frontend/proxy.js). A wrong backend
+        // address would break the session check too, but it also changes Envoy's config, whose container
+        // is replaced (README, "Safety": the front door's gate).
         await rolledBack(
             "the session check fails",
-            { internalAddress: "198.51.100.150", skipPreflight: true },
-            /run as a candidate \(limen-frontend on port \d+, darc-kr on port \d+\) before the serving apps were touched, failed the health gate: not passed within 20 s: session check: POST http:\/\/127\.0\.0\.1:\d+\/api\/auth\/session answered/,
+            { extraEnv: { LIMEN_FIXTURE_SESSION: "broken" } },
+            /run as a candidate \(limen-frontend on port \d+, darc-kr on port \d+\) before the serving apps were touched, failed the health gate: not passed within 20 s: session check: POST http:\/\/127\.0\.0\.1:\d+\/api\/auth\/session answered 404/,
         );
         expect(await converge({ apps: gate })).toMatchObject({ update: expect.any(Number) });
         expect(sessionThroughFrontDoor()).toBe(true);

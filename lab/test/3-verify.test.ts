@@ -33,12 +33,16 @@ const frontendChecks = [
     "frontend firewall",
     "frontend file /etc/limen/pm2/ecosystem.config.js",
     "frontend file /srv/limen-frontend/.env.production",
+    "frontend file /etc/limen/logrotate/pm2.conf",
+    "frontend file /etc/systemd/system/limen-pm2-logrotate.service",
+    "frontend file /etc/systemd/system/limen-pm2-logrotate.timer",
     "frontend file /etc/limen/envoy/envoy.yaml",
     "frontend pm2",
 ];
 const backendChecks = ["backend host tool", "backend firewall"];
 const certificateChecks = ["frontend certificate sites"];
-const checkNames = [...runbookChecks, ...frontendChecks, ...backendChecks, ...certificateChecks];
+const diskChecks = ["frontend disk", "backend disk"];
+const checkNames = [...runbookChecks, ...frontendChecks, ...backendChecks, ...certificateChecks, ...diskChecks];
 const repairAdvice = "run `pulumi up --refresh` to repair";
 const publicPortsRule = "tcp dport @public_ports accept";
 

@@ -109,6 +109,20 @@ const handChanges: HandChange[] = [
         says: /bootService\s*: "disabled" => "enabled"/,
     },
     {
+        what: "the rotation of pm2's logs stopped (its timer disabled and stopped)",
+        host: "frontend",
+        script: "systemctl disable --now --quiet limen-pm2-logrotate.timer",
+        drifted: ["frontend-apps-pm2"],
+        says: /logRotation\s*: "disabled, inactive" => "enabled, active"/,
+    },
+    {
+        what: "logrotate's config edited so that pm2's logs never rotate by size",
+        host: "frontend",
+        script: "sed -i 's/maxsize .*/maxsize 100000G/' /etc/limen/logrotate/pm2.conf",
+        drifted: ["frontend-apps-pm2-logrotate-config"],
+        says: /contentSha256/,
+    },
+    {
         // pm2 keeps one backup (dump.pm2.bak) that covers one loss; with both gone nothing comes back at boot.
         what: "pm2's saved list and its backup deleted",
         host: "frontend",

@@ -23,7 +23,7 @@ import { labResourceCount, onHostOk, tcpOpen } from "./probes";
  */
 const previousRelease = { version: "1.0.0", ref: "5e5eea6c20ccc61ba297cb9d4b71576f42ce0fe9" };
 /** Resources this version adds over the previous release: `pulumi up` creates these and nothing else. */
-const addedResources: string[] = [];
+const addedResources: string[] = ["frontend-apps-pm2-logrotate-config", "frontend-apps-pm2-logrotate-service", "frontend-apps-pm2-logrotate-timer"];
 
 const previousDir = path.join(stateDir, "previous");
 const exec = path.join(repoRoot, "lab", "hosts", "exec.sh");

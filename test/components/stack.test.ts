@@ -26,6 +26,9 @@ describe("resources per host", () => {
                 ["limen:frontend:FrontendApps", "frontend-apps", ""],
                 [hostType("HostFile"), "frontend-apps-ecosystem", "frontend-apps"],
                 [hostType("HostFile"), "frontend-apps-env-production", "frontend-apps"],
+                [hostType("HostFile"), "frontend-apps-pm2-logrotate-config", "frontend-apps"],
+                [hostType("HostFile"), "frontend-apps-pm2-logrotate-service", "frontend-apps"],
+                [hostType("HostFile"), "frontend-apps-pm2-logrotate-timer", "frontend-apps"],
                 [hostType("Pm2Apps"), "frontend-apps-pm2", "frontend-apps"],
                 ["limen:envoy:EnvoyProxy", "frontend-envoy", ""],
                 ["pulumi:providers:docker", "frontend-envoy-docker", "frontend-envoy"],
@@ -95,7 +98,17 @@ describe("resources per host", () => {
         // The backend preflight checks the backend from the frontend before these change: through its firewall as planned.
         expect(after("frontend-apps-ecosystem")).toEqual(["backend-firewall-table", "frontend-host-tool"]);
         expect(after("frontend-apps-env-production")).toEqual(["backend-firewall-table", "frontend-host-tool"]);
-        expect(after("frontend-apps-pm2")).toEqual(["backend-firewall-table", "frontend-apps-ecosystem", "frontend-apps-env-production", "frontend-host-tool"]);
+        expect(after("frontend-apps-pm2")).toEqual([
+            "backend-firewall-table",
+            "frontend-apps-ecosystem",
+            "frontend-apps-env-production",
+            "frontend-apps-pm2-logrotate-config",
+            "frontend-apps-pm2-logrotate-service",
+            "frontend-apps-pm2-logrotate-timer",
+            "frontend-host-tool",
+        ]);
+        // The rotation's files need only the host tool (and the backend's firewall, as the apps' files do).
+        expect(after("frontend-apps-pm2-logrotate-timer")).toEqual(["backend-firewall-table", "frontend-host-tool"]);
         // Envoy starts with a pair for each SDS secret (the placeholders), and the issued certificates
         // come after its container, whose port-80 route carries the HTTP-01 challenge.
         const placeholders = ["frontend-certificates-darc-placeholder", "frontend-certificates-limen-placeholder"];
@@ -128,8 +141,9 @@ describe("resources per host", () => {
                 (r) => r.type.startsWith("docker") || r.type.includes("providers:docker") || r.type === "limen:envoy:EnvoyProxy" || r.type === hostType("ContainerName"),
             ),
         ).toEqual([]);
-        // 12 for hosts, firewalls and apps; 6 for the certificates certbot still issues (component, hook, 2 × 2 stages).
-        expect(registrations).toHaveLength(18);
+        // 15 for hosts, firewalls and apps (the rotation of pm2's logs among them); 6 for the certificates
+        // certbot still issues (component, hook, 2 × 2 stages).
+        expect(registrations).toHaveLength(21);
         const issued = byName(registrations).get("frontend-certificates-limen")!;
         expect(issued.dependsOn.map(shortName).sort()).toEqual([
             "frontend-certificates-acme-renewal-hook",

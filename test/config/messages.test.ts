@@ -34,6 +34,17 @@ describe("a wrong type says what was given and the rule, never that the key is m
         expect(problemsOf(withOverride(prod, key, patch))).toEqual([line]);
     });
 
+    it("the rotation of pm2's logs: each limit names its key and range, the home must be a path", () => {
+        expect(problemsOf(withOverride(prod, "apps", { logs: { maxSizeMb: 0, keep: 101 } }))).toEqual([
+            "limen:apps.logs.maxSizeMb = 0: must be a whole number of megabytes from 1 to 10240",
+            "limen:apps.logs.keep = 101: must be a whole number of rotated files from 1 to 100",
+        ]);
+        expect(problemsOf(withOverride(prod, "apps", { home: "home/limen" }))).toEqual([
+            'limen:apps.home = "home/limen": must be an absolute path with no spaces, quotes, `$` or backslashes',
+        ]);
+        expect(problemsOf(withOverride(prod, "apps", { logs: { maxSizeMb: 10240, keep: 1, maxAgeDays: 3650 }, home: "/srv/home/limen" }))).toEqual([]);
+    });
+
     it("ports at and past the edges", () => {
         for (const port of [1, 65535]) expect(problemsOf(withOverride(prod, "backend", { publicApiPorts: [port] }))).toEqual([]);
         for (const port of [0, 65536, -1]) {

@@ -79,7 +79,7 @@ describe("root's reads follow no link the app user placed and wait on nothing", 
         const marked = hostTool(["pm2-mark-loaded", "--user", appUser, "--marker-dir", markerDir, "--loaded", `${canary},${target}`], "");
         expect(marked).toMatchObject({ status: 0, timedOut: false });
         expect(readFileSync(path.join(markerDir, `loaded-${appUser}.sha256`), "utf8")).toBe(`${sha256(canaryContent)}  ${canary}\n`);
-        const run = spawnSync("sh", ["-c", pm2ProbeCommand(appUser, [target], markerDir).replace(/^sudo -n /, "")], { encoding: "utf8", timeout: 10_000 });
+        const run = spawnSync("sh", ["-c", pm2ProbeCommand(appUser, [target], markerDir, undefined).replace(/^sudo -n /, "")], { encoding: "utf8", timeout: 10_000 });
         expect(run.error).toBeUndefined();
         expect(run.stdout).toContain(`fifo\t-\t-\t-\t-\t${target}\t`);
     });

@@ -30,14 +30,21 @@ describe("every check, against stand-in hosts", () => {
         ]);
     });
 
-    it("every artifact of the plan has its check: files, host tools, firewalls, pm2", () => {
+    it("every artifact of the plan has its check: files, host tools, firewalls, pm2; then each host's disk", () => {
         const artifacts = (["frontend", "backend"] as const).flatMap((role) => {
             const host = otherPlan[role];
             return [`${role} host tool`, `${role} firewall`, ...host.files.map((file) => `${role} file ${file.path}`), ...(host.pm2 ? [`${role} pm2`] : [])];
         });
         const certificates = otherPlan.frontend.certificates.map((certificate) => `frontend certificate ${certificate.name}`);
         expect(certificates).toEqual(["frontend certificate sites"]);
-        expect(allCheckNames.slice(4)).toEqual([...artifacts, ...certificates]);
+        expect(allCheckNames.slice(4)).toEqual([...artifacts, ...certificates, "frontend disk", "backend disk"]);
+    });
+
+    it("a frontend disk below limen:verify.minFreeDiskPercent fails that check only, naming the path", async () => {
+        const results = await collect(runChecks(other, otherPlan, remoteFor(standInHosts(other, otherPlan, { frontendFreePercent: 4 }))));
+        const failed = results.filter((r) => !r.ok);
+        expect(failed.map((r) => r.check)).toEqual(["frontend disk"]);
+        expect(failed[0]!.detail).toMatch(/^\/ has 4\.0% free \(0\.8 GiB of 20\.0 GiB\), below limen:verify\.minFreeDiskPercent 10%; pm2's logs \(\/home\/limen\/\.pm2\/logs\) take 12\.0 MiB: /);
     });
 
     it("drift and a wrong proxy target fail their checks only, with the repair and without secrets", async () => {

@@ -118,7 +118,7 @@ describe("drift: pm2", () => {
         expect(judgePm2("frontend", pm2, ok(pm2ProbeOutput()))).toEqual({
             check: "frontend pm2",
             ok: true,
-            detail: "limen-frontend 2 online on 127.0.0.1:9444, darc-kr 2 online on 127.0.0.1:9445; pm2-limen.service enabled",
+            detail: "limen-frontend 2 online on 127.0.0.1:9444, darc-kr 2 online on 127.0.0.1:9445; pm2-limen.service enabled; limen-pm2-logrotate.timer enabled, active",
         });
     });
 
@@ -144,6 +144,12 @@ describe("drift: pm2", () => {
             "listening of darc-kr: *:9445 on the host, 127.0.0.1:9445 planned",
         ],
         ["no boot unit", pm2ProbeOutput(allOnline, { unit: "" }), "bootService: not installed on the host, enabled planned"],
+        [
+            "the log rotation's timer disabled and stopped by hand",
+            pm2ProbeOutput(allOnline, { rotation: "disabled\ninactive" }),
+            "logRotation: disabled, inactive on the host, enabled, active planned",
+        ],
+        ["the log rotation's timer removed", pm2ProbeOutput(allOnline, { rotation: "" }), "logRotation: not installed on the host, enabled, active planned"],
         [
             "apps that did not reload after their files changed",
             pm2ProbeOutput(allOnline, { started: (loadedAt - 60) * 1000 }),

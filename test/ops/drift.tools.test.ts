@@ -189,6 +189,6 @@ describe("drift: pm2", () => {
         writeFileSync(path.join(home, ".pm2", "pm2.pid"), "999999999");
         const noDaemon = spawnSync("sh", ["-c", innerScript(pm2ListCommand("limen"))], { env, encoding: "utf8" });
         expect(noDaemon.status).toBe(3);
-        expect(pm2ProbeCommand("limen", [], pm2MarkerDir)).toContain(pm2ListCommand("limen").replace(/'/g, "'\\''"));
+        expect(pm2ProbeCommand("limen", [], pm2MarkerDir, "limen-pm2-logrotate.timer")).toContain(pm2ListCommand("limen").replace(/'/g, "'\\''"));
     });
 });

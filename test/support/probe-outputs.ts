@@ -38,16 +38,19 @@ export const ss = [
 export const allOnline = ["limen-frontend online", "limen-frontend online", "darc-kr online", "darc-kr online"];
 
 /**
- * pm2ProbeCommand's output: `name status started` lines, the sockets, the boot unit, the record of what
+ * pm2ProbeCommand's output: the log rotation's timer, `name status started` lines, the sockets, the boot unit, the record of what
  * the apps loaded, and limen-file's reading of the loaded files (`current`: `sha256  path` lines; without
  * it, each loaded path is a file last changed at loadedAt).
  */
 export function pm2ProbeOutput(
     processes: string[] = allOnline,
-    options: { sockets?: string; unit?: string; started?: number; loaded?: string; current?: string; saved?: string } = {},
+    options: { sockets?: string; unit?: string; started?: number; loaded?: string; current?: string; saved?: string; rotation?: string } = {},
 ): string {
     const listed = processes.some((line) => line === "no-daemon" || line.startsWith("unreadable "));
     return [
+        // The log rotation's timer: `systemctl is-enabled`, then `is-active`.
+        "--- limen-probe: rotation ---",
+        options.rotation ?? "enabled\nactive",
         "--- limen-probe: processes ---",
         ...processes.map((line) => (line === "no-daemon" || line.startsWith("unreadable ") ? line : `${line} ${options.started ?? startedAt}`)),
         // pm2ListCommand's last line: what ~/.pm2/dump.pm2 holds, per app.

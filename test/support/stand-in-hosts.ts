@@ -11,6 +11,7 @@ import { afterAll, expect } from "vitest";
 import { LimenConfig } from "../../config";
 import { fileProbeCommand } from "../../hostio/observe-file";
 import { pm2ProbeCommand } from "../../hostio/observe-pm2";
+import { diskCommand, diskPaths } from "../../ops/disks";
 import { FirewallPlan } from "../../plan/firewall";
 import { StackPlan } from "../../plan/hosts";
 import { certificateProbe } from "../../ops/certificates";
@@ -91,6 +92,21 @@ export interface HostChanges {
     envFileOnHost?: string;
     /** The Proxy line's target instead of the backend. */
     proxyTarget?: string;
+    /** Free space of the frontend's root filesystem, in percent (default 40). */
+    frontendFreePercent?: number;
+}
+
+/** diskCommand's output: df of the paths (one filesystem, 20 GiB), then du of pm2's logs on the frontend. */
+function diskOutput(config: LimenConfig, role: HostRole, freePercent: number): string {
+    const size = 20 * 1024 ** 3;
+    const available = Math.round((size * freePercent) / 100);
+    const { paths, logs } = diskPaths(config, role);
+    return [
+        "Filesystem 1-blocks Used Available Capacity Mounted on",
+        ...paths.map(() => `/dev/vda1 ${size} ${size - available} ${available} ${100 - freePercent}% /`),
+        ...(logs ? ["--- limen-verify: logs ---", `12582912\t${logs}`] : []),
+        "",
+    ].join("\n");
 }
 
 /** The firewall probe's output per host and change, run once each: nft in a namespace takes a moment. */
@@ -121,13 +137,14 @@ export function standInHosts(
             const content = file.name === "env-production" && changes.envFileOnHost !== undefined ? changes.envFileOnHost : file.content;
             return ok(fileProbeOutput(file.path, file.mode, file.owner, content));
         }
-        if (host.pm2 && command === pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir)) return ok(pm2ProbeOutput());
+        if (host.pm2 && command === pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir, host.pm2.logRotation.timer)) return ok(pm2ProbeOutput());
         for (const certificate of host.certificates) {
             if (command !== certificateProbe(certificate)) continue;
             return ok(
                 `present=yes\nnot-after=${opensslDate(new Date(Date.now() + 60 * 86_400_000))}\nnames=${certificate.domains.join(",")}\nissuer=CN=stand-in\nkey=matches\nchain=ok\n`,
             );
         }
+        if (command === diskCommand(config, role)) return ok(diskOutput(config, role, role === "frontend" ? (changes.frontendFreePercent ?? 40) : 40));
         if (role !== "frontend") throw new Error(`unexpected command on the ${role}: ${command}`);
         if (command === curlCommand(healthUrl(config))) return ok('{"status":"ok"}\nlimen-verify-http-status:200');
         if (command === hostClockCommand) return ok("2026-01-01T10:00:05\n");
@@ -167,6 +184,9 @@ export const allCheckNames = [
     "frontend firewall",
     "frontend file /etc/limen/pm2/ecosystem.config.js",
     "frontend file /srv/limen-frontend/.env.production",
+    "frontend file /etc/limen/logrotate/pm2.conf",
+    "frontend file /etc/systemd/system/limen-pm2-logrotate.service",
+    "frontend file /etc/systemd/system/limen-pm2-logrotate.timer",
     "frontend file /etc/limen/envoy/tls/fullchain.pem",
     "frontend file /etc/limen/envoy/tls/privkey.pem",
     "frontend file /etc/limen/envoy/envoy.yaml",
@@ -174,6 +194,8 @@ export const allCheckNames = [
     "backend host tool",
     "backend firewall",
     "frontend certificate sites",
+    "frontend disk",
+    "backend disk",
 ];
 
 export const toExec = (result: RemoteResult) => ({ status: result.status ?? 255, stdout: result.stdout, stderr: result.stderr });
