@@ -856,7 +856,10 @@ const sparePort = (host) =>
         });
     });
 const candidateName = (name) => `${name}-candidate`;
-const logs = (name) => `${process.env.HOME}/.pm2/logs/${candidateName(name)}-{out,error}.log`;
+// Fixed names, so that every deploy writes the same two files (pm2 names a log after the process id
+// otherwise, a new pair per deploy), which the rotation of the pm2 logs keeps bounded like the others.
+const logFile = (name, stream) => `${process.env.PM2_HOME}/logs/${candidateName(name)}-${stream}.log`;
+const logs = (name) => logFile(name, "{out,error}");
 async function removeCandidates() {
     for (const name of apps) await call(`deleting ${candidateName(name)}`, pm2.delete.bind(pm2), candidateName(name)).catch(() => undefined);
 }
@@ -894,6 +897,9 @@ async function candidate() {
             instances: 1,
             autorestart: false,
             time: true,
+            out_file: logFile(name, "out"),
+            error_file: logFile(name, "error"),
+            merge_logs: true,
             env: { ...(app.env || {}), PORT: port },
         });
     const stopped = async () => {

@@ -134,9 +134,9 @@ describe("verify: the runbook as read-only checks", () => {
             expect(status).toBe(1);
             // Every check that runs on the frontend fails with the reason; the backend's still pass.
             const refused = rows.filter((row) => !row.ok);
-            expect(refused.map((row) => row.check)).toEqual([...runbookChecks, ...frontendChecks, ...certificateChecks]);
+            expect(refused.map((row) => row.check)).toEqual([...runbookChecks, ...frontendChecks, ...certificateChecks, "frontend disk"]);
             for (const row of refused) expect(row.detail, row.check).toMatch(/the host key it presented is not the one pinned in limen:frontend\.hostKey/);
-            expect(rows.filter((row) => row.ok).map((row) => row.check)).toEqual(backendChecks);
+            expect(rows.filter((row) => row.ok).map((row) => row.check)).toEqual([...backendChecks, "backend disk"]);
         } finally {
             await configureLabStack(hosts);
         }

@@ -204,7 +204,7 @@ const run = (name, app) => {
 };
 const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 exports.connect = (cb) => { record("connect"); cb(null); };
-exports.start = (app, cb) => { record("start " + app.name + " " + app.exec_mode + " " + app.args.join(" ") + " PORT=" + app.env.PORT); run(app.name, app); setTimeout(() => cb(null), 200); };
+exports.start = (app, cb) => { record("start " + app.name + " " + app.exec_mode + " " + app.args.join(" ") + " PORT=" + app.env.PORT + " logs=" + [app.out_file, app.error_file].map((f) => require("path").basename(f)).join(",") + (app.merge_logs ? " merged" : "")); run(app.name, app); setTimeout(() => cb(null), 200); };
 exports.delete = (name, cb) => { record("delete " + name); const pid = procs.get(name); if (!pid) return cb(new Error("process or namespace not found")); process.kill(pid); procs.delete(name); cb(null); };
 exports.reload = (file, opts, cb) => { record("reload"); for (const app of require(file).apps) run(app.name, app); setTimeout(() => cb(null), 300); };
 exports.list = (cb) => cb(null, [...procs].map(([name, pid]) => ({ name, pm2_env: { status: alive(pid) ? "online" : "stopped" } })));
@@ -286,12 +286,13 @@ exports.dump = (force, cb) => { record("dump"); cb(null); };
             const calls = host.recorded();
             const starts = calls.filter((call) => call.startsWith("start "));
             expect(starts).toHaveLength(2);
-            const candidatePorts = starts.map((call) => /-p (\d+) PORT=(\d+)$/.exec(call)!.slice(1));
+            const candidatePorts = starts.map((call) => /-p (\d+) PORT=(\d+) /.exec(call)!.slice(1));
             for (const [arg, env] of candidatePorts) {
                 expect(arg).toBe(env);
                 expect([host.sessionPort, host.pagePort]).not.toContain(Number(arg));
             }
-            expect(starts[0]).toMatch(/^start a-candidate fork -H 127\.0\.0\.1 -p \d+ PORT=\d+$/);
+            // Its logs under fixed names, the same two files every deploy (pm2 would otherwise name them after each new process id).
+            expect(starts[0]).toMatch(/^start a-candidate fork -H 127\.0\.0\.1 -p \d+ PORT=\d+ logs=a-candidate-out\.log,a-candidate-error\.log merged$/);
             expect(starts[1]).toMatch(/^start b-candidate fork /);
             // Leftovers deleted first, the candidates deleted before the reload, the list saved last.
             expect(calls).toEqual(["connect", "delete a-candidate", "delete b-candidate", ...starts, "delete a-candidate", "delete b-candidate", "reload", "dump"]);
