@@ -45,6 +45,9 @@ export class FrontendApps extends pulumi.ComponentResource {
         this.envFilePath = loaded.find((file) => file.name === "env-production")?.path ?? "";
         const secret = loaded.some((file) => file.secret);
         const loadedSha256 = sha256(loaded.map((file) => sha256(file.content)).join("\n"));
+        // The release's files for the apps' own apply: it installs them and, when a version fails, puts
+        // back the ones its previous update recorded (Pulumi's state, secret like the env file).
+        const releaseFiles = loaded.map((file) => ({ path: file.path, mode: file.mode, owner: file.owner, check: file.check, content: file.content }));
         this.apps = new Pm2Apps(
             `${name}-pm2`,
             {
@@ -59,6 +62,7 @@ export class FrontendApps extends pulumi.ComponentResource {
                 ...(args.pm2.gate ? { gate: args.pm2.gate } : {}),
                 home: args.pm2.logRotation.home,
                 logRotationTimer: args.pm2.logRotation.timer,
+                files: secret ? pulumi.secret(releaseFiles) : releaseFiles,
             },
             {
                 parent: this,

@@ -12,6 +12,7 @@ import type { FirewallLocations } from "../plan/firewall";
 import { contentAsPlanned } from "../hostio/observe-file";
 import { desiredFirewallFacts } from "../hostio/observe-firewall";
 import { desiredPm2Facts, Pm2AppShape } from "../hostio/observe-pm2";
+import type { ReleaseFile } from "../hostio/host-tool";
 import type { FileInputs } from "../provider/file-provider";
 import type { HostConnection } from "../provider/host-providers";
 import { containerNameFree, hostResourceTypes } from "../provider/resource-types";
@@ -108,6 +109,8 @@ export interface Pm2AppsArgs {
     /** The app user's home (checked against the host's) and the timer that rotates pm2's logs there. */
     home: string;
     logRotationTimer: string;
+    /** The release's files: the apply installs them, and puts back the previous update's when a version fails. */
+    files: pulumi.Input<ReleaseFile[]>;
 }
 
 /** The frontend's pm2 apps under the app user's pm2, with its boot unit and the rotation of its logs. */
@@ -118,7 +121,7 @@ export class Pm2Apps extends pulumi.CustomResource {
             hostResourceTypes.pm2,
             name,
             { ...args, ...desiredPm2Facts(args.user, args.apps) },
-            { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["loadedSha256"] : [])] },
+            { ...rest, additionalSecretOutputs: ["connection", ...(secret ? ["loadedSha256", "files"] : [])] },
         );
     }
 }

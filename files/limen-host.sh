@@ -445,7 +445,9 @@ root_dir() { limen_file dir "$@" || exit 1; }
 # The stage: a directory only root can reach, on tmpfs (a secret never touches a disk on its way), for
 # new content while it is checked. Removed however the script ends.
 stage_dir=""
-trap 'if [ -n "$stage_dir" ]; then rm -rf -- "$stage_dir"; fi' EXIT
+# pm2-apply's file sets (read_file_sets), on tmpfs too, removed the same way.
+sets_dir=""
+trap 'if [ -n "$stage_dir" ]; then rm -rf -- "$stage_dir"; fi; if [ -n "$sets_dir" ]; then rm -rf -- "$sets_dir"; fi' EXIT
 
 # Extra read-only mounts and the image for `--check envoy` (the certificate directories).
 envoy_image=""
@@ -1021,48 +1023,68 @@ mark_loaded() {
     mv -f "$dir/loaded-$user.sha256.tmp" "$dir/loaded-$user.sha256"
 }
 
-# loaded_sha256 FILES: the sha256 the plan gives the files the apps load (plan/pm2.ts,
-# FrontendApps: sha256 of their sha256s, one per line, in FILES' order); "-" for one that is not a file.
-loaded_sha256() {
-    local list
-    IFS=, read -r -a list <<<"$1"
-    limen_file read "${list[@]}" | awk -F'\t' '{ print $5 }' | head -c -1 | sha256sum | cut -c1-64
-}
-
-# The apps' known-good files, their mode and owner (DIR/files: MODE OWNER NAME PATH per line), and a
-# change the gate sent back (DIR/../pending-USER), all under the root-only marker directory.
-save_file_set() {
-    local files=$1 dir=$2 path n=0 list
-    rm -rf -- "$dir.new"
-    mkdir -m 0700 -- "$dir.new"
-    IFS=, read -r -a list <<<"$files"
-    for path in "${list[@]}"; do
+# The apps' files for pm2-apply, from stdin: one line per file, `new|previous PATH MODE OWNER CHECK
+# BASE64` (hostio/host-tool.ts, pm2FileSets): the planned files, and the ones of the version the stack
+# last deployed (from its state, secrets included), which come back when the new ones fail. Held on
+# tmpfs, root-only, and removed when the tool exits: nothing about a deploy stays on the host. Each
+# set is SETS/KIND/N (content) and SETS/KIND/files (`MODE OWNER CHECK N PATH` per line).
+read_file_sets() {
+    local kind path mode owner check content n=0
+    sets_dir=$(mktemp -d /run/limen-host-sets.XXXXXX)
+    mkdir -m 0700 -- "$sets_dir/new" "$sets_dir/previous"
+    : >"$sets_dir/new/files"
+    : >"$sets_dir/previous/files"
+    # Bounded: two sets of a few files, each within limen-file's limit once decoded.
+    while read -r kind path mode owner check content; do
+        case $kind in new | previous) ;; *) die "pm2-apply: stdin: a line of kind '$kind', not new or previous" ;; esac
+        [[ $mode =~ ^0[0-7]{3}$ ]] || die "pm2-apply: stdin: mode '$mode' for $path is not an octal mode"
+        [[ $owner =~ ^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$ ]] || die "pm2-apply: stdin: owner '$owner' for $path is not user:group"
+        case $check in none | ecosystem) ;; *) die "pm2-apply: stdin: check '$check' for $path is not none or ecosystem" ;; esac
         n=$((n + 1))
-        limen_file cat "$path" >"$dir.new/$n" || exit 1
-        chmod 0600 -- "$dir.new/$n"
-        limen_file read "$path" | awk -F'\t' -v n="$n" '{ print $2, $3, n, $6 }' >>"$dir.new/files"
-    done
-    rm -rf -- "$dir"
-    mv -- "$dir.new" "$dir"
+        printf '%s' "$content" | base64 -d >"$sets_dir/$kind/$n" 2>/dev/null || die "pm2-apply: stdin: the content for $path is not base64"
+        printf '%s %s %s %s %s\n' "$mode" "$owner" "$check" "$n" "$path" >>"$sets_dir/$kind/files"
+    done < <(head -c $((8 * 1024 * 1024)))
 }
 
-# set_sha256 DIR: the plan's sha256 (as loaded_sha256) of the files a set holds.
+# set_paths KIND: the paths of a set, comma-separated, in order (as --loaded lists them).
+set_paths() { awk '{ print $5 }' "$sets_dir/$1/files" | paste -sd, -; }
+
+# set_sha256 KIND: the plan's sha256 (as loaded_sha256) of the files a set holds.
 set_sha256() {
-    local dir=$1 mode owner n path
-    while read -r mode owner n path; do
-        sha256sum <"$dir/$n" | cut -c1-64
-    done <"$dir/files" | head -c -1 | sha256sum | cut -c1-64
+    local mode owner check n path
+    while read -r mode owner check n path; do
+        sha256sum <"$sets_dir/$1/$n" | cut -c1-64
+    done <"$sets_dir/$1/files" | head -c -1 | sha256sum | cut -c1-64
 }
 
-# restore_file_set DIR ECOSYSTEM: every file of the set back at its path, through the same validated
-# install as any change (the ecosystem checked as data first).
-restore_file_set() {
-    local dir=$1 ecosystem=$2 mode owner n path check
-    while read -r mode owner n path; do
+# stage_current_set FILES: the previous set from the host's own files, when the stack's state had none
+# to give (the first deploy after an upgrade from a version that kept no such state): what serves now
+# is what comes back. Read as limen-file reads (a link or a FIFO is no file, and ends the set empty).
+stage_current_set() {
+    local path n=0 list mode owner check
+    IFS=, read -r -a list <<<"$1"
+    for path in "${list[@]}"; do
+        mode=""
+        read -r mode owner < <(limen_file read "$path" | awk -F'\t' '$1 == "file" { print $2, $3 }') || true
+        if [ -z "${mode:-}" ]; then
+            : >"$sets_dir/previous/files"
+            return 0
+        fi
+        n=$((n + 1))
+        limen_file cat "$path" >"$sets_dir/previous/$n" || exit 1
         check=none
-        [ "$path" = "$ecosystem" ] && check=ecosystem
-        install_file "$path" "$mode" "$owner" "$check" <"$dir/$n"
-    done <"$dir/files"
+        [ "$path" = "${opt[ecosystem]}" ] && check=ecosystem
+        printf '%s %s %s %s %s\n' "$mode" "$owner" "$check" "$n" "$path" >>"$sets_dir/previous/files"
+    done
+}
+
+# install_set KIND: every file of the set at its path, through the same validated install as any
+# file (the ecosystem checked as data first).
+install_set() {
+    local mode owner check n path
+    while read -r mode owner check n path; do
+        install_file "$path" "$mode" "$owner" "$check" <"$sets_dir/$1/$n" >/dev/null
+    done <"$sets_dir/$1/files"
 }
 
 # reload_and_gate CANDIDATE: one run of pm2_apply_script for cmd_pm2_apply (its user, apps, seconds
@@ -1073,22 +1095,19 @@ reload_and_gate() {
     pm2_api_as "$user" "$pm2_apply_script" "$(deadline pm2-call)" "$(deadline gate-request)" "${opt[ecosystem]}" "$apps" "$user" "$seconds" "$1" "${gate_args[@]}" 2>&1 >/dev/null
 }
 
-# pm2-apply: start or reload the apps with the files as they are. With --gate-seconds (and the gate's
-# URLs), a candidate of the new files must pass the health gate before the serving apps are touched
-# (pm2_apply_script); if it does not, the files the apps run with come back and nothing else changed.
-# Then the apps must come online and pass the health gate in that time; if they do not, the files
-# the apps last passed it with come back (the same validated install), the apps are reloaded and
-# checked again, the change is kept aside as pending, and the command fails saying what it saw and
-# that it rolled back. With --planned-stdin, stdin holds the sha256 the plan gives the files: when the
-# files are the rolled-back ones and the pending change is the planned one, it is installed and tried
-# again (the stack's file resources already recorded it as written). With --retry-only, nothing else
-# is done than that retry (or, without one, recording the files the running apps loaded).
+# pm2-apply: the apps' release. stdin holds the planned files and the previous ones (read_file_sets);
+# the planned ones are installed (the same validated install as any file), then, with --gate-seconds
+# (and the gate's URLs), a candidate of them must pass the health gate before the serving apps are
+# touched (pm2_apply_script); if it does not, the previous files come back and nothing else changed.
+# Then the apps are started or reloaded and must come online and pass the gate in that time; if they
+# do not, the previous files come back, the apps are reloaded and checked again, and the command fails
+# saying what it saw and that it rolled back. The stack's state keeps the previous version, so the
+# next `pulumi up` tries the change again.
 cmd_pm2_apply() {
-    opts pm2-apply "user ecosystem apps marker-dir loaded gate-seconds gate-session gate-page planned-stdin retry-only" "$@"
+    opts pm2-apply "user ecosystem apps marker-dir loaded gate-seconds gate-session gate-page" "$@"
     need pm2-apply user ecosystem apps marker-dir loaded
     need_deadlines pm2-call gate-request
-    local user=${opt[user]} apps=${opt[apps]} seconds=${opt[gate-seconds]:-60} status=0 planned="" problem retried=false
-    local good="${opt[marker-dir]}/good-$user" pending="${opt[marker-dir]}/pending-$user"
+    local user=${opt[user]} apps=${opt[apps]} seconds=${opt[gate-seconds]:-60} status=0 problem
     local gate_args=()
     if [ -n "${opt[gate-seconds]:-}" ]; then
         need pm2-apply gate-session gate-page
@@ -1097,62 +1116,46 @@ cmd_pm2_apply() {
     fi
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
     root_dir --create 0755 "${opt[marker-dir]}"
-    if [ -n "${opt[planned-stdin]:-}" ]; then
-        read -r planned || true
-        [[ $planned =~ ^[0-9a-f]{64}$ ]] || die "pm2-apply: --planned-stdin: stdin must hold a sha256"
+    # What earlier versions kept of the apps' files (.env.production's secrets among them): gone.
+    rm -rf -- "${opt[marker-dir]}/good-$user" "${opt[marker-dir]}/good-$user.new" "${opt[marker-dir]}/pending-$user" "${opt[marker-dir]}/pending-$user.new"
+    read_file_sets
+    [ "$(set_paths new)" = "${opt[loaded]}" ] ||
+        die "pm2-apply: stdin's planned files ($(set_paths new)) are not the files the apps load (${opt[loaded]})"
+    if [ ! -s "$sets_dir/previous/files" ]; then
+        stage_current_set "${opt[loaded]}"
+    elif [ "$(set_paths previous)" != "${opt[loaded]}" ]; then
+        die "pm2-apply: stdin's previous files ($(set_paths previous)) are not the files the apps load (${opt[loaded]})"
     fi
-    if [ -d "$pending" ]; then
-        if [ -n "$planned" ] && [ "$(loaded_sha256 "${opt[loaded]}")" != "$planned" ] &&
-            [ "$(set_sha256 "$pending")" = "$planned" ]; then
-            echo "limen-host: pm2-apply: trying again the change the health gate sent back" >&2
-            restore_file_set "$pending" "${opt[ecosystem]}"
-            retried=true
-        fi
-        rm -rf -- "$pending"
-    fi
-    if [ -n "$planned" ] && [ "$(loaded_sha256 "${opt[loaded]}")" != "$planned" ]; then
-        die "pm2-apply: the files the apps load (${opt[loaded]}) are not the planned ones: changed on the host since the stack wrote them; \`pulumi up --refresh\` writes them again"
-    fi
-    # --retry-only: the apps already run as planned with these files; only a change sent back is tried.
-    if [ -n "${opt[retry-only]:-}" ] && ! $retried; then
-        mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
-        echo "pm2 apps already run with the planned files: $apps"
-        return 0
-    fi
-    # A candidate first, unless these are the files the apps last passed the gate with (a repair, say,
-    # of apps deleted by hand): a new release is judged before it serves, one that passed is not again.
-    local candidate=candidate
-    if [ ${#gate_args[@]} -eq 0 ] || { [ -f "$good/files" ] && [ "$(set_sha256 "$good")" = "$(loaded_sha256 "${opt[loaded]}")" ]; }; then
-        candidate=none
-    fi
+    local has_previous=false changed=true
+    [ -s "$sets_dir/previous/files" ] && has_previous=true
+    if $has_previous && [ "$(set_sha256 previous)" = "$(set_sha256 new)" ]; then changed=false; fi
+    install_set new
+    # A candidate first when the files are a new version; the same version (a repair, say, of apps
+    # deleted by hand) already passed the gate and is not judged again before it serves.
+    local candidate=none
+    if [ ${#gate_args[@]} -gt 0 ] && $changed; then candidate=candidate; fi
     problem=$(reload_and_gate "$candidate") || status=$?
-    if [ "$status" -eq 3 ]; then
-        # The candidate failed: the serving apps never saw the change. Its files go aside as pending (the
-        # next run tries them again) and the ones the serving apps run with come back.
-        problem=${problem#limen-host: pm2-apply: }
-        [ -f "$good/files" ] ||
-            die "pm2-apply: ${problem}. The serving apps were not touched; no earlier files passed the gate on this host, so the new files stay in place, not loaded"
-        save_file_set "${opt[loaded]}" "$pending"
-        restore_file_set "$good" "${opt[ecosystem]}"
-        die "pm2-apply: ${problem}. Rolled back: the serving apps were not touched, and the previous ecosystem and .env.production are in place again; the change is not applied"
-    fi
     if [ "$status" -eq 0 ]; then
         mark_loaded "$user" "${opt[marker-dir]}" "${opt[loaded]}"
-        [ ${#gate_args[@]} -eq 0 ] || save_file_set "${opt[loaded]}" "$good"
         echo "pm2 apps online: $apps"
         return 0
     fi
+    if [ "$status" -eq 3 ]; then
+        # The candidate failed: the serving apps never saw the change; the files they run with come back.
+        problem=${problem#limen-host: pm2-apply: }
+        $has_previous ||
+            die "pm2-apply: ${problem}. The serving apps were not touched; there are no earlier files to put back (a first deploy), so the new ones stay in place, not loaded"
+        install_set previous
+        die "pm2-apply: ${problem}. Rolled back: the serving apps were not touched, and the previous ecosystem and .env.production are in place again; the change is not applied"
+    fi
     if [ "$status" -ne 2 ] || [ ${#gate_args[@]} -eq 0 ]; then die "${problem#limen-host: }"; fi
     problem=${problem#limen-host: pm2-apply: }
-    if [ ! -f "$good/files" ]; then
-        die "pm2-apply: ${problem}; no earlier files passed the gate on this host, so nothing was rolled back"
-    fi
+    $has_previous || die "pm2-apply: ${problem}; there are no earlier files to put back (a first deploy), so nothing was rolled back"
     local again_status=0 again
-    if [ "$(set_sha256 "$good")" = "$(loaded_sha256 "${opt[loaded]}")" ]; then
-        # The files are the ones the apps last passed with (a repair, say, of apps reloaded by hand with
-        # other files): nothing to roll back to. What failed was the processes' change, such as a reload
-        # that moves the apps' address, whose new processes cannot bind until the old ones are gone: the
-        # apps are reloaded once more with the same files.
+    if ! $changed; then
+        # The files are the ones the apps last passed with: nothing to roll back to. What failed was the
+        # processes' change, such as a reload that moves the apps' address, whose new processes cannot
+        # bind until the old ones are gone: the apps are reloaded once more with the same files.
         again=$(reload_and_gate none) || again_status=$?
         [ "$again_status" -eq 0 ] ||
             die "pm2-apply: ${problem}; the files are the ones the apps last passed the gate with, and a second reload failed too: ${again#limen-host: pm2-apply: }"
@@ -1160,8 +1163,7 @@ cmd_pm2_apply() {
         echo "pm2 apps online: $apps (on a second reload with the same files; the first: $problem)"
         return 0
     fi
-    save_file_set "${opt[loaded]}" "$pending"
-    restore_file_set "$good" "${opt[ecosystem]}"
+    install_set previous
     local started=$SECONDS
     again=$(reload_and_gate none) || again_status=$?
     if [ "$again_status" -eq 0 ]; then
@@ -1216,8 +1218,8 @@ cmd_pm2_remove() {
             systemctl daemon-reload
         fi
     fi
-    # What the stack kept of the apps' files (the set that last passed the gate, a change it sent back:
-    # .env.production's secrets among them) and the record of what they loaded go with the apps.
+    # The record of what the apps loaded goes with them, and what earlier versions kept of their files
+    # (the set that last passed the gate, a change it sent back: .env.production's secrets among them).
     if [ -e "${opt[marker-dir]}" ]; then
         rm -rf -- "${opt[marker-dir]}/good-$user" "${opt[marker-dir]}/good-$user.new" "${opt[marker-dir]}/pending-$user" "${opt[marker-dir]}/pending-$user.new"
         rm -f -- "${opt[marker-dir]}/loaded-$user.sha256"

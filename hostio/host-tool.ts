@@ -68,21 +68,12 @@ export function pm2EnableCommand(toolPath: string, user: string, markerDir: stri
 }
 
 /**
- * Reloads the apps and records the sha256 of the files they loaded (`loaded`) in the marker directory.
- * With a gate, the apps must pass it or the files they last passed it with come back (files/limen-host.sh,
- * pm2-apply). With `planned` on stdin, the command reads the plan's sha256 of those files there, and
- * tries again a change the gate sent back; "retry only" does nothing else.
+ * The apps' release (files/limen-host.sh, pm2-apply): installs the planned files it gets on stdin
+ * (pm2FileSets), reloads the apps and records the sha256 of the files they loaded (`loaded`) in the
+ * marker directory. With a gate, a candidate of the new files must pass it before the serving apps are
+ * touched, and the reloaded apps after; if either fails, the previous files from stdin come back.
  */
-export function pm2ApplyCommand(
-    toolPath: string,
-    user: string,
-    ecosystemPath: string,
-    apps: string[],
-    markerDir: string,
-    loaded: string[],
-    gate?: AppsGatePlan,
-    planned: "none" | "stdin" | "stdin, retry only" = "none",
-): string {
+export function pm2ApplyCommand(toolPath: string, user: string, ecosystemPath: string, apps: string[], markerDir: string, loaded: string[], gate?: AppsGatePlan): string {
     return hostToolCommand(
         toolPath,
         "pm2-apply",
@@ -97,9 +88,27 @@ export function pm2ApplyCommand(
         "--loaded",
         loaded.join(","),
         ...(gate ? ["--gate-seconds", String(gate.timeoutSeconds), "--gate-session", gate.sessionUrl, "--gate-page", gate.pageUrl] : []),
-        ...(planned !== "none" ? ["--planned-stdin", "yes"] : []),
-        ...(planned === "stdin, retry only" ? ["--retry-only", "yes"] : []),
     );
+}
+
+/** One file of the apps' release: where it goes, as what, its check on the host, and its content. */
+export interface ReleaseFile {
+    path: string;
+    mode: string;
+    owner: string;
+    /** `ecosystem` for the pm2 ecosystem (judged as data before it is installed), else `none`. */
+    check: string;
+    content: string;
+}
+
+/**
+ * pm2-apply's stdin: a line per file, `new|previous PATH MODE OWNER CHECK BASE64`. `previous` is the
+ * version the stack last deployed (its state's inputs), put back when the new one fails; absent for a
+ * first deploy (the host tool then takes the files the host has).
+ */
+export function pm2FileSets(planned: ReleaseFile[], previous: ReleaseFile[] | undefined): string {
+    const line = (kind: string, file: ReleaseFile) => [kind, file.path, file.mode, file.owner, file.check, Buffer.from(file.content, "utf8").toString("base64")].join(" ");
+    return [...planned.map((file) => line("new", file)), ...(previous ?? []).map((file) => line("previous", file)), ""].join("\n");
 }
 
 /** Records the files running apps have loaded, without touching the apps. */

@@ -1,12 +1,14 @@
 /**
- * The provider of the pm2 apps: online, listening where the plan says, resurrected at boot, and running
- * with the files as they are now. A change is one rolling reload with the health gate and its
- * rollback. Shared shape: host-providers.ts.
+ * The provider of the pm2 apps' release: its files (the ecosystem, .env.production) installed, the apps
+ * online, listening where the plan says, resurrected at boot, and running with those files. A change is
+ * a candidate, then one rolling reload, each with the health gate; a version that fails is put back
+ * from the previous inputs in Pulumi's state (nothing about deploys is kept on the host). Shared shape:
+ * host-providers.ts.
  */
 import { appsOnlineSeconds, gatedStepSeconds, stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
 import type { AppsGatePlan } from "../plan/pm2";
-import { pm2ApplyCommand, pm2EnableCommand, pm2MarkLoadedCommand, pm2RemoveCommand, pm2SaveCommand } from "../hostio/host-tool";
+import { pm2ApplyCommand, pm2EnableCommand, pm2FileSets, pm2MarkLoadedCommand, pm2RemoveCommand, pm2SaveCommand, ReleaseFile } from "../hostio/host-tool";
 import { desiredPm2Facts, parsePm2Probe, Pm2Facts, pm2ProbeCommand, Pm2AppShape } from "../hostio/observe-pm2";
 import { differingFacts } from "../hostio/observe";
 import { HostConnection, run } from "./host-providers";
@@ -27,6 +29,12 @@ export interface Pm2Inputs extends Pm2Facts {
     /** The app user's home, and the timer that rotates pm2's logs there (absent in a state from 1.0). */
     home: string;
     logRotationTimer: string;
+    /**
+     * The files of the release (the ecosystem, .env.production; secret when the env file is), which the
+     * apply installs; the previous update's are what comes back when a new version fails (absent in a
+     * state from 1.0).
+     */
+    files: ReleaseFile[];
 }
 
 async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {
@@ -42,31 +50,19 @@ async function readPm2(props: Pm2Inputs): Promise<Pm2Inputs> {
     }
 }
 
-async function applyPm2(inputs: Pm2Inputs, retryOnly = false): Promise<void> {
+async function applyPm2(inputs: Pm2Inputs, previous: Pm2Inputs | undefined): Promise<void> {
     const names = inputs.apps.map((app) => app.name);
-    // One SSH command: the boot service enabled and its daemon running, then, with a gate, a candidate
-    // of the new files that must pass it before the serving apps are touched, then the apps started or
-    // reloaded (in cluster mode each new process takes the port before its predecessor stops), and
-    // the health gate with its rollback. The plan's sha256 of the loaded files goes on stdin (it is
-    // secret when .env.production is). The host tool's message says which step failed.
-    const apply = pm2ApplyCommand(
-        inputs.toolPath,
-        inputs.user,
-        inputs.ecosystemPath,
-        names,
-        inputs.markerDir,
-        inputs.loadedPaths,
-        inputs.gate,
-        retryOnly ? "stdin, retry only" : "stdin",
-    );
-    await run(
-        inputs.connection,
-        retryOnly
-            ? `trying again a change to pm2 apps ${names.join(", ")} that the health gate sent back`
-            : `enabling pm2 for ${inputs.user} and reloading pm2 apps ${names.join(", ")}`,
-        retryOnly ? apply : `${enableCommand(inputs)} && ${apply}`,
-        { stdin: `${inputs.loadedSha256}\n`, deadlineSeconds: stepSeconds.pm2 + gatedStepSeconds(inputs.gate?.timeoutSeconds ?? appsOnlineSeconds, 3) },
-    );
+    // One SSH command: the boot service enabled and its daemon running, then the release: its files
+    // installed, with a gate a candidate of them that must pass it before the serving apps are touched,
+    // the apps started or reloaded (in cluster mode each new process takes the port before its
+    // predecessor stops), and the health gate again. The files, planned and previous, go on stdin (secret
+    // when .env.production is); the previous ones come back when the new ones fail. The host tool's
+    // message says which step failed.
+    const apply = pm2ApplyCommand(inputs.toolPath, inputs.user, inputs.ecosystemPath, names, inputs.markerDir, inputs.loadedPaths, inputs.gate);
+    await run(inputs.connection, `enabling pm2 for ${inputs.user} and deploying pm2 apps ${names.join(", ")}`, `${enableCommand(inputs)} && ${apply}`, {
+        stdin: pm2FileSets(inputs.files, previous?.files),
+        deadlineSeconds: stepSeconds.pm2 + gatedStepSeconds(inputs.gate?.timeoutSeconds ?? appsOnlineSeconds, 3),
+    });
 }
 
 /** pm2's boot unit for the user, and the timer that rotates its logs, enabled and started. */
@@ -82,7 +78,7 @@ export const pm2Provider: ResourceProvider<Pm2Inputs> = {
     },
 
     async create(inputs: Pm2Inputs) {
-        await applyPm2(inputs);
+        await applyPm2(inputs, undefined);
         return { id: `${inputs.connection.role}:pm2:${inputs.user}`, outs: inputs };
     },
     async update(_id: string, olds: Pm2Inputs, news: Pm2Inputs) {
@@ -97,10 +93,10 @@ export const pm2Provider: ResourceProvider<Pm2Inputs> = {
                 await run(news.connection, `enabling the rotation of pm2's logs (${news.logRotationTimer})`, enableCommand(news), { deadlineSeconds: stepSeconds.pm2 });
             if (differing.includes("savedList"))
                 await run(news.connection, "saving pm2's process list", pm2SaveCommand(news.toolPath, news.user), { deadlineSeconds: stepSeconds.pm2 });
-        } else if (differing.length > 0) await applyPm2(news);
-        // Running as planned, with files that changed in the plan: a change the health gate sent back
-        // (the files were rolled back), tried again; otherwise already right, and recorded as such.
-        else if (olds.loadedSha256 !== news.loadedSha256) await applyPm2(news, true);
+        } else if (differing.length > 0) await applyPm2(news, olds);
+        // Running as planned, with files that changed in the plan: a change that failed and was put back
+        // (the state kept the previous version), tried again; otherwise already right, and recorded as such.
+        else if (olds.loadedSha256 !== news.loadedSha256) await applyPm2(news, olds);
         else
             await run(news.connection, "recording the files the pm2 apps run with", pm2MarkLoadedCommand(news.toolPath, news.user, news.markerDir, news.loadedPaths), {
                 deadlineSeconds: stepSeconds.read,

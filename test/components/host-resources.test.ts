@@ -177,8 +177,15 @@ describe("secrets stay secret", () => {
             expect([isSecretOnWire(r.wire.content), isSecretOnWire(r.wire.contentSha256)], name).toEqual([true, true]);
             expect(r.additionalSecretOutputs, name).toEqual(expect.arrayContaining(["content", "contentSha256"]));
         }
-        // The apps' reload hash is derived from the secret env file, so it stays secret too.
-        expect(isSecretOnWire(registrations.get("frontend-apps-pm2")!.wire.loadedSha256)).toBe(true);
+        // The apps' reload hash is derived from the secret env file, so it stays secret too; so do the
+        // release's files the apps' apply installs (and puts back from the state when a version fails).
+        const apps = registrations.get("frontend-apps-pm2")!;
+        expect(isSecretOnWire(apps.wire.loadedSha256)).toBe(true);
+        expect(isSecretOnWire(apps.wire.files)).toBe(true);
+        expect(apps.additionalSecretOutputs).toEqual(expect.arrayContaining(["loadedSha256", "files"]));
+        const releaseFiles = plainOnWire(apps.wire.files) as { path: string; content: string }[];
+        expect(releaseFiles.map((file) => file.path)).toEqual(["/etc/limen/pm2/ecosystem.config.js", "/srv/limen-frontend/.env.production"]);
+        expect(releaseFiles[1]!.content).toBe(plainOnWire(registrations.get("frontend-apps-env-production")!.wire.content));
         expect(isSecretOnWire(registrations.get("frontend-apps-ecosystem")!.wire.content)).toBe(false);
         expect(plainOnWire(registrations.get("frontend-apps-env-production")!.wire.content)).toContain("SESSION_SECRET='s3cr3t-\\$ession-value'");
     });

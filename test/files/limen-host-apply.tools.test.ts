@@ -1,11 +1,12 @@
 /** files/limen-host.sh run for real: acme-certificate, pm2-apply and confirm-firewall. */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { selfSignedPair } from "../support/certificates";
 import { rootPath } from "../support/root-path";
-import { deadlineArgs, scratchDir, tool } from "../support/host-tool";
+import { pm2FileSets } from "../../hostio/host-tool";
+import { deadlineArgs, fakeSudo, scratchDir, tool } from "../support/host-tool";
 
 
 describe("limen-host acme-certificate runs certbot only when the lineage is not as planned", () => {
@@ -124,24 +125,25 @@ exports.list = (cb) => { looks++; record("list"); const a = looks < 2 ? "launchi
 exports.dump = (force, cb) => { record("dump " + force); cb(null); };
 `,
         );
-        // sudo -u USER -H CMD...: runs CMD (the test runs as root already).
-        writeFileSync(path.join(bin, "sudo"), '#!/bin/sh\nshift 3\nexec "$@"\n', { mode: 0o755 });
+        writeFileSync(path.join(bin, "sudo"), fakeSudo, { mode: 0o755 });
         const loaded = path.join(root, "ecosystem.config.js");
-        writeFileSync(loaded, "module.exports = {};\n");
+        const ecosystem = `module.exports = ${JSON.stringify({ apps: [{ name: "a" }, { name: "b" }] })};\n`;
         const markers = path.join(root, "markers");
         const run = () =>
             spawnSync("bash", [tool, ...deadlineArgs, "pm2-apply", "--user", "root", "--ecosystem", loaded, "--apps", "a,b", "--marker-dir", markers, "--loaded", loaded], {
                 encoding: "utf8",
+                input: pm2FileSets([{ path: loaded, mode: "0644", owner: "root:root", check: "ecosystem", content: ecosystem }], undefined),
                 env: { ...process.env, PATH: `${bin}:${rootPath}` },
             });
         const recorded = () => (existsSync(calls) ? readFileSync(calls, "utf8").trim().split("\n") : []);
         return { run, recorded, loaded, markers };
     }
 
-    it("starts or reloads with the current environment, looks until every process of each app is online, saves, records what they loaded", () => {
+    it("installs the release's files, starts or reloads with the current environment, looks until every process of each app is online, saves, records what they loaded", () => {
         const pm2 = fakePm2();
         const result = pm2.run();
         expect(result.status, result.stderr).toBe(0);
+        expect(readFileSync(pm2.loaded, "utf8")).toContain('"name":"b"');
         expect(pm2.recorded()).toEqual(["connect /root/.pm2", `reload ${pm2.loaded} {"updateEnv":true}`, "list", "list", "dump true"]);
         expect(readFileSync(path.join(pm2.markers, "loaded-root.sha256"), "utf8")).toContain(pm2.loaded);
         // pm2's own chatter stays out of the tool's output.
@@ -211,28 +213,31 @@ exports.list = (cb) => cb(null, [...procs].map(([name, pid]) => ({ name, pm2_env
 exports.dump = (force, cb) => { record("dump"); cb(null); };
 `,
         );
-        // sudo [-n] [-u USER] [-H] [--] CMD...: runs CMD (the test runs as root already).
-        writeFileSync(path.join(bin, "sudo"), '#!/bin/sh\nwhile [ $# -gt 0 ]; do case $1 in -u) shift 2 ;; -n | -H) shift ;; --) shift; break ;; *) break ;; esac; done\nexec "$@"\n', {
-            mode: 0o755,
-        });
+        writeFileSync(path.join(bin, "sudo"), fakeSudo, { mode: 0o755 });
         const free = spawnSync(process.execPath, [
             "-e",
             'const n=require("net");const a=n.createServer().listen(0,"127.0.0.1",()=>{const b=n.createServer().listen(0,"127.0.0.1",()=>{console.log(a.address().port,b.address().port);a.close();b.close()})})',
         ]);
         const [sessionPort = 0, pagePort = 0] = free.stdout.toString().trim().split(" ").map(Number);
         const ecosystem = path.join(root, "ecosystem.config.js");
-        const writeEcosystem = (mode: string) =>
-            writeFileSync(
-                ecosystem,
-                `module.exports = ${JSON.stringify({
+        /** The release: the ecosystem with its apps' MODE. */
+        const release = (mode: string) => [
+            {
+                path: ecosystem,
+                mode: "0644",
+                owner: "root:root",
+                check: "ecosystem",
+                content: `module.exports = ${JSON.stringify({
                     apps: [
                         { name: "a", cwd: root, script: app, args: ["-H", "127.0.0.1", "-p", String(sessionPort)], env: { MODE: mode, PORT: String(sessionPort) } },
                         { name: "b", cwd: root, script: app, args: ["-H", "127.0.0.1", "-p", String(pagePort)], env: { MODE: mode, PORT: String(pagePort) } },
                     ],
                 })};\n`,
-            );
+            },
+        ];
         const markers = path.join(root, "markers");
-        const run = () => {
+        /** pm2-apply with the release of MODE, and the one deployed before (the state's), if any. */
+        const run = (mode: string, previous?: string) => {
             rmSync(calls, { force: true });
             rmSync(requests, { force: true });
             const started = Date.now();
@@ -259,7 +264,12 @@ exports.dump = (force, cb) => { record("dump"); cb(null); };
                     "--gate-page",
                     `http://127.0.0.1:${pagePort}/`,
                 ],
-                { encoding: "utf8", timeout: 60_000, env: { ...process.env, PATH: `${bin}:${rootPath}` } },
+                {
+                    encoding: "utf8",
+                    timeout: 60_000,
+                    input: pm2FileSets(release(mode), previous === undefined ? undefined : release(previous)),
+                    env: { ...process.env, PATH: `${bin}:${rootPath}` },
+                },
             );
             return { ...result, seconds: (Date.now() - started) / 1000 };
         };
@@ -274,14 +284,13 @@ exports.dump = (force, cb) => { record("dump"); cb(null); };
                 }
             }
         };
-        return { run, recorded, requested, writeEcosystem, stop, ecosystem, markers, sessionPort, pagePort };
+        return { run, recorded, requested, release, stop, ecosystem, markers, sessionPort, pagePort };
     }
 
     it("a good release: the candidates pass the gate on spare ports and are deleted, then the rolling reload passes it too and the list is saved", () => {
         const host = candidateHost();
         try {
-            host.writeEcosystem("good");
-            const result = host.run();
+            const result = host.run("good");
             expect(result.status, result.stderr).toBe(0);
             const calls = host.recorded();
             const starts = calls.filter((call) => call.startsWith("start "));
@@ -306,14 +315,13 @@ exports.dump = (force, cb) => { record("dump"); cb(null); };
         }
     });
 
-    it("a release that fails the gate as a candidate: the serving apps are never reloaded, the candidates are gone, the previous files come back", () => {
+    it("a release that fails the gate as a candidate: the serving apps are never reloaded, the candidates are gone, the previous files (from the state) come back", () => {
         const host = candidateHost();
         try {
-            host.writeEcosystem("good");
-            expect(host.run().status).toBe(0);
+            expect(host.run("good").status).toBe(0);
             const good = readFileSync(host.ecosystem, "utf8");
-            host.writeEcosystem("broken");
-            const result = host.run();
+            expect(good).toBe(host.release("good")[0]!.content);
+            const result = host.run("broken", "good");
             expect(result.status).toBe(1);
             expect(result.stderr).toMatch(
                 /limen-host: pm2-apply: the new release, run as a candidate \(a on port \d+, b on port \d+\) before the serving apps were touched, failed the health gate: not passed within 3 s: session check: POST http:\/\/127\.0\.0\.1:\d+\/api\/auth\/session answered 500 "broken"; darc\.kr page: GET http:\/\/127\.0\.0\.1:\d+\/ answered 500 "broken"\. Rolled back: the serving apps were not touched, and the previous ecosystem and \.env\.production are in place again; the change is not applied/,
@@ -321,6 +329,8 @@ exports.dump = (force, cb) => { record("dump"); cb(null); };
             expect(host.recorded()).not.toContain("reload");
             expect(host.recorded().slice(-2)).toEqual(["delete a-candidate", "delete b-candidate"]);
             expect(readFileSync(host.ecosystem, "utf8")).toBe(good);
+            // Nothing about the deploy stays on the host: the marker directory holds the record of what the apps loaded, and no copy of any file.
+            expect(readdirSync(host.markers)).toEqual(["loaded-root.sha256"]);
             // The serving apps were never asked by the gate: only the candidates' ports.
             expect(host.requested().filter((line) => line.includes(` ${host.sessionPort}/`) || line.includes(` ${host.pagePort}/`))).toEqual([]);
         } finally {
@@ -331,11 +341,10 @@ exports.dump = (force, cb) => { record("dump"); cb(null); };
     it("a candidate that exits is seen at once, not after the gate's time, and the run says where its output is", () => {
         const host = candidateHost();
         try {
-            host.writeEcosystem("exits");
-            const result = host.run();
+            const result = host.run("exits");
             expect(result.status).toBe(1);
             expect(result.stderr).toMatch(/a-candidate exited \(its output: \/root\/\.pm2\/logs\/a-candidate-\{out,error\}\.log\)/);
-            expect(result.stderr).toContain("The serving apps were not touched; no earlier files passed the gate on this host");
+            expect(result.stderr).toContain("The serving apps were not touched; there are no earlier files to put back (a first deploy)");
             expect(host.recorded()).not.toContain("reload");
             expect(result.seconds).toBeLessThan(3);
         } finally {

@@ -13,7 +13,8 @@ import { limenFileCommand, parseFileReadings } from "../../hostio/limen-file";
 import { fileProbeCommand, parseFileProbe } from "../../hostio/observe-file";
 import { sha256 } from "../../plan/sha256";
 import { appGroup, appIds, appUser, asApp, hostToolAsRoot, makeScratch, newAppDir } from "../support/app-user";
-import { deadlineArgs, hostTool, scratchDir, tool } from "../support/host-tool";
+import { pm2FileSets } from "../../hostio/host-tool";
+import { deadlineArgs, fakeSudo, hostTool, scratchDir, tool } from "../support/host-tool";
 import { rootPath } from "../support/root-path";
 
 let root = "";
@@ -114,13 +115,30 @@ function stalledPm2(stall: "connect" | "list" | "dump" | "none", gate?: { sessio
             "",
         ].join("\n"),
     );
-    writeFileSync(path.join(bin, "sudo"), '#!/bin/sh\nshift 3\nexec "$@"\n', { mode: 0o755 });
+    writeFileSync(path.join(bin, "sudo"), fakeSudo, { mode: 0o755 });
     const ecosystem = path.join(dir, "ecosystem.config.js");
-    const gatePort = gate ? new URL(gate.session).port : "";
-    writeFileSync(ecosystem, `module.exports = ${JSON.stringify(gate ? { apps: [{ name: "a", script: "app.js", args: ["-p", gatePort], env: { PORT: gatePort } }] } : {})};\n`);
+    const gatePort = gate ? new URL(gate.session).port : "9";
+    // The release pm2-apply installs: the ecosystem, on stdin.
+    const release = pm2FileSets(
+        [
+            {
+                path: ecosystem,
+                mode: "0644",
+                owner: "root:root",
+                check: "ecosystem",
+                content: `module.exports = ${JSON.stringify({ apps: [{ name: "a", script: "app.js", args: ["-p", gatePort], env: { PORT: gatePort } }] })};\n`,
+            },
+        ],
+        undefined,
+    );
     const run = (args: string[], deadlines = ["--deadlines", "pm2-call=1,gate-request=1,certbot=5"]) => {
         const started = Date.now();
-        const result = spawnSync("bash", [tool, ...deadlines, ...args], { encoding: "utf8", timeout: 60_000, env: { ...process.env, PATH: `${bin}:${rootPath}` } });
+        const result = spawnSync("bash", [tool, ...deadlines, ...args], {
+            encoding: "utf8",
+            timeout: 60_000,
+            input: args[0] === "pm2-apply" ? release : "",
+            env: { ...process.env, PATH: `${bin}:${rootPath}` },
+        });
         return { status: result.status, stderr: result.stderr, timedOut: result.error !== undefined, seconds: (Date.now() - started) / 1000 };
     };
     const applyArgs = [
@@ -141,7 +159,7 @@ function stalledPm2(stall: "connect" | "list" | "dump" | "none", gate?: { sessio
                     return false;
                 }
             });
-    return { run, apply, applyArgs, bin, leftRunning };
+    return { run, apply, applyArgs, release, bin, leftRunning };
 }
 
 describe("every call into the app user's pm2 has a deadline, and says which call it waited for", () => {
@@ -200,6 +218,7 @@ describe("the health gate's requests have a deadline on the whole answer, not on
         // spawnSync would block the event loop that serves the trickle: the tool runs beside it.
         const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
             const child = spawn("bash", [tool, "--deadlines", "pm2-call=5,gate-request=1,certbot=5", ...pm2.applyArgs], { env: { ...process.env, PATH: `${pm2.bin}:${rootPath}` } });
+            child.stdin.end(pm2.release);
             let stderr = "";
             child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
             child.on("close", (status) => resolve({ status, stderr }));
@@ -209,7 +228,7 @@ describe("the health gate's requests have a deadline on the whole answer, not on
         expect(result.stderr).toMatch(
             /run as a candidate \(a on port (\d+)\) before the serving apps were touched, failed the health gate: not passed within 3 s: session check: POST http:\/\/127\.0\.0\.1:\1\/api\/auth\/session answered no complete answer within 1 s/,
         );
-        expect(result.stderr).toContain("no earlier files passed the gate on this host");
+        expect(result.stderr).toContain("there are no earlier files to put back (a first deploy)");
     }, 60_000);
 });
 

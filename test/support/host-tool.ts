@@ -31,6 +31,9 @@ export function hostTool(args: string[], stdin: string, timeoutMs?: number, dead
     return { status: result.status, stdout: result.stdout, stderr: result.stderr, timedOut: result.error !== undefined };
 }
 
+/** A stand-in `sudo [-n] [-u USER] [-H] [--] CMD...` that runs CMD (the tests run as root already). */
+export const fakeSudo = '#!/bin/sh\nwhile [ $# -gt 0 ]; do case $1 in -u) shift 2 ;; -n | -H) shift ;; --) shift; break ;; *) break ;; esac; done\nexec "$@"\n';
+
 export function scratchDir(): string {
     return mkdtempSync(path.join(tmpdir(), "limen-host-"));
 }
