@@ -44,7 +44,9 @@ describe("every check, against stand-in hosts", () => {
         const results = await collect(runChecks(other, otherPlan, remoteFor(standInHosts(other, otherPlan, { frontendFreePercent: 4 }))));
         const failed = results.filter((r) => !r.ok);
         expect(failed.map((r) => r.check)).toEqual(["frontend disk"]);
-        expect(failed[0]!.detail).toMatch(/^\/ has 4\.0% free \(0\.8 GiB of 20\.0 GiB\), below limen:verify\.minFreeDiskPercent 10%; pm2's logs \(\/home\/limen\/\.pm2\/logs\) take 12\.0 MiB: /);
+        expect(failed[0]!.detail).toMatch(
+            /^\/ has 4\.0% free \(0\.8 GiB of 20\.0 GiB\), below limen:verify\.minFreeDiskPercent 10%; pm2's logs \(\/home\/limen\/\.pm2\/logs\) take 12\.0 MiB: /,
+        );
     });
 
     it("drift and a wrong proxy target fail their checks only, with the repair and without secrets", async () => {
