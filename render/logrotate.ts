@@ -12,6 +12,7 @@
  * - `copytruncate`: pm2's daemon keeps each log open (in append mode), so the file is copied and then
  *   truncated in place; no signal to pm2, which the app user can stop. Lines written between the copy
  *   and the truncation are lost: at most what the apps write in the time a copy of `maxsize` takes.
+ *   Nothing writes to the copy, so it is compressed at once.
  */
 export interface LogRotationSpec {
     user: string;
@@ -37,8 +38,9 @@ export function renderLogRotationConfig(spec: LogRotationSpec): string {
         `    rotate ${spec.keep}`,
         `    maxage ${spec.maxAgeDays}`,
         "    copytruncate",
+        // Compressed at once: with copytruncate nothing writes to the copy (delaycompress is for a log
+        // its writer still holds after a rename).
         "    compress",
-        "    delaycompress",
         "    missingok",
         "    notifempty",
         "    nomail",
