@@ -1046,10 +1046,17 @@ read_file_sets() {
     done < <(head -c $((8 * 1024 * 1024)))
 }
 
+# forget_earlier_copies USER MARKER_DIR: what versions before the release kept its own files kept of the
+# apps' files under the (root-only) marker directory: the set that last passed the gate and a change it
+# sent back, .env.production's secrets among them. Removed by the first deploy, and by pm2-remove.
+forget_earlier_copies() {
+    rm -rf -- "$2/good-$1" "$2/good-$1.new" "$2/pending-$1" "$2/pending-$1.new"
+}
+
 # set_paths KIND: the paths of a set, comma-separated, in order (as --loaded lists them).
 set_paths() { awk '{ print $5 }' "$sets_dir/$1/files" | paste -sd, -; }
 
-# set_sha256 KIND: the plan's sha256 (as loaded_sha256) of the files a set holds.
+# set_sha256 KIND: one sha256 over the contents of a set's files, in order (to tell two sets apart).
 set_sha256() {
     local mode owner check n path
     while read -r mode owner check n path; do
@@ -1116,8 +1123,7 @@ cmd_pm2_apply() {
     fi
     command -v pm2 >/dev/null || die "pm2 is not installed on this host"
     root_dir --create 0755 "${opt[marker-dir]}"
-    # What earlier versions kept of the apps' files (.env.production's secrets among them): gone.
-    rm -rf -- "${opt[marker-dir]}/good-$user" "${opt[marker-dir]}/good-$user.new" "${opt[marker-dir]}/pending-$user" "${opt[marker-dir]}/pending-$user.new"
+    forget_earlier_copies "$user" "${opt[marker-dir]}"
     read_file_sets
     [ "$(set_paths new)" = "${opt[loaded]}" ] ||
         die "pm2-apply: stdin's planned files ($(set_paths new)) are not the files the apps load (${opt[loaded]})"
@@ -1218,10 +1224,9 @@ cmd_pm2_remove() {
             systemctl daemon-reload
         fi
     fi
-    # The record of what the apps loaded goes with them, and what earlier versions kept of their files
-    # (the set that last passed the gate, a change it sent back: .env.production's secrets among them).
+    # The record of what the apps loaded goes with them, and any copies an earlier version kept.
     if [ -e "${opt[marker-dir]}" ]; then
-        rm -rf -- "${opt[marker-dir]}/good-$user" "${opt[marker-dir]}/good-$user.new" "${opt[marker-dir]}/pending-$user" "${opt[marker-dir]}/pending-$user.new"
+        forget_earlier_copies "$user" "${opt[marker-dir]}"
         rm -f -- "${opt[marker-dir]}/loaded-$user.sha256"
     fi
     echo "pm2 apps removed: $apps"

@@ -15,7 +15,7 @@ import { CertificatePlan } from "./certificates";
 import type { EnvoyPlan } from "./envoy";
 import { renderLogRotationConfig, renderLogRotationService, renderLogRotationTimer } from "../render/logrotate";
 import { acmePaths, envFileName, hostToolPath, logRotationPaths } from "./host-paths";
-import { logRotationSpec, pm2Spec } from "./pm2";
+import { logRotationFiles, logRotationSpec, pm2Spec } from "./pm2";
 
 /** How a file's new content is judged on the host before it replaces the installed one. */
 export type FileCheck = "none" | "nft" | "ecosystem" | "envoy";
@@ -79,9 +79,9 @@ export function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined,
         // The rotation of pm2's logs: read by logrotate and systemd, written by root only.
         ...(
             [
-                ["pm2-logrotate-config", logRotationPaths.config, renderLogRotationConfig],
-                ["pm2-logrotate-service", logRotationPaths.servicePath, renderLogRotationService],
-                ["pm2-logrotate-timer", logRotationPaths.timerPath, renderLogRotationTimer],
+                [logRotationFiles[0], logRotationPaths.config, renderLogRotationConfig],
+                [logRotationFiles[1], logRotationPaths.servicePath, renderLogRotationService],
+                [logRotationFiles[2], logRotationPaths.timerPath, renderLogRotationTimer],
             ] as const
         ).map(([name, filePath, render]) => ({
             name,

@@ -31,7 +31,6 @@ export const firewallPaths = {
  */
 export const logRotationPaths = {
     config: "/etc/limen/logrotate/pm2.conf",
-    serviceName: "limen-pm2-logrotate.service",
     servicePath: "/etc/systemd/system/limen-pm2-logrotate.service",
     timerName: "limen-pm2-logrotate.timer",
     timerPath: "/etc/systemd/system/limen-pm2-logrotate.timer",

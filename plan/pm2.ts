@@ -33,7 +33,7 @@ export interface Pm2Plan {
 
 export interface LogRotationPlan {
     /** Names of the frontend's files that make it up: logrotate's config, the service and the timer. */
-    files: string[];
+    files: readonly string[];
     /** The timer pm2-enable enables and starts (a fact of the apps: enabled and active). */
     timer: string;
     /** The app user's home, as the plan has it; pm2-enable checks it against the host's. */
@@ -50,7 +50,8 @@ export function logRotationSpec(config: LimenConfig): LogRotationSpec {
     return { user: config.apps.user, home: appsHome(config), ...config.apps.logs, configPath: logRotationPaths.config };
 }
 
-export const logRotationFiles = ["pm2-logrotate-config", "pm2-logrotate-service", "pm2-logrotate-timer"];
+/** The frontend's files that make up the rotation (plan/files.ts): logrotate's config, the service, the timer. */
+export const logRotationFiles = ["pm2-logrotate-config", "pm2-logrotate-service", "pm2-logrotate-timer"] as const;
 
 /**
  * What the frontend checks after it reloaded the apps, each within `timeoutSeconds`: the design's

@@ -12,8 +12,8 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { configureLabStack, LabHosts, LabOverrides, openLabStack, readLabHosts, recordFigure, repoRoot, stateDir } from "../stack";
-import { background, inNamespace, labResourceCount, onHost, onHostOk, pm2Status } from "./probes";
+import { configureLabStack, LabHosts, LabOverrides, openLabStack, readLabHosts, recordFigure, stateDir } from "../stack";
+import { inNamespace, labResourceCount, onHost, onHostOk, pm2Status, stormLoop } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
@@ -50,24 +50,13 @@ interface Failure {
  * The storm's clients (lab/storm/client.js, Node's stdlib, no retries) from the outsider through the
  * front door: one loop per mode, each until `stop()`. `counts()` reads their progress so far.
  */
-function stormClients(modes: string[]) {
+function stormClients(modes: ("keepalive" | "fresh")[]) {
     const stopFile = path.join(stateDir, `storm-stop-${process.pid}`);
     rmSync(stopFile, { force: true });
     const loops = modes.map((mode) => {
         const progressFile = path.join(stateDir, `storm-${mode}-${process.pid}.json`);
         rmSync(progressFile, { force: true });
-        const output = background("ip", [
-            "netns",
-            "exec",
-            hosts.hosts.outsider.namespace,
-            process.execPath,
-            path.join(repoRoot, "lab", "storm", "client.js"),
-            `--url=https://${limenDomain}/`,
-            `--connect=${hosts.hosts.frontend.ipv4}`,
-            `--mode=${mode}`,
-            `--stop-file=${stopFile}`,
-            `--progress-file=${progressFile}`,
-        ]);
+        const output = stormLoop(hosts, `https://${limenDomain}/`, { mode, stopFile, progressFile });
         return { mode, output, progressFile };
     });
     return {

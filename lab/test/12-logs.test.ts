@@ -9,8 +9,8 @@ import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { configureLabStack, LabHosts, openLabStack, readLabHosts, recordFigure, repoRoot, stateDir } from "../stack";
-import { background, inNamespace, onHostOk } from "./probes";
+import { configureLabStack, LabHosts, openLabStack, readLabHosts, recordFigure, stateDir } from "../stack";
+import { inNamespace, onHostOk, stormLoop } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
@@ -100,17 +100,7 @@ describe("pm2's logs rotate within the policy while the site answers", () => {
     it("four floods of 100 MB, each followed by the rotation: every log back under maxSizeMb, at most `keep` rotated files of each, all the app user's; no request failed", async () => {
         const stopFile = path.join(stateDir, `logs-storm-stop-${process.pid}`);
         rmSync(stopFile, { force: true });
-        const client = background("ip", [
-            "netns",
-            "exec",
-            hosts.hosts.outsider.namespace,
-            process.execPath,
-            path.join(repoRoot, "lab", "storm", "client.js"),
-            `--url=https://${limenDomain}/`,
-            `--connect=${hosts.hosts.frontend.ipv4}`,
-            "--mode=fresh",
-            `--stop-file=${stopFile}`,
-        ]);
+        const client = stormLoop(hosts, `https://${limenDomain}/`, { mode: "fresh", stopFile });
         let written = 0;
         const rotations: number[] = [];
         // The timer would rotate at its own times too (every quarter hour), under a flood that is being

@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
 import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
-import { repoRoot } from "../stack";
+import { LabHosts, repoRoot } from "../stack";
 
 export interface Result {
     status: number | null;
@@ -88,6 +88,26 @@ export function background(command: string, args: string[]): Promise<string> {
         child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
         child.on("close", () => resolve(out));
     });
+}
+
+/**
+ * One loop of the storm's client (lab/storm/client.js: Node's stdlib, no retries) from the outsider to
+ * `url` through the frontend's public address, until `stopFile` appears; resolves to its output (a JSON
+ * line per failure, then the summary). With `progressFile`, the counts so far are rewritten there.
+ */
+export function stormLoop(hosts: LabHosts, url: string, options: { mode: "keepalive" | "fresh"; stopFile: string; progressFile?: string }): Promise<string> {
+    return background("ip", [
+        "netns",
+        "exec",
+        hosts.hosts.outsider.namespace,
+        process.execPath,
+        path.join(repoRoot, "lab", "storm", "client.js"),
+        `--url=${url}`,
+        `--connect=${hosts.hosts.frontend.ipv4}`,
+        `--mode=${options.mode}`,
+        `--stop-file=${options.stopFile}`,
+        ...(options.progressFile ? [`--progress-file=${options.progressFile}`] : []),
+    ]);
 }
 
 /** `pulumi preview --refresh --diff`: the resources it would change (by name), and its text. */

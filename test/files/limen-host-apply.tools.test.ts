@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { selfSignedPair } from "../support/certificates";
 import { rootPath } from "../support/root-path";
 import { pm2FileSets } from "../../hostio/host-tool";
-import { deadlineArgs, fakeSudo, scratchDir, tool } from "../support/host-tool";
+import { deadlineArgs, fakePm2Layout, scratchDir, tool } from "../support/host-tool";
 
 
 describe("limen-host acme-certificate runs certbot only when the lineage is not as planned", () => {
@@ -108,11 +108,7 @@ describe("limen-host pm2-apply: one Node process on pm2's API", () => {
      */
     function fakePm2(options: { reloadError?: string } = {}) {
         const root = scratchDir();
-        const pkg = path.join(root, "lib", "node_modules", "pm2");
-        const bin = path.join(root, "bin");
-        spawnSync("mkdir", ["-p", path.join(pkg, "bin"), bin]);
-        writeFileSync(path.join(pkg, "bin", "pm2"), "#!/bin/sh\necho the CLI is not used >&2; exit 99\n", { mode: 0o755 });
-        spawnSync("ln", ["-s", path.join(pkg, "bin", "pm2"), path.join(bin, "pm2")]);
+        const { pkg, bin } = fakePm2Layout(root);
         const calls = path.join(root, "pm2-calls");
         writeFileSync(
             path.join(pkg, "index.js"),
@@ -125,7 +121,6 @@ exports.list = (cb) => { looks++; record("list"); const a = looks < 2 ? "launchi
 exports.dump = (force, cb) => { record("dump " + force); cb(null); };
 `,
         );
-        writeFileSync(path.join(bin, "sudo"), fakeSudo, { mode: 0o755 });
         const loaded = path.join(root, "ecosystem.config.js");
         const ecosystem = `module.exports = ${JSON.stringify({ apps: [{ name: "a" }, { name: "b" }] })};\n`;
         const markers = path.join(root, "markers");
@@ -169,11 +164,7 @@ describe("limen-host pm2-apply with a gate: a candidate of the new files passes 
      */
     function candidateHost() {
         const root = scratchDir();
-        const pkg = path.join(root, "lib", "node_modules", "pm2");
-        const bin = path.join(root, "bin");
-        spawnSync("mkdir", ["-p", path.join(pkg, "bin"), bin]);
-        writeFileSync(path.join(pkg, "bin", "pm2"), "#!/bin/sh\necho the CLI is not used >&2; exit 99\n", { mode: 0o755 });
-        spawnSync("ln", ["-s", path.join(pkg, "bin", "pm2"), path.join(bin, "pm2")]);
+        const { pkg, bin } = fakePm2Layout(root);
         const calls = path.join(root, "pm2-calls");
         const pids = path.join(root, "pids");
         const requests = path.join(root, "requests");
@@ -213,7 +204,6 @@ exports.list = (cb) => cb(null, [...procs].map(([name, pid]) => ({ name, pm2_env
 exports.dump = (force, cb) => { record("dump"); cb(null); };
 `,
         );
-        writeFileSync(path.join(bin, "sudo"), fakeSudo, { mode: 0o755 });
         const free = spawnSync(process.execPath, [
             "-e",
             'const n=require("net");const a=n.createServer().listen(0,"127.0.0.1",()=>{const b=n.createServer().listen(0,"127.0.0.1",()=>{console.log(a.address().port,b.address().port);a.close();b.close()})})',

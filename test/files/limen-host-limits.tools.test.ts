@@ -4,7 +4,7 @@
  * has a deadline, and root runs no command that resolves into a directory the app user can change.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
@@ -14,7 +14,7 @@ import { fileProbeCommand, parseFileProbe } from "../../hostio/observe-file";
 import { sha256 } from "../../plan/sha256";
 import { appGroup, appIds, appUser, asApp, hostToolAsRoot, makeScratch, newAppDir } from "../support/app-user";
 import { pm2FileSets } from "../../hostio/host-tool";
-import { deadlineArgs, fakeSudo, hostTool, scratchDir, tool } from "../support/host-tool";
+import { deadlineArgs, fakePm2Layout, hostTool, scratchDir, tool } from "../support/host-tool";
 import { rootPath } from "../support/root-path";
 
 let root = "";
@@ -93,13 +93,8 @@ describe("a file larger than 1 MiB is refused before root reads a byte of it", (
  */
 function stalledPm2(stall: "connect" | "list" | "dump" | "none", gate?: { session: string; page: string }) {
     const dir = scratchDir();
-    const pkg = path.join(dir, "lib", "node_modules", "pm2");
-    const bin = path.join(dir, "bin");
-    mkdirSync(path.join(pkg, "bin"), { recursive: true });
-    mkdirSync(bin);
     // The CLI: a daemon that never answers.
-    writeFileSync(path.join(pkg, "bin", "pm2"), `#!/bin/sh\necho $$ > ${dir}/cli.pid\nexec sleep 300\n`, { mode: 0o755 });
-    symlinkSync(path.join(pkg, "bin", "pm2"), path.join(bin, "pm2"));
+    const { pkg, bin } = fakePm2Layout(dir, `#!/bin/sh\necho $$ > ${dir}/cli.pid\nexec sleep 300\n`);
     const never = (call: string) => (call === stall ? "() => undefined" : "(cb) => cb(null)");
     writeFileSync(
         path.join(pkg, "index.js"),
@@ -115,7 +110,6 @@ function stalledPm2(stall: "connect" | "list" | "dump" | "none", gate?: { sessio
             "",
         ].join("\n"),
     );
-    writeFileSync(path.join(bin, "sudo"), fakeSudo, { mode: 0o755 });
     const ecosystem = path.join(dir, "ecosystem.config.js");
     const gatePort = gate ? new URL(gate.session).port : "9";
     // The release pm2-apply installs: the ecosystem, on stdin.

@@ -3,7 +3,7 @@
  * nothing here): the same script the stack installs on every host.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseConfig } from "../../config";
@@ -32,7 +32,23 @@ export function hostTool(args: string[], stdin: string, timeoutMs?: number, dead
 }
 
 /** A stand-in `sudo [-n] [-u USER] [-H] [--] CMD...` that runs CMD (the tests run as root already). */
-export const fakeSudo = '#!/bin/sh\nwhile [ $# -gt 0 ]; do case $1 in -u) shift 2 ;; -n | -H) shift ;; --) shift; break ;; *) break ;; esac; done\nexec "$@"\n';
+const fakeSudo = '#!/bin/sh\nwhile [ $# -gt 0 ]; do case $1 in -u) shift 2 ;; -n | -H) shift ;; --) shift; break ;; *) break ;; esac; done\nexec "$@"\n';
+
+/**
+ * A stand-in pm2 package in ROOT laid out as npm installs it (`lib/node_modules/pm2`, its CLI at
+ * `bin/pm2`, on PATH through a symlink in ROOT/bin) with `cli` as the CLI, and the stand-in sudo in that
+ * bin; the caller writes the API (`<pkg>/index.js`). Put `bin` first on the tool's PATH.
+ */
+export function fakePm2Layout(root: string, cli = "#!/bin/sh\necho the CLI is not used >&2; exit 99\n"): { pkg: string; bin: string } {
+    const pkg = path.join(root, "lib", "node_modules", "pm2");
+    const bin = path.join(root, "bin");
+    mkdirSync(path.join(pkg, "bin"), { recursive: true });
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(path.join(pkg, "bin", "pm2"), cli, { mode: 0o755 });
+    symlinkSync(path.join(pkg, "bin", "pm2"), path.join(bin, "pm2"));
+    writeFileSync(path.join(bin, "sudo"), fakeSudo, { mode: 0o755 });
+    return { pkg, bin };
+}
 
 export function scratchDir(): string {
     return mkdtempSync(path.join(tmpdir(), "limen-host-"));
