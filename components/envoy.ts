@@ -4,7 +4,7 @@ import { sshAgentMaterial } from "../hostio/ssh-material";
 import { EnvoyPlan } from "../plan/envoy";
 import { FilePlan } from "../plan/files";
 import { hostFile } from "./host-file";
-import { ContainerName, EnvoyGate } from "./host-resources";
+import { ContainerName, EnvoyGate, EnvoyRelease } from "./host-resources";
 import { RemoteHost } from "./host";
 
 export interface EnvoyProxyArgs {
@@ -18,18 +18,20 @@ export interface EnvoyProxyArgs {
     files: FilePlan[];
     /** Resources on the host that must be in place first, such as the firewall opening 80/443 (default none). */
     after?: pulumi.Resource[];
-    /** What the door's gate waits for besides the container: the apps it reaches (default none). */
+    /** What the door's gate waits for: the apps it reaches (default none). */
     gateAfter?: pulumi.Resource[];
 }
 
 /**
  * Envoy on the frontend, run by Docker over SSH: the pinned image on the host network with the
- * rendered bootstrap mounted read-only. The new config is checked with `envoy --mode validate` in
- * the same image before it replaces the installed one, and only then is the container replaced; the
- * door must then answer for each site, or the config that last passed comes back (the gate).
+ * rendered bootstrap mounted read-only. A new bootstrap or image is released without dropping a
+ * request (plan/envoy.ts): `EnvoyRelease` validates it, judges it on a candidate and serves it from a
+ * standby beside the serving container, which drains; the Docker provider then replaces the
+ * container, and `EnvoyGate` checks the new one and retires the standby.
  */
 export class EnvoyProxy extends pulumi.ComponentResource {
     public readonly container: Container;
+    public readonly release: EnvoyRelease;
     public readonly gate: EnvoyGate;
 
     constructor(name: string, args: EnvoyProxyArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -73,10 +75,37 @@ export class EnvoyProxy extends pulumi.ComponentResource {
 
         const bootstrap = args.files.find((file) => file.name === "envoy-config");
         if (!bootstrap) throw new Error("the frontend's plan has Envoy but no envoy-config file");
+        const release = args.plan.release;
+        const step = {
+            connection: args.host.connection,
+            toolPath: args.host.toolPath,
+            stateDir: release.stateDir,
+            containerName: args.plan.container.name,
+            httpsPort: release.httpsPort,
+            serverNames: release.serverNames,
+            timeoutSeconds: release.timeoutSeconds,
+            drainSeconds: release.drainSeconds,
+        };
+        // Before the bootstrap is installed and the container replaced: the new config must pass on a
+        // candidate, and a standby serves it while the Docker provider replaces the container.
+        this.release = new EnvoyRelease(
+            `${name}-release`,
+            {
+                ...step,
+                configPath: bootstrap.path,
+                configSha256: args.plan.configSha256,
+                bootstrap: args.plan.bootstrap,
+                candidateBootstrap: args.plan.candidateBootstrap,
+                image: args.plan.image,
+                mounts: args.plan.certificateMounts,
+            },
+            // The candidate runs the pulled image on the certificate files, and its gate asks the apps.
+            { parent: this, dependsOn: [...dependsOn, ...tlsFiles, image, ...(args.gateAfter ?? [])] },
+        );
         const configFile = hostFile(resourceName(bootstrap), args.host, bootstrap, {
             parent: this,
             // envoy --mode validate runs the pulled image and loads the certificate files, so they go first.
-            dependsOn: [...dependsOn, ...tlsFiles, image],
+            dependsOn: [...dependsOn, ...tlsFiles, image, this.release],
         });
 
         const container = args.plan.container;
@@ -96,31 +125,21 @@ export class EnvoyProxy extends pulumi.ComponentResource {
                 restart: "unless-stopped",
                 command: container.command,
                 envs: container.envs,
-                mounts: container.mounts.map((mount) => ({ type: "bind", ...mount, readOnly: true })),
+                mounts: [
+                    ...container.mounts.map((mount) => ({ type: "bind", ...mount, readOnly: true })),
+                    // Its admin socket's directory, its own (the release asks it to drain there).
+                    { type: "bind", ...container.adminMount, readOnly: false },
+                ],
                 // A changed config replaces the container; the label carries the hash that decides it.
                 labels: [container.configLabel],
                 mustRun: true,
             },
             { parent: this, provider, dependsOn: [configFile, containerName], deleteBeforeReplace: true },
         );
-        // The door must answer through the new container, or the config that last passed comes back.
-        const gate = args.plan.gate;
+        // The new container must be ready and the door answer through it; then the standby goes.
         this.gate = new EnvoyGate(
             `${name}-gate`,
-            {
-                connection: args.host.connection,
-                toolPath: args.host.toolPath,
-                markerDir: gate.markerDir,
-                configPath: bootstrap.path,
-                configSha256: args.plan.configSha256,
-                containerName: container.name,
-                containerId: this.container.id,
-                image: args.plan.image,
-                mounts: args.plan.certificateMounts,
-                httpsPort: gate.httpsPort,
-                serverNames: gate.serverNames,
-                timeoutSeconds: gate.timeoutSeconds,
-            },
+            { ...step, configSha256: args.plan.configSha256, containerId: this.container.id },
             { parent: this, dependsOn: [this.container, ...(args.gateAfter ?? [])] },
         );
         this.registerOutputs({ container: this.container.id });

@@ -141,23 +141,41 @@ export class ContainerName extends pulumi.CustomResource {
     }
 }
 
-export interface EnvoyGateArgs {
+/** What both steps of the front door's release name (plan/envoy.ts, EnvoyReleasePlan). */
+interface EnvoyReleaseStepArgs {
     connection: pulumi.Input<HostConnection>;
     toolPath: string;
-    markerDir: string;
-    configPath: string;
-    configSha256: string;
+    stateDir: string;
     containerName: string;
-    /** The container's id: a new container is judged again. */
-    containerId: pulumi.Input<string>;
-    image: string;
-    mounts: string[];
     httpsPort: number;
     serverNames: string[];
     timeoutSeconds: number;
+    drainSeconds: number;
 }
 
-/** The front door's gate after Envoy's container is replaced, with its rollback (provider/envoy-gate-provider.ts). */
+export interface EnvoyReleaseArgs extends EnvoyReleaseStepArgs {
+    configPath: string;
+    configSha256: string;
+    bootstrap: string;
+    candidateBootstrap: string;
+    image: string;
+    mounts: string[];
+}
+
+/** The front door's release before the container is replaced (provider/envoy-release-provider.ts). */
+export class EnvoyRelease extends pulumi.CustomResource {
+    constructor(name: string, args: EnvoyReleaseArgs, opts: pulumi.CustomResourceOptions) {
+        super(hostResourceTypes.envoyRelease, name, args, { ...opts, additionalSecretOutputs: ["connection"] });
+    }
+}
+
+export interface EnvoyGateArgs extends EnvoyReleaseStepArgs {
+    configSha256: string;
+    /** The container's id: a new container (a release, or a repair after drift) is judged again. */
+    containerId: pulumi.Input<string>;
+}
+
+/** After Envoy's container is created: ready, the gate, the standby gone (provider/envoy-release-provider.ts). */
 export class EnvoyGate extends pulumi.CustomResource {
     constructor(name: string, args: EnvoyGateArgs, opts: pulumi.CustomResourceOptions) {
         super(hostResourceTypes.envoyGate, name, args, { ...opts, additionalSecretOutputs: ["connection"] });

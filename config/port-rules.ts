@@ -66,7 +66,6 @@ export const frontendPortsRule: CrossKeyRule = {
         ["envoy", "enabled"],
         ["envoy", "httpPort"],
         ["envoy", "httpsPort"],
-        ["envoy", "adminPort"],
         ["tls", "source"],
         ["tls", "responderPort"],
     ],
@@ -75,8 +74,6 @@ export const frontendPortsRule: CrossKeyRule = {
             [["ssh", "port"], view.get(["ssh", "port"])],
             [["apps", "limenFrontend", "port"], view.get(["apps", "limenFrontend", "port"])],
             [["apps", "darc", "port"], view.get(["apps", "darc", "port"])],
-            // Guarded by the firewall even with Envoy off: on SSH's port that guard would drop SSH.
-            [["envoy", "adminPort"], view.get(["envoy", "adminPort"])],
         ];
         if (view.get<boolean>(["envoy", "enabled"]) === true) {
             ports.push([["envoy", "httpPort"], view.get(["envoy", "httpPort"])], [["envoy", "httpsPort"], view.get(["envoy", "httpsPort"])]);

@@ -1232,7 +1232,7 @@ cmd_pm2_remove() {
     echo "pm2 apps removed: $apps"
 }
 
-# --- the front door's gate: envoy-gate, envoy-gate-forget ------------------------------------------
+# --- the front door's release: envoy-release, envoy-settle, envoy-forget ------------------------------------------
 # The front door's gate, after Docker replaced Envoy's container: an https request to 127.0.0.1 on the
 # https port with each site's name (SNI and Host) must get an answer from the site (a status below
 # 500; a route to an app that does not answer is Envoy's 503), within SECONDS. Tried every 0.5 s; what
@@ -1275,69 +1275,248 @@ envoy_gate() {
     sudo -n -u nobody -- "$node" -e "$envoy_gate_script" "$@" "$(deadline gate-request)"
 }
 
-# envoy-gate: after Envoy's container was replaced with the config at --config, the front door must
-# answer (envoy_gate). If it does not, the config that last passed comes back through the same
-# validated install (`envoy --mode validate` in the image, with the container's mounts), the container
-# is restarted on it (Docker mounts the file anew at a start), the door is checked again, the failed
-# config is kept aside as pending, and the command fails saying what it saw and that it rolled back.
-# stdin holds the sha256 the plan gives the config: when the installed config is the rolled-back one and
-# the pending one is the planned one, it is installed and tried again (the stack's file resource already
-# recorded it as written).
-cmd_envoy_gate() {
-    opts envoy-gate "config container https-port names seconds marker-dir envoy-image mount" "$@"
-    need envoy-gate config container https-port names seconds marker-dir envoy-image
-    need_deadlines gate-request
-    [[ ${opt[seconds]} =~ ^[1-9][0-9]*$ ]] || die "envoy-gate: --seconds must be a whole number of seconds, got '${opt[seconds]}'"
-    [[ ${opt[https-port]} =~ ^[1-9][0-9]*$ ]] || die "envoy-gate: --https-port must be a port number, got '${opt[https-port]}'"
-    envoy_image=${opt[envoy-image]}
-    local config=${opt[config]} container=${opt[container]} planned problem again status=0 started
-    local good="${opt[marker-dir]}/envoy-good.yaml" pending="${opt[marker-dir]}/envoy-pending.yaml"
-    read -r planned || true
-    [[ $planned =~ ^[0-9a-f]{64}$ ]] || die "envoy-gate: stdin must hold the planned config's sha256"
-    root_dir "$(dirname "$config")"
-    root_dir --create 0755 "${opt[marker-dir]}"
-    config_sha() { sha256sum <"$1" 2>/dev/null | cut -c1-64; }
-    if [ -f "$pending" ]; then
-        if [ "$(config_sha "$config")" != "$planned" ] && [ "$(config_sha "$pending")" = "$planned" ]; then
-            echo "limen-host: envoy-gate: trying again the config the gate sent back" >&2
-            install_file "$config" 0644 root:root envoy <"$pending"
-            docker restart "$container" >/dev/null || die "envoy-gate: docker restart $container failed"
-        fi
-        rm -f -- "$pending"
-    fi
-    if [ "$(config_sha "$config")" != "$planned" ]; then
-        die "envoy-gate: $config is not the planned config: changed on the host since the stack wrote it; \`pulumi up --refresh\` writes it again"
-    fi
-    problem=$(envoy_gate "${opt[https-port]}" "${opt[names]}" "${opt[seconds]}") || status=$?
-    if [ "$status" -eq 0 ]; then
-        install -m 0600 -- "$config" "$good"
-        # Where that config answers: the door is asked there again after a rollback to it.
-        printf '%s %s\n' "${opt[https-port]}" "${opt[names]}" >"$good.door"
-        echo "the front door answers for ${opt[names]}"
-        return 0
-    fi
-    [ "$status" -eq 2 ] || die "envoy-gate: the gate could not run: $problem"
-    [ -f "$good" ] || die "envoy-gate: $problem; no earlier config passed the gate on this host, so nothing was rolled back"
-    install -m 0600 -- "$config" "$pending"
-    install_file "$config" 0644 root:root envoy <"$good"
-    started=$SECONDS
-    docker restart "$container" >/dev/null || die "envoy-gate: $problem; rolling back: docker restart $container failed"
-    local good_port=${opt[https-port]} good_names=${opt[names]}
-    if [ -f "$good.door" ]; then read -r good_port good_names <"$good.door"; fi
-    again=$(envoy_gate "$good_port" "$good_names" "${opt[seconds]}") ||
-        die "envoy-gate: $problem. Rolled back to the previous config and restarted $container, but the door fails with it too: $again"
-    die "envoy-gate: $problem. Rolled back: the previous config is in place again, $container was restarted on it and the door answered in $((SECONDS - started)) s; the change is not applied"
+# One request to an Envoy's admin, by root: on the container's unix socket (in a root-only directory),
+# or on 127.0.0.1:PORT for a container from before the admin moved to a socket (only ever asked to
+# drain: whoever holds that port gains nothing by the request). The answer is capped at 1 MiB. With
+# /listeners?format=json it prints one line per bound listener: `NAME PORT`.
+# shellcheck disable=SC2016 # JavaScript, not shell
+envoy_admin_script='
+const [where, method, path, seconds] = process.argv.slice(1);
+const target = /^[0-9]+$/.test(where) ? { host: "127.0.0.1", port: Number(where) } : { socketPath: where };
+const req = require("http").request({ ...target, method, path }, (res) => {
+    let body = "";
+    res.setEncoding("utf8");
+    res.on("data", (chunk) => {
+        body += chunk;
+        if (body.length > 1048576) req.destroy(new Error("an answer over 1 MiB"));
+    });
+    res.on("end", () => {
+        if (res.statusCode !== 200) {
+            console.error(`${method} ${path} answered ${res.statusCode}`);
+            process.exit(1);
+        }
+        if (!path.startsWith("/listeners")) return process.stdout.write(body);
+        for (const status of JSON.parse(body).listener_statuses ?? []) {
+            console.log(`${status.name} ${status.local_address?.socket_address?.port_value ?? 0}`);
+        }
+    });
+});
+const timer = setTimeout(() => req.destroy(new Error(`no answer within ${seconds} s`)), Number(seconds) * 1000);
+req.on("close", () => clearTimeout(timer));
+req.on("error", (error) => {
+    console.error(`${method} ${path}: ${error.code || error.message}`);
+    process.exit(1);
+});
+req.end();
+'
+
+# envoy_admin NAME|PORT METHOD PATH: the admin of the container NAME (its socket under the state
+# directory) or of the one whose admin is on PORT.
+envoy_admin() {
+    local where=$1 node
+    node=$(trusted_command node) || exit 1
+    [[ $where =~ ^[0-9]+$ ]] || where="$envoy_state/admin/$where/admin.sock"
+    "$node" -e "$envoy_admin_script" "$where" "$2" "$3" "$(deadline gate-request)"
 }
 
-# envoy-gate-forget: the gate's copies (the config that last passed, a pending one) removed, with Envoy.
-cmd_envoy_gate_forget() {
-    opts envoy-gate-forget "marker-dir" "$@"
-    need envoy-gate-forget marker-dir
-    if [ -e "${opt[marker-dir]}" ]; then
-        root_dir "${opt[marker-dir]}"
-        rm -f -- "${opt[marker-dir]}/envoy-good.yaml" "${opt[marker-dir]}/envoy-good.yaml.door" "${opt[marker-dir]}/envoy-pending.yaml"
+# The Envoy release's containers and files (plan/envoy.ts): the serving container (the Docker
+# provider's), the candidate that judges a new config on ports the kernel picks on 127.0.0.1, and the
+# standby that serves the new config on the public ports beside the serving container (SO_REUSEPORT)
+# while the Docker provider replaces it. Each has its admin socket in a root-only directory of its own,
+# mounted at /run/limen-envoy; the candidate and the standby run on a copy of their config kept beside.
+envoy_state=""
+envoy_candidate=limen-envoy-candidate
+envoy_standby=limen-envoy-standby
+envoy_command=()
+
+# envoy_remove NAME: the container and its files gone (a container that is not there is no error).
+envoy_remove() {
+    docker rm --force "$1" >/dev/null 2>&1 || true
+    rm -rf -- "${envoy_state:?}/admin/$1" "$envoy_state/$1.yaml"
+}
+
+# envoy_run NAME CONFIG: NAME started detached from the image, as the serving container runs (host
+# network, ENVOY_UID=0, the certificate directories read-only), on CONFIG (copied beside), with a fresh
+# admin directory. Not restarted by Docker: a container that stops is a finding, not something to retry.
+envoy_run() {
+    local name=$1 mount
+    local args=(--detach --name "$name" --network host --restart no -e ENVOY_UID=0 --label "limen.envoy.role=${name#limen-envoy-}")
+    envoy_remove "$name"
+    install -m 0600 -- "$2" "$envoy_state/$name.yaml"
+    mkdir -m 0700 -- "$envoy_state/admin/$name"
+    args+=(-v "$envoy_state/$name.yaml:/etc/envoy/envoy.yaml:ro" -v "$envoy_state/admin/$name:/run/limen-envoy")
+    for mount in "${envoy_mounts[@]}"; do
+        root_dir "$mount"
+        args+=(-v "$mount:$mount:ro")
+    done
+    docker run "${args[@]}" "$envoy_image" "${envoy_command[@]}" >/dev/null || die "envoy-release: docker run $name failed"
+}
+
+# envoy_wait_ready NAME SECONDS: NAME's admin says LIVE within SECONDS, or the run stops saying what
+# NAME printed (a port it cannot bind, a file it cannot read) and what it became.
+envoy_wait_ready() {
+    local name=$1 seconds=$2 started=$SECONDS running
+    while [ $((SECONDS - started)) -lt "$seconds" ]; do
+        if [ "$(envoy_admin "$name" GET /ready 2>/dev/null)" = LIVE ]; then return 0; fi
+        running=$(docker inspect --format '{{.State.Running}}' "$name" 2>/dev/null || echo gone)
+        if [ "$running" != true ]; then
+            echo "$name stopped before it was ready; its last words: $(docker logs --tail 5 "$name" 2>&1 | tr '\n' ' ' | cut -c1-600)"
+            return 1
+        fi
+        sleep 0.2
+    done
+    echo "$name was not ready within $seconds s; its last words: $(docker logs --tail 5 "$name" 2>&1 | tr '\n' ' ' | cut -c1-600)"
+    return 1
+}
+
+# envoy_drain NAME|PORT SECONDS: the Envoy stops taking connections gracefully (its clients are told
+# to close theirs; its listeners close after SECONDS, Envoy's --drain-time-s), and the wait is over
+# when they have closed. What is then still connected finishes when the container stops.
+envoy_drain() {
+    local where=$1 seconds=$2
+    envoy_admin "$where" POST "/drain_listeners?graceful&inboundonly" >/dev/null || return 1
+    sleep "$seconds"
+    sleep 1
+}
+
+# envoy_setup: the options every Envoy release subcommand shares.
+envoy_setup() {
+    local sub=$1
+    need "$sub" container state-dir https-port names seconds drain-seconds
+    need_deadlines gate-request envoy-validate
+    [[ ${opt[seconds]} =~ ^[1-9][0-9]*$ ]] || die "$sub: --seconds must be a whole number of seconds, got '${opt[seconds]}'"
+    [[ ${opt[drain-seconds]} =~ ^[1-9][0-9]*$ ]] || die "$sub: --drain-seconds must be a whole number of seconds, got '${opt[drain-seconds]}'"
+    [[ ${opt[https-port]} =~ ^[1-9][0-9]*$ ]] || die "$sub: --https-port must be a port number, got '${opt[https-port]}'"
+    envoy_state=${opt[state-dir]}
+    root_dir --create 0700 "$envoy_state"
+    root_dir --create 0700 "$envoy_state/admin"
+    envoy_command=(envoy -c /etc/envoy/envoy.yaml --drain-time-s "${opt[drain-seconds]}")
+}
+
+# legacy_admin_port CONFIG: the admin port of an installed config from before the admin moved to a
+# socket (`port_value` under `admin:`), or nothing.
+legacy_admin_port() {
+    [ -f "$1" ] || return 0
+    awk '/^admin:/ { inside = 1; next } /^[^ #]/ { inside = 0 } inside && /port_value:/ { print $2; exit }' "$1"
+}
+
+# envoy-release: a new Envoy config (or image) reaches the door without dropping a request. stdin: two
+# lines, `public BASE64` (the bootstrap the serving container will run) and `candidate BASE64` (the
+# same on ports the kernel picks on 127.0.0.1).
+#  1. The bootstrap is judged by `envoy --mode validate` in the image.
+#  2. The candidate runs it on loopback, and the front door's gate (envoy_gate) must pass through it.
+#  3. With a container serving now: the standby starts on the public ports beside it.
+#  4. The bootstrap is installed at --config, for the container the Docker provider creates next.
+#  5. The serving container drains, so that only the standby takes new connections while the Docker
+#     provider replaces it.
+# A failure at 1-3 changes nothing the door serves: the command stops, saying what it saw.
+cmd_envoy_release() {
+    opts envoy-release "config container state-dir https-port names seconds drain-seconds envoy-image mount" "$@"
+    need envoy-release config envoy-image
+    envoy_setup envoy-release
+    envoy_image=${opt[envoy-image]}
+    local config=${opt[config]} container=${opt[container]} kind text public="" candidate="" problem status=0 port=""
+    root_dir "$(dirname "$config")"
+    stage_dir=$(mktemp -d /run/limen-host.XXXXXX)
+    while read -r kind text; do
+        case "$kind" in
+            public) public="$stage_dir/envoy.yaml" ;;
+            candidate) candidate="$stage_dir/candidate.yaml" ;;
+            *) die "envoy-release: stdin: unknown line '$kind'" ;;
+        esac
+        base64 -d <<<"$text" >"$stage_dir/$kind.in" || die "envoy-release: stdin: the $kind config is not base64"
+        if [ "$kind" = public ]; then mv -- "$stage_dir/$kind.in" "$public"; else mv -- "$stage_dir/$kind.in" "$candidate"; fi
+    done
+    if [ -z "$public" ] || [ -z "$candidate" ]; then die "envoy-release: stdin must hold the public and the candidate config"; fi
+
+    validate_envoy "$public" || die "envoy-release: envoy --mode validate rejected the new config; nothing changed"
+
+    envoy_run "$envoy_candidate" "$candidate"
+    problem=$(envoy_wait_ready "$envoy_candidate" "${opt[seconds]}") || {
+        envoy_remove "$envoy_candidate"
+        die "envoy-release: the new config's candidate did not start: $problem. Nothing changed: the door serves the previous config"
+    }
+    port=$(envoy_admin "$envoy_candidate" GET "/listeners?format=json" | awk '$1 == "https" { print $2 }')
+    [[ $port =~ ^[1-9][0-9]*$ ]] || {
+        envoy_remove "$envoy_candidate"
+        die "envoy-release: the candidate's admin names no bound https listener; nothing changed"
+    }
+    problem=$(envoy_gate "$port" "${opt[names]}" "${opt[seconds]}") || status=$?
+    envoy_remove "$envoy_candidate"
+    if [ "$status" -ne 0 ]; then
+        [ "$status" -eq 2 ] || die "envoy-release: the gate could not run: $problem"
+        die "envoy-release: the new config failed on its candidate (127.0.0.1:$port): $problem. Nothing changed: the door serves the previous config"
     fi
-    echo "the front door gate's copies removed"
+    echo "the new config's candidate passed the gate for ${opt[names]}"
+
+    if [ "$(docker inspect --format '{{.State.Running}}' "$container" 2>/dev/null)" = true ]; then
+        envoy_run "$envoy_standby" "$public"
+        problem=$(envoy_wait_ready "$envoy_standby" "${opt[seconds]}") || {
+            envoy_remove "$envoy_standby"
+            die "envoy-release: the standby on the public ports did not start: $problem. Nothing changed: the door serves the previous config"
+        }
+        echo "$envoy_standby serves the new config beside $container"
+    fi
+
+    # The config the Docker provider's container mounts; validated above, so installed as it is.
+    local old_admin_port
+    old_admin_port=$(legacy_admin_port "$config")
+    install_file "$config" 0644 root:root none <"$public"
+    [ -d "$envoy_state/admin/$container" ] || mkdir -m 0700 -- "$envoy_state/admin/$container"
+
+    if [ "$(docker inspect --format '{{.State.Running}}' "$container" 2>/dev/null)" = true ] && [ -n "$(docker ps --quiet --filter "name=^$envoy_standby\$")" ]; then
+        local where=$container
+        [ -S "$envoy_state/admin/$container/admin.sock" ] || where=$old_admin_port
+        if [ -n "$where" ] && envoy_drain "$where" "${opt[drain-seconds]}"; then
+            echo "$container drained; $envoy_standby takes the new connections"
+        else
+            echo "limen-host: envoy-release: $container's admin did not take the drain; the Docker provider stops it as it is" >&2
+        fi
+    fi
+}
+
+# envoy-settle: after the Docker provider created the container (a release, or a repair after drift):
+# it must be ready (its admin socket says LIVE) and the door must answer (envoy_gate); then the
+# standby drains and goes, with the candidate's and standby's files. When the new container fails, the
+# standby keeps serving the new config and the command says so: the next `up` tries again.
+cmd_envoy_settle() {
+    opts envoy-settle "container state-dir https-port names seconds drain-seconds" "$@"
+    envoy_setup envoy-settle
+    local container=${opt[container]} problem status=0 standby=""
+    [ -n "$(docker ps --quiet --filter "name=^$envoy_standby\$")" ] && standby=yes
+    problem=$(envoy_wait_ready "$container" "${opt[seconds]}") || {
+        [ -z "$standby" ] || die "envoy-settle: $problem. $envoy_standby still serves the new config on the public ports; the next \`pulumi up\` tries again"
+        die "envoy-settle: $problem"
+    }
+    problem=$(envoy_gate "${opt[https-port]}" "${opt[names]}" "${opt[seconds]}") || status=$?
+    if [ "$status" -ne 0 ]; then
+        [ "$status" -eq 2 ] || die "envoy-settle: the gate could not run: $problem"
+        die "envoy-settle: $problem"
+    fi
+    if [ -n "$standby" ]; then
+        envoy_drain "$envoy_standby" "${opt[drain-seconds]}" || echo "limen-host: envoy-settle: $envoy_standby's admin did not take the drain; stopped as it is" >&2
+        docker stop --time 10 "$envoy_standby" >/dev/null 2>&1 || true
+    fi
+    envoy_remove "$envoy_standby"
+    envoy_remove "$envoy_candidate"
+    # What versions before 2.0 kept: the config that last passed the gate and one it sent back.
+    rm -f -- "$envoy_state/envoy-good.yaml" "$envoy_state/envoy-good.yaml.door" "$envoy_state/envoy-pending.yaml"
+    echo "the front door answers for ${opt[names]} through $container"
+}
+
+# envoy-forget: with Envoy removed, the release's leftovers go (candidate, standby, admin directories).
+cmd_envoy_forget() {
+    opts envoy-forget "state-dir" "$@"
+    need envoy-forget state-dir
+    envoy_state=${opt[state-dir]}
+    if [ -e "$envoy_state" ]; then
+        root_dir "$envoy_state"
+        envoy_remove "$envoy_candidate"
+        envoy_remove "$envoy_standby"
+        rm -rf -- "$envoy_state/admin"
+        rm -f -- "$envoy_state/envoy-good.yaml" "$envoy_state/envoy-good.yaml.door" "$envoy_state/envoy-pending.yaml"
+    fi
+    echo "the front door release's files removed"
 }
 
 # --- certificates: tls-placeholder, tls-publish, acme-certificate, acme-remove ---------------------
@@ -1647,8 +1826,9 @@ main() {
         remove-firewall) cmd_remove_firewall "$@" ;;
         pm2-enable) cmd_pm2_enable "$@" ;;
         pm2-apply) cmd_pm2_apply "$@" ;;
-        envoy-gate) cmd_envoy_gate "$@" ;;
-        envoy-gate-forget) cmd_envoy_gate_forget "$@" ;;
+        envoy-release) cmd_envoy_release "$@" ;;
+        envoy-settle) cmd_envoy_settle "$@" ;;
+        envoy-forget) cmd_envoy_forget "$@" ;;
         pm2-mark-loaded) cmd_pm2_mark_loaded "$@" ;;
         pm2-save) cmd_pm2_save "$@" ;;
         pm2-remove) cmd_pm2_remove "$@" ;;
@@ -1658,7 +1838,7 @@ main() {
         tls-publish) cmd_tls_publish "$@" ;;
         container-holder) cmd_container_holder "$@" ;;
         container-claim) cmd_container_claim "$@" ;;
-        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-mark-loaded|pm2-save|pm2-remove|envoy-gate|envoy-gate-forget|acme-certificate|acme-remove|tls-placeholder|tls-publish|container-holder|container-claim" ;;
+        *) die "usage: limen-host check-ready|install-file|remove-file|apply-firewall|confirm-firewall|revert-firewall|remove-firewall|pm2-enable|pm2-apply|pm2-mark-loaded|pm2-save|pm2-remove|envoy-release|envoy-settle|envoy-forget|acme-certificate|acme-remove|tls-placeholder|tls-publish|container-holder|container-claim" ;;
     esac
 }
 

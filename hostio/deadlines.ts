@@ -65,6 +65,19 @@ export function gatedStepSeconds(gateSeconds: number, gates: 2 | 3 = 2): number 
     return gates * (gateSeconds + gateRequestSeconds) + (gates + 1) * pm2CallSeconds + stepSeconds.install;
 }
 
+/**
+ * The front door's release (envoy-release): the validation, the candidate's start and gate, the
+ * standby's start and the serving container's drain. envoy-settle: the new container's start and gate,
+ * the standby's drain and stop (10 s).
+ */
+export function envoyReleaseStepSeconds(gateSeconds: number, drainSeconds: number): number {
+    return envoyValidateSeconds + 3 * (gateSeconds + gateRequestSeconds) + drainSeconds + stepSeconds.install;
+}
+
+export function envoySettleStepSeconds(gateSeconds: number, drainSeconds: number): number {
+    return 2 * (gateSeconds + gateRequestSeconds) + drainSeconds + 10 + stepSeconds.install;
+}
+
 /** Obtaining a certificate: certbot twice at most (a busy certbot is waited for once), and publishing. */
 export const certificateStepSeconds = 2 * certbotSeconds + 60;
 

@@ -135,42 +135,64 @@ export function pm2RemoveCommand(toolPath: string, user: string, apps: string[],
     );
 }
 
-/** The front door's gate after a container replacement (files/limen-host.sh, envoy-gate); the planned config's sha256 goes on stdin. */
-export function envoyGateCommand(gate: {
+/** What every step of the front door's release names (plan/envoy.ts, EnvoyReleasePlan). */
+export interface EnvoyReleaseStep {
     toolPath: string;
-    markerDir: string;
-    configPath: string;
+    stateDir: string;
     containerName: string;
-    image: string;
-    mounts: string[];
     httpsPort: number;
     serverNames: string[];
     timeoutSeconds: number;
-}): string {
-    return hostToolCommand(
-        gate.toolPath,
-        "envoy-gate",
-        "--config",
-        gate.configPath,
+    drainSeconds: number;
+}
+
+function envoyReleaseArgs(step: EnvoyReleaseStep): string[] {
+    return [
         "--container",
-        gate.containerName,
+        step.containerName,
+        "--state-dir",
+        step.stateDir,
         "--https-port",
-        String(gate.httpsPort),
+        String(step.httpsPort),
         "--names",
-        gate.serverNames.join(","),
+        step.serverNames.join(","),
         "--seconds",
-        String(gate.timeoutSeconds),
-        "--marker-dir",
-        gate.markerDir,
+        String(step.timeoutSeconds),
+        "--drain-seconds",
+        String(step.drainSeconds),
+    ];
+}
+
+/**
+ * A new bootstrap (or image) to the door (files/limen-host.sh, envoy-release): validated, judged on a
+ * candidate, served by a standby while the serving container drains. stdin: envoyReleaseStdin.
+ */
+export function envoyReleaseCommand(step: EnvoyReleaseStep & { configPath: string; image: string; mounts: string[] }): string {
+    return hostToolCommand(
+        step.toolPath,
+        "envoy-release",
+        "--config",
+        step.configPath,
+        ...envoyReleaseArgs(step),
         "--envoy-image",
-        gate.image,
-        ...gate.mounts.flatMap((dir) => ["--mount", dir]),
+        step.image,
+        ...step.mounts.flatMap((dir) => ["--mount", dir]),
     );
 }
 
-/** Removes the gate's copies of the config (with Envoy). */
-export function envoyGateForgetCommand(toolPath: string, markerDir: string): string {
-    return hostToolCommand(toolPath, "envoy-gate-forget", "--marker-dir", markerDir);
+/** envoy-release's stdin: the public and the candidate bootstrap, one base64 line each. */
+export function envoyReleaseStdin(bootstrap: string, candidateBootstrap: string): string {
+    return `public ${Buffer.from(bootstrap).toString("base64")}\ncandidate ${Buffer.from(candidateBootstrap).toString("base64")}\n`;
+}
+
+/** After the Docker provider created the container: ready, the gate, the standby gone (envoy-settle). */
+export function envoySettleCommand(step: EnvoyReleaseStep): string {
+    return hostToolCommand(step.toolPath, "envoy-settle", ...envoyReleaseArgs(step));
+}
+
+/** With Envoy removed: the release's leftovers (envoy-forget). */
+export function envoyForgetCommand(toolPath: string, stateDir: string): string {
+    return hostToolCommand(toolPath, "envoy-forget", "--state-dir", stateDir);
 }
 
 /** Frees container name `name` of a holder that is not the stack's (another repository's image). */

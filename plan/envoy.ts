@@ -1,12 +1,24 @@
 /**
  * Envoy's plan on the frontend: the bootstrap rendered from the config, the certificate directories it
- * mounts, the container Docker runs it in, and the front door's gate after the container is replaced.
- * The bootstrap file and the certificates' files are among the frontend's files (files.ts).
+ * mounts, the container Docker runs it in, and the release that brings a new bootstrap or image to the
+ * door without dropping a request. The bootstrap file and the certificates' files are among the
+ * frontend's files (files.ts).
+ *
+ * A release (files/limen-host.sh, envoy-release and envoy-settle):
+ *  1. the new bootstrap is validated in the pinned image;
+ *  2. a candidate container runs it on ports the kernel picks on 127.0.0.1 and the front door's gate
+ *     must pass through it (nothing public has changed yet);
+ *  3. a standby container runs it on the public ports beside the serving one (SO_REUSEPORT), and the
+ *     serving one drains (its listeners close after `drainSeconds`), so the standby alone takes the
+ *     new connections;
+ *  4. the Docker provider replaces the serving container, which binds the ports beside the standby;
+ *  5. it must be ready and the gate must pass; then the standby drains and stops.
  */
 import type { LimenConfig } from "../config";
-import { EnvoySpec, renderEnvoy } from "../render/envoy";
+import { EnvoySpec, envoyAdminSocket, renderEnvoy } from "../render/envoy";
 import { certificateMount, envoyTls } from "./certificates";
-import { acmePaths, envoyGateDir } from "./host-paths";
+import * as path from "node:path";
+import { acmePaths, envoyStateDir } from "./host-paths";
 import { sha256 } from "./sha256";
 
 export interface EnvoyPlan {
@@ -17,23 +29,32 @@ export interface EnvoyPlan {
     /** The rendered bootstrap, and its hash (which the container's label carries). */
     bootstrap: string;
     configSha256: string;
+    /** The same bootstrap on ports the kernel picks on 127.0.0.1: what the release's candidate runs. */
+    candidateBootstrap: string;
     /** The container Docker runs (the Docker provider in the stack, the same spec in the lab's Ansible peer). */
     container: EnvoyContainerPlan;
-    /** The front door's gate after the container is replaced (files/limen-host.sh, envoy-gate). */
-    gate: EnvoyGatePlan;
+    /** The release: the candidate's and the new container's gate, the standby's drain. */
+    release: EnvoyReleasePlan;
 }
 
 /**
- * After Envoy's container is replaced: an https request on the host to 127.0.0.1:`httpsPort` with each
- * of `serverNames` (one per site, as SNI and Host) must get the site's answer within `timeoutSeconds`,
- * or the config that last passed comes back. 30 s: the container's start (the lab's stand-in answers
- * in under a second, Envoy itself in about as much) plus the apps' first answer, with room to spare.
+ * The front door's gate, run through the candidate and again through the new container: an https
+ * request to 127.0.0.1 with each of `serverNames` (one per site, as SNI and Host) must get the site's
+ * answer within `timeoutSeconds`. 30 s: a container's start (the lab's stand-in answers in under a
+ * second, Envoy itself in about as much) plus the apps' first answer, with room to spare.
  */
-export interface EnvoyGatePlan {
-    markerDir: string;
+export interface EnvoyReleasePlan {
+    /** Root-only: each container's admin directory, and the candidate's and standby's config copies. */
+    stateDir: string;
     httpsPort: number;
     serverNames: string[];
     timeoutSeconds: number;
+    /**
+     * Envoy's --drain-time-s: how long a draining Envoy tells its clients to close their connections
+     * before its listeners close. Our requests take well under a second; 5 s covers a client that
+     * sends one more request on a kept-alive connection.
+     */
+    drainSeconds: number;
 }
 
 /** Envoy's container: on the host network, the bootstrap and the certificate directories mounted read-only. */
@@ -42,15 +63,21 @@ export interface EnvoyContainerPlan {
     command: string[];
     envs: string[];
     mounts: { source: string; target: string }[];
+    /** Mounted writable: the container's own admin directory (its unix socket). */
+    adminMount: { source: string; target: string };
     /** The label that carries the bootstrap's hash, so a changed config replaces the container. */
     configLabel: { label: string; value: string };
+}
+
+/** The directory a container's admin socket is in, on the host (root-only). */
+export function envoyAdminDir(containerName: string): string {
+    return `${envoyStateDir}/admin/${containerName}`;
 }
 
 export function envoySpec(config: LimenConfig): EnvoySpec {
     return {
         httpPort: config.envoy.httpPort,
         httpsPort: config.envoy.httpsPort,
-        adminPort: config.envoy.adminPort,
         limenDomains: config.domains.limen,
         darcDomains: config.domains.darc,
         nextjs: { host: config.apps.limenFrontend.host, port: config.apps.limenFrontend.port },
@@ -72,26 +99,32 @@ export function envoyPlan(config: LimenConfig): EnvoyPlan {
               [acmePaths.sdsDir, acmePaths.publishDir];
     const bootstrap = renderEnvoy(spec);
     const configSha256 = sha256(bootstrap);
+    const drainSeconds = 5;
+    const name = "limen-envoy";
     return {
         image: config.envoy.image,
         spec,
         certificateMounts,
         bootstrap,
         configSha256,
+        candidateBootstrap: renderEnvoy(spec, "candidate"),
         container: {
-            name: "limen-envoy",
-            command: ["envoy", "-c", "/etc/envoy/envoy.yaml", "--drain-time-s", "20"],
+            name,
+            // The same command the release's candidate and standby run (files/limen-host.sh, envoy_setup).
+            command: ["envoy", "-c", "/etc/envoy/envoy.yaml", "--drain-time-s", String(drainSeconds)],
             // Envoy must read root-only private keys; it runs as root inside a container that sees
             // only the read-only config and certificate mounts.
             envs: ["ENVOY_UID=0"],
             mounts: [{ source: config.envoy.configPath, target: "/etc/envoy/envoy.yaml" }, ...certificateMounts.map((dir) => ({ source: dir, target: dir }))],
+            adminMount: { source: envoyAdminDir(name), target: path.posix.dirname(envoyAdminSocket) },
             configLabel: { label: "limen.envoy.config-sha256", value: configSha256 },
         },
-        gate: {
-            markerDir: envoyGateDir,
+        release: {
+            stateDir: envoyStateDir,
             httpsPort: spec.httpsPort,
-            serverNames: [spec.limenDomains[0], spec.darcDomains[0]].filter((name): name is string => name !== undefined),
+            serverNames: [spec.limenDomains[0], spec.darcDomains[0]].filter((site): site is string => site !== undefined),
             timeoutSeconds: 30,
+            drainSeconds,
         },
     };
 }

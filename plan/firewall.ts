@@ -60,7 +60,6 @@ export function frontendFirewallSpec(config: LimenConfig): FirewallSpec {
         localOnlyTcpPorts: [
             config.apps.limenFrontend.port,
             config.apps.darc.port,
-            config.envoy.adminPort,
             // certbot's HTTP-01 responder binds 127.0.0.1; Envoy forwards the challenges to it.
             ...(config.tls.source === "acme" ? [config.tls.responderPort] : []),
         ],

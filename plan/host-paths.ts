@@ -39,8 +39,11 @@ export const logRotationPaths = {
 /** Where pm2 startup markers go: the stack removes only the boot units it created itself. */
 export const pm2MarkerDir = "/var/lib/limen/pm2";
 
-/** Where the front door's gate keeps the config that last passed it (and one it sent back), root-only. */
-export const envoyGateDir = "/var/lib/limen/envoy";
+/**
+ * Envoy's release directory, root-only: each container's admin socket directory (admin/<container>) and
+ * the config copies the release's candidate and standby run on while they exist (plan/envoy.ts).
+ */
+export const envoyStateDir = "/var/lib/limen/envoy";
 
 /** Where TLS material from config goes on the frontend (mounted read-only into Envoy's container). */
 export const envoyTlsDir = "/etc/limen/envoy/tls";

@@ -16,7 +16,9 @@ export const hostResourceTypes = {
     certificate: "limen:host:AcmeCertificate",
     /** The name Envoy's container runs under, freed of containers that are not the stack's. */
     containerName: "limen:host:ContainerName",
-    /** The front door's gate after Envoy's container is replaced, with its rollback. */
+    /** The front door's release: a new bootstrap or image judged on a candidate, served by a standby while the container is replaced. */
+    envoyRelease: "limen:host:EnvoyRelease",
+    /** After Envoy's container is created: ready, the gate, the release's standby gone (the type of 1.x's gate, kept). */
     envoyGate: "limen:host:EnvoyGate",
 } as const;
 

@@ -1,7 +1,7 @@
 /**
  * The project's provider plugin (`pulumi-resource-limen`): the engine's gRPC ResourceProvider service
  * for the host resources, each type handled by its own provider (file-provider.ts, firewall-provider.ts,
- * pm2-provider.ts, certificate-provider.ts, container-name-provider.ts, envoy-gate-provider.ts).
+ * pm2-provider.ts, certificate-provider.ts, container-name-provider.ts, envoy-release-provider.ts).
  *
  * Why a plugin of our own rather than Pulumi's dynamic providers: the dynamic-provider plugin loads
  * the whole Pulumi SDK, with TypeScript and npm's arborist for closure serialisation, which costs about a second at each start, and `up --refresh` starts it twice.
@@ -19,7 +19,7 @@ import * as provrpc from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import { certificateProvider } from "./certificate-provider";
 import { containerNameProvider } from "./container-name-provider";
-import { envoyGateProvider } from "./envoy-gate-provider";
+import { envoyGateProvider, envoyReleaseProvider } from "./envoy-release-provider";
 import { fileProvider } from "./file-provider";
 import { firewallProvider } from "./firewall-provider";
 import { pm2Provider } from "./pm2-provider";
@@ -38,6 +38,7 @@ const providers: Record<HostResourceType, ResourceProvider<Props>> = {
     [hostResourceTypes.pm2]: untyped(pm2Provider),
     [hostResourceTypes.certificate]: untyped(certificateProvider),
     [hostResourceTypes.containerName]: untyped(containerNameProvider),
+    [hostResourceTypes.envoyRelease]: untyped(envoyReleaseProvider),
     [hostResourceTypes.envoyGate]: untyped(envoyGateProvider),
 };
 

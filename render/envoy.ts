@@ -29,7 +29,6 @@ export type EnvoyTls =
 export interface EnvoySpec {
     httpPort: number;
     httpsPort: number;
-    adminPort: number;
     limenDomains: string[];
     darcDomains: string[];
     nextjs: { host: string; port: number };
@@ -174,15 +173,27 @@ function sdsFilterChains(template: Json, certificates: SdsCertificate[]): { chai
     return { chains, fallback: first && chainFor(first) };
 }
 
-export function renderEnvoy(spec: EnvoySpec): string {
+/** Where the admin's unix socket is inside Envoy's container (files/envoy-bootstrap.yaml). */
+export const envoyAdminSocket = "/run/limen-envoy/admin.sock";
+
+/**
+ * Where the listeners bind: the public ports, or, for the candidate of a release (plan/envoy.ts),
+ * ports the kernel picks on 127.0.0.1 (port 0; the admin's /listeners says which), so the new config
+ * is judged before any client reaches it.
+ */
+export type EnvoyListenOn = "public" | "candidate";
+
+export function renderEnvoy(spec: EnvoySpec, listenOn: EnvoyListenOn = "public"): string {
     const bootstrap: Json = parse(readFileSync(templatePath, "utf8"), { merge: true });
-    bootstrap.admin.address = socketAddress("127.0.0.1", spec.adminPort);
+    if (bootstrap.admin?.address?.pipe?.path !== envoyAdminSocket) throw new Error(`${templatePath} must put the admin on the pipe ${envoyAdminSocket}`);
 
     const [http, https] = bootstrap.static_resources.listeners as Json[];
     if (!http || !https) throw new Error(`${templatePath} must define the http and https listeners`);
     // "::" with ipv4_compat accepts IPv4 and IPv6 clients on one socket.
-    http.address = { socket_address: { address: "::", port_value: spec.httpPort, ipv4_compat: true } };
-    https.address = { socket_address: { address: "::", port_value: spec.httpsPort, ipv4_compat: true } };
+    const bind = (port: number) =>
+        listenOn === "public" ? { socket_address: { address: "::", port_value: port, ipv4_compat: true } } : socketAddress("127.0.0.1", 0);
+    http.address = bind(spec.httpPort);
+    https.address = bind(spec.httpsPort);
 
     // The challenge route comes first: Envoy takes the first route that matches, and a challenge
     // redirected to https would find no route there that serves it. The responder answers from memory,
@@ -219,6 +230,7 @@ export function renderEnvoy(spec: EnvoySpec): string {
         // and server_names never match.
         listeners[1] = {
             name: https.name,
+            enable_reuse_port: https.enable_reuse_port,
             per_connection_buffer_limit_bytes: https.per_connection_buffer_limit_bytes,
             listener_filters: [{ name: "envoy.filters.listener.tls_inspector", typed_config: { "@type": tlsInspectorType } }],
             filter_chains: chains,

@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { absolutePath, flag, listOf, port, section, withRule } from "./fields";
 
+const removedAdminPort =
+    "was removed in 2.0.0: Envoy's admin answers on a unix socket in a root-only directory (/var/lib/limen/envoy/admin/limen-envoy/admin.sock), no port; delete the key";
+
 /** limen:envoy: the edge proxy on the frontend. */
 export const envoySchema = section(
     {
@@ -20,8 +23,11 @@ export const envoySchema = section(
         httpPort: port.default(80),
         /** HTTPS port; default 443. */
         httpsPort: port.default(443),
-        /** Envoy's admin interface, always bound to 127.0.0.1; default 9901. */
-        adminPort: port.default(9901),
+        /** Removed in 2.0.0: the admin is a unix socket (plan/envoy.ts); a stack that still sets it is told so. */
+        adminPort: withRule(
+            z.never({ message: removedAdminPort }).optional(),
+            removedAdminPort,
+        ),
         /** Where the rendered bootstrap lives on the frontend; default /etc/limen/envoy/envoy.yaml. */
         configPath: absolutePath.default("/etc/limen/envoy/envoy.yaml"),
         /** Path prefixes Envoy sends straight to the backend's internal port instead of Next.js; default []. */
@@ -35,5 +41,5 @@ export const envoySchema = section(
             'path prefixes such as ["/api/agent"]',
         ).default([]),
     },
-    "enabled, image, httpPort, httpsPort, adminPort, configPath, backendRoutePrefixes",
+    "enabled, image, httpPort, httpsPort, configPath, backendRoutePrefixes",
 );

@@ -24,10 +24,11 @@ var implemented = map[protoreflect.FullName][]string{
 	"envoy.config.bootstrap.v3.LayeredRuntime":            {"layers"},
 	// static_layer is a Struct: its keys are held to the one runtime key implemented by config.go.
 	"envoy.config.bootstrap.v3.RuntimeLayer": {"name", "static_layer"},
-	"envoy.config.core.v3.Address":           {"socket_address"},
+	"envoy.config.core.v3.Address":           {"socket_address", "pipe"},
+	"envoy.config.core.v3.Pipe":              {"path", "mode"},
 	"envoy.config.core.v3.SocketAddress":     {"address", "port_value", "ipv4_compat"},
 
-	"envoy.config.listener.v3.Listener":         {"name", "address", "per_connection_buffer_limit_bytes", "listener_filters", "filter_chains", "default_filter_chain"},
+	"envoy.config.listener.v3.Listener":         {"name", "address", "per_connection_buffer_limit_bytes", "listener_filters", "filter_chains", "default_filter_chain", "enable_reuse_port"},
 	"envoy.config.listener.v3.ListenerFilter":   {"name", "typed_config"},
 	"envoy.config.listener.v3.FilterChain":      {"filter_chain_match", "filters", "transport_socket"},
 	"envoy.config.listener.v3.FilterChainMatch": {"server_names"},

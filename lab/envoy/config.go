@@ -21,11 +21,18 @@ import (
 // the allowlist walk (allow.go). Building it refuses the values of allowed fields that are not
 // implemented, and loads the certificate files, as Envoy does at config time.
 type config struct {
-	admin     string // host:port of the admin listener, "" for none
-	maxConns  int64  // overload.global_downstream_max_connections, 0 for no cap
+	admin     string     // host:port of the admin listener, "" for none (or adminPipe)
+	adminPipe *adminPipe // the admin on a unix socket instead (Address.pipe)
+	maxConns  int64      // overload.global_downstream_max_connections, 0 for no cap
 	listeners []*listenerConf
 	clusters  map[string]*clusterConf
 	secrets   []*sdsSecret // every SDS secret, polled for rotation
+}
+
+// adminPipe is the admin's unix socket: its path, and its mode (0: as the umask leaves it).
+type adminPipe struct {
+	path string
+	mode os.FileMode
 }
 
 type clusterConf struct {
@@ -85,7 +92,15 @@ func loadConfig(file string) (*config, []Problem, error) {
 
 func (b *builder) bootstrap(bs *bootstrapv3.Bootstrap) {
 	if a := bs.GetAdmin().GetAddress(); a != nil {
-		b.cfg.admin, _ = b.address(a, "admin.address")
+		if pipe := a.GetPipe(); pipe != nil {
+			// Only the admin may be a unix socket here; a listener on one is refused by address().
+			if pipe.GetPath() == "" || pipe.GetPath()[0] != '/' {
+				b.refuse("admin.address.pipe.path", "a pipe path other than an absolute path")
+			}
+			b.cfg.adminPipe = &adminPipe{path: pipe.GetPath(), mode: os.FileMode(pipe.GetMode())}
+		} else {
+			b.cfg.admin, _ = b.address(a, "admin.address")
+		}
 	}
 	for i, layer := range bs.GetLayeredRuntime().GetLayers() {
 		b.runtimeLayer(layer, fmt.Sprintf("layered_runtime.layers[%d]", i))
@@ -130,7 +145,7 @@ func (b *builder) runtimeLayer(layer *bootstrapv3.RuntimeLayer, path string) {
 func (b *builder) address(a *corev3.Address, path string) (string, bool) {
 	sa := a.GetSocketAddress()
 	if sa == nil {
-		b.refuse(path, "an address other than socket_address")
+		b.refuse(path, "an address other than socket_address (a pipe is implemented for the admin only)")
 		return "", false
 	}
 	if _, err := netip.ParseAddr(sa.GetAddress()); err != nil {

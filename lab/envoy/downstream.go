@@ -18,10 +18,13 @@ type listenerConf struct {
 	name       string
 	address    string // host:port
 	ipv4Compat bool
-	tls        bool
-	chains     []*chainConf // in order; a chain without server names catches every other name
-	fallback   *chainConf   // default_filter_chain
-	conn       connSettings // the same on every chain (one http.Server per listener)
+	// reusePort: SO_REUSEPORT, Envoy's enable_reuse_port (default true on Linux). Two processes of
+	// the same user then share the port, the kernel spreading new connections between them.
+	reusePort bool
+	tls       bool
+	chains    []*chainConf // in order; a chain without server names catches every other name
+	fallback  *chainConf   // default_filter_chain
+	conn      connSettings // the same on every chain (one http.Server per listener)
 }
 
 type chainConf struct {
@@ -59,7 +62,7 @@ type routeConf struct {
 var tlsInspectorName = (&tlsinspectorv3.TlsInspector{}).ProtoReflect().Descriptor().FullName()
 
 func (b *builder) listener(l *listenerv3.Listener, path string) {
-	lc := &listenerConf{name: l.GetName()}
+	lc := &listenerConf{name: l.GetName(), reusePort: l.GetEnableReusePort() == nil || l.GetEnableReusePort().GetValue()}
 	lc.address, lc.ipv4Compat = b.address(l.GetAddress(), joinBase(path, "address"))
 	for i, f := range l.GetListenerFilters() {
 		if f.GetTypedConfig().MessageName() != tlsInspectorName {

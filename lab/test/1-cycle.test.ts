@@ -159,6 +159,9 @@ describe("7. destroy removes what the stack put there, and nothing else", () => 
         // The container and its bootstrap go; the daemon runs on and keeps the pulled image (keepLocally).
         expect(onHost("frontend", "docker inspect limen-envoy").status).not.toBe(0);
         expect(onHost("frontend", "test -e /etc/limen/envoy/envoy.yaml").status).not.toBe(0);
+        // The release's admin socket directories go with it, and no candidate or standby is left.
+        expect(onHost("frontend", "test -e /var/lib/limen/envoy/admin").status).not.toBe(0);
+        expect(onHostOk("frontend", "docker ps -a --format '{{.Names}}'").trim()).toBe("");
         expect(onHostOk("frontend", "systemctl is-active docker").trim()).toBe("active");
         expect(onHost("frontend", `docker image inspect ${hosts.envoyImage}`).status).toBe(0);
     }, 300_000);

@@ -61,7 +61,7 @@ describe("what each resource asks of its host", () => {
         });
     });
 
-    it("validates Envoy's config in the pinned image, with the certificate mounts, before the container", async () => {
+    it("validates Envoy's config in the pinned image, with the certificate mounts, and releases it through a candidate before the container", async () => {
         const registrations = byName(
             await registrationsFor(
                 withOverride(
@@ -88,8 +88,24 @@ describe("what each resource asks of its host", () => {
             mounts: [
                 { type: "bind", source: "/etc/limen/envoy/envoy.yaml", target: "/etc/envoy/envoy.yaml", readOnly: true },
                 { type: "bind", source: "/etc/letsencrypt", target: "/etc/letsencrypt", readOnly: true },
+                // Its own admin socket's directory, root-only on the host: the only writable mount.
+                { type: "bind", source: "/var/lib/limen/envoy/admin/limen-envoy", target: "/run/limen-envoy", readOnly: false },
             ],
         });
+        const release = registrations.get("frontend-envoy-release")!;
+        expect(release.wire).toMatchObject({
+            configPath: "/etc/limen/envoy/envoy.yaml",
+            containerName: "limen-envoy",
+            stateDir: "/var/lib/limen/envoy",
+            image,
+            mounts: ["/etc/letsencrypt"],
+            httpsPort: 443,
+            serverNames: ["limen.darc.kr", "darc.kr"],
+            drainSeconds: 5,
+            configSha256: (container.labels as { value: string }[])[0]!.value,
+        });
+        // The release goes before the bootstrap is written and the container replaced.
+        expect(registrations.get("frontend-envoy-config")!.dependsOn.filter((urn) => urn.endsWith("::frontend-envoy-release"))).toHaveLength(1);
         expect(registrations.get("frontend-envoy-image")!.wire.name).toBe(image);
         expect(registrations.get("frontend-envoy-docker")!.wire.host).toBe("ssh://deploy@10.0.0.10:22");
     });
@@ -105,7 +121,7 @@ describe("what each resource asks of its host", () => {
             "/etc/limen/tls",
         ]);
         const mounts = registrations.get("frontend-envoy-container")!.wire.mounts as { source: string }[];
-        expect(mounts.map((mount) => mount.source)).toEqual(["/etc/limen/envoy/envoy.yaml", "/etc/limen/envoy/sds", "/etc/limen/tls"]);
+        expect(mounts.map((mount) => mount.source)).toEqual(["/etc/limen/envoy/envoy.yaml", "/etc/limen/envoy/sds", "/etc/limen/tls", "/var/lib/limen/envoy/admin/limen-envoy"]);
         expect(registrations.get("frontend-certificates-limen")!.wire).toMatchObject({
             stage: "issued",
             name: "limen",
@@ -149,6 +165,8 @@ describe("a change updates exactly what depends on it", () => {
             "frontend-envoy-config",
             // The door's gate asks the new name, and judges the new config.
             "frontend-envoy-gate",
+            // The new config goes through the candidate and the standby.
+            "frontend-envoy-release",
         ]);
         const label = (rs: Registration[]) => JSON.stringify(byName(rs).get("frontend-envoy-container")!.wire.labels);
         expect(label(first)).not.toEqual(label(second));

@@ -36,6 +36,7 @@ describe("resources per host", () => {
                 [hostType("HostFile"), "frontend-envoy-config", "frontend-envoy"],
                 [hostType("ContainerName"), "frontend-envoy-container-name", "frontend-envoy"],
                 ["docker:index/container:Container", "frontend-envoy-container", "frontend-envoy"],
+                [hostType("EnvoyRelease"), "frontend-envoy-release", "frontend-envoy"],
                 [hostType("EnvoyGate"), "frontend-envoy-gate", "frontend-envoy"],
                 // Prod's certificates come from ACME: one per site, SDS files for Envoy, certbot's hook.
                 [hostType("HostFile"), "frontend-envoy-tls-sds-limen", "frontend-envoy"],
@@ -89,7 +90,7 @@ describe("resources per host", () => {
         }
     });
 
-    it("orders each host: host tool; then the firewall, and the apps' files (after the backend's firewall, for the preflight) and pm2 (loopback only) beside it; Envoy config, container after the firewall", async () => {
+    it("orders each host: host tool; then the firewall, and the apps' files (after the backend's firewall, for the preflight) and pm2 (loopback only) beside it; Envoy's release, config, container after the firewall", async () => {
         const registrations = byName(await registrationsFor(prodRawConfig()));
         const after = (name: string) => registrations.get(name)!.dependsOn.map(shortName).sort();
         expect(after("frontend-host-tool")).toEqual([]);
@@ -114,7 +115,9 @@ describe("resources per host", () => {
         const placeholders = ["frontend-certificates-darc-placeholder", "frontend-certificates-limen-placeholder"];
         expect(after("frontend-certificates-limen-placeholder")).toEqual(["frontend-firewall-table", "frontend-host-tool"]);
         expect(after("frontend-envoy-tls-sds-limen")).toEqual([...placeholders, "frontend-firewall-table", "frontend-host-tool"]);
-        expect(after("frontend-envoy-config")).toEqual([
+        // The release (candidate, standby) runs the pulled image on the certificates, and its gate asks the apps.
+        expect(after("frontend-envoy-release")).toEqual([
+            "frontend-apps-pm2",
             ...placeholders,
             "frontend-envoy-image",
             "frontend-envoy-tls-sds-darc",
@@ -122,6 +125,16 @@ describe("resources per host", () => {
             "frontend-firewall-table",
             "frontend-host-tool",
         ]);
+        expect(after("frontend-envoy-config")).toEqual([
+            ...placeholders,
+            "frontend-envoy-image",
+            "frontend-envoy-release",
+            "frontend-envoy-tls-sds-darc",
+            "frontend-envoy-tls-sds-limen",
+            "frontend-firewall-table",
+            "frontend-host-tool",
+        ]);
+        expect(after("frontend-envoy-gate")).toEqual(["frontend-apps-pm2", "frontend-envoy-container"]);
         // The container's name is claimed (a hand-made holder removed) just before the container.
         expect(after("frontend-envoy-container-name")).toEqual(["frontend-envoy-config"]);
         expect(after("frontend-envoy-container")).toEqual(["frontend-envoy-config", "frontend-envoy-container-name"]);

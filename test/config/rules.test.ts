@@ -157,7 +157,7 @@ describe("the seed's wrong settings are refused, naming the key", () => {
             { darc: { port: 9444 } },
             /^limen:apps\.limenFrontend\.port = 9444 and limen:apps\.darc\.port = 9444: both are port 9444 on the frontend: two services cannot listen on one port/,
         ],
-        ["envoy", { adminPort: 9445 }, /^limen:apps\.darc\.port = 9445 and limen:envoy\.adminPort = 9445: both are port 9445 on the frontend/],
+        ["envoy", { httpsPort: 9445 }, /^limen:apps\.darc\.port = 9445 and limen:envoy\.httpsPort = 9445: both are port 9445 on the frontend/],
         ["backend", { agentPort: 18443 }, /^limen:backend\.apiPort = 18443 and limen:backend\.agentPort = 18443: both are port 18443 on the backend/],
         ["ssh", { port: 443 }, /^limen:ssh\.port = 443 and limen:envoy\.httpsPort = 443: both are port 443 on the frontend/],
         // The line names the key the operator changed, not only the one that held the port first.
@@ -166,9 +166,10 @@ describe("the seed's wrong settings are refused, naming the key", () => {
         expect(problemsOf(withOverride(prod, key, patch))).toEqual([expect.stringMatching(rule)]);
     });
 
-    it("Envoy's admin port is guarded by the firewall even with Envoy off, so SSH may not use it", () => {
-        expect(problemsOf(withOverride(withOverride(prod, "envoy", { enabled: false }), "ssh", { port: 9901 }))).toEqual([
-            expect.stringMatching(/^limen:ssh\.port = 9901 and limen:envoy\.adminPort: both are port 9901 on the frontend/),
+    it("Envoy has no admin port since 2.0.0: 9901 is free for SSH, and a stack that still sets limen:envoy.adminPort is told to delete it", () => {
+        expect(problemsOf(withOverride(withOverride(prod, "envoy", { enabled: false }), "ssh", { port: 9901 }))).toEqual([]);
+        expect(problemsOf(withOverride(prod, "envoy", { adminPort: 9901 }))).toEqual([
+            expect.stringMatching(/^limen:envoy\.adminPort.*was removed in 2\.0\.0: Envoy's admin answers on a unix socket.*delete the key/),
         ]);
     });
 

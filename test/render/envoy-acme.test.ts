@@ -25,7 +25,6 @@ const acmeChallenge = { address: "127.0.0.1", port: 8555 };
 const filesProd: EnvoySpec = {
     httpPort: 80,
     httpsPort: 443,
-    adminPort: 9901,
     limenDomains: ["limen.darc.kr"],
     darcDomains: ["darc.kr", "www.darc.kr"],
     nextjs: { host: "127.0.0.1", port: 9444 },
@@ -37,7 +36,6 @@ const filesProd: EnvoySpec = {
 const filesPortsPrefixesIpv6: EnvoySpec = {
     httpPort: 8080,
     httpsPort: 8443,
-    adminPort: 9902,
     limenDomains: ["limen.example.org", "app.example.org"],
     darcDomains: ["darc.example.org"],
     nextjs: { host: "127.0.0.1", port: 9444 },

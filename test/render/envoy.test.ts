@@ -48,10 +48,12 @@ describe("Envoy bootstrap, as rendered", () => {
         expect(http.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].redirect).toEqual({ https_redirect: true });
     });
 
-    it("follows the edge-proxy hardening guide and keeps admin on 127.0.0.1; host files are named in the bootstrap", () => {
+    it("follows the edge-proxy hardening guide and keeps admin on a root-only unix socket, no port; host files are named in the bootstrap", () => {
         const bootstrap = parse(renderEnvoy(envoySpec(prodHostFiles)));
-        expect(bootstrap.admin.address.socket_address.address).toBe("127.0.0.1");
+        expect(bootstrap.admin.address).toEqual({ pipe: { path: "/run/limen-envoy/admin.sock", mode: 0o600 } });
         for (const listener of bootstrap.static_resources.listeners) {
+            // The release's standby binds the same ports beside the serving container (plan/envoy.ts).
+            expect(listener.enable_reuse_port).toBe(true);
             const manager = listener.filter_chains[0].filters[0].typed_config;
             expect(manager.use_remote_address).toBe(true);
             expect(manager.common_http_protocol_options.headers_with_underscores_action).toBe("REJECT_REQUEST");
@@ -66,6 +68,18 @@ describe("Envoy bootstrap, as rendered", () => {
             certificate_chain: { filename: "/etc/letsencrypt/live/limen/fullchain.pem" },
             private_key: { filename: "/etc/letsencrypt/live/limen/privkey.pem" },
         });
+    });
+
+    it("the candidate's bootstrap is the same config with its listeners on ports the kernel picks on 127.0.0.1", () => {
+        const spec = envoySpec(prodHostFiles);
+        const [served, candidate] = [renderEnvoy(spec), renderEnvoy(spec, "candidate")].map((text) => parse(text));
+        expect(candidate.static_resources.listeners.map((l: { address: unknown }) => l.address)).toEqual([
+            { socket_address: { address: "127.0.0.1", port_value: 0 } },
+            { socket_address: { address: "127.0.0.1", port_value: 0 } },
+        ]);
+        const withoutAddresses = (b: any) => ({ ...b, static_resources: { ...b.static_resources, listeners: b.static_resources.listeners.map(({ address: _, ...l }: any) => l) } });
+        expect(withoutAddresses(candidate)).toEqual(withoutAddresses(served));
+        expect(served.static_resources.listeners[1].address).toEqual({ socket_address: { address: "::", port_value: 443, ipv4_compat: true } });
     });
 
     it("keeps the hardening and TLS settings on every https chain when certificates come through SDS", () => {

@@ -54,11 +54,11 @@ describe("nftables rulesets, judged by nft", () => {
         expect(listed).toMatch(/set public_ports \{[^}]*elements = \{ 8443 \}/s);
     });
 
-    it("the frontend opens 80/443, guards 9444/9445, Envoy's admin port and certbot's responder, and SSH only from admin networks", () => {
+    it("the frontend opens 80/443, guards 9444/9445 and certbot's responder (Envoy's admin is a unix socket), and SSH only from admin networks", () => {
         const ruleset = renderFirewall(frontendFirewallSpec(prod));
         const listed = nftApplyTwice(ruleset);
         expect(listed).toMatch(/set public_ports \{[^}]*elements = \{ 80, 443 \}/s);
-        expect(listed).toMatch(/set guarded_ports \{[^}]*elements = \{ 402, 9444, 9445, 9901 \}/s);
+        expect(listed).toMatch(/set guarded_ports \{[^}]*elements = \{ 402, 9444, 9445 \}/s);
         expect(listed).toMatch(/set admin_v4 \{[^}]*elements = \{ 10\.0\.0\.0\/24 \}/s);
         expect(listed).toMatch(/tcp dport 22 ip saddr @admin_v4 accept/);
         expect(ruleset).not.toMatch(/flush ruleset/);

@@ -12,7 +12,6 @@ export const portKeys: KeyPath[] = [
     ["backend", "agentPort"],
     ["envoy", "httpPort"],
     ["envoy", "httpsPort"],
-    ["envoy", "adminPort"],
     ["apps", "limenFrontend", "port"],
     ["apps", "darc", "port"],
     ["backend", "publicApiPorts", 0],

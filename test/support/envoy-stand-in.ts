@@ -17,6 +17,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { selfSignedPair } from "./certificates";
 import { repoRoot } from "./fixtures";
+import { envoyAdminSocket } from "../../render/envoy";
 
 let envoyBin = "";
 export const work = mkdtempSync(path.join(tmpdir(), "lab-envoy-test-"));
@@ -70,9 +71,13 @@ export function publish(dir: string, version: string, names: string[]): string {
     return new X509Certificate(readFileSync(path.join(dir, version, "fullchain.pem"))).fingerprint256;
 }
 
+/** The admin socket a bootstrap written by writeBootstrap answers on (beside the file, not in /run). */
+export const adminSocketOf = (file: string) => `${file}.admin.sock`;
+
+/** Writes a rendered bootstrap for the stand-in, its admin socket moved next to it (adminSocketOf). */
 export function writeBootstrap(name: string, text: string): string {
     const file = path.join(work, name);
-    writeFileSync(file, text);
+    writeFileSync(file, text.replaceAll(envoyAdminSocket, adminSocketOf(file)));
     return file;
 }
 
@@ -82,15 +87,15 @@ export const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$
 
 export const runEnvoy = (args: string[]) => spawnSync(envoyBin, args, { encoding: "utf8", timeout: 20_000 });
 
-/** Starts the stand-in in serve mode and waits for its admin /ready. */
-export async function serve(file: string, adminPort: number): Promise<void> {
+/** Starts the stand-in in serve mode and waits for its admin /ready (on adminSocketOf(file)). */
+export async function serve(file: string): Promise<void> {
     const child = spawn(envoyBin, ["-c", file, "--drain-time-s", "20"], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ENVOY_UID: "0" } });
     processes.push(child);
     let log = "";
     child.stderr?.on("data", (chunk) => (log += chunk));
     for (let i = 0; i < 100; i++) {
         if (child.exitCode !== null) throw new Error(`the stand-in exited ${child.exitCode}: ${log}`);
-        const ready = await get({ port: adminPort, path: "/ready" }).catch(() => undefined);
+        const ready = await get({ socketPath: adminSocketOf(file), path: "/ready" }).catch(() => undefined);
         if (ready?.status === 200) return;
         await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -100,9 +105,10 @@ export async function serve(file: string, adminPort: number): Promise<void> {
 type Reply = { status: number; headers: http.IncomingHttpHeaders; body: string; certificate?: string };
 
 /** One request on a new connection; with `servername`, over TLS with that SNI (empty: none). */
-export function get(o: { port: number; path: string; host?: string; servername?: string; cookie?: string }): Promise<Reply> {
+export function get(o: { port?: number; socketPath?: string; path: string; host?: string; servername?: string; cookie?: string; method?: string }): Promise<Reply> {
     const headers: http.OutgoingHttpHeaders = { host: o.host ?? "localhost", ...(o.cookie ? { cookie: o.cookie } : {}) };
-    const options = { host: "127.0.0.1", port: o.port, path: o.path, headers, agent: false as const };
+    const where = o.socketPath ? { socketPath: o.socketPath } : { host: "127.0.0.1", port: o.port };
+    const options = { ...where, method: o.method ?? "GET", path: o.path, headers, agent: false as const };
     return new Promise((resolve, reject) => {
         const done = (res: http.IncomingMessage) => {
             let body = "";
@@ -112,7 +118,8 @@ export function get(o: { port: number; path: string; host?: string; servername?:
                 resolve({ status: res.statusCode ?? 0, headers: res.headers, body, certificate: peer?.fingerprint256 });
             });
         };
-        const req = o.servername === undefined ? http.get(options, done) : https.get({ ...options, servername: o.servername, rejectUnauthorized: false }, done);
+        const req = o.servername === undefined ? http.request(options, done) : https.request({ ...options, servername: o.servername, rejectUnauthorized: false }, done);
+        req.end();
         req.on("error", reject);
     });
 }

@@ -9,7 +9,7 @@ import * as vm from "node:vm";
 import { parse as parseYaml } from "yaml";
 import type { LimenConfig } from "../../config";
 import type { StackPlan } from "../../plan/hosts";
-import { envoyClusterNames } from "../../render/envoy";
+import { envoyAdminSocket, envoyClusterNames } from "../../render/envoy";
 import { seedPorts } from "../../plan/seed";
 import type { GeneratedUrl } from "./config-mutation-core";
 
@@ -148,7 +148,7 @@ export function judgeHostFiles(config: LimenConfig, plan: StackPlan, urls: Gener
         if (app.env.HOSTNAME !== "127.0.0.1") problems.push(`${app.name} HOSTNAME=${app.env.HOSTNAME}`);
     }
 
-    // Envoy: the backend cluster at BACKEND_HOST:BACKEND_PORT, the apps and the admin interface on 127.0.0.1.
+    // Envoy: the backend cluster at BACKEND_HOST:BACKEND_PORT, the apps on 127.0.0.1, the admin on its unix socket (no port).
     const bootstrapFile = plan.frontend.files.find((file) => file.name === "envoy-config");
     if (config.envoy.enabled !== (bootstrapFile !== undefined)) problems.push("Envoy's bootstrap does not follow limen:envoy.enabled");
     if (bootstrapFile) {
@@ -160,7 +160,8 @@ export function judgeHostFiles(config: LimenConfig, plan: StackPlan, urls: Gener
             problems.push(`Envoy's backend cluster ${JSON.stringify(backend)} is not BACKEND_HOST:BACKEND_PORT`);
         for (const name of [envoyClusterNames.nextjs, envoyClusterNames.darc])
             if (socket(name)?.address !== "127.0.0.1") problems.push(`Envoy's ${name} cluster is not on 127.0.0.1`);
-        if (bootstrap.admin.address.socket_address.address !== "127.0.0.1") problems.push("Envoy's admin interface is not on 127.0.0.1");
+        if (bootstrap.admin.address.pipe?.path !== envoyAdminSocket || bootstrap.admin.address.socket_address !== undefined)
+            problems.push(`Envoy's admin interface ${JSON.stringify(bootstrap.admin.address)} is not the unix socket ${envoyAdminSocket}`);
     }
 
     // Firewalls: 18443/9000 (the configured API and agent ports) to the frontend alone, SSH never guarded shut.

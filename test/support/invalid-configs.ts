@@ -125,7 +125,7 @@ export const invalidConfigs: InvalidConfig[] = [
         breakIt: (config) => patch("limen:ssh", { adminNetworks: [(config["limen:ssh"] as { adminNetworks: string[] }).adminNetworks[0], "0.0.0.0/0"] })(config),
     },
     { name: "SSH on the backend's API port (a clash naming both keys)", key: "limen:ssh.port", breakIt: patch("limen:ssh", { port: 18443 }) },
-    { name: "SSH on Envoy's admin port, guarded even with Envoy off", key: "limen:ssh.port", breakIt: patch("limen:ssh", { port: 9901 }) },
+    { name: "Envoy's admin port, removed in 2.0.0", key: "limen:envoy.adminPort", breakIt: patch("limen:envoy", { adminPort: 9901 }) },
     {
         name: "a misspelled secret key",
         key: "limen:sshPrivatekey",

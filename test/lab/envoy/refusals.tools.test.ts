@@ -14,11 +14,10 @@ describe("certificates named in the bootstrap, an upstream that is down, and wha
 
     beforeAll(async () => {
         const pair = selfSignedPair(path.join(work, "files-pair"), ["limen.test"], 7);
-        const [http, https, admin, down] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+        const [http, https, down] = await Promise.all([freePort(), freePort(), freePort()]);
         spec = {
             httpPort: http ?? 0,
             httpsPort: https ?? 0,
-            adminPort: admin ?? 0,
             limenDomains: ["limen.test"],
             darcDomains: ["darc.test"],
             nextjs: { host: "127.0.0.1", port: down ?? 0 },
@@ -30,7 +29,7 @@ describe("certificates named in the bootstrap, an upstream that is down, and wha
     });
 
     it("an upstream that refuses the connection is 503 with Envoy's reason", async () => {
-        await serve(writeBootstrap("files.yaml", renderEnvoy(spec)), spec.adminPort);
+        await serve(writeBootstrap("files.yaml", renderEnvoy(spec)));
         const reply = await httpsFor(spec.httpsPort, "limen.test");
         expect(reply.status).toBe(503);
         expect(reply.body).toBe("upstream connect error or disconnect/reset before headers. reset reason: connection failure");

@@ -5,16 +5,18 @@ import * as https from "node:https";
 import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EnvoySpec, renderEnvoy, renderSdsSecret } from "../../../render/envoy";
-import { work, upstream, freePort, publish, writeBootstrap, serve, get, httpsFor } from "../../support/envoy-stand-in";
+import { work, upstream, freePort, publish, writeBootstrap, serve, get, httpsFor, adminSocketOf } from "../../support/envoy-stand-in";
 
 describe("the stand-in serves the rendered SDS bootstrap (two certificates by SNI, the ACME challenge route)", () => {
-    const ports = { http: 0, https: 0, admin: 0 };
+    const ports = { http: 0, https: 0 };
+    let spec: EnvoySpec;
+    let bootstrapFile = "";
     const fingerprints: Record<string, string> = {};
     const acmeDir = path.join(work, "acme");
 
     beforeAll(async () => {
         const [nextjs, darc, backend, acme] = await Promise.all(["nextjs", "darc", "backend", "acme"].map(upstream));
-        [ports.http, ports.https, ports.admin] = await Promise.all([freePort(), freePort(), freePort()]);
+        [ports.http, ports.https] = await Promise.all([freePort(), freePort()]);
         const certificates = ["limen", "darc"].map((name) => ({
             name,
             serverNames: name === "limen" ? ["limen.test"] : ["darc.test", "*.darc.test"],
@@ -27,10 +29,9 @@ describe("the stand-in serves the rendered SDS bootstrap (two certificates by SN
             const sds = renderSdsSecret({ name, certificateChainPath: `${dir}/current/fullchain.pem`, privateKeyPath: `${dir}/current/privkey.pem`, watchedDirectory: dir });
             writeFileSync(path.join(work, "sds", `${name}.yaml`), sds);
         }
-        const spec: EnvoySpec = {
+        spec = {
             httpPort: ports.http,
             httpsPort: ports.https,
-            adminPort: ports.admin,
             limenDomains: ["limen.test"],
             darcDomains: ["darc.test", "www.darc.test"],
             nextjs: { host: "127.0.0.1", port: nextjs ?? 0 },
@@ -40,7 +41,8 @@ describe("the stand-in serves the rendered SDS bootstrap (two certificates by SN
             tls: { mode: "sds", certificates },
             acmeChallenge: { address: "127.0.0.1", port: acme ?? 0 },
         };
-        await serve(writeBootstrap("sds.yaml", renderEnvoy(spec)), ports.admin);
+        bootstrapFile = writeBootstrap("sds.yaml", renderEnvoy(spec));
+        await serve(bootstrapFile);
     }, 60_000);
 
     it("port 80 redirects to https with the port (301), keeping path and query", async () => {
@@ -151,7 +153,33 @@ describe("the stand-in serves the rendered SDS bootstrap (two certificates by SN
     });
 
     it("the admin endpoint answers /ready and nothing it does not implement", async () => {
-        expect(await get({ port: ports.admin, path: "/ready" })).toMatchObject({ status: 200, body: "LIVE\n" });
-        expect((await get({ port: ports.admin, path: "/clusters" })).status).toBe(404);
+        expect(await get({ socketPath: adminSocketOf(bootstrapFile), path: "/ready" })).toMatchObject({ status: 200, body: "LIVE\n" });
+        expect((await get({ socketPath: adminSocketOf(bootstrapFile), path: "/clusters" })).status).toBe(404);
+    });
+
+    // The release's handover (plan/envoy.ts), as the stand-in must serve it. These run last: the
+    // drain leaves the first process without listeners.
+    it("a candidate binds ports the kernel picks on 127.0.0.1, its admin's /listeners names them, and it serves the sites there", async () => {
+        const candidate = writeBootstrap("candidate.yaml", renderEnvoy(spec, "candidate"));
+        await serve(candidate);
+        const listed = JSON.parse((await get({ socketPath: adminSocketOf(candidate), path: "/listeners?format=json" })).body);
+        const bound = Object.fromEntries(listed.listener_statuses.map((l: any) => [l.name, l.local_address.socket_address]));
+        expect(Object.keys(bound).sort()).toEqual(["http", "https"]);
+        expect(bound.https.address).toBe("127.0.0.1");
+        expect(bound.https.port_value).not.toBe(ports.https);
+        expect(await httpsFor(bound.https.port_value, "limen.test")).toMatchObject({ status: 200, body: expect.stringContaining("nextjs") });
+    });
+
+    it("a standby binds the public ports beside the serving process (SO_REUSEPORT), and a drained process leaves them to it", async () => {
+        const standby = writeBootstrap("standby.yaml", renderEnvoy(spec));
+        await serve(standby);
+        const drained = await get({ socketPath: adminSocketOf(bootstrapFile), path: "/drain_listeners?inboundonly", method: "POST" });
+        expect(drained).toMatchObject({ status: 200, body: "OK\n" });
+        expect(JSON.parse((await get({ socketPath: adminSocketOf(bootstrapFile), path: "/listeners?format=json" })).body).listener_statuses).toEqual([]);
+        expect(JSON.parse((await get({ socketPath: adminSocketOf(bootstrapFile), path: "/server_info" })).body).state).toBe("DRAINING");
+        const statuses = [];
+        for (let i = 0; i < 20; i++) statuses.push((await httpsFor(ports.https, "limen.test")).status);
+        expect(statuses).toEqual(Array(20).fill(200));
+        expect((await get({ socketPath: adminSocketOf(bootstrapFile), path: "/drain_listeners", method: "GET" })).status).toBe(405);
     });
 });

@@ -1,0 +1,94 @@
+/**
+ * The front door's release, in two resources around the Docker provider's container (plan/envoy.ts):
+ * - `EnvoyRelease` (envoy-release), before the container is replaced: the new bootstrap validated, run by
+ *   a candidate on loopback ports the gate judges, then by a standby on the public ports beside the
+ *   serving container, which drains. A failure there changes nothing the door serves, and fails the
+ *   update: the state keeps the previous inputs, so `preview` still shows the change and the next `up`
+ *   tries again.
+ * - `EnvoyGate` (envoy-settle), after the container is created: it must be ready and pass the gate;
+ *   then the standby drains and stops. Run again for a container created anew after drift.
+ * The host keeps no copy of a config: the previous version is whatever still serves.
+ */
+import { envoyReleaseStepSeconds, envoySettleStepSeconds, stepSeconds } from "../hostio/deadlines";
+import type { ResourceProvider } from "./resource-provider";
+import { EnvoyReleaseStep, envoyForgetCommand, envoyReleaseCommand, envoyReleaseStdin, envoySettleCommand } from "../hostio/host-tool";
+import { HostConnection, run } from "./host-providers";
+
+interface EnvoyStepInputs extends EnvoyReleaseStep {
+    connection: HostConnection;
+}
+
+export interface EnvoyReleaseInputs extends EnvoyStepInputs {
+    configPath: string;
+    configSha256: string;
+    bootstrap: string;
+    candidateBootstrap: string;
+    image: string;
+    mounts: string[];
+}
+
+export interface EnvoyGateInputs extends EnvoyStepInputs {
+    configSha256: string;
+    containerId: string;
+}
+
+/** What a release brings to the door: a change in any of these is a new release. */
+const released = (inputs: EnvoyReleaseInputs) => JSON.stringify([inputs.configSha256, inputs.image, inputs.mounts, inputs.configPath, inputs.containerName]);
+/** What the settle step judges: a new container, config or door. */
+const judged = (inputs: EnvoyGateInputs) => JSON.stringify([inputs.configSha256, inputs.containerId, inputs.httpsPort, inputs.serverNames]);
+const settings = (inputs: EnvoyStepInputs) => JSON.stringify([inputs.timeoutSeconds, inputs.drainSeconds, inputs.stateDir]);
+
+async function release(inputs: EnvoyReleaseInputs): Promise<void> {
+    await run(inputs.connection, `releasing Envoy's config ${inputs.configSha256.slice(0, 12)} to the front door`, envoyReleaseCommand(inputs), {
+        stdin: envoyReleaseStdin(inputs.bootstrap, inputs.candidateBootstrap),
+        deadlineSeconds: envoyReleaseStepSeconds(inputs.timeoutSeconds, inputs.drainSeconds),
+    });
+}
+
+async function settle(inputs: EnvoyGateInputs): Promise<void> {
+    await run(inputs.connection, `checking that the front door answers for ${inputs.serverNames.join(", ")} through ${inputs.containerName}`, envoySettleCommand(inputs), {
+        deadlineSeconds: envoySettleStepSeconds(inputs.timeoutSeconds, inputs.drainSeconds),
+    });
+}
+
+export const envoyReleaseProvider: ResourceProvider<EnvoyReleaseInputs> = {
+    async diff(_id: string, olds: EnvoyReleaseInputs, news: EnvoyReleaseInputs) {
+        return { changes: released(olds) !== released(news) || settings(olds) !== settings(news) };
+    },
+    async create(inputs: EnvoyReleaseInputs) {
+        await release(inputs);
+        return { id: `${inputs.connection.role}:envoy-release:${inputs.containerName}`, outs: inputs };
+    },
+    async update(_id: string, olds: EnvoyReleaseInputs, news: EnvoyReleaseInputs) {
+        // Only a new config, image or mount is released; changed settings alone are recorded.
+        if (released(olds) !== released(news)) await release(news);
+        return { outs: news };
+    },
+    // A step, not an artifact: what it released (the bootstrap, the container) is read by their own resources.
+    async read(id: string, props: EnvoyReleaseInputs) {
+        return { id, props, inputs: props };
+    },
+    async delete(_id: string, props: EnvoyReleaseInputs) {
+        await run(props.connection, "removing the front door release's files", envoyForgetCommand(props.toolPath, props.stateDir), { deadlineSeconds: stepSeconds.container + 30 });
+    },
+};
+
+export const envoyGateProvider: ResourceProvider<EnvoyGateInputs> = {
+    async diff(_id: string, olds: EnvoyGateInputs, news: EnvoyGateInputs) {
+        // A 1.x gate's state (markerDir, configPath, image, mounts) has no drainSeconds: the upgrade settles once.
+        return { changes: judged(olds) !== judged(news) || settings(olds) !== settings(news) };
+    },
+    async create(inputs: EnvoyGateInputs) {
+        await settle(inputs);
+        return { id: `${inputs.connection.role}:envoy-gate:${inputs.containerName}`, outs: inputs };
+    },
+    async update(_id: string, olds: EnvoyGateInputs, news: EnvoyGateInputs) {
+        if (judged(olds) !== judged(news) || olds.stateDir !== news.stateDir || olds.drainSeconds !== news.drainSeconds) await settle(news);
+        return { outs: news };
+    },
+    async read(id: string, props: EnvoyGateInputs) {
+        return { id, props, inputs: props };
+    },
+    // The release's files go with EnvoyRelease's delete.
+    async delete() {},
+};
