@@ -1397,7 +1397,9 @@ envoy_setup() {
 # socket (`port_value` under `admin:`), or nothing.
 legacy_admin_port() {
     [ -f "$1" ] || return 0
-    awk '/^admin:/ { inside = 1; next } /^[^ #]/ { inside = 0 } inside && /port_value:/ { print $2; exit }' "$1"
+    # Root reads it only in a directory nobody else can change, and at most 1 MiB of it.
+    root_dir "$(dirname "$1")"
+    head -c 1048576 -- "$1" | awk '/^admin:/ { inside = 1; next } /^[^ #]/ { inside = 0 } inside && /port_value:/ { print $2; exit }'
 }
 
 # envoy-release: a new Envoy config (or image) reaches the door without dropping a request. stdin: two
@@ -1416,7 +1418,6 @@ cmd_envoy_release() {
     envoy_setup envoy-release
     envoy_image=${opt[envoy-image]}
     local config=${opt[config]} container=${opt[container]} kind text public="" candidate="" problem status=0 port=""
-    root_dir "$(dirname "$config")"
     stage_dir=$(mktemp -d /run/limen-host.XXXXXX)
     while read -r kind text; do
         case "$kind" in
