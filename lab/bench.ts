@@ -1,6 +1,7 @@
 /**
  * Lab speed figures (printed, never asserted): full converge, no-op `pulumi up`, no-op
- * `pulumi up --refresh` (which reads every artifact on both hosts), no-op preview, the SSH
+ * `pulumi up --refresh` (which reads every artifact on both hosts), no-op preview, a route change
+ * (Envoy's release: a candidate, a standby, two drains of `--drain-time-s`), the SSH
  * connections each opens and the CPU each run used (the whole machine's, and each host's own). Run
  * by `npm run bench:lab` on freshly booted machines, from the operator namespace. Targets on 2
  * cores: `up --refresh` at most the Ansible peer's no-op run (3.5 s), which also reads the hosts; one
@@ -168,6 +169,13 @@ async function main(): Promise<void> {
     await timedRuns("no-op pulumi up --refresh (reads hosts)", () => stack.up({ ...quiet, refresh: true }));
     await timedRuns("no-op pulumi preview", () => stack.preview({ ...quiet, expectNoChanges: true }));
     await timedRuns("no-op pulumi preview --refresh", () => stack.preview({ ...quiet, refresh: true, expectNoChanges: true }));
+    // A route change: Envoy's release (validation, candidate, standby, drain, container, settle).
+    let routeChange = 0;
+    await timedRuns("route change (Envoy release)", () => stack.up(quiet), 3, () =>
+        configureLabStack(hosts, { envoy: { backendRoutePrefixes: routeChange++ % 2 === 0 ? ["/api/agent"] : [] } }),
+    );
+    await configureLabStack(hosts);
+    await stack.up(quiet);
     await timedRuns("pulumi destroy", () => stack.destroy(quiet), 1);
 
     console.log(`\nThe plain CLI with the Node.js language host ${process.env.LIMEN_LAB_LANGUAGE_HOST_DIR ?? "(on PATH)"}/pulumi-language-nodejs (the program's start included):`);

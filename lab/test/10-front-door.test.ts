@@ -199,7 +199,8 @@ describe("the real Docker daemon publishes nothing past the firewall", () => {
             onHostOk(
                 "frontend",
                 [
-                    `docker run -d --name limen-dnat-probe --network none -v ${configPath}:/etc/envoy/envoy.yaml:ro -v /etc/ssl:/etc/ssl:ro ${hosts.envoyImage} envoy -c /etc/envoy/envoy.yaml >/dev/null`,
+                    // A directory of its own for the admin socket (files/envoy-bootstrap.yaml), as the release gives each container.
+                    `docker run -d --name limen-dnat-probe --network none -v ${configPath}:/etc/envoy/envoy.yaml:ro -v /etc/ssl:/etc/ssl:ro --tmpfs /run/limen-envoy ${hosts.envoyImage} envoy -c /etc/envoy/envoy.yaml >/dev/null`,
                     "pid=$(docker inspect --format '{{.State.Pid}}' limen-dnat-probe)",
                     'ip link add ctr0 type veth peer name eth1 netns "$pid"',
                     "ip addr add 172.30.0.1/24 dev ctr0 && ip link set ctr0 up",
@@ -236,29 +237,30 @@ describe("a changed Envoy config is judged by the image before it replaces anyth
                 (e: Error) => e.message,
             );
         });
-        expect(error).toMatch(/envoy --mode validate rejected the new config; the installed one is unchanged/);
+        expect(error).toMatch(/envoy --mode validate rejected the new config; nothing changed/);
         expect(envoyContainer()).toEqual(before);
         expect(onHostOk("frontend", `sha256sum ${configPath}`)).toBe(configBefore);
         expect(door.failed).toBe(0);
         recordFigure("front door during a refused Envoy config", `${door.requests} requests through 443, ${door.failed} failed`);
     }, 600_000);
 
-    it("a config the image accepts replaces the container, and the lab measures how long the door did not answer", async () => {
+    it("a config the image accepts reaches the door through the release's handover: the container is replaced and no request fails", async () => {
         const before = envoyContainer();
         let changes: Record<string, number> = {};
         const door = await doorLoop(async () => {
             changes = await converge({ envoy: { backendRoutePrefixes: ["/api/agent"] } });
         });
-        // The bootstrap is rewritten and the container replaced (deleted first: both bind 80 and 443),
-        // and the door's gate judges the new one.
-        expect(changes).toMatchObject({ update: 2, replace: 1 });
+        // The release (candidate, standby), the bootstrap, the container replaced (deleted first, while
+        // the standby serves), and the settle step judging the new one.
+        expect(changes).toMatchObject({ update: 3, replace: 1 });
         const after = envoyContainer();
         expect(after?.running).toBe(true);
         expect(after?.id).not.toBe(before?.id);
         expect(onHostOk("frontend", `grep -c 'prefix: /api/agent' ${configPath}`).trim()).toBe("1");
         expect(https(limenDomain, hosts.hosts.frontend.ipv4, "/api/auth/session").stdout).toBe(JSON.stringify({ valid: false }));
         expect(door.requests).toBeGreaterThan(0);
-        recordFigure("front door shut during a container replacement", `${door.longestShutSeconds.toFixed(2)} s (${door.failed} of ${door.requests} requests through 443 failed)`);
+        recordFigure("front door during a container replacement", `longest gap ${door.longestShutSeconds.toFixed(2)} s (${door.failed} of ${door.requests} requests through 443 failed)`);
+        expect(door.failed).toBe(0);
     }, 600_000);
 });
 
