@@ -4,7 +4,7 @@ import { sshAgentMaterial } from "../hostio/ssh-material";
 import { EnvoyPlan } from "../plan/envoy";
 import { FilePlan } from "../plan/files";
 import { hostFile } from "./host-file";
-import { ContainerName, EnvoyGate, EnvoyRelease } from "./host-resources";
+import { ContainerName, EnvoyGate, EnvoyRelease, HostFile } from "./host-resources";
 import { RemoteHost } from "./host";
 
 export interface EnvoyProxyArgs {
@@ -38,8 +38,10 @@ export class EnvoyProxy extends pulumi.ComponentResource {
         super("limen:envoy:EnvoyProxy", name, {}, opts);
         const dependsOn: pulumi.Resource[] = [args.host.ready, ...(args.after ?? [])];
         // `<name>-tls-certificate`, …, `<name>-config`: the names 1.0.0 deployed; a rename needs an alias.
-        const resourceName = (file: FilePlan) => `${name}-${file.name === "envoy-config" ? "config" : file.name}`;
-        const tlsFiles = args.files.filter((file) => file.name !== "envoy-config").map((file) => hostFile(resourceName(file), args.host, file, { parent: this, dependsOn }));
+        // The release's own files: `<name>-config` (the bootstrap), `<name>-lds`, `<name>-cds`.
+        const releaseFiles = ["envoy-config", "envoy-lds", "envoy-cds"];
+        const resourceName = (file: FilePlan) => `${name}-${file.name.replace(/^envoy-/, "")}`;
+        const tlsFiles = args.files.filter((file) => !releaseFiles.includes(file.name)).map((file) => hostFile(resourceName(file), args.host, file, { parent: this, dependsOn }));
 
         // The Docker CLI's ssh transport takes ssh options only: the key is offered by the stack's own
         // ssh-agent (loaded on each run, with a lifetime; never a file), the host key pinned in a file of
@@ -73,8 +75,11 @@ export class EnvoyProxy extends pulumi.ComponentResource {
         );
         const image = new RemoteImage(`${name}-image`, { name: args.plan.image, keepLocally: true }, { parent: this, provider, dependsOn });
 
-        const bootstrap = args.files.find((file) => file.name === "envoy-config");
-        if (!bootstrap) throw new Error("the frontend's plan has Envoy but no envoy-config file");
+        const [bootstrap, lds, cds] = releaseFiles.map((fileName) => {
+            const file = args.files.find((candidate) => candidate.name === fileName);
+            if (!file) throw new Error(`the frontend's plan has Envoy but no ${fileName} file`);
+            return file;
+        }) as [FilePlan, FilePlan, FilePlan];
         const release = args.plan.release;
         const step = {
             connection: args.host.connection,
@@ -95,18 +100,22 @@ export class EnvoyProxy extends pulumi.ComponentResource {
                 configPath: bootstrap.path,
                 configSha256: args.plan.configSha256,
                 bootstrap: args.plan.bootstrap,
+                validationBootstrap: args.plan.validationBootstrap,
                 candidateBootstrap: args.plan.candidateBootstrap,
+                dynamicDir: args.plan.dynamic.dir,
+                lds: args.plan.dynamic.lds,
+                cds: args.plan.dynamic.cds,
                 image: args.plan.image,
                 mounts: args.plan.certificateMounts,
             },
             // The candidate runs the pulled image on the certificate files, and its gate asks the apps.
             { parent: this, dependsOn: [...dependsOn, ...tlsFiles, image, ...(args.gateAfter ?? [])] },
         );
-        const configFile = hostFile(resourceName(bootstrap), args.host, bootstrap, {
-            parent: this,
-            // envoy --mode validate runs the pulled image and loads the certificate files, so they go first.
-            dependsOn: [...dependsOn, ...tlsFiles, image, this.release],
-        });
+        // The release installed these (judged first); the resources read them, repair them after
+        // drift, and remove them with the stack.
+        const [configFile, ldsFile, cdsFile] = [bootstrap, lds, cds].map((file) =>
+            hostFile(resourceName(file), args.host, file, { parent: this, dependsOn: [...dependsOn, this.release] }),
+        ) as [HostFile, HostFile, HostFile];
 
         const container = args.plan.container;
         // Before the Docker provider creates the container: its name, freed of a container someone
@@ -114,7 +123,7 @@ export class EnvoyProxy extends pulumi.ComponentResource {
         const containerName = new ContainerName(
             `${name}-container-name`,
             { connection: args.host.connection, toolPath: args.host.toolPath, name: container.name, image: args.plan.image },
-            { parent: this, dependsOn: [configFile] },
+            { parent: this, dependsOn: [configFile, ldsFile, cdsFile] },
         );
         this.container = new Container(
             `${name}-container`,
@@ -134,7 +143,7 @@ export class EnvoyProxy extends pulumi.ComponentResource {
                 labels: [container.configLabel],
                 mustRun: true,
             },
-            { parent: this, provider, dependsOn: [configFile, containerName], deleteBeforeReplace: true },
+            { parent: this, provider, dependsOn: [configFile, ldsFile, cdsFile, containerName], deleteBeforeReplace: true },
         );
         // The new container must be ready and the door answer through it; then the standby goes.
         this.gate = new EnvoyGate(

@@ -157,7 +157,11 @@ export interface EnvoyReleaseArgs extends EnvoyReleaseStepArgs {
     configPath: string;
     configSha256: string;
     bootstrap: string;
+    validationBootstrap: string;
     candidateBootstrap: string;
+    dynamicDir: string;
+    lds: { path: string; content: string; version: string };
+    cds: { path: string; content: string; version: string };
     image: string;
     mounts: string[];
 }

@@ -447,7 +447,9 @@ root_dir() { limen_file dir "$@" || exit 1; }
 stage_dir=""
 # pm2-apply's file sets (read_file_sets), on tmpfs too, removed the same way.
 sets_dir=""
-trap 'if [ -n "$stage_dir" ]; then rm -rf -- "$stage_dir"; fi; if [ -n "$sets_dir" ]; then rm -rf -- "$sets_dir"; fi' EXIT
+# envoy-release's files (the new and the previous config), on tmpfs too, removed the same way.
+release_dir=""
+trap 'for dir in "$stage_dir" "$sets_dir" "$release_dir"; do if [ -n "$dir" ]; then rm -rf -- "$dir"; fi; done' EXIT
 
 # Extra read-only mounts and the image for `--check envoy` (the certificate directories).
 envoy_image=""
@@ -1332,12 +1334,14 @@ envoy_command=()
 # envoy_remove NAME: the container and its files gone (a container that is not there is no error).
 envoy_remove() {
     docker rm --force "$1" >/dev/null 2>&1 || true
-    rm -rf -- "${envoy_state:?}/admin/$1" "$envoy_state/$1.yaml"
+    rm -rf -- "${envoy_state:?}/admin/$1" "$envoy_state/$1.yaml" "$envoy_state/$1.dynamic"
 }
 
-# envoy_run NAME CONFIG: NAME started detached from the image, as the serving container runs (host
-# network, ENVOY_UID=0, the certificate directories read-only), on CONFIG (copied beside), with a fresh
-# admin directory. Not restarted by Docker: a container that stops is a finding, not something to retry.
+# envoy_run NAME CONFIG [LDS CDS]: NAME started detached from the image, as the serving container runs
+# (host network, ENVOY_UID=0, the certificate directories read-only), on CONFIG (copied beside), with a
+# fresh admin directory and, for a bootstrap with dynamic resources, a directory of its own holding
+# copies of LDS and CDS. Not restarted by Docker: a container that stops is a finding, not something to
+# retry.
 envoy_run() {
     local name=$1 mount
     local args=(--detach --name "$name" --network host --restart no -e ENVOY_UID=0 --label "limen.envoy.role=${name#limen-envoy-}")
@@ -1345,6 +1349,12 @@ envoy_run() {
     install -m 0600 -- "$2" "$envoy_state/$name.yaml"
     mkdir -m 0700 -- "$envoy_state/admin/$name"
     args+=(-v "$envoy_state/$name.yaml:/etc/envoy/envoy.yaml:ro" -v "$envoy_state/admin/$name:/run/limen-envoy")
+    if [ $# -ge 4 ]; then
+        mkdir -m 0700 -- "$envoy_state/$name.dynamic"
+        install -m 0600 -- "$3" "$envoy_state/$name.dynamic/lds.yaml"
+        install -m 0600 -- "$4" "$envoy_state/$name.dynamic/cds.yaml"
+        args+=(-v "$envoy_state/$name.dynamic:/etc/envoy/dynamic:ro")
+    fi
     for mount in "${envoy_mounts[@]}"; do
         root_dir "$mount"
         args+=(-v "$mount:$mount:ro")
@@ -1402,42 +1412,86 @@ legacy_admin_port() {
     head -c 1048576 -- "$1" | awk '/^admin:/ { inside = 1; next } /^[^ #]/ { inside = 0 } inside && /port_value:/ { print $2; exit }'
 }
 
-# envoy-release: a new Envoy config (or image) reaches the door without dropping a request. stdin: two
-# lines, `public BASE64` (the bootstrap the serving container will run) and `candidate BASE64` (the
-# same on ports the kernel picks on 127.0.0.1).
-#  1. The bootstrap is judged by `envoy --mode validate` in the image.
+# envoy_applied NAME LDS_VERSION CDS_VERSION REJECTED_BEFORE SECONDS: the Envoy in container NAME
+# reports both versions as applied (its admin's version_text), or it rejected a file (an
+# update_rejected count above REJECTED_BEFORE, "LDS CDS"), or SECONDS pass; a failure says which,
+# with what Envoy logged about it.
+envoy_applied() {
+    local name=$1 lds=$2 cds=$3 before=$4 seconds=$5 started=$SECONDS stats
+    local filter='/stats?filter=^(listener_manager[.]lds|cluster_manager[.]cds)[.](version_text|update_rejected)$'
+    while [ $((SECONDS - started)) -lt "$seconds" ]; do
+        stats=$(envoy_admin "$name" GET "$filter" 2>/dev/null) || { sleep 0.2; continue; }
+        if [ "$(envoy_rejected "$stats")" != "$before" ]; then
+            echo "Envoy rejected the new listeners or clusters; it logged: $(docker logs --since "$((SECONDS - started + 2))s" "$name" 2>&1 | grep -i -E 'reject|error' | tail -n 3 | tr '\n' ' ' | cut -c1-600)"
+            return 1
+        fi
+        if grep -qx "listener_manager.lds.version_text: \"$lds\"" <<<"$stats" && grep -qx "cluster_manager.cds.version_text: \"$cds\"" <<<"$stats"; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "Envoy did not report listeners $lds and clusters $cds as applied within $seconds s"
+    return 1
+}
+
+# envoy_rejected STATS: "LDS CDS", the update_rejected counts in an answer of /stats.
+envoy_rejected() {
+    awk '$1 == "listener_manager.lds.update_rejected:" { l = $2 } $1 == "cluster_manager.cds.update_rejected:" { c = $2 } END { print l + 0, c + 0 }' <<<"$1"
+}
+
+# envoy_install_dynamic DIR LDS CDS: the clusters first, then the listeners (a new route finds its
+# cluster), each renamed into DIR, the directory Envoy watches.
+envoy_install_dynamic() {
+    install_file "$1/cds.yaml" 0644 root:root none <"$3"
+    install_file "$1/lds.yaml" 0644 root:root none <"$2"
+}
+
+# envoy-release: a new Envoy config (or image) reaches the door without dropping a request. stdin: one
+# line per file, `KIND BASE64`: validate (the whole config as one static bootstrap), candidate (the
+# same on ports the kernel picks on 127.0.0.1), bootstrap (what the container runs), lds and cds (its
+# dynamic resources), and, when the stack's state has them, previous-lds and previous-cds.
+#  1. `envoy --mode validate` in the image judges the whole config.
 #  2. The candidate runs it on loopback, and the front door's gate (envoy_gate) must pass through it.
-#  3. With a container serving now: the standby starts on the public ports beside it.
-#  4. The bootstrap is installed at --config, for the container the Docker provider creates next.
-#  5. The serving container drains, so that only the standby takes new connections while the Docker
-#     provider replaces it.
-# A failure at 1-3 changes nothing the door serves: the command stops, saying what it saw.
+#  3. --mode in-place (the bootstrap and the image are the serving container's): the clusters, then the
+#     listeners are moved into the directory the container watches; Envoy applies them without
+#     closing its sockets (a listener on an address it already serves keeps its socket, and the
+#     previous one's connections drain). The release waits until Envoy reports both versions as
+#     applied, and the gate must pass through the door. If Envoy rejects a file or the gate fails, the
+#     previous files come back (from the stack's state) and the command fails, saying so.
+#  3. --mode handover (a new bootstrap or image: the Docker provider replaces the container next): with
+#     a container serving now, the standby starts on the public ports beside it (SO_REUSEPORT); the
+#     bootstrap and the dynamic files are installed; the serving container drains, so only the standby
+#     takes new connections while the container is replaced.
+# A failure at 1 or 2, or at the standby's start, changes nothing the door serves.
 cmd_envoy_release() {
-    opts envoy-release "config container state-dir https-port names seconds drain-seconds envoy-image mount" "$@"
-    need envoy-release config envoy-image
+    opts envoy-release "mode config dynamic-dir lds-version cds-version previous-lds-version previous-cds-version container state-dir https-port names seconds drain-seconds envoy-image mount" "$@"
+    need envoy-release mode config dynamic-dir lds-version cds-version envoy-image
     envoy_setup envoy-release
     envoy_image=${opt[envoy-image]}
-    local config=${opt[config]} container=${opt[container]} kind text public="" candidate="" problem status=0 port=""
-    stage_dir=$(mktemp -d /run/limen-host.XXXXXX)
+    local mode=${opt[mode]} config=${opt[config]} dir=${opt[dynamic-dir]} container=${opt[container]}
+    local kind text problem status=0 port="" running=""
+    [[ $mode = in-place || $mode = handover ]] || die "envoy-release: --mode must be in-place or handover, got '$mode'"
+    release_dir=$(mktemp -d /run/limen-host.XXXXXX)
     while read -r kind text; do
         case "$kind" in
-            public) public="$stage_dir/envoy.yaml" ;;
-            candidate) candidate="$stage_dir/candidate.yaml" ;;
+            validate | candidate | bootstrap | lds | cds | previous-lds | previous-cds) ;;
             *) die "envoy-release: stdin: unknown line '$kind'" ;;
         esac
-        base64 -d <<<"$text" >"$stage_dir/$kind.in" || die "envoy-release: stdin: the $kind config is not base64"
-        if [ "$kind" = public ]; then mv -- "$stage_dir/$kind.in" "$public"; else mv -- "$stage_dir/$kind.in" "$candidate"; fi
+        base64 -d <<<"$text" >"$release_dir/$kind.yaml" || die "envoy-release: stdin: the $kind file is not base64"
     done
-    if [ -z "$public" ] || [ -z "$candidate" ]; then die "envoy-release: stdin must hold the public and the candidate config"; fi
+    for kind in validate candidate bootstrap lds cds; do
+        [ -s "$release_dir/$kind.yaml" ] || die "envoy-release: stdin holds no $kind file"
+    done
+    local staged=$release_dir
 
-    validate_envoy "$public" || die "envoy-release: envoy --mode validate rejected the new config; nothing changed"
+    validate_envoy "$staged/validate.yaml" || die "envoy-release: envoy --mode validate rejected the new config; nothing changed"
 
-    envoy_run "$envoy_candidate" "$candidate"
+    envoy_run "$envoy_candidate" "$staged/candidate.yaml"
     problem=$(envoy_wait_ready "$envoy_candidate" "${opt[seconds]}") || {
         envoy_remove "$envoy_candidate"
         die "envoy-release: the new config's candidate did not start: $problem. Nothing changed: the door serves the previous config"
     }
-    port=$(envoy_admin "$envoy_candidate" GET "/listeners?format=json" | awk '$1 == "https" { print $2 }')
+    port=$(envoy_admin "$envoy_candidate" GET "/listeners?format=json" | awk '$1 ~ /^https_/ { print $2; exit }')
     [[ $port =~ ^[1-9][0-9]*$ ]] || {
         envoy_remove "$envoy_candidate"
         die "envoy-release: the candidate's admin names no bound https listener; nothing changed"
@@ -1450,8 +1504,14 @@ cmd_envoy_release() {
     fi
     echo "the new config's candidate passed the gate for ${opt[names]}"
 
-    if [ "$(docker inspect --format '{{.State.Running}}' "$container" 2>/dev/null)" = true ]; then
-        envoy_run "$envoy_standby" "$public"
+    [ "$(docker inspect --format '{{.State.Running}}' "$container" 2>/dev/null)" = true ] && running=yes
+    if [ "$mode" = in-place ]; then
+        envoy_release_in_place "$staged" "$running"
+        return
+    fi
+
+    if [ -n "$running" ]; then
+        envoy_run "$envoy_standby" "$staged/bootstrap.yaml" "$staged/lds.yaml" "$staged/cds.yaml"
         problem=$(envoy_wait_ready "$envoy_standby" "${opt[seconds]}") || {
             envoy_remove "$envoy_standby"
             die "envoy-release: the standby on the public ports did not start: $problem. Nothing changed: the door serves the previous config"
@@ -1459,13 +1519,14 @@ cmd_envoy_release() {
         echo "$envoy_standby serves the new config beside $container"
     fi
 
-    # The config the Docker provider's container mounts; validated above, so installed as it is.
+    # What the Docker provider's container mounts; judged above, so installed as it is.
     local old_admin_port
     old_admin_port=$(legacy_admin_port "$config")
-    install_file "$config" 0644 root:root none <"$public"
+    install_file "$config" 0644 root:root none <"$staged/bootstrap.yaml"
+    envoy_install_dynamic "$dir" "$staged/lds.yaml" "$staged/cds.yaml"
     [ -d "$envoy_state/admin/$container" ] || mkdir -m 0700 -- "$envoy_state/admin/$container"
 
-    if [ "$(docker inspect --format '{{.State.Running}}' "$container" 2>/dev/null)" = true ] && [ -n "$(docker ps --quiet --filter "name=^$envoy_standby\$")" ]; then
+    if [ -n "$running" ]; then
         local where=$container
         [ -S "$envoy_state/admin/$container/admin.sock" ] || where=$old_admin_port
         if [ -n "$where" ] && envoy_drain "$where" "${opt[drain-seconds]}"; then
@@ -1474,6 +1535,38 @@ cmd_envoy_release() {
             echo "limen-host: envoy-release: $container's admin did not take the drain; the Docker provider stops it as it is" >&2
         fi
     fi
+}
+
+# envoy_release_in_place STAGE RUNNING: step 3 of envoy-release in place (see there).
+envoy_release_in_place() {
+    local staged=$1 running=$2 container=${opt[container]} dir=${opt[dynamic-dir]} before problem status=0 stats
+    if [ -z "$running" ]; then
+        envoy_install_dynamic "$dir" "$staged/lds.yaml" "$staged/cds.yaml"
+        echo "limen-host: envoy-release: $container is not running; its listeners and clusters are installed for its next start" >&2
+        return 0
+    fi
+    stats=$(envoy_admin "$container" GET '/stats?filter=update_rejected$') || die "envoy-release: $container's admin did not answer; nothing changed"
+    before=$(envoy_rejected "$stats")
+    envoy_install_dynamic "$dir" "$staged/lds.yaml" "$staged/cds.yaml"
+    problem=$(envoy_applied "$container" "${opt[lds-version]}" "${opt[cds-version]}" "$before" "${opt[seconds]}") || status=1
+    if [ "$status" -eq 0 ]; then
+        problem=$(envoy_gate "${opt[https-port]}" "${opt[names]}" "${opt[seconds]}") || status=$?
+        if [ "$status" -eq 0 ]; then
+            echo "Envoy serves listeners ${opt[lds-version]} and clusters ${opt[cds-version]} in place, and the front door answers for ${opt[names]}"
+            return 0
+        fi
+        [ "$status" -eq 2 ] || problem="the gate could not run: $problem"
+    fi
+    if [ ! -s "$staged/previous-lds.yaml" ] || [ ! -s "$staged/previous-cds.yaml" ] || [ -z "${opt[previous-lds-version]:-}" ]; then
+        die "envoy-release: $problem. The stack's state holds no previous listeners and clusters to put back"
+    fi
+    stats=$(envoy_admin "$container" GET '/stats?filter=update_rejected$') || stats=""
+    before=$(envoy_rejected "$stats")
+    envoy_install_dynamic "$dir" "$staged/previous-lds.yaml" "$staged/previous-cds.yaml"
+    local again
+    again=$(envoy_applied "$container" "${opt[previous-lds-version]}" "${opt[previous-cds-version]}" "$before" "${opt[seconds]}") ||
+        die "envoy-release: $problem. Putting back the previous listeners and clusters failed too: $again"
+    die "envoy-release: $problem. Rolled back: Envoy serves the previous listeners and clusters again (${opt[previous-lds-version]}, ${opt[previous-cds-version]}); the change is not applied"
 }
 
 # envoy-settle: after the Docker provider created the container (a release, or a repair after drift):

@@ -164,15 +164,35 @@ function envoyReleaseArgs(step: EnvoyReleaseStep): string[] {
 }
 
 /**
- * A new bootstrap (or image) to the door (files/limen-host.sh, envoy-release): validated, judged on a
- * candidate, served by a standby while the serving container drains. stdin: envoyReleaseStdin.
+ * A new Envoy config to the door (files/limen-host.sh, envoy-release): validated, judged on a candidate,
+ * then applied in place (`in-place`) or, for a new bootstrap or image, served by a standby while the
+ * serving container drains (`handover`). stdin: envoyReleaseStdin.
  */
-export function envoyReleaseCommand(step: EnvoyReleaseStep & { configPath: string; image: string; mounts: string[] }): string {
+export function envoyReleaseCommand(
+    step: EnvoyReleaseStep & {
+        mode: "in-place" | "handover";
+        configPath: string;
+        dynamicDir: string;
+        versions: { lds: string; cds: string };
+        previousVersions?: { lds: string; cds: string };
+        image: string;
+        mounts: string[];
+    },
+): string {
     return hostToolCommand(
         step.toolPath,
         "envoy-release",
+        "--mode",
+        step.mode,
         "--config",
         step.configPath,
+        "--dynamic-dir",
+        step.dynamicDir,
+        "--lds-version",
+        step.versions.lds,
+        "--cds-version",
+        step.versions.cds,
+        ...(step.previousVersions ? ["--previous-lds-version", step.previousVersions.lds, "--previous-cds-version", step.previousVersions.cds] : []),
         ...envoyReleaseArgs(step),
         "--envoy-image",
         step.image,
@@ -180,9 +200,11 @@ export function envoyReleaseCommand(step: EnvoyReleaseStep & { configPath: strin
     );
 }
 
-/** envoy-release's stdin: the public and the candidate bootstrap, one base64 line each. */
-export function envoyReleaseStdin(bootstrap: string, candidateBootstrap: string): string {
-    return `public ${Buffer.from(bootstrap).toString("base64")}\ncandidate ${Buffer.from(candidateBootstrap).toString("base64")}\n`;
+/** envoy-release's stdin: one base64 line per file (validate, candidate, bootstrap, lds, cds, previous-lds, previous-cds). */
+export function envoyReleaseStdin(files: Record<string, string>): string {
+    return Object.entries(files)
+        .map(([kind, text]) => `${kind} ${Buffer.from(text).toString("base64")}\n`)
+        .join("");
 }
 
 /** After the Docker provider created the container: ready, the gate, the standby gone (envoy-settle). */

@@ -171,8 +171,11 @@ async function main(): Promise<void> {
     await timedRuns("no-op pulumi preview --refresh", () => stack.preview({ ...quiet, refresh: true, expectNoChanges: true }));
     // A route change: Envoy's release (validation, candidate, standby, drain, container, settle).
     let routeChange = 0;
-    await timedRuns("route change (Envoy release)", () => stack.up(quiet), 3, () =>
-        configureLabStack(hosts, { envoy: { backendRoutePrefixes: routeChange++ % 2 === 0 ? ["/api/agent"] : [] } }),
+    await timedRuns(
+        "route change (Envoy release)",
+        () => stack.up(quiet),
+        3,
+        () => configureLabStack(hosts, { envoy: { backendRoutePrefixes: routeChange++ % 2 === 0 ? ["/api/agent"] : [] } }),
     );
     await configureLabStack(hosts);
     await stack.up(quiet);

@@ -15,7 +15,7 @@
  *  5. it must be ready and the gate must pass; then the standby drains and stops.
  */
 import type { LimenConfig } from "../config";
-import { EnvoySpec, envoyAdminSocket, renderEnvoy } from "../render/envoy";
+import { EnvoySpec, envoyAdminSocket, envoyDynamicDir, envoyDynamicFiles, renderDiscoveryResponse, renderEnvoy, renderEnvoyBootstrap, renderEnvoyResources } from "../render/envoy";
 import { certificateMount, envoyTls } from "./certificates";
 import * as path from "node:path";
 import { acmePaths, envoyStateDir } from "./host-paths";
@@ -26,10 +26,17 @@ export interface EnvoyPlan {
     spec: EnvoySpec;
     /** Host directories mounted read-only into the container (config and certificates). */
     certificateMounts: string[];
-    /** The rendered bootstrap, and its hash (which the container's label carries). */
+    /**
+     * The bootstrap the container runs (render/envoy.ts, renderEnvoyBootstrap: the same for every config),
+     * and its hash, which the container's label carries: only a new bootstrap or image replaces the container.
+     */
     bootstrap: string;
     configSha256: string;
-    /** The same bootstrap on ports the kernel picks on 127.0.0.1: what the release's candidate runs. */
+    /** The listeners and clusters, as the LDS and CDS files Envoy watches; each with its version_info. */
+    dynamic: { dir: string; lds: EnvoyDynamicFile; cds: EnvoyDynamicFile };
+    /** The whole config as one static bootstrap: what `envoy --mode validate` judges. */
+    validationBootstrap: string;
+    /** The same on ports the kernel picks on 127.0.0.1: what the release's candidate runs. */
     candidateBootstrap: string;
     /** The container Docker runs (the Docker provider in the stack, the same spec in the lab's Ansible peer). */
     container: EnvoyContainerPlan;
@@ -69,6 +76,13 @@ export interface EnvoyContainerPlan {
     configLabel: { label: string; value: string };
 }
 
+/** One dynamic resources file on the host, its content and the version_info Envoy reports once applied. */
+export interface EnvoyDynamicFile {
+    path: string;
+    content: string;
+    version: string;
+}
+
 /** The directory a container's admin socket is in, on the host (root-only). */
 export function envoyAdminDir(containerName: string): string {
     return `${envoyStateDir}/admin/${containerName}`;
@@ -97,8 +111,15 @@ export function envoyPlan(config: LimenConfig): EnvoyPlan {
             ? [...new Set([spec.tls.certificateChainPath, spec.tls.privateKeyPath].map(certificateMount))]
             : // The SDS files and the published pairs; certbot's own directory stays out of Envoy's sight.
               [acmePaths.sdsDir, acmePaths.publishDir];
-    const bootstrap = renderEnvoy(spec);
+    const bootstrap = renderEnvoyBootstrap();
     const configSha256 = sha256(bootstrap);
+    const resources = renderEnvoyResources(spec);
+    // Beside the bootstrap, in a directory of their own: Envoy watches it for moves.
+    const dynamicDir = path.posix.join(path.posix.dirname(config.envoy.configPath), "dynamic");
+    const dynamicFile = (kind: "lds" | "cds", list: Record<string, unknown>[]): EnvoyDynamicFile => {
+        const { text, version } = renderDiscoveryResponse(kind, list);
+        return { path: path.posix.join(dynamicDir, envoyDynamicFiles[kind]), content: text, version };
+    };
     const drainSeconds = 5;
     const name = "limen-envoy";
     return {
@@ -107,6 +128,8 @@ export function envoyPlan(config: LimenConfig): EnvoyPlan {
         certificateMounts,
         bootstrap,
         configSha256,
+        dynamic: { dir: dynamicDir, lds: dynamicFile("lds", resources.listeners), cds: dynamicFile("cds", resources.clusters) },
+        validationBootstrap: renderEnvoy(spec),
         candidateBootstrap: renderEnvoy(spec, "candidate"),
         container: {
             name,
@@ -115,7 +138,12 @@ export function envoyPlan(config: LimenConfig): EnvoyPlan {
             // Envoy must read root-only private keys; it runs as root inside a container that sees
             // only the read-only config and certificate mounts.
             envs: ["ENVOY_UID=0"],
-            mounts: [{ source: config.envoy.configPath, target: "/etc/envoy/envoy.yaml" }, ...certificateMounts.map((dir) => ({ source: dir, target: dir }))],
+            mounts: [
+                { source: config.envoy.configPath, target: "/etc/envoy/envoy.yaml" },
+                // A directory, not the files: a file moved into it reaches the container, and Envoy reloads it.
+                { source: dynamicDir, target: envoyDynamicDir },
+                ...certificateMounts.map((dir) => ({ source: dir, target: dir })),
+            ],
             adminMount: { source: envoyAdminDir(name), target: path.posix.dirname(envoyAdminSocket) },
             configLabel: { label: "limen.envoy.config-sha256", value: configSha256 },
         },

@@ -144,16 +144,24 @@ export function frontendFiles(config: LimenConfig, envoy: EnvoyPlan | undefined,
                 secret: false,
             });
         }
-        files.push({
-            name: "envoy-config",
-            path: config.envoy.configPath,
+        // The release judged these (the whole config validated in the image, then run by its candidate)
+        // and installed them before these resources write them again; a repair after drift writes
+        // what was judged then.
+        const released = (name: string, filePath: string, content: string): FilePlan => ({
+            name,
+            path: filePath,
             mode: "0644",
             owner: "root:root",
-            check: "envoy",
-            checkArgs: ["--envoy-image", envoy.image, ...envoy.certificateMounts.flatMap((dir) => ["--mount", dir])],
-            content: envoy.bootstrap,
+            check: "none",
+            checkArgs: [],
+            content,
             secret: false,
         });
+        files.push(
+            released("envoy-config", config.envoy.configPath, envoy.bootstrap),
+            released("envoy-lds", envoy.dynamic.lds.path, envoy.dynamic.lds.content),
+            released("envoy-cds", envoy.dynamic.cds.path, envoy.dynamic.cds.content),
+        );
     }
     return files;
 }

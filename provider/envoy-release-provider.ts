@@ -1,10 +1,12 @@
 /**
  * The front door's release, in two resources around the Docker provider's container (plan/envoy.ts):
- * - `EnvoyRelease` (envoy-release), before the container is replaced: the new bootstrap validated, run by
- *   a candidate on loopback ports the gate judges, then by a standby on the public ports beside the
- *   serving container, which drains. A failure there changes nothing the door serves, and fails the
- *   update: the state keeps the previous inputs, so `preview` still shows the change and the next `up`
- *   tries again.
+ * - `EnvoyRelease` (envoy-release): the whole config validated and run by a candidate on loopback ports
+ *   the gate judges; then, when only the listeners and clusters change, applied in place (Envoy's
+ *   dynamic resources files), checked and, if Envoy rejects them or the gate fails, put back from the
+ *   previous inputs in the state; when the bootstrap or the image changes (the Docker provider replaces
+ *   the container next), served by a standby on the public ports beside the serving container, which
+ *   drains. A failure fails the update: the state keeps the previous inputs, so `preview` still shows
+ *   the change and the next `up` tries again.
  * - `EnvoyGate` (envoy-settle), after the container is created: it must be ready and pass the gate;
  *   then the standby drains and stops. Run again for a container created anew after drift.
  * The host keeps no copy of a config: the previous version is whatever still serves.
@@ -18,11 +20,23 @@ interface EnvoyStepInputs extends EnvoyReleaseStep {
     connection: HostConnection;
 }
 
+/** One dynamic resources file: where, what, and the version_info Envoy reports once applied. */
+interface DynamicFile {
+    path: string;
+    content: string;
+    version: string;
+}
+
 export interface EnvoyReleaseInputs extends EnvoyStepInputs {
     configPath: string;
+    /** The sha256 of the bootstrap the container runs (its label): a new one replaces the container. */
     configSha256: string;
     bootstrap: string;
+    validationBootstrap: string;
     candidateBootstrap: string;
+    dynamicDir: string;
+    lds: DynamicFile;
+    cds: DynamicFile;
     image: string;
     mounts: string[];
 }
@@ -32,15 +46,39 @@ export interface EnvoyGateInputs extends EnvoyStepInputs {
     containerId: string;
 }
 
-/** What a release brings to the door: a change in any of these is a new release. */
-const released = (inputs: EnvoyReleaseInputs) => JSON.stringify([inputs.configSha256, inputs.image, inputs.mounts, inputs.configPath, inputs.containerName]);
+/** What the Docker provider's container is made of: a change in any of these replaces it (a handover). */
+const container = (inputs: EnvoyReleaseInputs) => JSON.stringify([inputs.configSha256, inputs.image, inputs.mounts, inputs.configPath, inputs.containerName, inputs.dynamicDir]);
+/** What a release brings to the door: a change in any of these is a new release. 1.x's state has no lds. */
+const released = (inputs: EnvoyReleaseInputs) => JSON.stringify([container(inputs), inputs.lds?.version, inputs.cds?.version]);
 /** What the settle step judges: a new container, config or door. */
 const judged = (inputs: EnvoyGateInputs) => JSON.stringify([inputs.configSha256, inputs.containerId, inputs.httpsPort, inputs.serverNames]);
 const settings = (inputs: EnvoyStepInputs) => JSON.stringify([inputs.timeoutSeconds, inputs.drainSeconds, inputs.stateDir]);
 
-async function release(inputs: EnvoyReleaseInputs): Promise<void> {
-    await run(inputs.connection, `releasing Envoy's config ${inputs.configSha256.slice(0, 12)} to the front door`, envoyReleaseCommand(inputs), {
-        stdin: envoyReleaseStdin(inputs.bootstrap, inputs.candidateBootstrap),
+/**
+ * A release: in place when the container stays (its bootstrap, image and mounts unchanged), else the
+ * handover to the container the Docker provider creates next. The previous listeners and clusters, for
+ * a rollback in place, come from the previous inputs (a 1.x state has none: its first release is a handover).
+ */
+async function release(inputs: EnvoyReleaseInputs, olds?: EnvoyReleaseInputs): Promise<void> {
+    const mode = olds && container(olds) === container(inputs) ? "in-place" : "handover";
+    const previous = olds?.lds && olds.cds ? { lds: olds.lds, cds: olds.cds } : undefined;
+    const files: Record<string, string> = {
+        validate: inputs.validationBootstrap,
+        candidate: inputs.candidateBootstrap,
+        bootstrap: inputs.bootstrap,
+        lds: inputs.lds.content,
+        cds: inputs.cds.content,
+        ...(previous ? { "previous-lds": previous.lds.content, "previous-cds": previous.cds.content } : {}),
+    };
+    const command = envoyReleaseCommand({
+        ...inputs,
+        mode,
+        versions: { lds: inputs.lds.version, cds: inputs.cds.version },
+        ...(previous ? { previousVersions: { lds: previous.lds.version, cds: previous.cds.version } } : {}),
+    });
+    const what = mode === "in-place" ? `listeners ${inputs.lds.version} and clusters ${inputs.cds.version}` : `bootstrap ${inputs.configSha256.slice(0, 12)} (a new container)`;
+    await run(inputs.connection, `releasing Envoy's ${what} to the front door`, command, {
+        stdin: envoyReleaseStdin(files),
         deadlineSeconds: envoyReleaseStepSeconds(inputs.timeoutSeconds, inputs.drainSeconds),
     });
 }
@@ -61,7 +99,7 @@ export const envoyReleaseProvider: ResourceProvider<EnvoyReleaseInputs> = {
     },
     async update(_id: string, olds: EnvoyReleaseInputs, news: EnvoyReleaseInputs) {
         // Only a new config, image or mount is released; changed settings alone are recorded.
-        if (released(olds) !== released(news)) await release(news);
+        if (released(olds) !== released(news)) await release(news, olds);
         return { outs: news };
     },
     // A step, not an artifact: what it released (the bootstrap, the container) is read by their own resources.

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
@@ -183,15 +184,32 @@ export const envoyAdminSocket = "/run/limen-envoy/admin.sock";
  */
 export type EnvoyListenOn = "public" | "candidate";
 
-export function renderEnvoy(spec: EnvoySpec, listenOn: EnvoyListenOn = "public"): string {
+/** The template (files/envoy-bootstrap.yaml): admin, runtime, and the listeners' hardened base. */
+function template(): Json {
     const bootstrap: Json = parse(readFileSync(templatePath, "utf8"), { merge: true });
     if (bootstrap.admin?.address?.pipe?.path !== envoyAdminSocket) throw new Error(`${templatePath} must put the admin on the pipe ${envoyAdminSocket}`);
+    return bootstrap;
+}
+
+/** Envoy's listeners and clusters for the spec: what the LDS and CDS files hold. */
+export interface EnvoyResources {
+    listeners: Json[];
+    clusters: Json[];
+}
+
+/**
+ * The listeners and clusters: the template's listeners completed with their ports, virtual hosts and
+ * certificates, and one static cluster per upstream. Each listener is named after its kind and port
+ * (`https_443`): Envoy refuses an LDS update that moves a listener of the same name to another address,
+ * so a new port is a new listener, and the old one drains.
+ */
+export function renderEnvoyResources(spec: EnvoySpec, listenOn: EnvoyListenOn = "public"): EnvoyResources {
+    const bootstrap = template();
 
     const [http, https] = bootstrap.static_resources.listeners as Json[];
     if (!http || !https) throw new Error(`${templatePath} must define the http and https listeners`);
     // "::" with ipv4_compat accepts IPv4 and IPv6 clients on one socket.
-    const bind = (port: number) =>
-        listenOn === "public" ? { socket_address: { address: "::", port_value: port, ipv4_compat: true } } : socketAddress("127.0.0.1", 0);
+    const bind = (port: number) => (listenOn === "public" ? { socket_address: { address: "::", port_value: port, ipv4_compat: true } } : socketAddress("127.0.0.1", 0));
     http.address = bind(spec.httpPort);
     https.address = bind(spec.httpsPort);
 
@@ -246,16 +264,63 @@ export function renderEnvoy(spec: EnvoySpec, listenOn: EnvoyListenOn = "public")
             },
         ];
     }
-    bootstrap.static_resources.listeners = listeners;
-
-    bootstrap.static_resources.clusters = [
+    http.name = `http_${spec.httpPort}`;
+    listeners[1]!.name = `https_${spec.httpsPort}`;
+    const clusters = [
         staticCluster(envoyClusterNames.nextjs, spec.nextjs.host, spec.nextjs.port),
         staticCluster(envoyClusterNames.darc, spec.darc.host, spec.darc.port),
         staticCluster(envoyClusterNames.backend, spec.backend.address, spec.backend.port),
         ...(spec.acmeChallenge ? [staticCluster(acmeResponderCluster, spec.acmeChallenge.address, spec.acmeChallenge.port)] : []),
     ];
+    return { listeners, clusters };
+}
 
+/**
+ * The whole config as one static bootstrap (admin, runtime, the listeners and clusters): what
+ * `envoy --mode validate` judges (Envoy's validate mode checks only that dynamic resources' files
+ * exist, not what they hold), and, with listenOn "candidate", what the release's candidate runs.
+ */
+export function renderEnvoy(spec: EnvoySpec, listenOn: EnvoyListenOn = "public"): string {
+    const bootstrap = template();
+    bootstrap.static_resources = renderEnvoyResources(spec, listenOn);
     return `# Rendered by limen-infra from files/envoy-bootstrap.yaml; replaced by \`pulumi up\`.\n${renderedYaml(bootstrap)}`;
+}
+
+/** Where Envoy's container reads its dynamic resources: the directory it watches, and the two files. */
+export const envoyDynamicDir = "/etc/envoy/dynamic";
+export const envoyDynamicFiles = { lds: "lds.yaml", cds: "cds.yaml" } as const;
+
+/**
+ * The bootstrap Envoy's container runs: admin, runtime, and listeners and clusters from the LDS and CDS
+ * files in `envoyDynamicDir`, reloaded when a file is moved into it (Envoy, "Configuration: Dynamic from
+ * filesystem"). It does not depend on the stack's config, so a config change never restarts Envoy: only
+ * a new version of this project's bootstrap, or a new image, replaces the container.
+ */
+export function renderEnvoyBootstrap(): string {
+    const { admin, layered_runtime } = template();
+    const source = (file: string) => ({
+        resource_api_version: "V3",
+        path_config_source: { path: `${envoyDynamicDir}/${file}`, watched_directory: { path: envoyDynamicDir } },
+    });
+    const bootstrap = {
+        node: { id: "limen-frontend", cluster: "limen-edge" },
+        admin,
+        layered_runtime,
+        dynamic_resources: { lds_config: source(envoyDynamicFiles.lds), cds_config: source(envoyDynamicFiles.cds) },
+    };
+    return `# Rendered by limen-infra from files/envoy-bootstrap.yaml; replaced by \`pulumi up\`.\n${renderedYaml(bootstrap)}`;
+}
+
+/**
+ * One dynamic resources file: a DiscoveryResponse with the resources (each with its "@type") and a
+ * version_info naming their content (the first 16 hex digits of their sha256), which Envoy reports
+ * back once it applied them (the admin's `listener_manager.lds.version_text`, `cluster_manager.cds.version_text`).
+ */
+export function renderDiscoveryResponse(kind: "lds" | "cds", resources: Json[]): { text: string; version: string } {
+    const type = kind === "lds" ? "type.googleapis.com/envoy.config.listener.v3.Listener" : "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+    const version = createHash("sha256").update(JSON.stringify(resources)).digest("hex").slice(0, 16);
+    const response = { version_info: version, resources: resources.map((resource) => ({ "@type": type, ...resource })) };
+    return { text: `# Rendered by limen-infra: Envoy's ${kind === "lds" ? "listeners" : "clusters"}; replaced by \`pulumi up\`.\n${renderedYaml(response)}`, version };
 }
 
 /**

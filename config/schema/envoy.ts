@@ -24,10 +24,7 @@ export const envoySchema = section(
         /** HTTPS port; default 443. */
         httpsPort: port.default(443),
         /** Removed in 2.0.0: the admin is a unix socket (plan/envoy.ts); a stack that still sets it is told so. */
-        adminPort: withRule(
-            z.never({ message: removedAdminPort }).optional(),
-            removedAdminPort,
-        ),
+        adminPort: withRule(z.never({ message: removedAdminPort }).optional(), removedAdminPort),
         /** Where the rendered bootstrap lives on the frontend; default /etc/limen/envoy/envoy.yaml. */
         configPath: absolutePath.default("/etc/limen/envoy/envoy.yaml"),
         /** Path prefixes Envoy sends straight to the backend's internal port instead of Next.js; default []. */

@@ -56,6 +56,9 @@ function hostVars(plan: HostPlan, hosts: LabHosts, dir: string, knownHosts: stri
                   image: plan.envoy.image,
                   files: envoyFiles.map(fileVars),
                   config_path: envoyFiles.find((file) => file.name === "envoy-config")!.path,
+                  // The whole config as one static bootstrap, judged by the image before the files are copied.
+                  validation_src: source("envoy-validation", plan.envoy.validationBootstrap),
+                  admin_dir: plan.envoy.container.adminMount.source,
                   // `docker run` arguments for the container the stack's Docker provider runs.
                   name: plan.envoy.container.name,
                   run_args: [
@@ -63,6 +66,7 @@ function hostVars(plan: HostPlan, hosts: LabHosts, dir: string, knownHosts: stri
                       "--restart=unless-stopped",
                       ...plan.envoy.container.envs.map((env) => `--env=${env}`),
                       ...plan.envoy.container.mounts.map((mount) => `--mount=type=bind,source=${mount.source},target=${mount.target},readonly`),
+                      `--mount=type=bind,source=${plan.envoy.container.adminMount.source},target=${plan.envoy.container.adminMount.target}`,
                       `--label=${plan.envoy.container.configLabel.label}=${plan.envoy.container.configLabel.value}`,
                   ],
                   command: plan.envoy.container.command,

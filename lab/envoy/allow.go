@@ -18,10 +18,12 @@ const notImplemented = "not implemented by the lab's stand-in Envoy"
 // fails at start (and in validate mode) until someone implements it here and in the server. The
 // values of these fields are held to what is implemented by config.go.
 var implemented = map[protoreflect.FullName][]string{
-	"envoy.config.bootstrap.v3.Bootstrap":                 {"admin", "layered_runtime", "static_resources"},
-	"envoy.config.bootstrap.v3.Bootstrap.StaticResources": {"listeners", "clusters"},
-	"envoy.config.bootstrap.v3.Admin":                     {"address"},
-	"envoy.config.bootstrap.v3.LayeredRuntime":            {"layers"},
+	"envoy.config.bootstrap.v3.Bootstrap":                  {"node", "admin", "layered_runtime", "static_resources", "dynamic_resources"},
+	"envoy.config.bootstrap.v3.Bootstrap.DynamicResources": {"lds_config", "cds_config"},
+	"envoy.config.core.v3.Node":                            {"id", "cluster"},
+	"envoy.config.bootstrap.v3.Bootstrap.StaticResources":  {"listeners", "clusters"},
+	"envoy.config.bootstrap.v3.Admin":                      {"address"},
+	"envoy.config.bootstrap.v3.LayeredRuntime":             {"layers"},
 	// static_layer is a Struct: its keys are held to the one runtime key implemented by config.go.
 	"envoy.config.bootstrap.v3.RuntimeLayer": {"name", "static_layer"},
 	"envoy.config.core.v3.Address":           {"socket_address", "pipe"},

@@ -27,6 +27,7 @@ type config struct {
 	listeners []*listenerConf
 	clusters  map[string]*clusterConf
 	secrets   []*sdsSecret // every SDS secret, polled for rotation
+	dynamic   *dynamicConf // listeners and clusters from LDS and CDS files, nil for static ones
 }
 
 // adminPipe is the admin's unix socket: its path, and its mode (0: as the umask leaves it).
@@ -60,12 +61,17 @@ func (b *builder) fail(path, format string, args ...any) {
 }
 
 // loadConfig judges the bootstrap FILE as envoy-check does, then as the stand-in does, and builds
-// what it serves. Problems are the reasons to refuse the file (exit 1); err is an unreadable file.
+// what it serves; with dynamic_resources, from the LDS and CDS files it names (dynamic.go). Problems
+// are the reasons to refuse the file (exit 1); err is an unreadable file.
 func loadConfig(file string) (*config, []Problem, error) {
 	input, err := os.ReadFile(file)
 	if err != nil {
 		return nil, nil, err
 	}
+	return loadBootstrap(input)
+}
+
+func loadBootstrap(input []byte) (*config, []Problem, error) {
 	if problems := Check(input); len(problems) > 0 {
 		return nil, problems, nil
 	}
@@ -83,6 +89,23 @@ func loadConfig(file string) (*config, []Problem, error) {
 		return nil, located(problems, lines), nil
 	}
 	b := &builder{secrets: map[string]*sdsSecret{}, cfg: &config{clusters: map[string]*clusterConf{}}}
+	if bootstrap.GetDynamicResources() != nil {
+		dynamic := b.dynamicSources(bootstrap)
+		if len(b.problems) > 0 {
+			return nil, located(b.problems, lines), nil
+		}
+		tree, err := withDynamicResources(root, dynamic)
+		if err != nil {
+			return nil, []Problem{{Message: err.Error()}}, nil
+		}
+		encoded, _ := encode(tree)
+		cfg, problems, err := loadBootstrap(encoded)
+		if err != nil || len(problems) > 0 {
+			return nil, inDynamicFiles(problems, dynamic), err
+		}
+		cfg.dynamic = dynamic
+		return cfg, nil, nil
+	}
 	b.bootstrap(bootstrap)
 	if len(b.problems) > 0 {
 		return nil, located(b.problems, lines), nil

@@ -19,61 +19,35 @@ import (
 )
 
 // serve binds every listener (a port in use fails the start, as it does for Envoy), serves until
-// SIGTERM or SIGINT, then stops accepting and exits promptly (docker stop).
+// SIGTERM or SIGINT, then stops accepting and exits promptly (docker stop). With dynamic resources it
+// watches their files and applies a new version in place (door.apply), or rejects it and keeps the
+// one it serves.
 func serve(cfg *config, opts options) error {
-	connections := &connCap{max: cfg.maxConns}
-	upstreams := map[*clusterConf]*upstream{}
-	for _, c := range cfg.clusters {
-		upstreams[c] = newUpstream(c)
+	d := newDoor(cfg.maxConns, time.Duration(opts.drainTimeS)*time.Second)
+	if err := d.apply(cfg); err != nil {
+		d.stop()
+		return err
 	}
-	access := newAccessLog()
-	var servers []*http.Server
-	var starts []func() error
-	closeAll := func() {
-		for _, s := range servers {
-			_ = s.Close()
-		}
-	}
-	drain := &drainer{drainTime: time.Duration(opts.drainTimeS) * time.Second}
-	for _, l := range cfg.listeners {
-		ln, err := listen(l.address, l.ipv4Compat, l.reusePort)
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("listener %q: cannot bind %s: %v", l.name, l.address, err)
-		}
-		srv := httpServer(l, &connectionManager{listener: l, upstreams: upstreams, access: access})
-		capped := &cappedListener{Listener: ln, cap: connections}
-		servers = append(servers, srv)
-		drain.add(l.name, srv, ln)
-		if l.tls {
-			starts = append(starts, func() error { return drain.served(ln, srv.ServeTLS(capped, "", "")) })
-		} else {
-			starts = append(starts, func() error { return drain.served(ln, srv.Serve(capped)) })
-		}
-		log.Printf("listener %q on %s (%s)", l.name, ln.Addr(), map[bool]string{true: "TLS", false: "plaintext"}[l.tls])
-	}
+	var admin *http.Server
+	failed := make(chan error, 1)
 	if cfg.admin != "" || cfg.adminPipe != nil {
 		ln, err := listenAdmin(cfg)
 		if err != nil {
-			closeAll()
+			d.stop()
 			return err
 		}
-		srv := &http.Server{Handler: adminHandler(opts, drain), ErrorLog: quietLog}
-		servers = append(servers, srv)
-		starts = append(starts, func() error { return srv.Serve(ln) })
-		log.Printf("admin on %s", ln.Addr())
-	}
-
-	failed := make(chan error, len(starts))
-	for _, start := range starts {
+		admin = &http.Server{Handler: adminHandler(opts, d), ErrorLog: quietLog}
 		go func() {
-			if err := start(); !errors.Is(err, http.ErrServerClosed) {
+			if err := admin.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				failed <- err
 			}
 		}()
+		log.Printf("admin on %s", ln.Addr())
 	}
 	stop := make(chan struct{})
-	go watchSecrets(cfg.secrets, stop)
+	if cfg.dynamic != nil {
+		go d.watchDynamic(opts.configPath, cfg.dynamic, stop)
+	}
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	var result error
@@ -83,18 +57,10 @@ func serve(cfg *config, opts options) error {
 	case result = <-failed:
 	}
 	close(stop)
-	// In-flight requests get a moment; Envoy itself exits on SIGTERM without draining them.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, s := range servers {
-		wg.Go(func() {
-			if s.Shutdown(ctx) != nil {
-				_ = s.Close()
-			}
-		})
+	d.stop()
+	if admin != nil {
+		_ = admin.Close()
 	}
-	wg.Wait()
 	return result
 }
 
@@ -225,9 +191,10 @@ func (c *cappedConn) Close() error {
 }
 
 // adminHandler serves the admin endpoints the project uses: /ready (the container's health check),
-// /server_info, /listeners?format=json (where each listener is bound, a port 0 resolved) and
-// POST /drain_listeners; every other path is 404.
-func adminHandler(opts options, drain *drainer) http.Handler {
+// /server_info, /listeners?format=json (where each listener is bound, a port 0 resolved),
+// /stats (the LDS and CDS update counters and versions) and POST /drain_listeners; every other path
+// is 404.
+func adminHandler(opts options, d *door) http.Handler {
 	started := time.Now()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/drain_listeners" {
@@ -237,7 +204,7 @@ func adminHandler(opts options, drain *drainer) http.Handler {
 				return
 			}
 			// inboundonly is accepted: every listener here is inbound.
-			drain.start(r.URL.Query().Has("graceful"))
+			d.drain(r.URL.Query().Has("graceful"))
 			w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
 			_, _ = io.WriteString(w, "OK\n")
 			return
@@ -256,12 +223,20 @@ func adminHandler(opts options, drain *drainer) http.Handler {
 				return
 			}
 			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(map[string]any{"listener_statuses": drain.statuses()})
+			_ = json.NewEncoder(w).Encode(map[string]any{"listener_statuses": d.statuses()})
+		case "/stats":
+			w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+			lines, err := d.stats.lines(r.URL.Query().Get("filter"))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			_, _ = io.WriteString(w, lines)
 		case "/server_info":
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(map[string]any{
 				"version":                version(),
-				"state":                  drain.state(),
+				"state":                  d.state(),
 				"uptime_current_epoch":   fmt.Sprintf("%ds", int(time.Since(started).Seconds())),
 				"command_line_options":   map[string]any{"config_path": opts.configPath, "drain_time": fmt.Sprintf("%ds", opts.drainTimeS), "log_level": opts.logLevel},
 				"lab_stand_in_for_envoy": true,
@@ -270,102 +245,4 @@ func adminHandler(opts options, drain *drainer) http.Handler {
 			http.NotFound(w, r)
 		}
 	})
-}
-
-// drainer is /drain_listeners: what Envoy does when asked to drain its listeners.
-//   - Draining starts at once: a response on HTTP/1 carries `connection: close` and idle kept-alive
-//     connections are closed; HTTP/2 connections get a GOAWAY. New connections are still accepted
-//     (and served the same way) until the listeners close.
-//   - With graceful, the listeners close after --drain-time-s; without it, at once. A closed
-//     listener's port is left to any other process bound to it with SO_REUSEPORT.
-//   - The process keeps running, drained, until it is stopped; the admin stays up.
-type drainer struct {
-	drainTime time.Duration
-	mu        sync.Mutex
-	listeners []drainedListener
-	draining  bool
-	closed    bool
-}
-
-type drainedListener struct {
-	name   string
-	server *http.Server
-	ln     net.Listener
-}
-
-func (d *drainer) add(name string, server *http.Server, ln net.Listener) {
-	d.listeners = append(d.listeners, drainedListener{name: name, server: server, ln: ln})
-}
-
-func (d *drainer) start(graceful bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.draining {
-		d.draining = true
-		log.Printf("draining listeners (%s)", map[bool]string{true: "graceful, " + d.drainTime.String(), false: "at once"}[graceful])
-		for _, l := range d.listeners {
-			l.server.SetKeepAlivesEnabled(false)
-		}
-	}
-	if !graceful {
-		d.closeLocked()
-		return
-	}
-	time.AfterFunc(d.drainTime, func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		d.closeLocked()
-	})
-}
-
-func (d *drainer) closeLocked() {
-	if d.closed {
-		return
-	}
-	d.closed = true
-	for _, l := range d.listeners {
-		_ = l.ln.Close()
-	}
-	log.Printf("listeners drained and closed")
-}
-
-// served is a listener's Serve result: an error because the drain closed the listener is no failure.
-func (d *drainer) served(_ net.Listener, err error) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed && err != nil && errors.Is(err, net.ErrClosed) {
-		return http.ErrServerClosed
-	}
-	return err
-}
-
-func (d *drainer) state() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.draining {
-		return "DRAINING"
-	}
-	return "LIVE"
-}
-
-// statuses are admin.v3.ListenerStatus as JSON: each listener's name and bound address; a closed
-// (drained) listener is no longer listed.
-func (d *drainer) statuses() []map[string]any {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := []map[string]any{}
-	if d.closed {
-		return out
-	}
-	for _, l := range d.listeners {
-		addr, ok := l.ln.Addr().(*net.TCPAddr)
-		if !ok {
-			continue
-		}
-		out = append(out, map[string]any{
-			"name":          l.name,
-			"local_address": map[string]any{"socket_address": map[string]any{"address": addr.IP.String(), "port_value": addr.Port}},
-		})
-	}
-	return out
 }

@@ -154,11 +154,34 @@ push() {
   log "pushed $ENVOY_REPOSITORY@$digest ($(elapsed "$t0"))"
 }
 
+# variant LABEL: the stand-in image with one more label (limen.lab.variant=LABEL), pushed as
+# $ENVOY_REPOSITORY:variant-LABEL; prints it pinned by digest. Another image with the same binary: what
+# the lab's image-change test deploys (lab/test/11-no-downtime.test.ts).
+variant() {
+  local label="$1" crane base hosts out rc=0
+  [[ $label =~ ^[a-z0-9-]+$ ]] || die "variant: the label is made of a-z, 0-9 and -"
+  registry_answers || die "the registry is not running: lab/registry/registry.sh start"
+  [[ -s $ENVOY_IMAGE_FILE ]] || die "no stand-in image pushed yet: $ENVOY_IMAGE_FILE"
+  crane="$(bash "$(dirname "${BASH_SOURCE[0]}")/build-crane.sh")"
+  base="$(cat "$ENVOY_IMAGE_FILE")"
+  hosts="$(mktemp)"
+  printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n%s\t%s\n%s\t%s\n' \
+    "${IPV4[registry]}" "$REGISTRY_NAME" "${IPV6[registry]}" "$REGISTRY_NAME" > "$hosts"
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  out="$(ip netns exec "$OPERATOR_NS" env SSL_CERT_FILE="$REGISTRY_CA" sh -c \
+    'mount --bind "$1" /etc/hosts && "$2" mutate "$3" -l "limen.lab.variant=$4" -t "$5" >/dev/null && "$2" digest "$5"' variant \
+    "$hosts" "$crane" "$base" "$label" "$ENVOY_REPOSITORY:variant-$label" 2>&1)" || rc=$?
+  rm -f "$hosts"
+  [[ $rc -eq 0 ]] || { printf '%s\n' "$out" >&2; die "crane mutate of $base failed"; }
+  echo "$ENVOY_REPOSITORY@$(tail -n1 <<<"$out")"
+}
+
 require_root
 case "${1:-}" in
   tls) ensure_tls ;;
   start) start ;;
   push) [[ $# -eq 2 ]] || die "usage: $0 push OCI-LAYOUT-DIR"; push "$2" ;;
+  variant) [[ $# -eq 2 ]] || die "usage: $0 variant LABEL"; variant "$2" ;;
   stop) stop ;;
-  *) die "usage: $0 tls|start|push LAYOUT|stop" ;;
+  *) die "usage: $0 tls|start|push LAYOUT|variant LABEL|stop" ;;
 esac

@@ -5,15 +5,16 @@
  *   loops that never retry, one with a new connection per request and one reusing kept-alive
  *   connections as a browser does;
  * - the candidate: a release the health gate refuses never reaches the serving apps, and costs no request;
- * - Envoy's releases: route changes served by a standby while the container is replaced, and a config
- *   the standby cannot serve refused before the door changes.
+ * - Envoy's releases: route changes applied in place, an image change through a standby beside the
+ *   serving container, and configs Envoy or its candidate refuses, before the door changes.
  * Runs after 10-front-door.test.ts.
  */
 import { Stack } from "@pulumi/pulumi/automation";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { configureLabStack, LabHosts, LabOverrides, openLabStack, readLabHosts, recordFigure, stateDir } from "../stack";
+import { configureLabStack, LabHosts, LabOverrides, openLabStack, readLabHosts, recordFigure, repoRoot, stateDir } from "../stack";
 import { inNamespace, labResourceCount, onHost, onHostOk, pm2Status, stormLoop } from "./probes";
 
 let stack: Stack;
@@ -261,81 +262,149 @@ describe("a release the health gate refuses runs only as a candidate: the servin
     }, 600_000);
 });
 
-describe("Envoy's releases: a new config is judged on a candidate and served by a standby while the container is replaced", () => {
-    it("route changes, at least 5, fail no request through 443, on kept-alive and on new connections", async () => {
+/** The serving container's id (docker inspect). */
+const envoyContainerId = () => onHostOk("frontend", "docker inspect --format '{{.Id}}' limen-envoy").trim();
+
+/** Runs `deploys` under the storm's clients (kept-alive and new connections) and returns what they saw. */
+async function underClients(deploys: () => Promise<void>) {
+    const clients = stormClients(["keepalive", "fresh"]);
+    let stopped: ReturnType<typeof clients.stop> | undefined;
+    try {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await deploys();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+    } finally {
+        stopped = clients.stop();
+    }
+    const { byMode, failures } = await stopped;
+    const requests = Object.values(byMode).reduce((sum, mode) => sum + mode.requests, 0);
+    return {
+        byMode,
+        failures,
+        requests,
+        summary: `through 443 ${failures.length} of ${requests} requests failed (kept-alive ${byMode.keepalive!.requests}, new connections ${byMode.fresh!.requests})`,
+    };
+}
+
+describe("Envoy's releases: a new config is judged on a candidate, then applied in place, or served by a standby while a new container replaces the old", () => {
+    it("route changes, at least 5, are applied in place by the same container and fail no request through 443", async () => {
         expect(await converge()).not.toHaveProperty("create");
-        const clients = stormClients(["keepalive", "fresh"]);
+        const container = envoyContainerId();
         const seconds: number[] = [];
-        let stopped: ReturnType<typeof clients.stop> | undefined;
-        try {
-            await new Promise((resolve) => setTimeout(resolve, 1000));
+        const seen = await underClients(async () => {
             for (let index = 1; index <= 6; index++) {
                 const started = Date.now();
-                // One backend route prefix added, then removed: Envoy's config alone changes.
+                // One backend route prefix added, then removed: Envoy's listeners alone change.
                 const changes = await converge({ envoy: { backendRoutePrefixes: index % 2 === 1 ? ["/api/agent"] : [] } });
                 seconds.push((Date.now() - started) / 1000);
-                // The release, the bootstrap, the settle step; the container is replaced through the handover.
-                expect(changes).toEqual({ same: labResourceCount - 4, update: 3, replace: 1 });
+                // The release (candidate, then in place) and the listeners file it installed.
+                expect(changes).toEqual({ same: labResourceCount - 2, update: 2 });
             }
-            await new Promise((resolve) => setTimeout(resolve, 1000));
-        } finally {
-            stopped = clients.stop();
-        }
-        const { byMode, failures } = await stopped;
-        const requests = Object.values(byMode).reduce((sum, mode) => sum + mode.requests, 0);
-        expect(onHostOk("frontend", "docker ps --format '{{.Names}}' | sort").trim()).toBe("limen-envoy");
+        });
+        expect(envoyContainerId()).toBe(container);
         recordFigure(
-            "Envoy route changes",
-            `${seconds.length} deploys (${Math.min(...seconds).toFixed(1)} to ${Math.max(...seconds).toFixed(1)} s each); through 443 ${failures.length} of ${requests} requests failed (kept-alive ${byMode.keepalive!.requests}, new connections ${byMode.fresh!.requests})`,
+            "Envoy route changes in place",
+            `${seconds.length} deploys (${Math.min(...seconds).toFixed(1)} to ${Math.max(...seconds).toFixed(1)} s each); ${seen.summary}`,
         );
-        expect(failures).toEqual([]);
-        expect(requests).toBeGreaterThan(1000);
+        expect(seen.failures).toEqual([]);
+        expect(seen.requests).toBeGreaterThan(1000);
     }, 900_000);
 
-    it("a config whose public port another process holds: the standby cannot bind it, `pulumi up` fails saying so, nothing the door serves changed, and the next `up` tries again", async () => {
+    it("an image change starts a new container beside the old one (a standby serves while Docker replaces it), and fails no request through 443", async () => {
         expect(await converge()).not.toHaveProperty("create");
-        const configBefore = onHostOk("frontend", "sha256sum /etc/limen/envoy/envoy.yaml");
-        const containerBefore = onHostOk("frontend", "docker inspect --format '{{.Id}}' limen-envoy").trim();
+        const variant = spawnSync("bash", [path.join(repoRoot, "lab", "registry", "registry.sh"), "variant", "image-change"], { encoding: "utf8" });
+        expect(variant.status, variant.stderr).toBe(0);
+        const image = variant.stdout.trim().split("\n").at(-1)!;
+        expect(image).toMatch(/@sha256:[0-9a-f]{64}$/);
+        expect(image).not.toBe(hosts.envoyImage);
+        const containers = [envoyContainerId()];
+        const seconds: number[] = [];
+        const seen = await underClients(async () => {
+            for (const next of [image, hosts.envoyImage]) {
+                const started = Date.now();
+                const changes = await converge({ envoy: { image: next } });
+                seconds.push((Date.now() - started) / 1000);
+                expect(changes).toMatchObject({ replace: 1 });
+                containers.push(envoyContainerId());
+            }
+        });
+        expect(new Set(containers).size).toBe(3);
+        expect(onHostOk("frontend", "docker ps -a --format '{{.Names}}' | sort").trim()).toBe("limen-envoy");
+        recordFigure("Envoy image changes (a new container through the handover)", `${seconds.length} deploys (${seconds.map((s) => s.toFixed(1)).join(", ")} s); ${seen.summary}`);
+        expect(seen.failures).toEqual([]);
+    }, 900_000);
+
+    it("a config whose new port another process holds: Envoy rejects it in place, the previous listeners come back, `pulumi up` fails saying so, and the next `up` tries again", async () => {
+        expect(await converge()).not.toHaveProperty("create");
+        const listenersBefore = onHostOk("frontend", "sha256sum /etc/limen/envoy/dynamic/lds.yaml");
+        const container = envoyContainerId();
         // The app user holds 8080 (any port it may bind): `envoy --mode validate` accepts a config with
-        // httpPort 8080, and the candidate (on loopback ports) passes, but the standby cannot bind it.
+        // httpPort 8080, and the candidate (on loopback ports) passes, but the serving Envoy cannot bind it.
         onHostOk("frontend", `systemd-run --quiet --uid=limen --unit=lab-port-squatter node -e 'require("net").createServer((s) => s.destroy()).listen(8080)'`);
-        const clients = stormClients(["keepalive", "fresh"]);
         const started = Date.now();
         let error = "";
         let again = "";
-        let stopped: ReturnType<typeof clients.stop> | undefined;
+        let seen: Awaited<ReturnType<typeof underClients>>;
         try {
-            await configureLabStack(hosts, { envoy: { httpPort: 8080 } });
-            error = await stack.up(quiet).then(
-                () => "",
-                (e: Error) => e.message,
-            );
-            again = await stack.up(quiet).then(
-                () => "",
-                (e: Error) => e.message,
-            );
+            seen = await underClients(async () => {
+                await configureLabStack(hosts, { envoy: { httpPort: 8080 } });
+                error = await stack.up(quiet).then(
+                    () => "",
+                    (e: Error) => e.message,
+                );
+                again = await stack.up(quiet).then(
+                    () => "",
+                    (e: Error) => e.message,
+                );
+            });
         } finally {
-            stopped = clients.stop();
             onHost("frontend", "systemctl stop lab-port-squatter");
         }
         const upSeconds = (Date.now() - started) / 1000;
-        const { byMode, failures } = (await stopped)!;
-        const requests = Object.values(byMode).reduce((sum, mode) => sum + mode.requests, 0);
-        expect(error).toMatch(/the standby on the public ports did not start: limen-envoy-standby stopped before it was ready; its last words: .*cannot bind .*8080.*Nothing changed: the door serves the previous config/s);
-        expect(again).toMatch(/the standby on the public ports did not start/);
-        expect(onHostOk("frontend", "sha256sum /etc/limen/envoy/envoy.yaml")).toBe(configBefore);
-        expect(onHostOk("frontend", "docker inspect --format '{{.Id}}' limen-envoy").trim()).toBe(containerBefore);
+        expect(error).toMatch(/Envoy rejected the new listeners or clusters;.*Rolled back: Envoy serves the previous listeners and clusters again/s);
+        expect(again).toMatch(/Rolled back/);
+        expect(onHostOk("frontend", "sha256sum /etc/limen/envoy/dynamic/lds.yaml")).toBe(listenersBefore);
+        expect(envoyContainerId()).toBe(container);
         expect(onHostOk("frontend", "docker ps -a --format '{{.Names}}' | sort").trim()).toBe("limen-envoy");
         expect(sessionThroughFrontDoor()).toBe(true);
         // The state keeps the previous inputs: preview still shows the release.
         const preview = await stack.preview({ color: "never" });
         expect(preview.changeSummary.update ?? 0).toBeGreaterThan(0);
         recordFigure(
-            "refused: an Envoy config whose public port another process holds",
-            `two \`pulumi up\` failed in ${upSeconds.toFixed(1)} s; through 443 ${failures.length} of ${requests} requests failed; the serving container and its config unchanged`,
+            "refused: an Envoy config whose new port another process holds",
+            `two \`pulumi up\` failed and rolled back in ${upSeconds.toFixed(1)} s; ${seen!.summary}; the container and its listeners unchanged`,
         );
-        expect(failures).toEqual([]);
-        // The planned config again: converges, and the door answers.
+        expect(seen!.failures).toEqual([]);
+        await converge();
+        expect(sessionThroughFrontDoor()).toBe(true);
+    }, 900_000);
+
+    it("a route to a port where nothing listens: the candidate fails the gate, `pulumi up` fails naming what the door answered, and nothing the door serves changed", async () => {
+        expect(await converge()).not.toHaveProperty("create");
+        const listenersBefore = onHostOk("frontend", "sha256sum /etc/limen/envoy/dynamic/lds.yaml /etc/limen/envoy/dynamic/cds.yaml");
+        // The stack keeps Envoy's routes and the apps' ports together, so no config routes to a closed
+        // port: the darc.kr app is stopped by hand instead (nothing listens on 9445), and a route change
+        // comes. Its candidate asks darc.kr through the new config and gets Envoy's 503.
+        onHostOk("frontend", "su - limen -c 'pm2 stop darc-kr' >/dev/null");
+        let error = "";
+        let seen: Awaited<ReturnType<typeof underClients>>;
+        try {
+            seen = await underClients(async () => {
+                await configureLabStack(hosts, { envoy: { backendRoutePrefixes: ["/api/agent"] } });
+                error = await stack.up(quiet).then(
+                    () => "",
+                    (e: Error) => e.message,
+                );
+            });
+        } finally {
+            onHostOk("frontend", "su - limen -c 'pm2 start darc-kr' >/dev/null");
+        }
+        expect(error).toMatch(
+            /the new config failed on its candidate \(127\.0\.0\.1:\d+\): front door gate, not passed within 30 s: https:\/\/darc\.lab\.test\/ \(127\.0\.0\.1:\d+\) answered 503\. Nothing changed/,
+        );
+        expect(onHostOk("frontend", "sha256sum /etc/limen/envoy/dynamic/lds.yaml /etc/limen/envoy/dynamic/cds.yaml")).toBe(listenersBefore);
+        recordFigure("refused: a route to a port where nothing listens (darc.kr's app stopped)", `${seen!.summary} (the clients ask LIMEN's site)`);
+        expect(seen!.failures).toEqual([]);
         await converge();
         expect(sessionThroughFrontDoor()).toBe(true);
     }, 900_000);

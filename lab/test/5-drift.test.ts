@@ -51,6 +51,14 @@ const handChanges: HandChange[] = [
     },
     { what: ".env.production deleted", host: "frontend", script: `rm ${envFile}`, drifted: ["frontend-apps-env-production"], says: /state\s*: "missing" => "present"/ },
     {
+        // Moved in as Envoy watches for: it serves the hand-made route until the repair moves the planned file back.
+        what: "Envoy's listeners file replaced by hand (a route added, moved into the watched directory)",
+        host: "frontend",
+        script: "sed 's#prefix: /$#prefix: /hand#' /etc/limen/envoy/dynamic/lds.yaml > /etc/limen/envoy/dynamic/.lds.hand && mv /etc/limen/envoy/dynamic/.lds.hand /etc/limen/envoy/dynamic/lds.yaml",
+        drifted: ["frontend-envoy-lds"],
+        says: /contentSha256/,
+    },
+    {
         what: "the ecosystem edited to bind 0.0.0.0 and reloaded",
         host: "frontend",
         script: `sed -i 's/"127.0.0.1"/"0.0.0.0"/g' /etc/limen/pm2/ecosystem.config.js && ${pm2("startOrReload /etc/limen/pm2/ecosystem.config.js --update-env")} >/dev/null && sleep 3`,

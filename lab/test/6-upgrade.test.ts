@@ -29,10 +29,13 @@ const addedResources: string[] = [
     "frontend-apps-pm2-logrotate-service",
     "frontend-apps-pm2-logrotate-timer",
     "frontend-envoy-release",
+    "frontend-envoy-lds",
+    "frontend-envoy-cds",
 ];
 /**
- * Resources this version replaces, each with why. Envoy reads its bootstrap only at start: 2.0.0's moves
- * the admin to a unix socket, so Envoy's container is started anew once. It goes through the release's
+ * Resources this version replaces, each with why. Envoy reads its bootstrap only at start: 2.0.0's takes
+ * the listeners and clusters from files it watches and moves the admin to a unix socket, so Envoy's
+ * container is started anew once. It goes through the release's
  * handover (a candidate, then a standby serving beside the 1.x container, which drains), so the client
  * below must still see no failed request.
  */

@@ -21,10 +21,10 @@ function run(command: string, args: string[], input?: string): Result {
 /**
  * Resources of the lab stack as lab/stack.ts configures it: the stack itself plus 18, per host the
  * component and its host tool, per firewall the component and its table, the frontend apps (component,
- * ecosystem, env file, the rotation of pm2's logs as three files, pm2 apps), and Envoy (component, Docker provider, image, release, bootstrap, the
- * container's name, the container, the settle step).
+ * ecosystem, env file, the rotation of pm2's logs as three files, pm2 apps), and Envoy (component, Docker provider, image, release, bootstrap, listeners,
+ * clusters, the container's name, the container, the settle step).
  */
-export const labResourceCount = 24;
+export const labResourceCount = 26;
 
 /** Runs a command in a lab network namespace (the host's filesystem, the namespace's network). */
 export function inNamespace(namespace: string, command: string, ...args: string[]): Result {

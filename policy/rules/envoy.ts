@@ -1,6 +1,7 @@
 /**
- * What the policies read in Envoy's bootstrap: a file resource installed with the `envoy` check (the
- * plan's marker for it) or whose content is an Envoy bootstrap, its `content` parsed as YAML.
+ * What the policies read in Envoy's config: a file resource whose content holds Envoy's clusters, as a
+ * bootstrap with static_resources or as the CDS file Envoy's container watches (a DiscoveryResponse of
+ * clusters), or one installed with the `envoy` check; its `content` parsed as YAML.
  */
 import { parse as parseYaml } from "yaml";
 import { envFileName } from "../../plan/host-paths";
@@ -11,19 +12,33 @@ import { isEnvFile, parseEnv } from "./env-file";
 import { describe, Finding, skipped, violation } from "./findings";
 import { connectionAddress, isInstalledFile, textInput } from "./resources";
 
+const clusterType = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+
+/** The clusters of an Envoy config: a bootstrap's static_resources.clusters, or a CDS DiscoveryResponse's resources; undefined for neither. */
+function clustersOf(document: unknown): unknown[] | undefined {
+    if (typeof document !== "object" || document === null) return undefined;
+    if ("static_resources" in document) {
+        const clusters = (document as { static_resources?: { clusters?: unknown } }).static_resources?.clusters;
+        return Array.isArray(clusters) ? clusters : [];
+    }
+    const resources = (document as { resources?: unknown }).resources;
+    if (Array.isArray(resources) && resources.some((r) => r?.["@type"] === clusterType)) return resources.filter((r) => r?.["@type"] === clusterType);
+    return undefined;
+}
+
+/** Whether a text is an Envoy config that holds clusters (a bootstrap, or the CDS file). */
 export function isEnvoyBootstrap(text: string): boolean {
-    if (!/^static_resources\s*:/m.test(text)) return false;
+    if (!/^static_resources\s*:/m.test(text) && !text.includes(clusterType)) return false;
     try {
-        const document: unknown = parseYaml(text);
-        return typeof document === "object" && document !== null && "static_resources" in document;
+        return clustersOf(parseYaml(text)) !== undefined;
     } catch {
         return false;
     }
 }
 
 /**
- * Whether a resource installs an Envoy bootstrap: by its check, or by its content, so that a file that
- * is one cannot slip past by leaving the check out.
+ * Whether a resource installs Envoy's clusters: by its check, or by its content, so that a file that
+ * holds them cannot slip past by leaving the check out.
  */
 export function isEnvoyBootstrapFile(r: ResourceView): boolean {
     if (!isInstalledFile(r)) return false;
@@ -36,11 +51,12 @@ export interface EnvoyEndpoint {
     port: number;
 }
 
-/** The endpoints of one cluster of an Envoy bootstrap (static `load_assignment`), or undefined if absent. */
-export function envoyClusterEndpoints(bootstrap: unknown, cluster: string): EnvoyEndpoint[] | undefined {
-    const clusters = (bootstrap as { static_resources?: { clusters?: unknown } } | null)?.static_resources?.clusters;
-    if (!Array.isArray(clusters)) return undefined;
-    const found = clusters.find((c) => c?.name === cluster);
+/** The endpoints of one cluster of an Envoy config (static `load_assignment`), or undefined if absent. */
+export function envoyClusterEndpoints(config: unknown, cluster: string): EnvoyEndpoint[] | undefined {
+    const clusters = clustersOf(config);
+    if (!clusters) return undefined;
+    const found = clusters.find((c) => (c as { name?: unknown } | null)?.name === cluster) as
+        { load_assignment?: { endpoints?: { lb_endpoints?: { endpoint?: { address?: { socket_address?: { address: unknown; port_value: unknown } } } }[] }[] } } | undefined;
     if (!found) return undefined;
     const endpoints: EnvoyEndpoint[] = [];
     for (const locality of found.load_assignment?.endpoints ?? []) {

@@ -76,25 +76,36 @@ describe("what each resource asks of its host", () => {
             ),
         );
         const image = "envoyproxy/envoy:v1.38.0@sha256:8146b97ee61a42cd216514709e4e3198af75f014974e3d9f310aef9c901fcbdf";
-        expect(registrations.get("frontend-envoy-config")!.wire).toMatchObject({
-            path: "/etc/limen/envoy/envoy.yaml",
-            check: "envoy",
-            checkArgs: ["--envoy-image", image, "--mount", "/etc/letsencrypt"],
-        });
+        // The release judges the whole config (validated in the image with the certificate mounts, run by
+        // its candidate); the files it installed are written again as they were judged.
+        for (const [name, path] of [
+            ["frontend-envoy-config", "/etc/limen/envoy/envoy.yaml"],
+            ["frontend-envoy-lds", "/etc/limen/envoy/dynamic/lds.yaml"],
+            ["frontend-envoy-cds", "/etc/limen/envoy/dynamic/cds.yaml"],
+        ] as const) {
+            expect(registrations.get(name)!.wire).toMatchObject({ path, check: "none", checkArgs: [] });
+        }
         const container = registrations.get("frontend-envoy-container")!.wire;
         expect(container).toMatchObject({
             networkMode: "host",
             restart: "unless-stopped",
             mounts: [
                 { type: "bind", source: "/etc/limen/envoy/envoy.yaml", target: "/etc/envoy/envoy.yaml", readOnly: true },
+                // The directory Envoy watches for its listeners and clusters.
+                { type: "bind", source: "/etc/limen/envoy/dynamic", target: "/etc/envoy/dynamic", readOnly: true },
                 { type: "bind", source: "/etc/letsencrypt", target: "/etc/letsencrypt", readOnly: true },
                 // Its own admin socket's directory, root-only on the host: the only writable mount.
                 { type: "bind", source: "/var/lib/limen/envoy/admin/limen-envoy", target: "/run/limen-envoy", readOnly: false },
             ],
         });
         const release = registrations.get("frontend-envoy-release")!;
+        const files = (name: string) => registrations.get(name)!.wire.content;
         expect(release.wire).toMatchObject({
             configPath: "/etc/limen/envoy/envoy.yaml",
+            bootstrap: files("frontend-envoy-config"),
+            dynamicDir: "/etc/limen/envoy/dynamic",
+            lds: { path: "/etc/limen/envoy/dynamic/lds.yaml", content: files("frontend-envoy-lds"), version: expect.stringMatching(/^[0-9a-f]{16}$/) },
+            cds: { path: "/etc/limen/envoy/dynamic/cds.yaml", content: files("frontend-envoy-cds"), version: expect.stringMatching(/^[0-9a-f]{16}$/) },
             containerName: "limen-envoy",
             stateDir: "/var/lib/limen/envoy",
             image,
@@ -104,24 +115,27 @@ describe("what each resource asks of its host", () => {
             drainSeconds: 5,
             configSha256: (container.labels as { value: string }[])[0]!.value,
         });
-        // The release goes before the bootstrap is written and the container replaced.
-        expect(registrations.get("frontend-envoy-config")!.dependsOn.filter((urn) => urn.endsWith("::frontend-envoy-release"))).toHaveLength(1);
+        // The release goes before its files are written again and the container replaced.
+        for (const name of ["frontend-envoy-config", "frontend-envoy-lds", "frontend-envoy-cds"])
+            expect(
+                registrations.get(name)!.dependsOn.filter((urn) => urn.endsWith("::frontend-envoy-release")),
+                name,
+            ).toHaveLength(1);
         expect(registrations.get("frontend-envoy-image")!.wire.name).toBe(image);
         expect(registrations.get("frontend-envoy-docker")!.wire.host).toBe("ssh://deploy@10.0.0.10:22");
     });
 
     it("with ACME, Envoy sees the SDS files and the published pairs, never certbot's own directory", async () => {
         const registrations = byName(await registrationsFor(prodRawConfig()));
-        expect(registrations.get("frontend-envoy-config")!.wire.checkArgs).toEqual([
-            "--envoy-image",
-            expect.stringMatching(/^envoyproxy\/envoy:v1\.38\.0@sha256:/),
-            "--mount",
-            "/etc/limen/envoy/sds",
-            "--mount",
-            "/etc/limen/tls",
-        ]);
+        expect(registrations.get("frontend-envoy-release")!.wire.mounts).toEqual(["/etc/limen/envoy/sds", "/etc/limen/tls"]);
         const mounts = registrations.get("frontend-envoy-container")!.wire.mounts as { source: string }[];
-        expect(mounts.map((mount) => mount.source)).toEqual(["/etc/limen/envoy/envoy.yaml", "/etc/limen/envoy/sds", "/etc/limen/tls", "/var/lib/limen/envoy/admin/limen-envoy"]);
+        expect(mounts.map((mount) => mount.source)).toEqual([
+            "/etc/limen/envoy/envoy.yaml",
+            "/etc/limen/envoy/dynamic",
+            "/etc/limen/envoy/sds",
+            "/etc/limen/tls",
+            "/var/lib/limen/envoy/admin/limen-envoy",
+        ]);
         expect(registrations.get("frontend-certificates-limen")!.wire).toMatchObject({
             stage: "issued",
             name: "limen",
@@ -154,7 +168,7 @@ describe("a change updates exactly what depends on it", () => {
         expect(changedBetween(before, after)).toEqual(["backend-firewall-table", "frontend-apps-env-production", "frontend-apps-pm2"]);
     });
 
-    it("a new LIMEN domain changes only the Envoy config (and replaces the container through its label)", async () => {
+    it("a new LIMEN domain changes only Envoy's listeners, released in place: the container stays", async () => {
         const first = await registrationsFor(prodRawConfig());
         const second = await registrationsFor(withOverride(prodRawConfig(), "domains", { limen: ["app.darc.kr"] }));
         // With ACME the limen certificate (both stages) and certbot's hook name the domain too.
@@ -162,14 +176,14 @@ describe("a change updates exactly what depends on it", () => {
             "frontend-certificates-acme-renewal-hook",
             "frontend-certificates-limen",
             "frontend-certificates-limen-placeholder",
-            "frontend-envoy-config",
-            // The door's gate asks the new name, and judges the new config.
+            // The settle step asks the new name.
             "frontend-envoy-gate",
-            // The new config goes through the candidate and the standby.
+            "frontend-envoy-lds",
+            // The new listeners go through the candidate, then in place.
             "frontend-envoy-release",
         ]);
         const label = (rs: Registration[]) => JSON.stringify(byName(rs).get("frontend-envoy-container")!.wire.labels);
-        expect(label(first)).not.toEqual(label(second));
+        expect(label(first)).toEqual(label(second));
     });
 
     it("a new restart policy changes the ecosystem file and the apps that load it", async () => {

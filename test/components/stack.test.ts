@@ -34,6 +34,8 @@ describe("resources per host", () => {
                 ["pulumi:providers:docker", "frontend-envoy-docker", "frontend-envoy"],
                 ["docker:index/remoteImage:RemoteImage", "frontend-envoy-image", "frontend-envoy"],
                 [hostType("HostFile"), "frontend-envoy-config", "frontend-envoy"],
+                [hostType("HostFile"), "frontend-envoy-lds", "frontend-envoy"],
+                [hostType("HostFile"), "frontend-envoy-cds", "frontend-envoy"],
                 [hostType("ContainerName"), "frontend-envoy-container-name", "frontend-envoy"],
                 ["docker:index/container:Container", "frontend-envoy-container", "frontend-envoy"],
                 [hostType("EnvoyRelease"), "frontend-envoy-release", "frontend-envoy"],
@@ -125,19 +127,13 @@ describe("resources per host", () => {
             "frontend-firewall-table",
             "frontend-host-tool",
         ]);
-        expect(after("frontend-envoy-config")).toEqual([
-            ...placeholders,
-            "frontend-envoy-image",
-            "frontend-envoy-release",
-            "frontend-envoy-tls-sds-darc",
-            "frontend-envoy-tls-sds-limen",
-            "frontend-firewall-table",
-            "frontend-host-tool",
-        ]);
+        // The release's files are written again after it, as it judged them.
+        for (const file of ["frontend-envoy-config", "frontend-envoy-lds", "frontend-envoy-cds"])
+            expect(after(file), file).toEqual([...placeholders, "frontend-envoy-release", "frontend-firewall-table", "frontend-host-tool"]);
         expect(after("frontend-envoy-gate")).toEqual(["frontend-apps-pm2", "frontend-envoy-container"]);
         // The container's name is claimed (a hand-made holder removed) just before the container.
-        expect(after("frontend-envoy-container-name")).toEqual(["frontend-envoy-config"]);
-        expect(after("frontend-envoy-container")).toEqual(["frontend-envoy-config", "frontend-envoy-container-name"]);
+        expect(after("frontend-envoy-container-name")).toEqual(["frontend-envoy-cds", "frontend-envoy-config", "frontend-envoy-lds"]);
+        expect(after("frontend-envoy-container")).toEqual(["frontend-envoy-cds", "frontend-envoy-config", "frontend-envoy-container-name", "frontend-envoy-lds"]);
         expect(after("frontend-certificates-limen")).toEqual([
             "frontend-certificates-acme-renewal-hook",
             ...placeholders,

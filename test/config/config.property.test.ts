@@ -94,8 +94,8 @@ function collect(plan: StackPlan): void {
     distinct.rulesets.add(plan.backend.firewall.ruleset);
     const file = (name: string) => plan.frontend.files.find((f) => f.name === name)?.content;
     distinct.envFiles.add(file("env-production")!);
-    const bootstrap = file("envoy-config");
-    if (bootstrap) distinct.bootstraps.add(bootstrap);
+    // The whole config as one static bootstrap: what the release validates in the image.
+    if (plan.frontend.envoy) distinct.bootstraps.add(plan.frontend.envoy.validationBootstrap);
 }
 
 const sameFinding = (a: ConfigProblem, b: ConfigProblem) => a.rule === b.rule && a.keys.map(keyName).join() === b.keys.map(keyName).join();

@@ -25,7 +25,16 @@ interface PeerHost {
     firewall: { table: string; ruleset_path: string; ruleset_src: string; unit_name: string; unit_path: string; unit_src: string };
     app_files: { path: string; mode: string; owner: string; group: string; src: string }[];
     pm2: { user: string; ecosystem: string; apps: string[] } | null;
-    envoy: { image: string; files: PeerHost["app_files"]; config_path: string; name: string; run_args: string[]; command: string[] } | null;
+    envoy: {
+        image: string;
+        files: PeerHost["app_files"];
+        config_path: string;
+        validation_src: string;
+        admin_dir: string;
+        name: string;
+        run_args: string[];
+        command: string[];
+    } | null;
 }
 
 const labHost = (name: string, last: number): LabHost => ({
@@ -112,7 +121,7 @@ describe("the Ansible peer installs what the lab stack's plan installs", () => {
         expect(plan.backend.pm2).toBeUndefined();
     });
 
-    it("the frontend's Envoy container is the plan's: image by digest, name, command, read-only mounts and the config's label; the backend has none", () => {
+    it("the frontend's Envoy container is the plan's: image by digest, name, command, read-only mounts, its admin directory and the config's label; the backend has none", () => {
         const envoy = plan.frontend.envoy!;
         expect(peer.frontend.envoy).toMatchObject({
             image: hosts.envoyImage,
@@ -125,9 +134,13 @@ describe("the Ansible peer installs what the lab stack's plan installs", () => {
             "--restart=unless-stopped",
             "--env=ENVOY_UID=0",
             "--mount=type=bind,source=/etc/limen/envoy/envoy.yaml,target=/etc/envoy/envoy.yaml,readonly",
+            "--mount=type=bind,source=/etc/limen/envoy/dynamic,target=/etc/envoy/dynamic,readonly",
             ...envoy.certificateMounts.map((dir) => `--mount=type=bind,source=${dir},target=${dir},readonly`),
+            "--mount=type=bind,source=/var/lib/limen/envoy/admin/limen-envoy,target=/run/limen-envoy",
             `--label=limen.envoy.config-sha256=${envoy.configSha256}`,
         ]);
+        expect(peer.frontend.envoy!.admin_dir).toBe("/var/lib/limen/envoy/admin/limen-envoy");
+        expect(contentOf(peer.frontend.envoy!.validation_src)).toBe(envoy.validationBootstrap);
         expect(peer.backend.envoy).toBeNull();
     });
 

@@ -99,7 +99,12 @@ describe("a corpus of broken bootstraps derived from the rendered prod one, each
         ],
         ["a route to a missing cluster", (b) => (limenRoute(b).route.cluster = "limen_nextjs_v2"), `${LIMEN_ROUTE}.route.cluster`, 'route: unknown cluster "limen_nextjs_v2"'],
         ["a TLS context without certificates", (b) => delete httpsTls(b).tls_certificates, HTTPS_TLS, "No TLS certificates found for server context"],
-        ["duplicate listener names", (b) => (httpsListener(b).name = "http"), "static_resources.listeners[1].name", 'duplicate listener name "http"'],
+        [
+            "duplicate listener names",
+            (b) => (httpsListener(b).name = b.static_resources.listeners[0].name),
+            "static_resources.listeners[1].name",
+            'duplicate listener name "http_80"',
+        ],
         // Further rules Envoy applies at load.
         [
             "a certificate without its private key",

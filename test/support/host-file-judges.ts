@@ -150,11 +150,13 @@ export function judgeHostFiles(config: LimenConfig, plan: StackPlan, urls: Gener
 
     // Envoy: the backend cluster at BACKEND_HOST:BACKEND_PORT, the apps on 127.0.0.1, the admin on its unix socket (no port).
     const bootstrapFile = plan.frontend.files.find((file) => file.name === "envoy-config");
+    const clustersFile = plan.frontend.files.find((file) => file.name === "envoy-cds");
     if (config.envoy.enabled !== (bootstrapFile !== undefined)) problems.push("Envoy's bootstrap does not follow limen:envoy.enabled");
-    if (bootstrapFile) {
+    if (config.envoy.enabled !== (clustersFile !== undefined)) problems.push("Envoy's clusters file does not follow limen:envoy.enabled");
+    if (bootstrapFile && clustersFile) {
         const bootstrap = parseYaml(bootstrapFile.content);
-        const socket = (name: string) =>
-            bootstrap.static_resources.clusters.find((c: { name: string }) => c.name === name)?.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+        const clusters = parseYaml(clustersFile.content).resources as { name: string; load_assignment: any }[];
+        const socket = (name: string) => clusters.find((c) => c.name === name)?.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
         const backend = socket(envoyClusterNames.backend);
         if (backend?.address !== env.BACKEND_HOST || backend?.port_value !== Number(env.BACKEND_PORT))
             problems.push(`Envoy's backend cluster ${JSON.stringify(backend)} is not BACKEND_HOST:BACKEND_PORT`);

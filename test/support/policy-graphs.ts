@@ -57,7 +57,8 @@ export function setPlain(wire: Record<string, unknown>, key: string, value: unkn
 }
 
 export const envFile = "frontend-apps-env-production";
-export const envoyConfig = "frontend-envoy-config";
+// The file that holds Envoy's clusters (the CDS file its container watches).
+export const envoyConfig = "frontend-envoy-cds";
 export const backendTable = "backend-firewall-table";
 
 export const contentOf = (graph: GraphResource[], name: string) => plainOnWire(graph.find((r) => r.name === name)!.wire.content) as string;

@@ -190,6 +190,8 @@ export const allCheckNames = [
     "frontend file /etc/limen/envoy/tls/fullchain.pem",
     "frontend file /etc/limen/envoy/tls/privkey.pem",
     "frontend file /etc/limen/envoy/envoy.yaml",
+    "frontend file /etc/limen/envoy/dynamic/lds.yaml",
+    "frontend file /etc/limen/envoy/dynamic/cds.yaml",
     "frontend pm2",
     "backend host tool",
     "backend firewall",

@@ -164,10 +164,12 @@ describe("the stand-in serves the rendered SDS bootstrap (two certificates by SN
         await serve(candidate);
         const listed = JSON.parse((await get({ socketPath: adminSocketOf(candidate), path: "/listeners?format=json" })).body);
         const bound = Object.fromEntries(listed.listener_statuses.map((l: any) => [l.name, l.local_address.socket_address]));
-        expect(Object.keys(bound).sort()).toEqual(["http", "https"]);
-        expect(bound.https.address).toBe("127.0.0.1");
-        expect(bound.https.port_value).not.toBe(ports.https);
-        expect(await httpsFor(bound.https.port_value, "limen.test")).toMatchObject({ status: 200, body: expect.stringContaining("nextjs") });
+        // Named after the ports they serve on the door, bound where the kernel put them.
+        const https = bound[`https_${ports.https}`];
+        expect(Object.keys(bound).sort()).toEqual([`http_${ports.http}`, `https_${ports.https}`]);
+        expect(https.address).toBe("127.0.0.1");
+        expect(https.port_value).not.toBe(ports.https);
+        expect(await httpsFor(https.port_value, "limen.test")).toMatchObject({ status: 200, body: expect.stringContaining("nextjs") });
     });
 
     it("a standby binds the public ports beside the serving process (SO_REUSEPORT), and a drained process leaves them to it", async () => {

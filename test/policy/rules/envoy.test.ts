@@ -21,7 +21,7 @@ describe("envoy-backend-matches-env", () => {
         ["another address", { address: "10.0.0.101", port: 18443 }, /dials 10\.0\.0\.101:18443/],
     ])("refuses an Envoy cluster on %s", async (_label, backend, message) => {
         const graph = withEnvoyConfig(await graphFor(prodRawConfig()), renderEnvoy({ ...envoySpec(prod), backend }));
-        expect((await check(graph)).violations).toEqual([{ message: expect.stringMatching(message), urn: expect.stringMatching(/::frontend-envoy-config$/) }]);
+        expect((await check(graph)).violations).toEqual([{ message: expect.stringMatching(message), urn: expect.stringMatching(/::frontend-envoy-cds$/) }]);
     });
 
     it("refuses an env file that moved while Envoy did not", async () => {
