@@ -48,7 +48,10 @@ export class RemoteImage extends pulumi.CustomResource {
     }
 }
 
-export type ContainerArgs = Pick<dockerSdk.ContainerArgs, "name" | "image" | "networkMode" | "restart" | "command" | "envs" | "mounts" | "labels" | "mustRun">;
+export type ContainerArgs = Pick<
+    dockerSdk.ContainerArgs,
+    "name" | "image" | "networkMode" | "restart" | "command" | "envs" | "mounts" | "labels" | "mustRun" | "logDriver" | "logOpts"
+>;
 
 /** `docker:index/container:Container`, as @pulumi/docker's `Container` (only `id` is read back). */
 export class Container extends pulumi.CustomResource {

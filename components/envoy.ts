@@ -99,6 +99,7 @@ export class EnvoyProxy extends pulumi.ComponentResource {
                 ...step,
                 configPath: bootstrap.path,
                 configSha256: args.plan.configSha256,
+                containerSha256: args.plan.containerSha256,
                 bootstrap: args.plan.bootstrap,
                 validationBootstrap: args.plan.validationBootstrap,
                 candidateBootstrap: args.plan.candidateBootstrap,
@@ -141,6 +142,9 @@ export class EnvoyProxy extends pulumi.ComponentResource {
                 ],
                 // A changed config replaces the container; the label carries the hash that decides it.
                 labels: [container.configLabel],
+                // Bounded: Docker rotates the container's log (Envoy's access log) at max-size, keeping max-file files.
+                logDriver: "json-file",
+                logOpts: container.logOpts,
                 mustRun: true,
             },
             { parent: this, provider, dependsOn: [configFile, ldsFile, cdsFile, containerName], deleteBeforeReplace: true },

@@ -156,6 +156,7 @@ interface EnvoyReleaseStepArgs {
 export interface EnvoyReleaseArgs extends EnvoyReleaseStepArgs {
     configPath: string;
     configSha256: string;
+    containerSha256: string;
     bootstrap: string;
     validationBootstrap: string;
     candidateBootstrap: string;

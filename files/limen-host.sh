@@ -1344,7 +1344,8 @@ envoy_remove() {
 # retry.
 envoy_run() {
     local name=$1 mount
-    local args=(--detach --name "$name" --network host --restart no -e ENVOY_UID=0 --label "limen.envoy.role=${name#limen-envoy-}")
+    local args=(--detach --name "$name" --network host --restart no -e ENVOY_UID=0 --label "limen.envoy.role=${name#limen-envoy-}"
+        --log-driver json-file --log-opt max-size=10m --log-opt max-file=1)
     envoy_remove "$name"
     install -m 0600 -- "$2" "$envoy_state/$name.yaml"
     mkdir -m 0700 -- "$envoy_state/admin/$name"

@@ -34,6 +34,8 @@ export interface EnvoyPlan {
     configSha256: string;
     /** The listeners and clusters, as the LDS and CDS files Envoy watches; each with its version_info. */
     dynamic: { dir: string; lds: EnvoyDynamicFile; cds: EnvoyDynamicFile };
+    /** The sha256 of everything the Docker provider's container is made of: a change replaces it (a handover). */
+    containerSha256: string;
     /** The whole config as one static bootstrap: what `envoy --mode validate` judges. */
     validationBootstrap: string;
     /** The same on ports the kernel picks on 127.0.0.1: what the release's candidate runs. */
@@ -74,6 +76,8 @@ export interface EnvoyContainerPlan {
     adminMount: { source: string; target: string };
     /** The label that carries the bootstrap's hash, so a changed config replaces the container. */
     configLabel: { label: string; value: string };
+    /** Docker's json-file driver with its size limits (limen:envoy.logs): the access log stays bounded. */
+    logOpts: { "max-size": string; "max-file": string };
 }
 
 /** One dynamic resources file on the host, its content and the version_info Envoy reports once applied. */
@@ -122,6 +126,23 @@ export function envoyPlan(config: LimenConfig): EnvoyPlan {
     };
     const drainSeconds = 5;
     const name = "limen-envoy";
+    const container: EnvoyContainerPlan = {
+        name,
+        // The same command the release's candidate and standby run (files/limen-host.sh, envoy_setup).
+        command: ["envoy", "-c", "/etc/envoy/envoy.yaml", "--drain-time-s", String(drainSeconds)],
+        // Envoy must read root-only private keys; it runs as root inside a container that sees
+        // only the read-only config and certificate mounts.
+        envs: ["ENVOY_UID=0"],
+        mounts: [
+            { source: config.envoy.configPath, target: "/etc/envoy/envoy.yaml" },
+            // A directory, not the files: a file moved into it reaches the container, and Envoy reloads it.
+            { source: dynamicDir, target: envoyDynamicDir },
+            ...certificateMounts.map((dir) => ({ source: dir, target: dir })),
+        ],
+        adminMount: { source: envoyAdminDir(name), target: path.posix.dirname(envoyAdminSocket) },
+        configLabel: { label: "limen.envoy.config-sha256", value: configSha256 },
+        logOpts: { "max-size": `${config.envoy.logs.maxSizeMb}m`, "max-file": String(config.envoy.logs.maxFiles) },
+    };
     return {
         image: config.envoy.image,
         spec,
@@ -131,22 +152,8 @@ export function envoyPlan(config: LimenConfig): EnvoyPlan {
         dynamic: { dir: dynamicDir, lds: dynamicFile("lds", resources.listeners), cds: dynamicFile("cds", resources.clusters) },
         validationBootstrap: renderEnvoy(spec),
         candidateBootstrap: renderEnvoy(spec, "candidate"),
-        container: {
-            name,
-            // The same command the release's candidate and standby run (files/limen-host.sh, envoy_setup).
-            command: ["envoy", "-c", "/etc/envoy/envoy.yaml", "--drain-time-s", String(drainSeconds)],
-            // Envoy must read root-only private keys; it runs as root inside a container that sees
-            // only the read-only config and certificate mounts.
-            envs: ["ENVOY_UID=0"],
-            mounts: [
-                { source: config.envoy.configPath, target: "/etc/envoy/envoy.yaml" },
-                // A directory, not the files: a file moved into it reaches the container, and Envoy reloads it.
-                { source: dynamicDir, target: envoyDynamicDir },
-                ...certificateMounts.map((dir) => ({ source: dir, target: dir })),
-            ],
-            adminMount: { source: envoyAdminDir(name), target: path.posix.dirname(envoyAdminSocket) },
-            configLabel: { label: "limen.envoy.config-sha256", value: configSha256 },
-        },
+        container,
+        containerSha256: sha256(JSON.stringify({ image: config.envoy.image, ...container })),
         release: {
             stateDir: envoyStateDir,
             httpsPort: spec.httpsPort,

@@ -29,8 +29,10 @@ interface DynamicFile {
 
 export interface EnvoyReleaseInputs extends EnvoyStepInputs {
     configPath: string;
-    /** The sha256 of the bootstrap the container runs (its label): a new one replaces the container. */
+    /** The sha256 of the bootstrap the container runs (its label). */
     configSha256: string;
+    /** The sha256 of everything the container is made of (plan/envoy.ts): a change replaces it. */
+    containerSha256: string;
     bootstrap: string;
     validationBootstrap: string;
     candidateBootstrap: string;
@@ -47,7 +49,7 @@ export interface EnvoyGateInputs extends EnvoyStepInputs {
 }
 
 /** What the Docker provider's container is made of: a change in any of these replaces it (a handover). */
-const container = (inputs: EnvoyReleaseInputs) => JSON.stringify([inputs.configSha256, inputs.image, inputs.mounts, inputs.configPath, inputs.containerName, inputs.dynamicDir]);
+const container = (inputs: EnvoyReleaseInputs) => JSON.stringify([inputs.containerSha256, inputs.image, inputs.mounts, inputs.configPath, inputs.containerName, inputs.dynamicDir]);
 /** What a release brings to the door: a change in any of these is a new release. 1.x's state has no lds. */
 const released = (inputs: EnvoyReleaseInputs) => JSON.stringify([container(inputs), inputs.lds?.version, inputs.cds?.version]);
 /** What the settle step judges: a new container, config or door. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { absolutePath, flag, listOf, port, section, withRule } from "./fields";
+import { absolutePath, flag, listOf, port, section, wholeNumber, withRule } from "./fields";
 
 const removedAdminPort =
     "was removed in 2.0.0: Envoy's admin answers on a unix socket in a root-only directory (/var/lib/limen/envoy/admin/limen-envoy/admin.sock), no port; delete the key";
@@ -37,6 +37,18 @@ export const envoySchema = section(
             ),
             'path prefixes such as ["/api/agent"]',
         ).default([]),
+        /**
+         * The container's log (Envoy's access log, one JSON line per request, and its own messages), kept by
+         * Docker's json-file driver: a file is rotated at maxSizeMb, and maxFiles files are kept (Docker's
+         * `max-size`, `max-file`); defaults 50 and 5.
+         */
+        logs: section(
+            {
+                maxSizeMb: wholeNumber(1, 10240, "megabytes").default(50),
+                maxFiles: wholeNumber(1, 100, "files").default(5),
+            },
+            "maxSizeMb, maxFiles",
+        ).prefault({}),
     },
-    "enabled, image, httpPort, httpsPort, configPath, backendRoutePrefixes",
+    "enabled, image, httpPort, httpsPort, configPath, backendRoutePrefixes, logs",
 );

@@ -41,8 +41,11 @@ var implemented = map[protoreflect.FullName][]string{
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": {
 		"stat_prefix", "use_remote_address", "normalize_path", "merge_slashes", "path_with_escaped_slashes_action",
 		"common_http_protocol_options", "http2_protocol_options", "stream_idle_timeout", "request_timeout",
-		"strip_any_host_port", "route_config", "http_filters",
+		"strip_any_host_port", "route_config", "http_filters", "access_log",
 	},
+	"envoy.config.accesslog.v3.AccessLog":                                    {"name", "typed_config"},
+	"envoy.extensions.access_loggers.stream.v3.StdoutAccessLog":              {"log_format"},
+	"envoy.config.core.v3.SubstitutionFormatString":                          {"json_format"},
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter": {"name", "typed_config"},
 	"envoy.extensions.filters.http.router.v3.Router":                         {},
 	// headers_with_underscores_action is refused on a cluster by config.go (downstream only here).

@@ -43,6 +43,7 @@ type hcmConf struct {
 	normalizePath, mergeSlashes, unescapeSlashes, rejectUnderscores, stripPort bool
 	virtualHosts                                                               []*virtualHost
 	conn                                                                       connSettings
+	accessLog                                                                  *jsonAccessLog // nil: no access log
 }
 
 type virtualHost struct {
@@ -151,6 +152,7 @@ func (b *builder) connectionManager(m *hcmv3.HttpConnectionManager, path string)
 		streamWindow:         h2.GetInitialStreamWindowSize().GetValue(),
 		connWindow:           h2.GetInitialConnectionWindowSize().GetValue(),
 	}
+	h.accessLog = b.accessLogs(m.GetAccessLog(), joinBase(path, "access_log"))
 	filters := m.GetHttpFilters()
 	if len(filters) != 1 || filters[0].GetTypedConfig().MessageName() != (&routerv3.Router{}).ProtoReflect().Descriptor().FullName() {
 		b.refuse(joinBase(path, "http_filters"), "http filters other than exactly one envoy.filters.http.router")

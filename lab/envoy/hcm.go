@@ -21,11 +21,28 @@ type connectionManager struct {
 }
 
 func (m *connectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	started := time.Now()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	var upstreamHost string
-	defer func() { m.access.log(r, rec, started, upstreamHost) }()
+	entry := &logEntry{started: time.Now(), request: r, originalPath: r.RequestURI}
+	var format *jsonAccessLog
+	defer func() {
+		entry.status = rec.status
+		// Envoy's response flags for what the stand-in can tell: no route, an upstream that could not be
+		// reached or did not answer in time (a local reply, without x-envoy-upstream-service-time).
+		if entry.cluster != "" && rec.Header().Get("X-Envoy-Upstream-Service-Time") == "" {
+			switch rec.status {
+			case http.StatusServiceUnavailable:
+				entry.flags = "UF"
+			case http.StatusGatewayTimeout:
+				entry.flags = "UT"
+			}
+		}
+		m.access.write(format, entry)
+	}()
 	rec.Header().Set("Server", "envoy")
+	// A missing x-request-id is made here, before routing, so the access log and the upstream see the same one.
+	if r.Header.Get("X-Request-Id") == "" {
+		r.Header.Set("X-Request-Id", requestID())
+	}
 
 	chain := m.listener.chainFor("")
 	scheme := "http"
@@ -37,6 +54,7 @@ func (m *connectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hcm := chain.hcm
+	format = hcm.accessLog
 	if hcm.rejectUnderscores {
 		for name := range r.Header {
 			if strings.Contains(name, "_") {
@@ -69,6 +87,7 @@ func (m *connectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	route := hcm.route(host, path)
 	if route == nil {
+		entry.flags = "NR"
 		localReply(rec, http.StatusNotFound, "")
 		return
 	}
@@ -83,7 +102,7 @@ func (m *connectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = unescapedPath, path, query
-	upstreamHost = route.cluster.endpoint
+	entry.cluster, entry.upstreamHost = route.cluster.name, route.cluster.endpoint
 	m.upstreams[route.cluster].serve(rec, r, route, scheme)
 }
 

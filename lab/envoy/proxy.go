@@ -3,16 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
-	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -178,28 +175,3 @@ func (r *recorder) Write(b []byte) (int, error) {
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// accessLog writes one line per request to stdout, in the shape of Envoy's default format.
-type accessLog struct {
-	mu  sync.Mutex
-	out io.Writer
-}
-
-func newAccessLog() *accessLog { return &accessLog{out: os.Stdout} }
-
-func (a *accessLog) log(r *http.Request, rec *recorder, started time.Time, upstreamHost string) {
-	dash := func(s string) string {
-		if s == "" {
-			return "-"
-		}
-		return s
-	}
-	line := fmt.Sprintf("[%s] \"%s %s %s\" %d - %d %d %d %s \"%s\" \"%s\" \"%s\" \"%s\" \"%s\"\n",
-		started.UTC().Format("2006-01-02T15:04:05.000Z"), r.Method, r.RequestURI, r.Proto, rec.status,
-		max(r.ContentLength, 0), rec.bytes, time.Since(started).Milliseconds(),
-		dash(rec.Header().Get("X-Envoy-Upstream-Service-Time")), dash(r.Header.Get("X-Forwarded-For")),
-		dash(r.UserAgent()), dash(r.Header.Get("X-Request-Id")), dash(r.Host), dash(upstreamHost))
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_, _ = io.WriteString(a.out, line)
-}

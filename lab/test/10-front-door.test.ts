@@ -199,8 +199,9 @@ describe("the real Docker daemon publishes nothing past the firewall", () => {
             onHostOk(
                 "frontend",
                 [
-                    // A directory of its own for the admin socket (files/envoy-bootstrap.yaml), as the release gives each container.
-                    `docker run -d --name limen-dnat-probe --network none -v ${configPath}:/etc/envoy/envoy.yaml:ro -v /etc/ssl:/etc/ssl:ro --tmpfs /run/limen-envoy ${hosts.envoyImage} envoy -c /etc/envoy/envoy.yaml >/dev/null`,
+                    // The listeners and clusters it watches, and a directory of its own for the admin socket
+                    // (files/envoy-bootstrap.yaml), as the release gives each container.
+                    `docker run -d --name limen-dnat-probe --network none -v ${configPath}:/etc/envoy/envoy.yaml:ro -v /etc/limen/envoy/dynamic:/etc/envoy/dynamic:ro -v /etc/ssl:/etc/ssl:ro --tmpfs /run/limen-envoy ${hosts.envoyImage} envoy -c /etc/envoy/envoy.yaml >/dev/null`,
                     "pid=$(docker inspect --format '{{.State.Pid}}' limen-dnat-probe)",
                     'ip link add ctr0 type veth peer name eth1 netns "$pid"',
                     "ip addr add 172.30.0.1/24 dev ctr0 && ip link set ctr0 up",

@@ -298,7 +298,13 @@ exports.dump = (force, cb) => { record("dump"); cb(null); };
             // The gate asked the candidates (their ports), then the serving apps.
             const [candidateSession, candidatePage] = candidatePorts.map(([port]) => port);
             const asked = host.requested();
-            expect(asked.slice(0, 3).sort()).toEqual([`GET ${candidatePage}/`, `GET ${candidateSession}/api/auth/session`, `POST ${candidateSession}/api/auth/session`].sort());
+            // Every request to the candidates comes before the first to a serving app (a busy machine may
+            // retry one of them, so the count is not fixed).
+            const firstServing = asked.findIndex((line) => line.includes(` ${host.sessionPort}/`) || line.includes(` ${host.pagePort}/`));
+            expect(firstServing).toBeGreaterThan(0);
+            expect(new Set(asked.slice(0, firstServing))).toEqual(
+                new Set([`GET ${candidatePage}/`, `GET ${candidateSession}/api/auth/session`, `POST ${candidateSession}/api/auth/session`]),
+            );
             expect(asked).toContain(`GET ${host.sessionPort}/api/auth/session`);
         } finally {
             host.stop();
@@ -336,7 +342,8 @@ exports.dump = (force, cb) => { record("dump"); cb(null); };
             expect(result.stderr).toMatch(/a-candidate exited \(its output: \/root\/\.pm2\/logs\/a-candidate-\{out,error\}\.log\)/);
             expect(result.stderr).toContain("The serving apps were not touched; there are no earlier files to put back (a first deploy)");
             expect(host.recorded()).not.toContain("reload");
-            expect(result.seconds).toBeLessThan(3);
+            // Seen because it exited, not because the gate's time ran out.
+            expect(result.stderr).not.toMatch(/not passed within/);
         } finally {
             host.stop();
         }

@@ -3,7 +3,7 @@ import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../config";
 import { envoySpec } from "../../plan/envoy";
-import { envoyClusterNames, renderEnvoy } from "../../render/envoy";
+import { envoyClusterNames, renderDiscoveryResponse, renderEnvoy, renderEnvoyBootstrap, renderEnvoyResources } from "../../render/envoy";
 import { otherRawConfig, prodRawConfig, withOverride } from "../support/fixtures";
 
 const prod = parseConfig(prodRawConfig());
@@ -68,6 +68,43 @@ describe("Envoy bootstrap, as rendered", () => {
             certificate_chain: { filename: "/etc/letsencrypt/live/limen/fullchain.pem" },
             private_key: { filename: "/etc/letsencrypt/live/limen/privkey.pem" },
         });
+    });
+
+    it("every listener writes Envoy's access log: one JSON line per request on stdout, naming the time, the site, the status, the upstream, the duration and the request id", () => {
+        const bootstrap = parse(renderEnvoy(envoySpec(prodHostFiles)));
+        for (const listener of bootstrap.static_resources.listeners) {
+            const [log, ...more] = listener.filter_chains[0].filters[0].typed_config.access_log;
+            expect(more).toEqual([]);
+            expect(log.typed_config["@type"]).toBe("type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog");
+            expect(log.typed_config.log_format.json_format).toMatchObject({
+                time: "%START_TIME%",
+                site: "%REQ(:AUTHORITY)%",
+                status: "%RESPONSE_CODE%",
+                upstream: "%UPSTREAM_CLUSTER%",
+                duration_ms: "%DURATION%",
+                request_id: "%REQ(X-REQUEST-ID)%",
+            });
+        }
+    });
+
+    it("the bootstrap the container runs is the same for every config: listeners and clusters come from the files it watches", () => {
+        const bootstrap = parse(renderEnvoyBootstrap());
+        expect(bootstrap.static_resources).toBeUndefined();
+        expect(bootstrap.dynamic_resources).toEqual({
+            lds_config: { resource_api_version: "V3", path_config_source: { path: "/etc/envoy/dynamic/lds.yaml", watched_directory: { path: "/etc/envoy/dynamic" } } },
+            cds_config: { resource_api_version: "V3", path_config_source: { path: "/etc/envoy/dynamic/cds.yaml", watched_directory: { path: "/etc/envoy/dynamic" } } },
+        });
+        const spec = envoySpec(prodHostFiles);
+        const { listeners, clusters } = renderEnvoyResources(spec);
+        const lds = parse(renderDiscoveryResponse("lds", listeners).text);
+        expect(lds.resources.map((r: { "@type": string; name: string }) => [r["@type"], r.name])).toEqual([
+            ["type.googleapis.com/envoy.config.listener.v3.Listener", "http_80"],
+            ["type.googleapis.com/envoy.config.listener.v3.Listener", "https_443"],
+        ]);
+        // The version names the content: another route is another version, the same content the same one.
+        expect(renderDiscoveryResponse("lds", listeners).version).toBe(lds.version_info);
+        expect(renderDiscoveryResponse("lds", renderEnvoyResources({ ...spec, backendRoutePrefixes: ["/api/agent"] }).listeners).version).not.toBe(lds.version_info);
+        expect(parse(renderDiscoveryResponse("cds", clusters).text).resources.map((r: { name: string }) => r.name)).toEqual(["limen_nextjs", "darc_site", "limen_backend"]);
     });
 
     it("the candidate's bootstrap is the same config with its listeners on ports the kernel picks on 127.0.0.1", () => {

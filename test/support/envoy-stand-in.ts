@@ -87,16 +87,21 @@ export const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$
 
 export const runEnvoy = (args: string[]) => spawnSync(envoyBin, args, { encoding: "utf8", timeout: 20_000 });
 
-/** Starts the stand-in in serve mode and waits for its admin /ready (on adminSocketOf(file)). */
-export async function serve(file: string): Promise<void> {
-    const child = spawn(envoyBin, ["-c", file, "--drain-time-s", "20"], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ENVOY_UID: "0" } });
+/**
+ * Starts the stand-in in serve mode and waits for its admin /ready (on adminSocketOf(file)); `stdout()`
+ * is what it has written there so far (its access log).
+ */
+export async function serve(file: string): Promise<{ stdout: () => string }> {
+    const child = spawn(envoyBin, ["-c", file, "--drain-time-s", "20"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ENVOY_UID: "0" } });
     processes.push(child);
     let log = "";
+    let out = "";
     child.stderr?.on("data", (chunk) => (log += chunk));
+    child.stdout?.on("data", (chunk) => (out += chunk));
     for (let i = 0; i < 100; i++) {
         if (child.exitCode !== null) throw new Error(`the stand-in exited ${child.exitCode}: ${log}`);
         const ready = await get({ socketPath: adminSocketOf(file), path: "/ready" }).catch(() => undefined);
-        if (ready?.status === 200) return;
+        if (ready?.status === 200) return { stdout: () => out };
         await new Promise((resolve) => setTimeout(resolve, 100));
     }
     throw new Error(`the stand-in did not become ready: ${log}`);

@@ -16,6 +16,7 @@ import { adminSocketOf, freePort, get, httpsFor, serve, upstream, work, writeBoo
 const dynamicDir = path.join(work, "dynamic");
 let spec: EnvoySpec;
 let bootstrapFile = "";
+let envoy: Awaited<ReturnType<typeof serve>>;
 
 /** Moves a new version of `kind` into the watched directory (a write beside it, then a rename), as the host tool does. */
 function publish(kind: "lds" | "cds", next: EnvoySpec): string {
@@ -105,7 +106,7 @@ describe("the stand-in on dynamic resources from the filesystem", () => {
         publish("cds", spec);
         publish("lds", spec);
         bootstrapFile = writeBootstrap("dynamic.yaml", renderEnvoyBootstrap().replaceAll(envoyDynamicDir, dynamicDir));
-        await serve(bootstrapFile);
+        envoy = await serve(bootstrapFile);
     }, 60_000);
 
     it("serves the listeners and clusters of the files, and reports their versions", async () => {
@@ -156,6 +157,34 @@ describe("the stand-in on dynamic resources from the filesystem", () => {
         }
     });
 
+    it("writes one JSON line per request to stdout, with the time, the site, the status, the upstream cluster, the duration and the request id", async () => {
+        const before = envoy.stdout().split("\n").length;
+        const answers = [await httpsFor(spec.httpsPort, "limen.test", "/?access-log=1"), await httpsFor(spec.httpsPort, "limen.test", "/nowhere", undefined)];
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const lines = envoy
+            .stdout()
+            .split("\n")
+            .slice(before - 1)
+            .filter(Boolean)
+            .map((line) => JSON.parse(line) as Record<string, unknown>);
+        const mine = lines.filter((line) => line.path === "/?access-log=1");
+        expect(mine).toHaveLength(1);
+        expect(mine[0]).toEqual({
+            duration_ms: expect.any(Number),
+            flags: "-",
+            method: "GET",
+            path: "/?access-log=1",
+            request_id: JSON.parse(answers[0]!.body).requestId ?? expect.stringMatching(/^[0-9a-f-]{36}$/),
+            site: "limen.test",
+            status: 200,
+            time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+            upstream: "limen_nextjs",
+            upstream_host: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+        });
+        // The keys in Envoy's order for a json_format (sorted), every request logged once.
+        expect(Object.keys(mine[0]!)).toEqual(["duration_ms", "flags", "method", "path", "request_id", "site", "status", "time", "upstream", "upstream_host"]);
+        expect(lines.filter((line) => line.path === "/nowhere")).toHaveLength(1);
+    });
     it("a new port is a new listener (Envoy names each by its port); the old one closes after the drain", async () => {
         const moved = await freePort();
         const version = publish("lds", { ...spec, httpsPort: moved ?? 0 });
