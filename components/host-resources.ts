@@ -161,8 +161,8 @@ export interface EnvoyReleaseArgs extends EnvoyReleaseStepArgs {
     validationBootstrap: string;
     candidateBootstrap: string;
     dynamicDir: string;
-    lds: { path: string; content: string; version: string };
-    cds: { path: string; content: string; version: string };
+    lds: { path: string; content: string; version: string; names: string[] };
+    cds: { path: string; content: string; version: string; names: string[] };
     image: string;
     mounts: string[];
 }

@@ -1440,11 +1440,21 @@ envoy_rejected() {
     awk '$1 == "listener_manager.lds.update_rejected:" { l = $2 } $1 == "cluster_manager.cds.update_rejected:" { c = $2 } END { print l + 0, c + 0 }' <<<"$1"
 }
 
-# envoy_install_dynamic DIR LDS CDS: the clusters first, then the listeners (a new route finds its
-# cluster), each renamed into DIR, the directory Envoy watches.
+# envoy_install_dynamic DIR LDS CDS ORDER: both files renamed into DIR, the directory Envoy watches. With
+# cds-first the clusters go first (a new route finds its cluster); with lds-first the listeners do (a
+# cluster that goes away is no longer named by a route). The stack decides which (moveOrder).
 envoy_install_dynamic() {
-    install_file "$1/cds.yaml" 0644 root:root none <"$3"
-    install_file "$1/lds.yaml" 0644 root:root none <"$2"
+    case "$4" in
+        cds-first)
+            install_file "$1/cds.yaml" 0644 root:root none <"$3"
+            install_file "$1/lds.yaml" 0644 root:root none <"$2"
+            ;;
+        lds-first)
+            install_file "$1/lds.yaml" 0644 root:root none <"$2"
+            install_file "$1/cds.yaml" 0644 root:root none <"$3"
+            ;;
+        *) die "envoy-release: --order must be cds-first or lds-first, got '$4'" ;;
+    esac
 }
 
 # envoy-release: a new Envoy config (or image) reaches the door without dropping a request. stdin: one
@@ -1465,8 +1475,8 @@ envoy_install_dynamic() {
 #     takes new connections while the container is replaced.
 # A failure at 1 or 2, or at the standby's start, changes nothing the door serves.
 cmd_envoy_release() {
-    opts envoy-release "mode config dynamic-dir lds-version cds-version previous-lds-version previous-cds-version container state-dir https-port names seconds drain-seconds envoy-image mount" "$@"
-    need envoy-release mode config dynamic-dir lds-version cds-version envoy-image
+    opts envoy-release "mode config dynamic-dir lds-version cds-version order previous-lds-version previous-cds-version rollback-order container state-dir https-port names seconds drain-seconds envoy-image mount" "$@"
+    need envoy-release mode config dynamic-dir lds-version cds-version order envoy-image
     envoy_setup envoy-release
     envoy_image=${opt[envoy-image]}
     local mode=${opt[mode]} config=${opt[config]} dir=${opt[dynamic-dir]} container=${opt[container]}
@@ -1524,7 +1534,7 @@ cmd_envoy_release() {
     local old_admin_port
     old_admin_port=$(legacy_admin_port "$config")
     install_file "$config" 0644 root:root none <"$staged/bootstrap.yaml"
-    envoy_install_dynamic "$dir" "$staged/lds.yaml" "$staged/cds.yaml"
+    envoy_install_dynamic "$dir" "$staged/lds.yaml" "$staged/cds.yaml" "${opt[order]}"
     [ -d "$envoy_state/admin/$container" ] || mkdir -m 0700 -- "$envoy_state/admin/$container"
 
     if [ -n "$running" ]; then
@@ -1542,13 +1552,13 @@ cmd_envoy_release() {
 envoy_release_in_place() {
     local staged=$1 running=$2 container=${opt[container]} dir=${opt[dynamic-dir]} before problem status=0 stats
     if [ -z "$running" ]; then
-        envoy_install_dynamic "$dir" "$staged/lds.yaml" "$staged/cds.yaml"
+        envoy_install_dynamic "$dir" "$staged/lds.yaml" "$staged/cds.yaml" "${opt[order]}"
         echo "limen-host: envoy-release: $container is not running; its listeners and clusters are installed for its next start" >&2
         return 0
     fi
     stats=$(envoy_admin "$container" GET '/stats?filter=update_rejected$') || die "envoy-release: $container's admin did not answer; nothing changed"
     before=$(envoy_rejected "$stats")
-    envoy_install_dynamic "$dir" "$staged/lds.yaml" "$staged/cds.yaml"
+    envoy_install_dynamic "$dir" "$staged/lds.yaml" "$staged/cds.yaml" "${opt[order]}"
     problem=$(envoy_applied "$container" "${opt[lds-version]}" "${opt[cds-version]}" "$before" "${opt[seconds]}") || status=1
     if [ "$status" -eq 0 ]; then
         problem=$(envoy_gate "${opt[https-port]}" "${opt[names]}" "${opt[seconds]}") || status=$?
@@ -1563,7 +1573,7 @@ envoy_release_in_place() {
     fi
     stats=$(envoy_admin "$container" GET '/stats?filter=update_rejected$') || stats=""
     before=$(envoy_rejected "$stats")
-    envoy_install_dynamic "$dir" "$staged/previous-lds.yaml" "$staged/previous-cds.yaml"
+    envoy_install_dynamic "$dir" "$staged/previous-lds.yaml" "$staged/previous-cds.yaml" "${opt[rollback-order]:-cds-first}"
     local again
     again=$(envoy_applied "$container" "${opt[previous-lds-version]}" "${opt[previous-cds-version]}" "$before" "${opt[seconds]}") ||
         die "envoy-release: $problem. Putting back the previous listeners and clusters failed too: $again"

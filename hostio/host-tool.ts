@@ -174,7 +174,10 @@ export function envoyReleaseCommand(
         configPath: string;
         dynamicDir: string;
         versions: { lds: string; cds: string };
+        /** Which file is moved in first (provider/envoy-release-provider.ts, moveOrder), and for a rollback. */
+        order: "cds-first" | "lds-first";
         previousVersions?: { lds: string; cds: string };
+        rollbackOrder?: "cds-first" | "lds-first";
         image: string;
         mounts: string[];
     },
@@ -192,7 +195,10 @@ export function envoyReleaseCommand(
         step.versions.lds,
         "--cds-version",
         step.versions.cds,
+        "--order",
+        step.order,
         ...(step.previousVersions ? ["--previous-lds-version", step.previousVersions.lds, "--previous-cds-version", step.previousVersions.cds] : []),
+        ...(step.rollbackOrder ? ["--rollback-order", step.rollbackOrder] : []),
         ...envoyReleaseArgs(step),
         "--envoy-image",
         step.image,

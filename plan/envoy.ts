@@ -85,6 +85,8 @@ export interface EnvoyDynamicFile {
     path: string;
     content: string;
     version: string;
+    /** The names of its resources (listeners or clusters): the release orders its moves by them. */
+    names: string[];
 }
 
 /** The directory a container's admin socket is in, on the host (root-only). */
@@ -122,7 +124,7 @@ export function envoyPlan(config: LimenConfig): EnvoyPlan {
     const dynamicDir = path.posix.join(path.posix.dirname(config.envoy.configPath), "dynamic");
     const dynamicFile = (kind: "lds" | "cds", list: Record<string, unknown>[]): EnvoyDynamicFile => {
         const { text, version } = renderDiscoveryResponse(kind, list);
-        return { path: path.posix.join(dynamicDir, envoyDynamicFiles[kind]), content: text, version };
+        return { path: path.posix.join(dynamicDir, envoyDynamicFiles[kind]), content: text, version, names: list.map((resource) => String(resource.name)) };
     };
     const drainSeconds = 5;
     const name = "limen-envoy";

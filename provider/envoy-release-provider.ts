@@ -20,11 +20,23 @@ interface EnvoyStepInputs extends EnvoyReleaseStep {
     connection: HostConnection;
 }
 
-/** One dynamic resources file: where, what, and the version_info Envoy reports once applied. */
+/** One dynamic resources file: where, what, the version_info Envoy reports once applied, its resources' names. */
 interface DynamicFile {
     path: string;
     content: string;
     version: string;
+    names?: string[];
+}
+
+/**
+ * Which file goes first when `to` replaces `from`. Envoy checks that a listener's routes name clusters it
+ * has (validate_clusters, the default for a route table inline in a listener), but not the other way round:
+ * so new clusters go in before the listeners that use them, and clusters that go away leave after the
+ * listeners that used them.
+ */
+export function moveOrder(from: DynamicFile, to: DynamicFile): "cds-first" | "lds-first" {
+    const kept = new Set(to.names ?? []);
+    return (from.names ?? []).some((name) => !kept.has(name)) ? "lds-first" : "cds-first";
 }
 
 export interface EnvoyReleaseInputs extends EnvoyStepInputs {
@@ -76,7 +88,8 @@ async function release(inputs: EnvoyReleaseInputs, olds?: EnvoyReleaseInputs): P
         ...inputs,
         mode,
         versions: { lds: inputs.lds.version, cds: inputs.cds.version },
-        ...(previous ? { previousVersions: { lds: previous.lds.version, cds: previous.cds.version } } : {}),
+        order: previous ? moveOrder(previous.cds, inputs.cds) : "cds-first",
+        ...(previous ? { previousVersions: { lds: previous.lds.version, cds: previous.cds.version }, rollbackOrder: moveOrder(inputs.cds, previous.cds) } : {}),
     });
     const what = mode === "in-place" ? `listeners ${inputs.lds.version} and clusters ${inputs.cds.version}` : `bootstrap ${inputs.configSha256.slice(0, 12)} (a new container)`;
     await run(inputs.connection, `releasing Envoy's ${what} to the front door`, command, {
