@@ -26,7 +26,8 @@ let hosts: LabHosts;
 const runbookChecks = ["backend-health", "session-cookie", "proxy-log", "app-ports-loopback"];
 /**
  * One per artifact of the lab's plans, written out rather than derived from the plan so that a check
- * that went missing shows: with Envoy on, its bootstrap, and the pair it serves (the lab's host files).
+ * that went missing shows: with Envoy on, its bootstrap and its listeners and clusters files, and the pair
+ * it serves (the lab's host files).
  */
 const frontendChecks = [
     "frontend host tool",
@@ -37,6 +38,8 @@ const frontendChecks = [
     "frontend file /etc/systemd/system/limen-pm2-logrotate.service",
     "frontend file /etc/systemd/system/limen-pm2-logrotate.timer",
     "frontend file /etc/limen/envoy/envoy.yaml",
+    "frontend file /etc/limen/envoy/dynamic/lds.yaml",
+    "frontend file /etc/limen/envoy/dynamic/cds.yaml",
     "frontend pm2",
 ];
 const backendChecks = ["backend host tool", "backend firewall"];
