@@ -1593,6 +1593,12 @@ cmd_envoy_settle() {
         [ -z "$standby" ] || die "envoy-settle: $problem. $envoy_standby still serves the new config on the public ports; the next \`pulumi up\` tries again"
         die "envoy-settle: $problem"
     }
+    # A container that is draining is the one the release drained, not a new one: retiring the standby
+    # would shut the door.
+    if ! envoy_admin "$container" GET /server_info | grep -qE '"state": ?"LIVE"'; then
+        [ -z "$standby" ] || die "envoy-settle: $container is not live (it is the drained one: the Docker provider did not replace it); $envoy_standby still serves the new config on the public ports"
+        die "envoy-settle: $container is not live"
+    fi
     problem=$(envoy_gate "${opt[https-port]}" "${opt[names]}" "${opt[seconds]}") || status=$?
     if [ "$status" -ne 0 ]; then
         [ "$status" -eq 2 ] || die "envoy-settle: the gate could not run: $problem"

@@ -74,7 +74,7 @@ export interface EnvoyContainerPlan {
     mounts: { source: string; target: string }[];
     /** Mounted writable: the container's own admin directory (its unix socket). */
     adminMount: { source: string; target: string };
-    /** The label that carries the bootstrap's hash, so a changed config replaces the container. */
+    /** The label that carries the hash of the container's whole spec (containerSha256), so any change of it replaces the container. */
     configLabel: { label: string; value: string };
     /** Docker's json-file driver with its size limits (limen:envoy.logs): the access log stays bounded. */
     logOpts: { "max-size": string; "max-file": string };
@@ -128,7 +128,7 @@ export function envoyPlan(config: LimenConfig): EnvoyPlan {
     };
     const drainSeconds = 5;
     const name = "limen-envoy";
-    const container: EnvoyContainerPlan = {
+    const containerSpec: Omit<EnvoyContainerPlan, "configLabel"> = {
         name,
         // The same command the release's candidate and standby run (files/limen-host.sh, envoy_setup).
         command: ["envoy", "-c", "/etc/envoy/envoy.yaml", "--drain-time-s", String(drainSeconds)],
@@ -142,9 +142,13 @@ export function envoyPlan(config: LimenConfig): EnvoyPlan {
             ...certificateMounts.map((dir) => ({ source: dir, target: dir })),
         ],
         adminMount: { source: envoyAdminDir(name), target: path.posix.dirname(envoyAdminSocket) },
-        configLabel: { label: "limen.envoy.config-sha256", value: configSha256 },
         logOpts: { "max-size": `${config.envoy.logs.maxSizeMb}m`, "max-file": String(config.envoy.logs.maxFiles) },
     };
+    // The label names all of it, the bootstrap's hash and the image included: the Docker provider
+    // replaces a container when a label changes, but applies a new mount or log option to its state
+    // alone (the running container keeps the old ones).
+    const containerSha256 = sha256(JSON.stringify({ image: config.envoy.image, configSha256, ...containerSpec }));
+    const container: EnvoyContainerPlan = { ...containerSpec, configLabel: { label: "limen.envoy.container-sha256", value: containerSha256 } };
     return {
         image: config.envoy.image,
         spec,
@@ -155,7 +159,7 @@ export function envoyPlan(config: LimenConfig): EnvoyPlan {
         validationBootstrap: renderEnvoy(spec),
         candidateBootstrap: renderEnvoy(spec, "candidate"),
         container,
-        containerSha256: sha256(JSON.stringify({ image: config.envoy.image, ...container })),
+        containerSha256,
         release: {
             stateDir: envoyStateDir,
             httpsPort: spec.httpsPort,

@@ -113,7 +113,7 @@ describe("what each resource asks of its host", () => {
             httpsPort: 443,
             serverNames: ["limen.darc.kr", "darc.kr"],
             drainSeconds: 5,
-            configSha256: (container.labels as { value: string }[])[0]!.value,
+            containerSha256: (container.labels as { value: string }[])[0]!.value,
         });
         // The release goes before its files are written again and the container replaced.
         for (const name of ["frontend-envoy-config", "frontend-envoy-lds", "frontend-envoy-cds"])

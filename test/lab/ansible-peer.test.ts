@@ -137,7 +137,7 @@ describe("the Ansible peer installs what the lab stack's plan installs", () => {
             "--mount=type=bind,source=/etc/limen/envoy/dynamic,target=/etc/envoy/dynamic,readonly",
             ...envoy.certificateMounts.map((dir) => `--mount=type=bind,source=${dir},target=${dir},readonly`),
             "--mount=type=bind,source=/var/lib/limen/envoy/admin/limen-envoy,target=/run/limen-envoy",
-            `--label=limen.envoy.config-sha256=${envoy.configSha256}`,
+            `--label=limen.envoy.container-sha256=${envoy.containerSha256}`,
         ]);
         expect(peer.frontend.envoy!.admin_dir).toBe("/var/lib/limen/envoy/admin/limen-envoy");
         expect(contentOf(peer.frontend.envoy!.validation_src)).toBe(envoy.validationBootstrap);
