@@ -77,7 +77,6 @@ type socket struct {
 	address string // as configured
 	ln      net.Listener
 	current atomic.Pointer[handoff]
-	done    chan struct{}
 }
 
 // handoff is a listener for one server: the connections the socket accepted while it was current.
@@ -111,7 +110,6 @@ func (h *handoff) Addr() net.Addr { return h.addr }
 // accept runs for the socket's life: each connection goes to the current handoff. A handoff that
 // closes while a connection waits passes it on to the next one.
 func (s *socket) accept() {
-	defer close(s.done)
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -167,7 +165,7 @@ func (d *door) apply(cfg *config) error {
 			}
 			return fmt.Errorf("listener %q: cannot bind %s: %v", l.name, l.address, err)
 		}
-		fresh[l.name] = &socket{name: l.name, address: l.address, ln: &cappedListener{Listener: ln, cap: d.conns}, done: make(chan struct{})}
+		fresh[l.name] = &socket{name: l.name, address: l.address, ln: &cappedListener{Listener: ln, cap: d.conns}}
 	}
 	upstreams := map[*clusterConf]*upstream{}
 	for _, c := range cfg.clusters {
@@ -325,14 +323,7 @@ func (d *door) watchDynamic(bootstrap string, dynamic *dynamicConf, stop <-chan 
 	seen := map[string]uint64{dynamic.lds.file: inode(dynamic.lds.file), dynamic.cds.file: inode(dynamic.cds.file)}
 	applied := *dynamic
 	prefixes := map[string]string{dynamic.lds.file: "listener_manager.lds", dynamic.cds.file: "cluster_manager.cds"}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
+	everySecond(stop, func() {
 		var moved []string
 		for file := range seen {
 			if now := inode(file); now != seen[file] {
@@ -341,7 +332,7 @@ func (d *door) watchDynamic(bootstrap string, dynamic *dynamicConf, stop <-chan 
 			}
 		}
 		if len(moved) == 0 {
-			continue
+			return
 		}
 		cfg, problems, err := loadConfig(bootstrap)
 		if err == nil && len(problems) == 0 {
@@ -374,7 +365,7 @@ func (d *door) watchDynamic(bootstrap string, dynamic *dynamicConf, stop <-chan 
 			d.stats.set(prefixes[file]+".version_text", version)
 			log.Printf("%s version %q applied", file, version)
 		}
-	}
+	})
 }
 
 func inode(file string) uint64 {
