@@ -62,6 +62,8 @@ export interface LabOverrides {
     skipPreflight?: boolean;
     /** Keys of limen:apps over the lab's (limenFrontend, healthGate, ...). */
     apps?: Record<string, unknown>;
+    /** limen:domains over the lab's (limen.lab.test, darc.lab.test). */
+    domains?: { limen?: string[]; darc?: string[] };
 }
 
 /**
@@ -98,7 +100,7 @@ export function labConfig(hosts: LabHosts, overrides: LabOverrides = {}): Record
             certificateChainPath: "/etc/ssl/certs/ssl-cert-snakeoil.pem",
             privateKeyPath: "/etc/ssl/private/ssl-cert-snakeoil.key",
         },
-        "limen:domains": { limen: ["limen.lab.test"], darc: ["darc.lab.test"] },
+        "limen:domains": { limen: ["limen.lab.test"], darc: ["darc.lab.test"], ...overrides.domains },
         // The darc.kr fixture is a plain Node server that takes the same -H/-p flags as `next start`.
         "limen:apps": {
             user: "limen",
@@ -139,7 +141,7 @@ export function pulumiBinary(): string {
 
 /**
  * The plain `pulumi` CLI on the lab stack, as an operator runs it against prod: the engine starts the
- * Node.js language host (Pulumi's own where one is on PATH, else the lab's stand-in: lab/engine/toolchain.sh), which
+ * Node.js language host (Pulumi's own, from the shared tools folder: lab/engine/toolchain.sh), which
  * starts the program from package.json's "main" (index.ts, bundled by launch/) instead of the
  * Automation API's in-process program. `binary` lets the benchmark time the process through a wrapper.
  * Throws with the CLI's output when it fails.

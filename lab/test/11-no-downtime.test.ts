@@ -310,6 +310,25 @@ describe("Envoy's releases: a new config is judged on a candidate, then applied 
         expect(seen.requests).toBeGreaterThan(1000);
     }, 900_000);
 
+    it("two domain changes (a second LIMEN name added, then removed) are applied in place and fail no request through 443", async () => {
+        expect(await converge()).not.toHaveProperty("create");
+        const container = envoyContainerId();
+        const seconds: number[] = [];
+        const seen = await underClients(async () => {
+            for (const limen of [[limenDomain, "app.lab.test"], [limenDomain]]) {
+                const started = Date.now();
+                const changes = await converge({ domains: { limen } });
+                seconds.push((Date.now() - started) / 1000);
+                // The listeners (their virtual hosts) in place; the settle step asks the names again.
+                expect(changes).toMatchObject({ update: expect.any(Number) });
+                expect(changes).not.toHaveProperty("replace");
+            }
+        });
+        expect(envoyContainerId()).toBe(container);
+        recordFigure("Envoy domain changes in place", `${seconds.length} deploys (${seconds.map((s) => s.toFixed(1)).join(", ")} s); ${seen.summary}`);
+        expect(seen.failures).toEqual([]);
+    }, 900_000);
+
     it("an image change starts a new container beside the old one (a standby serves while Docker replaces it), and fails no request through 443", async () => {
         expect(await converge()).not.toHaveProperty("create");
         const variant = spawnSync("bash", [path.join(repoRoot, "lab", "registry", "registry.sh"), "variant", "image-change"], { encoding: "utf8" });

@@ -2,7 +2,8 @@
  * A year on the hosts, in minutes: the apps write far past the log limits, the rotation (Debian's
  * logrotate as the app user, limen-pm2-logrotate.timer's service, started here as the timer would)
  * keeps pm2's logs within the policy, the site answers throughout from the outsider, and the
- * runbook's `pm2 logs limen-frontend | grep "Proxy.*session"` still finds the middleware's lines.
+ * runbook's `pm2 logs limen-frontend | grep "Proxy.*session"` still finds the middleware's lines, and
+ * Envoy's access log holds one line for each request of the storm.
  * Runs after 11-no-downtime.test.ts.
  */
 import { rmSync, writeFileSync } from "node:fs";
@@ -87,6 +88,103 @@ function byLog(): Map<string, { current: number; rotated: string[] }> {
     return logs;
 }
 
+/** A request through the door whose access log line marks a point in the log (its path names it). */
+function accessLogMark(name: string): void {
+    const mark = inNamespace(
+        hosts.hosts.outsider.namespace,
+        "curl",
+        "-sk",
+        "-o",
+        "/dev/null",
+        "--max-time",
+        "10",
+        "--resolve",
+        `${limenDomain}:443:${hosts.hosts.frontend.ipv4}`,
+        `https://${limenDomain}/?access-log-mark=${name}`,
+    );
+    expect(mark.status, mark.stderr).toBe(0);
+}
+
+/** What the access log (`docker logs limen-envoy`, stdout) holds between the start and the end mark. */
+interface AccessLogSpan {
+    /** Lines between the marks, by site. */
+    bySite: Record<string, number>;
+    /** Distinct request ids among those lines. */
+    requestIds: number;
+    /** Lines between the marks that are not JSON. */
+    unparsed: number;
+}
+
+/**
+ * Reads the access log from `since` (the host's clock, taken before the start mark) and summarizes it on
+ * the frontend: a storm writes megabytes of lines, far more than a test's output buffer should carry.
+ */
+function accessLogBetweenMarks(since: string): AccessLogSpan {
+    // Envoy writes a line when the request ends: give the last one a moment.
+    onHostOk("frontend", "sleep 1");
+    const summarize = [
+        "const lines = require('fs').readFileSync(0, 'utf8').split('\\n').filter(Boolean);",
+        "const parsed = lines.map((l) => { try { return JSON.parse(l); } catch { return null; } });",
+        "const at = (n) => parsed.findLastIndex((l) => l && l.path === '/?access-log-mark=' + n);",
+        "const start = at('start'), end = at('end');",
+        "if (start < 0 || end <= start) { console.error('access-log marks not found in order: ' + JSON.stringify({ start, end })); process.exit(3); }",
+        "const span = parsed.slice(start + 1, end), bySite = {};",
+        "for (const l of span) if (l) bySite[l.site] = (bySite[l.site] || 0) + 1;",
+        "console.log(JSON.stringify({ bySite, requestIds: new Set(span.filter(Boolean).map((l) => l.request_id)).size, unparsed: span.filter((l) => !l).length }));",
+    ].join(" ");
+    return JSON.parse(onHostOk("frontend", `docker logs --since ${since} limen-envoy 2>/dev/null | node -e ${JSON.stringify(summarize)}`)) as AccessLogSpan;
+}
+
+/** The frontend's clock, for `docker logs --since` (seconds since the epoch, as Docker takes them). */
+function hostClock(): string {
+    return onHostOk("frontend", "date +%s.%N").trim();
+}
+
+describe("Envoy's access log", () => {
+    it("goes to the container's log, bounded by Docker's json-file options from limen:envoy.logs", () => {
+        expect(onHostOk("frontend", "docker inspect --format '{{json .HostConfig.LogConfig}}' limen-envoy").trim()).toBe(
+            JSON.stringify({ Type: "json-file", Config: { "max-file": "5", "max-size": "50m" } }),
+        );
+        const since = hostClock();
+        accessLogMark("start");
+        accessLogMark("end");
+        expect(accessLogBetweenMarks(since)).toEqual({ bySite: {}, requestIds: 0, unparsed: 0 });
+    });
+});
+
+describe("Envoy's container log past its limits", () => {
+    it("a flood of requests past limen:envoy.logs: Docker keeps at most maxFiles files of at most maxSizeMb each", async () => {
+        const limits = { maxSizeMb: 1, maxFiles: 2 };
+        await configureLabStack(hosts, { apps: { logs: policy }, envoy: { logs: limits } });
+        // Another log option is another container: through the release's handover.
+        expect((await stack.up({ color: "never", onOutput: () => undefined })).summary.resourceChanges).toMatchObject({ replace: 1 });
+        // 12,000 requests on the frontend through the door (a line of about 330 bytes each): about 4 MB of log.
+        const flood = [
+            "const https = require('https'); const agent = new https.Agent({ keepAlive: true, maxSockets: 8 }); let left = 12000, done = 0;",
+            "const one = () => { if (left-- <= 0) return; https.get({ host: '127.0.0.1', port: 443, path: '/?envoy-log-flood', servername: 'limen.lab.test', headers: { host: 'limen.lab.test' }, rejectUnauthorized: false, agent }, (res) => { res.resume(); res.on('end', () => { done++; one(); }); }).on('error', () => one()); };",
+            "for (let i = 0; i < 8; i++) one(); const t = setInterval(() => { if (done >= 12000) { clearInterval(t); agent.destroy(); console.log(done); } }, 200);",
+        ].join(" ");
+        expect(Number(onHostOk("frontend", `node -e ${JSON.stringify(flood)}`).trim())).toBe(12000);
+        onHostOk("frontend", "sleep 1");
+        const logDir = onHostOk("frontend", "dirname $(docker inspect --format '{{.LogPath}}' limen-envoy)").trim();
+        const files = onHostOk("frontend", `find ${logDir} -maxdepth 1 -name '*-json.log*' -printf '%f %s\\n'`)
+            .trim()
+            .split("\n")
+            .map((line) => line.split(" "))
+            .map(([name = "", bytes = "0"]) => ({ name, bytes: Number(bytes) }));
+        recordFigure(
+            "Envoy's container log past its limits",
+            `12,000 requests; ${files.map((f) => `${f.name.replace(/^[0-9a-f]{64}/, "<id>")} ${(f.bytes / megabyte).toFixed(2)} MB`).join(", ")} (maxSizeMb ${limits.maxSizeMb}, maxFiles ${limits.maxFiles})`,
+        );
+        expect(files.length).toBeLessThanOrEqual(limits.maxFiles);
+        // Docker rotates after the write that crosses the size: a file may hold one line more.
+        for (const file of files) expect(file.bytes, file.name).toBeLessThanOrEqual(limits.maxSizeMb * megabyte + 4096);
+        // The lab's limits again, for the tests below.
+        await configureLabStack(hosts, { apps: { logs: policy } });
+        expect((await stack.up({ color: "never", onOutput: () => undefined })).summary.result).toBe("succeeded");
+    }, 600_000);
+});
+
 describe("pm2's logs rotate within the policy while the site answers", () => {
     it("the timer is enabled and active, and its service runs logrotate as the app user", () => {
         expect(onHostOk("frontend", "systemctl is-enabled limen-pm2-logrotate.timer; systemctl is-active limen-pm2-logrotate.timer").trim().split("\n")).toEqual([
@@ -100,6 +198,8 @@ describe("pm2's logs rotate within the policy while the site answers", () => {
     it("four floods of 100 MB, each followed by the rotation: every log back under maxSizeMb, at most `keep` rotated files of each, all the app user's; no request failed", async () => {
         const stopFile = path.join(stateDir, `logs-storm-stop-${process.pid}`);
         rmSync(stopFile, { force: true });
+        const since = hostClock();
+        accessLogMark("start");
         const client = stormLoop(hosts, `https://${limenDomain}/`, { mode: "fresh", stopFile });
         let written = 0;
         const rotations: number[] = [];
@@ -128,6 +228,12 @@ describe("pm2's logs rotate within the policy while the site answers", () => {
             onHostOk("frontend", "systemctl start limen-pm2-logrotate.timer");
         }
         const summary = JSON.parse((await client).trim().split("\n").at(-1) ?? "{}") as { requests?: number; failed?: number };
+        accessLogMark("end");
+        // Envoy's access log holds one line for each request of the storm: those to the LIMEN site between the two marks.
+        const logged = accessLogBetweenMarks(since);
+        expect(logged.unparsed).toBe(0);
+        expect(logged.bySite[limenDomain]).toBe(summary.requests);
+        expect(logged.requestIds).toBe(logged.bySite[limenDomain]);
         const owners = new Set([...logFiles().values()].map((file) => file.owner));
         expect([...owners]).toEqual(["limen:limen"]);
         expect(summary.requests).toBeGreaterThan(0);
@@ -136,7 +242,8 @@ describe("pm2's logs rotate within the policy while the site answers", () => {
         recordFigure(
             "log rotation",
             `${(written / megabyte).toFixed(0)} MB of app output in 4 floods, each rotated (${rotations.map((s) => s.toFixed(1)).join(", ")} s); ` +
-                `pm2's logs hold ${(kept / megabyte).toFixed(1)} MB after (maxSizeMb ${policy.maxSizeMb}, keep ${policy.keep}); ${summary.requests} requests through 443, ${summary.failed} failed`,
+                `pm2's logs hold ${(kept / megabyte).toFixed(1)} MB after (maxSizeMb ${policy.maxSizeMb}, keep ${policy.keep}); ${summary.requests} requests through 443, ${summary.failed} failed, ` +
+                `${logged.bySite[limenDomain]} lines in Envoy's access log for them`,
         );
     }, 900_000);
 

@@ -9,11 +9,13 @@
  * days left and names. It leaves the stack on the acme source (the next file configures its own).
  */
 import { spawn, spawnSync } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { LabAcme, startPebble, trustOnFrontend, untrustOnFrontend } from "../acme/pebble";
-import { configureLabStack, engineEnv, LabHosts, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot, stackName } from "../stack";
-import { inNamespace, onHost, onHostOk } from "./probes";
+import { configureLabStack, engineEnv, LabHosts, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot, stackName, stateDir } from "../stack";
+import { inNamespace, onHost, onHostOk, stormLoop } from "./probes";
 
 const responderPort = 402;
 const domains = { limen: "limen.lab.test", darc: "darc.lab.test" };
@@ -157,13 +159,26 @@ describe("ACME certificates on the lab's frontend (pebble)", () => {
         let readerOut = "";
         reader.stdout.on("data", (chunk) => (readerOut += chunk));
         const readerDone = new Promise<void>((resolve) => reader.on("close", () => resolve()));
+        // Clients through 443 from the outsider, on new connections, during the renewal.
+        const stopFile = path.join(stateDir, `acme-storm-stop-${process.pid}`);
+        rmSync(stopFile, { force: true });
+        const clients = stormLoop(hosts, `https://${domains.limen}/`, { mode: "fresh", stopFile });
+        onHostOk("frontend", "sleep 1");
         const started = Date.now();
         const renewal = onHost("frontend", "certbot renew --non-interactive --no-random-sleep-on-renew --force-renewal --cert-name limen");
         recordFigure("acme: forced renewal (certbot renew + hook)", `${((Date.now() - started) / 1000).toFixed(1)} s`);
         expect(renewal.status, renewal.stderr).toBe(0);
         onHostOk("frontend", "touch /run/limen-acme-stop");
-        return readerDone.then(() => {
+        return readerDone.then(async () => {
             onHostOk("frontend", "rm -f /run/limen-acme-stop");
+            // The door through the swap: Envoy picks the new pair up in place (SDS), no request fails.
+            await vi.waitFor(() => expect(presented(domains.limen).serial).not.toBe(before.serial), { timeout: 15_000, interval: 500 });
+            writeFileSync(stopFile, "");
+            const storm = JSON.parse((await clients).trim().split("\n").at(-1) ?? "{}") as { requests?: number; failed?: number };
+            rmSync(stopFile, { force: true });
+            recordFigure("acme: the door during a renewal", `${storm.requests} requests through 443, ${storm.failed} failed`);
+            expect(storm.requests).toBeGreaterThan(0);
+            expect(storm.failed).toBe(0);
             const after = served("limen");
             expect(after.version).not.toBe(before.version);
             expect(after.serial).not.toBe(before.serial);
