@@ -68,6 +68,10 @@ function hostVars(plan: HostPlan, hosts: LabHosts, dir: string, knownHosts: stri
                       ...plan.envoy.container.mounts.map((mount) => `--mount=type=bind,source=${mount.source},target=${mount.target},readonly`),
                       `--mount=type=bind,source=${plan.envoy.container.adminMount.source},target=${plan.envoy.container.adminMount.target}`,
                       `--label=${plan.envoy.container.configLabel.label}=${plan.envoy.container.configLabel.value}`,
+                      "--log-driver=json-file",
+                      ...Object.entries(plan.envoy.container.logOpts)
+                          .sort(([a], [b]) => a.localeCompare(b))
+                          .map(([key, value]) => `--log-opt=${key}=${value}`),
                   ],
                   command: plan.envoy.container.command,
                   config_label: plan.envoy.container.configLabel,

@@ -6,6 +6,7 @@
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HostFile } from "../../components/host-resources";
 import { hostToolPath } from "../../plan/host-paths";
@@ -27,11 +28,14 @@ beforeAll(async () => {
 describe("the seed's rules as policy, in `pulumi preview --policy-pack`", () => {
     it("the lab stack passes every policy", async () => {
         const stack = await openLabStack();
-        const result = await stack.preview({ ...quiet, policyPacks: [policyPack], policyPackConfigs: [policyConfig] });
-        // The pack ran: the engine's summary names it (policy/index.ts, PolicyPack "limen"). Without this,
-        // a preview that never loaded the pack would pass too.
-        expect(result.stdout).toMatch(/(Policy Packs run|Policies):\s*\n(?:.*\n)*?.*\blimen\b/);
-        expect(result.stdout).not.toMatch(/mandatory/);
+        const events: EngineEvent[] = [];
+        await stack.preview({ ...quiet, policyPacks: [policyPack], policyPackConfigs: [policyConfig], onEvent: (event) => events.push(event) });
+        // The pack ran: the engine's summary event lists the packs it ran (policy/index.ts, PolicyPack
+        // "limen"). A preview that never loaded the pack has no violation either, so this is what proves the pass.
+        const summaries = events.flatMap((event) => (event.summaryEvent ? [event.summaryEvent] : []));
+        expect(summaries).toHaveLength(1);
+        expect(Object.keys(summaries[0]?.policyPacks ?? {})).toEqual(["limen"]);
+        expect(events.flatMap((event) => (event.policyEvent ? [`${event.policyEvent.policyName}: ${event.policyEvent.message}`] : []))).toEqual([]);
     }, 300_000);
 
     it("a program that writes NEXT_PUBLIC_BACKEND_URL to a host is refused with the policy's message", async () => {
@@ -66,12 +70,16 @@ describe("the seed's rules as policy, in `pulumi preview --policy-pack`", () => 
                 { secret: false },
             );
         });
-        const error = await stack.preview({ ...quiet, policyPacks: [policyPack], policyPackConfigs: [policyConfig] }).then(
+        const events: EngineEvent[] = [];
+        const error = await stack.preview({ ...quiet, policyPacks: [policyPack], policyPackConfigs: [policyConfig], onEvent: (event) => events.push(event) }).then(
             () => "",
             (e: Error) => e.message,
         );
         expect(error).toMatch(/mandatory/);
         expect(error).toMatch(/NEXT_PUBLIC_BACKEND_URL/);
+        // The violation came from the pack, at the mandatory level, on the program's own resource.
+        const violations = events.flatMap((event) => (event.policyEvent ? [event.policyEvent] : []));
+        expect(violations.map((v) => [v.policyPackName, v.enforcementLevel, v.resourceUrn?.split("::").at(-1)])).toContainEqual(["limen", "mandatory", "lab-policy-violation"]);
         expect(error).toMatch(/lab-policy-violation/);
     }, 300_000);
 });
