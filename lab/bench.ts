@@ -12,7 +12,7 @@
  * the Automation API's program is already loaded in this process.
  *
  * Then the same operations as a user typing `pulumi up` runs them: the plain CLI, which starts the
- * Node.js language host (Pulumi's own when one is on PATH, else the lab's stand-in: lab/engine/toolchain.sh
+ * Node.js language host (Pulumi's own, from the shared tools folder or PATH: lab/engine/toolchain.sh
  * chose it, and the figures name it), which starts Node on the SDK's run
  * harness with package.json's main, so the program's start is in the figure. Those runs begin on the
  * hosts the first part destroyed (not freshly booted: pm2 and certbot are installed by then).

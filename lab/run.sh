@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# npm run lab: choose the pulumi CLI and Node.js language host (a user's on PATH when supported, else
-# built: lab/engine/toolchain.sh), build or reuse pebble (the test ACME CA), the
-# host image and the stand-in Envoy image, put the real Docker provider plugin in place, boot blank
-# machines (and the lab registry), then run the end-to-end tests (converge, idempotence, reachability,
-# session flow, a config change, destroy) from the operator namespace. Prints each check and where the
-# time went.
-#   lab/run.sh [vitest args...]   the end-to-end tests
-#   lab/run.sh --bench [--cold]   speed figures instead (--cold: also an image build from nothing)
+# The lab: blank Debian machines in network namespaces, converged by the real Pulumi engine. Chooses the
+# pulumi CLI and Pulumi's Node.js language host (lab/engine/toolchain.sh), puts the real Docker provider
+# plugin in place, builds or reuses the host image and the stand-in Envoy image (and pebble, the test
+# ACME CA, for the tests), boots blank machines (and the lab registry), then:
+#   lab/run.sh                    npm run lab, the main job (lab/main.ts): the plain `pulumi up` on
+#                                 index.ts, the site shown through the front door from the outsider, how
+#                                 to look around and tear down; the machines keep running
+#   lab/run.sh --test [vitest args...]
+#                                 npm run test:lab: the end-to-end tests (lab/test/*.test.ts)
+#   lab/run.sh --bench [--cold]   npm run bench:lab: speed figures (--cold: also an image build from nothing)
+# Prints each step and where the time went.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lab=lab
@@ -39,7 +42,11 @@ export PATH
 export LIMEN_HOST_NS_PID=$$
 bench=false
 cold=false
-if [ "${1:-}" = --bench ]; then
+tests=false
+if [ "${1:-}" = --test ]; then
+    tests=true
+    shift
+elif [ "${1:-}" = --bench ]; then
     bench=true
     shift
     if [ "${1:-}" = --cold ]; then cold=true; shift; fi
@@ -52,7 +59,7 @@ eval "$toolchain"
 export LIMEN_LAB_ENGINE_BIN LIMEN_LAB_LANGUAGE_HOST_DIR
 phase "Docker provider plugin (Pulumi's own, from ../shared/tools)"
 "$lab/engine/docker-plugin.sh" >/dev/null
-if ! $bench; then
+if $tests; then
     phase "ACME test server (pebble)"
     pebble_dir=$("$lab/acme/build-pebble.sh")
 fi
@@ -76,8 +83,11 @@ rm -rf "$lab/.state/pulumi" "$lab/.state/figures.json" Pulumi.lab.yaml
 if $bench; then
     phase "converge, no-op up, no-op preview, destroy (operator namespace)"
     ip netns exec limen-operator env node --import tsx lab/bench.ts
-else
+elif $tests; then
     phase "end-to-end tests (operator namespace)"
     ip netns exec limen-operator env LIMEN_LAB_PEBBLE_DIR="$pebble_dir" \
         node node_modules/vitest/vitest.mjs run --config lab/vitest.config.mts "$@"
+else
+    phase "pulumi up on index.ts, then the site through the front door (operator namespace)"
+    ip netns exec limen-operator env node --import tsx lab/main.ts
 fi

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Sourced by the scripts that build the project's Go tools into the cache outside the repository
-# (lab/engine/build-engine.sh, lab/engine/build-lab-plugin.sh, lab/acme/build-pebble.sh,
+# (lab/engine/build-engine.sh, lab/acme/build-pebble.sh,
 # tools/envoy-check/build.sh): their log lines with timings, "build once", and, for a Go module of
-# the project's own (the lab stand-ins, envoy-check), its content hash and its build.
+# the project's own (the lab's stand-in Envoy, envoy-check), its content hash and its build.
 #
 # The sourcing script sets LOG_PREFIX before sourcing, and defines cached_ok (does the cache hold a
 # working build?) and FORCE (1: rebuild anyway) before calling exit_if_built.

@@ -21,24 +21,15 @@ LOG_PREFIX=docker-plugin
 FORCE=0
 # shellcheck source=build-once.sh
 source "$HERE/build-once.sh"
-
-shared_tools() {
-  local dir
-  for dir in "${LIMEN_SHARED_TOOLS:-}" "$REPO/../shared/tools" /work/shared/tools; do
-    [[ -n $dir && -f $dir/SHA256SUMS && -f $dir/pulumi-resource-docker ]] && { (cd "$dir" && pwd); return; }
-  done
-  log "no pulumi-resource-docker with a SHA256SUMS beside it: set LIMEN_SHARED_TOOLS to the shared tools folder"
-  exit 1
-}
+# shellcheck source=shared-tools.sh
+source "$HERE/shared-tools.sh"
 
 version="$(node -p "require('$REPO/node_modules/@pulumi/docker/package.json').version")"
 # shellcheck source=env.sh
 source "$HERE/env.sh"
 installed="$PULUMI_HOME/plugins/resource-docker-v$version/pulumi-resource-docker"
-source_dir="$(shared_tools)"
-
-(cd "$source_dir" && grep ' pulumi-resource-docker$' SHA256SUMS | sha256sum --check --status) \
-  || { log "$source_dir/pulumi-resource-docker does not match its SHA256SUMS: not installing it"; exit 1; }
+shared_plugin="$(shared_tool pulumi-resource-docker)" || { log "no Docker provider plugin to install (see above)"; exit 1; }
+source_dir="$(dirname "$shared_plugin")"
 
 cached_ok() { [[ -x $installed ]] && cmp -s "$installed" "$source_dir/pulumi-resource-docker"; }
 exit_if_built "$PULUMI_HOME/plugins" "$installed"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Which `pulumi` CLI and Node.js language host (`pulumi-language-nodejs`) the lab runs: the ones a
-# user who installed Pulumi has on PATH, when they are supported; otherwise the engine built from Go
-# modules (build-engine.sh) and the lab's stand-in language host (lab/language-host). CI puts
-# ../shared/tools on PATH (.ci/run), which holds Pulumi's real Node.js language host, so CI converges
-# the lab through the same language host as prod.
+# Which `pulumi` CLI and Node.js language host (`pulumi-language-nodejs`) the lab runs, as prod runs them:
+#   - the CLI: the one a user who installed Pulumi has on PATH, when it is supported; otherwise the
+#     engine built from Go modules (build-engine.sh);
+#   - the language host: Pulumi's own, from ../shared/tools (checked against its SHA256SUMS), as the
+#     Docker provider plugin is (docker-plugin.sh); a supported one on PATH where that folder has none.
+#     The lab has no stand-in: the shared folder is what it needs for the Docker plugin anyway.
 #
 # Prints two lines for `eval` (the chosen directories), and says on stderr what it chose and why:
 #   LIMEN_LAB_ENGINE_BIN=<dir with pulumi>
@@ -13,11 +14,15 @@
 # package.json, the engine protocol the SDK speaks), and a language host at least as new as the
 # oldest one this lab converged with (v3.259.0, ../shared/tools/README.md).
 #   LIMEN_LAB_BUILD_ENGINE=1    ignore a `pulumi` on PATH and use the engine built from Go modules
+#   LIMEN_SHARED_TOOLS          the shared tools folder (default: ../shared/tools beside the repository)
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 oldest_language_host=3.259.0
+# shellcheck source=shared-tools.sh
+source "$HERE/shared-tools.sh"
 
 say() { echo "toolchain: $*" >&2; }
 
@@ -55,12 +60,16 @@ else
     say "pulumi CLI: $engine_bin/pulumi $(PULUMI_SKIP_UPDATE_CHECK=true "$engine_bin/pulumi" version) (built from Go modules, none supported on PATH)"
 fi
 
-if supported_on_path pulumi-language-nodejs "$oldest_language_host" "v$oldest_language_host" -version; then
+if shared_language_host=$(shared_tool pulumi-language-nodejs 2>/dev/null); then
+    language_host_dir=$(dirname "$shared_language_host")
+    say "Node.js language host: $shared_language_host $("$shared_language_host" -version 2>/dev/null) (Pulumi's own, from the shared tools folder)"
+elif supported_on_path pulumi-language-nodejs "$oldest_language_host" "v$oldest_language_host" -version; then
     language_host_dir=$found_dir
     say "Node.js language host: $language_host_dir/pulumi-language-nodejs $found_version (Pulumi's own, found on PATH)"
 else
-    language_host_dir=$("$HERE/build-lab-plugin.sh" language-host)
-    say "Node.js language host: $language_host_dir/pulumi-language-nodejs (the lab's stand-in, lab/language-host: none supported on PATH)"
+    shared_tool pulumi-language-nodejs >/dev/null || true
+    say "no Node.js language host: none in the shared tools folder (see above) and none supported on PATH (install Pulumi, or set LIMEN_SHARED_TOOLS)"
+    exit 1
 fi
 
 printf 'LIMEN_LAB_ENGINE_BIN=%q\nLIMEN_LAB_LANGUAGE_HOST_DIR=%q\n' "$engine_bin" "$language_host_dir"
