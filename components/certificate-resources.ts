@@ -7,7 +7,7 @@
 import * as pulumi from "./sdk";
 import { CertificateInputs, desiredCertificateFacts } from "../provider/certificate-provider";
 import type { HostConnection } from "../provider/host-providers";
-import { hostResourceTypes } from "../provider/resource-types";
+import { hostResourceTypes } from "../core/resource-types";
 
 /** What a certificate resource is given: its settings (the facts are derived from them), the connection as an input. */
 export type AcmeCertificateArgs = Omit<CertificateInputs, "connection" | "names" | "server" | "served" | "renewal"> & { connection: pulumi.Input<HostConnection> };

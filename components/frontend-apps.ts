@@ -1,8 +1,8 @@
 import * as pulumi from "./sdk";
-import { pm2MarkerDir } from "../plan/host-paths";
+import { pm2MarkerDir } from "../core/host-paths";
 import { FilePlan } from "../plan/files";
 import { Pm2Plan } from "../plan/pm2";
-import { sha256 } from "../plan/sha256";
+import { sha256 } from "../core/sha256";
 import { hostFile } from "./host-file";
 import { Pm2Apps } from "./host-resources";
 import { RemoteHost } from "./host";

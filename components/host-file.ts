@@ -1,6 +1,6 @@
 import * as pulumi from "./sdk";
 import { FilePlan } from "../plan/files";
-import { sha256 } from "../plan/sha256";
+import { sha256 } from "../core/sha256";
 import { HostFile } from "./host-resources";
 import type { RemoteHost } from "./host";
 

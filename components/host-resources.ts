@@ -15,7 +15,7 @@ import { desiredPm2Facts, Pm2AppShape } from "../hostio/observe-pm2";
 import type { ReleaseFile } from "../hostio/host-tool";
 import type { FileInputs } from "../provider/file-provider";
 import type { HostConnection } from "../provider/host-providers";
-import { containerNameFree, hostResourceTypes } from "../provider/resource-types";
+import { containerNameFree, hostResourceTypes } from "../core/resource-types";
 
 export type { HostConnection };
 

@@ -1,5 +1,5 @@
 import * as pulumi from "./sdk";
-import { hostForUrl } from "../plan/addresses";
+import { hostForUrl } from "../core/addresses";
 import { planStack, StackPlan } from "../plan/hosts";
 import { configNamespace, LimenConfig, parseConfig } from "../config";
 import { FrontendCertificates } from "./certificates";

@@ -3,7 +3,7 @@
  * only through BACKEND_HOST/BACKEND_PORT and the browser only through the relative path /api, so no
  * value may be an absolute URL to the backend, to the frontend itself, or with a port.
  */
-import { readAddress } from "../plan/addresses";
+import { readAddress } from "../core/addresses";
 import { nextPublicBackendUrlRule, seedRule } from "./schema";
 
 /** The four keys the seed puts in .env.production; config may not set them any other way. */

@@ -3,7 +3,7 @@
  * frontend only, deployments from inside the admin networks, admin networks that nft can put in one
  * set, and a backend that is not the frontend itself. Listed with the others in rules.ts.
  */
-import { addressFamily, cidrContains } from "../plan/addresses";
+import { addressFamily, cidrContains } from "../core/addresses";
 import { seedRule } from "./schema";
 import type { CrossKeyRule } from "./rule-types";
 import type { KeyPath } from "./view";

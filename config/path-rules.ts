@@ -8,7 +8,7 @@
  * such a directory too (README, "Security"); this says so before any host is touched.
  */
 import * as path from "node:path";
-import { acmePaths, envFileName, envoyTlsDir, firewallPaths, hostToolPath, sdsFile } from "../plan/host-paths";
+import { acmePaths, envFileName, envoyTlsDir, firewallPaths, hostToolPath, sdsFile } from "../core/host-paths";
 import type { CrossKeyRule, RuleFinding } from "./rule-types";
 import type { KeyPath } from "./view";
 

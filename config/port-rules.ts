@@ -3,7 +3,7 @@
  * ports never its internal ones (a seed rule). Each clash names every key involved, since only the
  * operator knows which one they meant to change. Listed with the others in rules.ts.
  */
-import { seedPorts } from "../plan/seed";
+import { seedPorts } from "../core/seed";
 import { seedRule } from "./schema";
 import type { CrossKeyRule, RuleFinding } from "./rule-types";
 import type { KeyPath } from "./view";

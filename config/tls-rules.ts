@@ -3,7 +3,7 @@
  * in the same form as the others; rules.ts lists them all.
  */
 import { X509Certificate } from "node:crypto";
-import { nameCovers } from "../hostio/certificates";
+import { nameCovers } from "../core/certificate-names";
 import type { CrossKeyRule, RuleFinding } from "./rule-types";
 import { ConfigView, KeyPath } from "./view";
 

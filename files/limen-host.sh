@@ -20,7 +20,7 @@
 set -euo pipefail
 umask 077
 
-# Every name and path comes in as an argument from the stack's plan (plan/host-paths.ts): the tool
+# Every name and path comes in as an argument from the stack's plan (core/host-paths.ts): the tool
 # keeps no copy of them.
 die() { echo "limen-host: $*" >&2; exit 1; }
 

@@ -4,8 +4,9 @@
  * resources report these facts on refresh and `npm run verify` judges them (days left, names covered,
  * key and chain). The private key never leaves the host: the probe says only whether it matches.
  */
+import { nameCovers } from "../core/certificate-names";
+import { shellWord } from "../core/shell";
 import { limenFileCommand } from "./limen-file";
-import { shellWord } from "./shell";
 
 export interface CertificateProbe {
     chainPath: string;
@@ -110,14 +111,6 @@ export function parseCertificateProbe(stdout: string): CertificateFacts {
         renewalTimer: values.get("timer") ?? "",
         lastRenewal: values.get("last-renewal") ?? "",
     };
-}
-
-/** Whether a certificate name (`darc.kr`, `*.darc.kr`) covers a host name, as TLS clients match them. */
-export function nameCovers(certificateName: string, host: string): boolean {
-    if (certificateName === host) return true;
-    if (!certificateName.startsWith("*.")) return false;
-    const dot = host.indexOf(".");
-    return dot > 0 && !host.startsWith("*.") && host.slice(dot + 1) === certificateName.slice(2);
 }
 
 /** The domains no name of the certificate covers. */

@@ -12,7 +12,7 @@
  *   own (`toolDeadlines`, passed to every call as `--deadlines`), so that a failure names what it
  *   waited for: `pm2 did not answer list within 15 s`, not only "the step took too long".
  */
-import { shellWord } from "./shell";
+import { shellWord } from "../core/shell";
 
 /** Seconds between the deadline's SIGTERM and the SIGKILL for whatever ignores it. */
 export const killAfterSeconds = 5;

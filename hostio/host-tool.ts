@@ -7,7 +7,7 @@ import type { AppsGatePlan } from "../plan/pm2";
 import type { FirewallLocations } from "../plan/firewall";
 import { toolDeadlinesArg } from "./deadlines";
 import { limenFileCommand } from "./limen-file";
-import { shellWord } from "./shell";
+import { shellWord } from "../core/shell";
 
 /**
  * `sudo -n TOOL --deadlines … SUBCOMMAND ARGS`: -n fails at once instead of hanging on a password

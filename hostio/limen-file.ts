@@ -10,8 +10,8 @@
  * read, hashed or copied: the app user can make a sparse file of terabytes at no cost.
  */
 import { readFileSync } from "node:fs";
-import { projectFile } from "../plan/project-files";
-import { shellWord } from "./shell";
+import { projectFile } from "../core/project-files";
+import { shellWord } from "../core/shell";
 
 function programIn(toolSource: string): string {
     const match = /<<'PERL'[^\n]*\n([\s\S]*?)\nPERL\n/.exec(toolSource);

@@ -5,7 +5,7 @@
  * JSON for the comparison and once as text with handles for the report, so a difference reads the way
  * `nft list` prints it. Handles and counter values are ignored: they differ on every load.
  */
-import { firewallTableName } from "../plan/host-paths";
+import { firewallTableName } from "../core/host-paths";
 const textMarker = "--- limen-verify: nft -a list ---";
 
 /** POSIX sh that prints the table as JSON, a marker line, then as text with handles. */

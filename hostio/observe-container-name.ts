@@ -5,8 +5,8 @@
  * as limen-file.ts takes limen-file, so the judgement is written once.
  */
 import { readFileSync } from "node:fs";
-import { projectFile } from "../plan/project-files";
-import { shellWord } from "./shell";
+import { projectFile } from "../core/project-files";
+import { shellWord } from "../core/shell";
 
 function holderFunctionIn(toolSource: string): string {
     const match = /^container_holder\(\) \{\n[\s\S]*?\n\}\n/m.exec(toolSource);

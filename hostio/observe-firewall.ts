@@ -6,7 +6,7 @@
 import { describeReading, FileReading, limenFileCommand, parseFileReadings } from "./limen-file";
 import { diffTables, normaliseTable, parseTableListing, tableListingScript } from "./nft-table";
 import { probeMarker, probeSections } from "./observe";
-import { shellWord } from "./shell";
+import { shellWord } from "../core/shell";
 
 export interface FirewallFacts {
     table: string;

@@ -6,7 +6,7 @@
 import { limenFileCommand, parseFileReadings } from "./limen-file";
 import { probeMarker, probeSections } from "./observe";
 import { pm2CallSeconds } from "./deadlines";
-import { shellWord } from "./shell";
+import { shellWord } from "../core/shell";
 
 export interface Pm2Facts {
     user: string;

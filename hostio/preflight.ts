@@ -6,7 +6,7 @@
  * the keys, the address tried and what came back. Runs as the deploy user (no sudo): it only connects.
  */
 import type { BackendPreflight } from "../plan/backend-api";
-import { shellWord } from "./shell";
+import { shellWord } from "../core/shell";
 
 export type { BackendPreflight };
 

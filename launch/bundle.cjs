@@ -101,7 +101,7 @@ function build(root, entry, bundle, stampPath) {
             entryPoints: [entry],
             outfile: partial,
             metafile: true,
-            // plan/project-files.ts: the checkout the bundle was built from (its own location says
+            // core/project-files.ts: the checkout the bundle was built from (its own location says
             // nothing: it sits under node_modules, which another checkout may share).
             define: { LIMEN_PROJECT_ROOT: JSON.stringify(root) },
         });

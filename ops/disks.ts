@@ -5,7 +5,7 @@
  * of /) and as the app user (its own pm2 home): nothing here reads as root.
  */
 import { LimenConfig } from "../config";
-import { shellWord } from "../hostio/shell";
+import { shellWord } from "../core/shell";
 import type { HostRole } from "../plan/hosts";
 import { appsHome } from "../plan/pm2";
 import { RemoteResult } from "./remote";

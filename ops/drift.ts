@@ -14,10 +14,10 @@ import { FilePlan } from "../plan/files";
 import { FirewallPlan } from "../plan/firewall";
 import { HostPlan, HostRole, HostToolPlan } from "../plan/hosts";
 import { Pm2Plan } from "../plan/pm2";
-import { sha256 } from "../plan/sha256";
+import { sha256 } from "../core/sha256";
 import { Remote, RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";
-import { pm2MarkerDir } from "../plan/host-paths";
+import { pm2MarkerDir } from "../core/host-paths";
 
 /** What every drift failure ends with: the refresh reads the same facts, and the update reinstalls them. */
 export const repairAdvice = "run `pulumi up --refresh` to repair";

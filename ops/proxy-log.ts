@@ -6,7 +6,7 @@
 import * as path from "node:path";
 import { LimenConfig } from "../config";
 import { pm2Command } from "../hostio/observe-pm2";
-import { envFileName } from "../plan/host-paths";
+import { envFileName } from "../core/host-paths";
 import { backendOrigin } from "../plan/backend-api";
 import { RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";

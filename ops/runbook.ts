@@ -7,8 +7,8 @@
  */
 import { LimenConfig } from "../config";
 import { listeners } from "../hostio/observe-pm2";
-import { shellWord } from "../hostio/shell";
-import { hostForUrl } from "../plan/addresses";
+import { shellWord } from "../core/shell";
+import { hostForUrl } from "../core/addresses";
 import { backendHealthUrl, backendOrigin } from "../plan/backend-api";
 import { RemoteResult } from "./remote";
 import { CheckResult, commandFailure, lastLine, oneLine } from "./result";

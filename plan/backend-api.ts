@@ -3,7 +3,7 @@
  * checks there before a file that points the apps at the backend changes (hostio/preflight.ts).
  */
 import type { LimenConfig } from "../config";
-import { hostForUrl } from "./addresses";
+import { hostForUrl } from "../core/addresses";
 
 /**
  * What the frontend checks before a file that points the apps at the backend changes (hostio/preflight.ts):

@@ -6,7 +6,7 @@
 import * as path from "node:path";
 import type { LimenConfig } from "../config";
 import type { EnvoyTls } from "../render/envoy";
-import { acmePaths, envoyTlsDir, sdsFile } from "./host-paths";
+import { acmePaths, envoyTlsDir, sdsFile } from "../core/host-paths";
 
 /** A certificate certbot issues and renews over ACME HTTP-01 (limen:tls.source "acme"). */
 export interface AcmePlan {

@@ -18,8 +18,8 @@ import type { LimenConfig } from "../config";
 import { EnvoySpec, envoyAdminSocket, envoyDynamicDir, envoyDynamicFiles, renderDiscoveryResponse, renderEnvoy, renderEnvoyBootstrap, renderEnvoyResources } from "../render/envoy";
 import { certificateMount, envoyTls } from "./certificates";
 import * as path from "node:path";
-import { acmePaths, envoyStateDir } from "./host-paths";
-import { sha256 } from "./sha256";
+import { acmePaths, envoyStateDir } from "../core/host-paths";
+import { sha256 } from "../core/sha256";
 
 export interface EnvoyPlan {
     image: string;

@@ -14,7 +14,7 @@ import { BackendPreflight, backendPreflight } from "./backend-api";
 import { CertificatePlan } from "./certificates";
 import type { EnvoyPlan } from "./envoy";
 import { renderLogRotationConfig, renderLogRotationService, renderLogRotationTimer } from "../render/logrotate";
-import { acmePaths, envFileName, hostToolPath, logRotationPaths } from "./host-paths";
+import { acmePaths, envFileName, hostToolPath, logRotationPaths } from "../core/host-paths";
 import { logRotationFiles, logRotationSpec, pm2Spec } from "./pm2";
 
 /** How a file's new content is judged on the host before it replaces the installed one. */

@@ -6,8 +6,8 @@
 import type { LimenConfig } from "../config";
 import { FirewallSpec, renderFirewall } from "../render/firewall";
 import { renderFirewallUnit } from "../render/firewall-unit";
-import { firewallPaths, firewallTableName } from "./host-paths";
-import { sha256 } from "./sha256";
+import { firewallPaths, firewallTableName } from "../core/host-paths";
+import { sha256 } from "../core/sha256";
 
 /** Where the firewall's host tool subcommands and probe find what they manage. */
 export interface FirewallLocations {

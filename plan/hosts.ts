@@ -16,10 +16,10 @@ import { CertificatePlan, certificatePlans } from "./certificates";
 import { EnvoyPlan, envoyPlan } from "./envoy";
 import { FilePlan, frontendFiles } from "./files";
 import { backendFirewallSpec, FirewallPlan, firewallPlan, frontendFirewallSpec } from "./firewall";
-import { hostToolPath } from "./host-paths";
+import { hostToolPath } from "../core/host-paths";
 import { Pm2Plan, pm2Plan } from "./pm2";
-import { projectFile } from "./project-files";
-import { sha256 } from "./sha256";
+import { projectFile } from "../core/project-files";
+import { sha256 } from "../core/sha256";
 
 export type HostRole = "frontend" | "backend";
 

@@ -6,8 +6,8 @@
 import type { LimenConfig } from "../config";
 import { Pm2Spec } from "../render/pm2";
 import type { LogRotationSpec } from "../render/logrotate";
-import { logRotationPaths } from "./host-paths";
-import { hostForUrl } from "./addresses";
+import { logRotationPaths } from "../core/host-paths";
+import { hostForUrl } from "../core/addresses";
 
 export interface Pm2AppPlan {
     name: string;

@@ -12,7 +12,7 @@ import type { ResourceProvider } from "./resource-provider";
 import { containerClaimCommand } from "../hostio/host-tool";
 import { containerHolderProbeCommand } from "../hostio/observe-container-name";
 import { HostConnection, run } from "./host-providers";
-import { containerNameFree as nameFree } from "./resource-types";
+import { containerNameFree as nameFree } from "../core/resource-types";
 
 export interface ContainerNameInputs {
     connection: HostConnection;

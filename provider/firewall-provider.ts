@@ -5,7 +5,7 @@
  */
 import { stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
-import { confirmDial } from "../plan/firewall-timing";
+import { confirmDial } from "../core/firewall-timing";
 import type { FirewallLocations } from "../plan/firewall";
 import { applyFirewallCommand, confirmFirewallCommand, installFileCommand, removeFirewallCommand } from "../hostio/host-tool";
 import { desiredFirewallFacts, FirewallFacts, firewallProbeCommand, parseFirewallProbe } from "../hostio/observe-firewall";

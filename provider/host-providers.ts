@@ -2,7 +2,7 @@
  * What the stack's host resources do on a host: read it, install, converge, remove. One provider per
  * artifact kind: a file or the host tool (file-provider.ts), the firewall table with its boot ruleset
  * and unit (firewall-provider.ts), the pm2 apps (pm2-provider.ts); served to the engine by this
- * project's provider plugin (provider/server.ts) under the types in resource-types.ts; the resources
+ * project's provider plugin (provider/server.ts) under the types in core/resource-types.ts; the resources
  * themselves are declared in components/host-resources.ts. This holds what they share: the connection
  * to the host and running a command on it.
  *

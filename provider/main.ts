@@ -3,7 +3,7 @@
  * engine passes its own address as the first argument, which this plugin does not need.
  */
 import { readFileSync } from "node:fs";
-import { projectFile } from "../plan/project-files";
+import { projectFile } from "../core/project-files";
 import { serve } from "./server";
 
 process.on("unhandledRejection", (error) => console.error(error));

@@ -24,7 +24,7 @@ import { fileProvider } from "./file-provider";
 import { firewallProvider } from "./firewall-provider";
 import { pm2Provider } from "./pm2-provider";
 import type { ResourceProvider } from "./resource-provider";
-import { HostResourceType, hostResourceTypes } from "./resource-types";
+import { HostResourceType, hostResourceTypes } from "../core/resource-types";
 
 type Props = Record<string, unknown>;
 

@@ -4,7 +4,7 @@
  * manages to the host tool's `tls-publish`, which checks the new pair before Envoy sees it. A lineage
  * the stack does not manage is left alone.
  */
-import { shellWord } from "../hostio/shell";
+import { shellWord } from "../core/shell";
 
 export interface RenewalHookSpec {
     hostTool: string;

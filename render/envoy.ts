@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
-import { projectFile } from "../plan/project-files";
+import { projectFile } from "../core/project-files";
 
 /** One certificate Envoy takes through SDS from a file, reloaded when its directory changes. */
 export interface SdsCertificate {

@@ -1,4 +1,4 @@
-import { firewallPaths, firewallTableName } from "../plan/host-paths";
+import { firewallPaths, firewallTableName } from "../core/host-paths";
 
 /**
  * The systemd unit that loads the confirmed ruleset at boot, before the network comes up.

@@ -1,5 +1,5 @@
-import { addressFamily } from "../plan/addresses";
-import { firewallTable } from "../plan/host-paths";
+import { addressFamily } from "../core/addresses";
+import { firewallTable } from "../core/host-paths";
 
 /**
  * nftables ruleset for one host: a single table the stack owns, replaced atomically.

@@ -1,4 +1,4 @@
-import { seedPorts } from "../../plan/seed";
+import { seedPorts } from "../../core/seed";
 import { clientAddress, flag, hostAddress, listOf, port, section, sshHostKey } from "./fields";
 
 const pointsAtFrontend = "from the frontend it would point at the frontend itself";

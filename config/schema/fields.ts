@@ -6,8 +6,8 @@
  * with the words registered here for that field (config/messages.ts reads them), never zod's wording.
  */
 import { z } from "zod";
-import { readAddress, readCidr } from "../../plan/addresses";
-import { hostKeyTypes, isHostKeyLine } from "../../plan/ssh-keys";
+import { readAddress, readCidr } from "../../core/addresses";
+import { hostKeyTypes, isHostKeyLine } from "../../core/ssh-keys";
 
 export const seedRule = (text: string) => `${text} (seed: network-ports, "What matters")`;
 
@@ -81,7 +81,7 @@ function hostAddressProblem(kind: ReturnType<typeof readAddress>["kind"], { role
 }
 
 /**
- * A host's address as the stack writes it into files and dials it: read once by plan/addresses.ts
+ * A host's address as the stack writes it into files and dials it: read once by core/addresses.ts
  * readAddress, and only its canonical spelling goes on (never the text as typed: " 192.0.2.100" or
  * "[2001:DB8::10]" become 192.0.2.100 and 2001:db8::10). Never loopback or unspecified.
  */
@@ -128,7 +128,7 @@ export const loopbackBind = (app: string) => {
 
 const cidrExample = "such as 192.0.2.0/24 or 2001:db8::/64";
 
-/** A network in CIDR form, in its canonical spelling (plan/addresses.ts readCidr). */
+/** A network in CIDR form, in its canonical spelling (core/addresses.ts readCidr). */
 export const cidr = withRule(
     z.string().transform((text, ctx) => {
         const reading = readCidr(text);
@@ -148,7 +148,7 @@ export const cidr = withRule(
     `must be a network in CIDR form ${cidrExample}`,
 );
 
-// The accepted types come from plan/ssh-keys.ts, which the policy pack reads too (their names hold no
+// The accepted types come from core/ssh-keys.ts, which the policy pack reads too (their names hold no
 // regex metacharacters).
 const sshKeyLine = new RegExp(`^(${hostKeyTypes.join("|")}) [A-Za-z0-9+/]+={0,2}$`);
 const hostKeyRule =

@@ -1,4 +1,4 @@
-import { confirmDialBudgetSeconds } from "../../plan/firewall-timing";
+import { confirmDialBudgetSeconds } from "../../core/firewall-timing";
 import { cidr, ipAddress, listOf, port, section, unixUser, wholeNumber } from "./fields";
 
 /** limen:ssh: how the stack reaches both hosts, and who else may. */

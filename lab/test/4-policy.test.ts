@@ -9,8 +9,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HostFile } from "../../components/host-resources";
-import { hostToolPath } from "../../plan/host-paths";
-import { sha256 } from "../../plan/sha256";
+import { hostToolPath } from "../../core/host-paths";
+import { sha256 } from "../../core/sha256";
 import { configureLabStack, LabHosts, openLabStack, readLabHosts, repoRoot, stateDir } from "../stack";
 
 let hosts: LabHosts;

@@ -1,4 +1,4 @@
-import { canonicalAddress, classifyAddress } from "../../plan/addresses";
+import { canonicalAddress, classifyAddress } from "../../core/addresses";
 
 /** A comparable spelling of an address: canonical for IP literals, lower case otherwise. */
 export function sameAddress(text: string): string {
@@ -10,7 +10,7 @@ export function sameAddress(text: string): string {
 }
 
 /**
- * Why an address, as a destination, reaches the host itself, in any spelling (plan/addresses.ts
+ * Why an address, as a destination, reaches the host itself, in any spelling (core/addresses.ts
  * classifyAddress); undefined when it does not.
  */
 export function loopbackReason(address: string): string | undefined {

@@ -3,7 +3,7 @@
  * parsed as Next.js's loader reads it, and its `mode`.
  */
 import * as path from "node:path";
-import { envFileName } from "../../plan/host-paths";
+import { envFileName } from "../../core/host-paths";
 import { Plain, ResourceView, stringsIn, Unknown } from "../values";
 import { loopbackReason } from "./addresses";
 import { describe, Finding, skipped, violation } from "./findings";

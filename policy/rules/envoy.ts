@@ -4,7 +4,7 @@
  * clusters), or one installed with the `envoy` check; its `content` parsed as YAML.
  */
 import { parse as parseYaml } from "yaml";
-import { envFileName } from "../../plan/host-paths";
+import { envFileName } from "../../core/host-paths";
 import { envoyClusterNames } from "../../render/envoy";
 import { ResourceView, Unknown } from "../values";
 import { loopbackReason, sameAddress } from "./addresses";

@@ -2,14 +2,14 @@
  * What the policies read in the firewall: each host's FirewallTable `ruleset` (the nft text it loads
  * and keeps for boot), and which host is the frontend, told by the files only the frontend gets.
  */
-import { envFileName, firewallTable } from "../../plan/host-paths";
+import { envFileName, firewallTable } from "../../core/host-paths";
 import { ResourceView, Unknown } from "../values";
 import { sameAddress } from "./addresses";
 import { isEnvFile } from "./env-file";
 import { isEnvoyBootstrapFile } from "./envoy";
 import { describe, Finding, skipped, violation } from "./findings";
 import { actsOnHost, connectionAddress, hostResourceTypes, isInstalledFile, textInput } from "./resources";
-import { seedPorts } from "../../plan/seed";
+import { seedPorts } from "../../core/seed";
 
 /** The backend's internal ports in the design document: the LIMEN API and the agent service. */
 export const seedInternalPorts: number[] = [seedPorts.backendApi, seedPorts.agent];

@@ -1,4 +1,4 @@
-import { hostResourceTypes } from "../../provider/resource-types";
+import { hostResourceTypes } from "../../core/resource-types";
 import { at, Plain, ResourceView, Unknown } from "../values";
 
 /**

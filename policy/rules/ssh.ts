@@ -2,7 +2,7 @@
  * What the policies read about SSH: the `connection` of every resource that acts on a host, and the
  * Docker provider's `sshOpts`.
  */
-import { isHostKeyLine } from "../../plan/ssh-keys";
+import { isHostKeyLine } from "../../core/ssh-keys";
 import { at, isRecord, Plain, ResourceView, Unknown } from "../values";
 import { describe, Finding, skipped, violation } from "./findings";
 import { actsOnHost, dockerProviderType } from "./resources";
@@ -70,7 +70,7 @@ function dockerSshOptsFindings(r: ResourceView): Finding[] {
 /**
  * Every remote connection pins a host key: each resource that acts on a host has a `connection` whose
  * `hostKey` (and a jump host's, `connection.proxy`, where a resource has one) is a real OpenSSH key
- * line of an accepted type (plan/ssh-keys.ts, the same check as the config schema's), and the Docker
+ * line of an accepted type (core/ssh-keys.ts, the same check as the config schema's), and the Docker
  * provider's ssh:// transport checks the host key strictly against a known_hosts file of its own.
  */
 export function hostKeyFindings(r: ResourceView): Finding[] {

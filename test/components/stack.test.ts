@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../config";
 import { planStack } from "../../plan/hosts";
-import { sha256 } from "../../plan/sha256";
+import { sha256 } from "../../core/sha256";
 import { fakePrivateKey, otherRawConfig, prodRawConfig, withOverride } from "../support/fixtures";
 import { plainOnWire, Registration } from "../support/mocks";
 import { shortName, hostType, isHostResource, registrationsFor, byName, useMockedStack } from "../support/stack-registrations";

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limenFileCommand, parseFileReadings } from "../../hostio/limen-file";
 import { fileProbeCommand, parseFileProbe } from "../../hostio/observe-file";
-import { sha256 } from "../../plan/sha256";
+import { sha256 } from "../../core/sha256";
 import { appGroup, appIds, appUser, asApp, hostToolAsRoot, makeScratch, newAppDir } from "../support/app-user";
 import { pm2FileSets } from "../../hostio/host-tool";
 import { deadlineArgs, fakePm2Layout, hostTool, scratchDir, tool } from "../support/host-tool";

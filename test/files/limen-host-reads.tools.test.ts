@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limenFileCommand } from "../../hostio/limen-file";
 import { fileProbeCommand, parseFileProbe } from "../../hostio/observe-file";
 import { pm2ProbeCommand } from "../../hostio/observe-pm2";
-import { sha256 } from "../../plan/sha256";
+import { sha256 } from "../../core/sha256";
 import { appGroup, appUser, asApp, canaryContent, hostToolAsRoot, makeScratch, newAppDir } from "../support/app-user";
 
 /**

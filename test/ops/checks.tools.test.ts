@@ -1,7 +1,7 @@
 /** Every check of verify (ops/checks.ts), against stand-in hosts whose firewall probe runs nft for real. */
 import { describe, expect, it } from "vitest";
 import { sshError } from "../../hostio/ssh";
-import { sha256 } from "../../plan/sha256";
+import { sha256 } from "../../core/sha256";
 import { runChecks } from "../../ops/checks";
 import { HostRole, PlannedHosts, RunOnHost } from "../../ops/remote";
 import { exitCode, formatJson, formatTable } from "../../ops/report";

@@ -1,6 +1,6 @@
 /** The drift judges (ops/drift.ts) on recorded probe outputs: files, the host tool and pm2. */
 import { describe, expect, it } from "vitest";
-import { sha256 } from "../../plan/sha256";
+import { sha256 } from "../../core/sha256";
 import { describeDifferences, hostToolFile, judgeFile, judgeHostTool, judgePm2, repairAdvice } from "../../ops/drift";
 import { formatJson, formatTable } from "../../ops/report";
 import { ok, advice, otherPlan, envFile, ecosystemFile, fileProbeOutput, otherProbeOutput, pm2, loadedAt, ss, allOnline, pm2ProbeOutput } from "../support/probe-outputs";

@@ -9,9 +9,9 @@ import { describe, expect, it } from "vitest";
 import { fileProbeCommand } from "../../hostio/observe-file";
 import { pm2Command, pm2ListCommand, pm2ProbeCommand } from "../../hostio/observe-pm2";
 import { FilePlan } from "../../plan/files";
-import { sha256 } from "../../plan/sha256";
+import { sha256 } from "../../core/sha256";
 import { firewallProbe, judgeFile, judgeFirewall } from "../../ops/drift";
-import { pm2MarkerDir } from "../../plan/host-paths";
+import { pm2MarkerDir } from "../../core/host-paths";
 import { ok, advice, otherPlan, ecosystemFile } from "../support/probe-outputs";
 import { scratchDir, sudoShim, scratchFirewall, probeFirewall, deletePublicPorts } from "../support/stand-in-hosts";
 

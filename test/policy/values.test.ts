@@ -2,7 +2,7 @@
 import * as path from "node:path";
 import { unknownValue } from "@pulumi/pulumi/runtime/rpc";
 import { describe, expect, it } from "vitest";
-import { envFileName } from "../../plan/host-paths";
+import { envFileName } from "../../core/host-paths";
 import { planStack } from "../../plan/hosts";
 import { actsOnHost, hostResourceTypes, isEnvFile, isEnvoyBootstrapFile } from "../../policy/rules";
 import { toPlain, toResourceView, Unknown } from "../../policy/values";

@@ -1,7 +1,7 @@
 /** The container name's provider (provider/container-name-provider.ts): its judgement of the host tool's answer. */
 import { describe, expect, it } from "vitest";
 import { containerNameProvider, ContainerNameInputs, judgeHolder } from "../../provider/container-name-provider";
-import { containerNameFree } from "../../provider/resource-types";
+import { containerNameFree } from "../../core/resource-types";
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const labImage = `registry.lab.test:5000/limen-lab/envoy@${digest("a")}`;

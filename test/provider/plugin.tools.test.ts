@@ -15,7 +15,7 @@ import * as provrpc from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../config";
-import { hostResourceTypes } from "../../provider/resource-types";
+import { hostResourceTypes } from "../../core/resource-types";
 import { typeOfUrn } from "../../provider/server";
 import { fakePrivateKey, prodRawConfig } from "../support/fixtures";
 import { installMocks, plainOnWire, recordRegistrations, Registration } from "../support/mocks";

@@ -10,7 +10,7 @@ import { parse as parseYaml } from "yaml";
 import type { LimenConfig } from "../../config";
 import type { StackPlan } from "../../plan/hosts";
 import { envoyAdminSocket, envoyClusterNames } from "../../render/envoy";
-import { seedPorts } from "../../plan/seed";
+import { seedPorts } from "../../core/seed";
 import type { GeneratedUrl } from "./config-mutation-core";
 
 /**

@@ -4,7 +4,7 @@
  */
 import { parseConfig } from "../../config";
 import { planStack } from "../../plan/hosts";
-import { sha256 } from "../../plan/sha256";
+import { sha256 } from "../../core/sha256";
 import { RemoteResult } from "../../ops/remote";
 import { otherRawConfig } from "./fixtures";
 

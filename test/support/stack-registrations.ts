@@ -2,7 +2,7 @@
 import { beforeAll } from "vitest";
 import { LimenConfig, parseConfig } from "../../config";
 import type { LimenStack } from "../../components/stack";
-import { hostResourceTypes } from "../../provider/resource-types";
+import { hostResourceTypes } from "../../core/resource-types";
 import { installMocks, plainOnWire, recordRegistrations, Registration } from "./mocks";
 
 let createLimenStack: (config: LimenConfig) => LimenStack;

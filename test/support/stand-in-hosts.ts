@@ -21,7 +21,7 @@ import { HostRole, Remote, RemoteResult } from "../../ops/remote";
 import { backendOrigin } from "../../plan/backend-api";
 import { curlCommand, healthUrl, sessionUrl } from "../../ops/runbook";
 import { hostClockCommand, proxyLogCommand } from "../../ops/proxy-log";
-import { pm2MarkerDir } from "../../plan/host-paths";
+import { pm2MarkerDir } from "../../core/host-paths";
 import { ok, fileProbeOutput, pm2ProbeOutput, postResponse, ss } from "./probe-outputs";
 
 /** Scratch directories of the test file that made them, removed when it ends. */

@@ -8,7 +8,7 @@ import { parseConfig } from "../../../config";
 import { backendFirewallSpec } from "../../../plan/firewall";
 import { envFileSpec } from "../../../plan/files";
 import { planStack } from "../../../plan/hosts";
-import { hostKeyTypes, isHostKeyLine } from "../../../plan/ssh-keys";
+import { hostKeyTypes, isHostKeyLine } from "../../../core/ssh-keys";
 import { renderEnvFile } from "../../../render/env-file";
 import { renderFirewall } from "../../../render/firewall";
 import { parseEnv, parseLimenTable } from "../../../policy/rules";
