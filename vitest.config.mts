@@ -35,7 +35,7 @@ export default defineConfig({
                 test: {
                     name: "tools",
                     include: toolsTests,
-                    setupFiles: ["test/support/setup.ts"],
+                    setupFiles: ["test/support/setup.ts", "test/support/host-tool-impl.ts"],
                     globalSetup: ["test/support/global-setup.ts"],
                 },
             },

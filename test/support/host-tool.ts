@@ -11,7 +11,11 @@ import { toolDeadlinesArg } from "../../hostio/deadlines";
 import { prodRawConfig } from "./fixtures";
 import { rootPath } from "./root-path";
 
-export const tool = path.join(__dirname, "..", "..", "files", "limen-host.sh");
+/**
+ * The tool the tests run with `bash`: files/limen-host.sh, or with LIMEN_HOST_TOOL_IMPL=go the Go port
+ * behind its command-line adapter (test/support/host-tool-impl.ts).
+ */
+export const tool = process.env.LIMEN_HOST_TOOL_IMPL === "go" ? path.join(__dirname, "limen-host-go.sh") : path.join(__dirname, "..", "..", "files", "limen-host.sh");
 export const prod = parseConfig(prodRawConfig());
 
 /** The host tool's deadlines as the stack passes them (hostio/host-tool.ts, hostToolCommand). */
