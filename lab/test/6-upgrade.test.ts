@@ -20,7 +20,7 @@ import { labResourceCount, onHostOk, tcpOpen } from "./probes";
 
 /**
  * The release this version upgrades from, by its commit (tag v1.0.0): the one place it is named. At
- * each release, move it on to the release just cut (CHANGELOG.md, README "Upgrading").
+ * each release, move it on to the release just cut (CHANGELOG.md; docs/configuration.md, "Upgrading").
  */
 const previousRelease = { version: "1.0.0", ref: "5e5eea6c20ccc61ba297cb9d4b71576f42ce0fe9" };
 /** Resources this version adds over the previous release: `pulumi up` creates these and nothing else. */
