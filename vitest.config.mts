@@ -1,3 +1,6 @@
+import { statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
@@ -8,11 +11,19 @@ import { defineConfig } from "vitest/config";
 // their own config under lab/.
 const toolsTests = ["test/**/*.tools.test.ts", "test/**/*.property.test.ts"];
 
+function moduleCacheDir(): string {
+    const checkout = fileURLToPath(new URL(".", import.meta.url));
+    const uid = process.getuid?.();
+    return uid === undefined || uid === statSync(checkout).uid ? path.join(checkout, ".cache", "vitest") : path.join(tmpdir(), `limen-infra-vitest-cache-${uid}`);
+}
+
 export default defineConfig({
     test: {
         // Transformed modules kept between runs (in the ignored .cache/, not the shared node_modules):
-        // the inner loop's second run skips most of the transform.
-        experimental: { fsModuleCache: true, fsModuleCachePath: fileURLToPath(new URL(".cache/vitest", import.meta.url)) },
+        // the inner loop's second run skips most of the transform. Only the checkout's owner writes there:
+        // `sudo npm test` in a normal user's checkout keeps root's cache in /tmp, so that user's own runs
+        // never meet a root-owned .cache/.
+        experimental: { fsModuleCache: true, fsModuleCachePath: moduleCacheDir() },
         testTimeout: 30_000,
         // A failed match shows the whole string it was given: CI's report is often all there is to go on.
         chaiConfig: { truncateThreshold: 0 },
