@@ -8,8 +8,9 @@
  * step fails. Run by lab/run.sh in the operator namespace, after the machines are up.
  */
 import { spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import * as path from "node:path";
-import { configureLabStack, engineEnv, LabHosts, pulumiBinary, readLabHosts, repoRoot, stackName } from "./stack";
+import { configureLabStack, engineEnv, LabHosts, pulumiBinary, readLabHosts, repoRoot, stackName, stateDir } from "./stack";
 
 const limenDomain = "limen.lab.test";
 const darcDomain = "darc.lab.test";
@@ -86,13 +87,17 @@ async function main(): Promise<number> {
     const sudo = process.getuid?.() === 0 && !process.env.SUDO_USER ? "" : "sudo ";
 
     console.log(`\n-- pulumi up on index.ts (stack ${stackName}), the plain CLI as an operator runs it against prod\n`);
+    const pulumi = (args: string[], timeout: number) =>
+        spawnSync(pulumiBinary(), [...args, "--non-interactive", "--color", "never"], { cwd: repoRoot, env: { ...process.env, ...engineEnv() }, stdio: "inherit", timeout });
+    // The lab's own state: a local file backend and a passphrase, as an operator's `pulumi login file://…`.
+    mkdirSync(path.join(stateDir, "pulumi"), { recursive: true });
+    const select = pulumi(["stack", "select", "--create", "--secrets-provider", "passphrase", stackName], 60_000);
+    if (select.status !== 0) {
+        console.error(`pulumi stack select --create ${stackName} failed (exit ${select.status ?? select.signal})`);
+        return 1;
+    }
     await configureLabStack(hosts);
-    const up = spawnSync(pulumiBinary(), ["up", "--yes", "--stack", stackName, "--non-interactive", "--color", "never"], {
-        cwd: repoRoot,
-        env: { ...process.env, ...engineEnv() },
-        stdio: "inherit",
-        timeout: 900_000,
-    });
+    const up = pulumi(["up", "--yes", "--stack", stackName], 900_000);
     if (up.status !== 0) {
         console.error(`\npulumi up failed (exit ${up.status ?? up.signal}): its output above says what it saw.`);
         return 1;
