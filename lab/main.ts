@@ -121,7 +121,7 @@ async function main(): Promise<number> {
   Envoy's access log:          ${sudo}bash ${lab}/hosts/exec.sh frontend docker logs --tail 20 limen-envoy
   the stack, as an operator:   ${sudo}bash ${lab}/shell.sh pulumi stack          (also: pulumi preview, pulumi up)
   the runbook's checks:        ${sudo}bash ${lab}/shell.sh npm run verify -- --stack ${stackName}
-  the end-to-end tests:        ${sudo}env PATH="$PATH" npm run test:lab
+  the end-to-end tests:        ${sudo}env PATH="$PATH:/usr/sbin:/sbin" npm run test:lab
 
 -- tear down
 

@@ -14,7 +14,7 @@ function onlyRootCanChange(dir: string): boolean {
 /**
  * The directory of a `node` root may run: the one running the tests when nobody but root can change where
  * it lives (the machine's, or tools/node/node22.sh's under /var/cache/limen-infra when the tests run as
- * root). A normal user's `sudo env PATH="$PATH" npm test` runs a node from that user's own cache, which
+ * root). A normal user's `sudo env PATH=… npm test` (the README's) runs a node from that user's own cache, which
  * the host tool rightly refuses to run as root: then a copy of it in the run's scratch directory (root's,
  * 0755; test/support/global-setup.ts), made once per run. The copy is renamed into place, so workers that
  * make it at the same time never see half a binary.
