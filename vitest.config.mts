@@ -11,19 +11,21 @@ import { defineConfig } from "vitest/config";
 // their own config under lab/.
 const toolsTests = ["test/**/*.tools.test.ts", "test/**/*.property.test.ts"];
 
-function moduleCacheDir(): string {
-    const checkout = fileURLToPath(new URL(".", import.meta.url));
-    const uid = process.getuid?.();
-    return uid === undefined || uid === statSync(checkout).uid ? path.join(checkout, ".cache", "vitest") : path.join(tmpdir(), `limen-infra-vitest-cache-${uid}`);
-}
+const checkout = fileURLToPath(new URL(".", import.meta.url));
+const uid = process.getuid?.();
+/** Only the checkout's owner writes caches into it (see `experimental` and `cacheDir` below). */
+const ownCheckout = uid === undefined || uid === statSync(checkout).uid;
+const elsewhere = path.join(tmpdir(), `limen-infra-vitest-cache-${uid}`);
 
 export default defineConfig({
+    // Vitest's results (which tests failed last) go under Vite's cache dir, node_modules/.vite by default.
+    cacheDir: ownCheckout ? undefined : path.join(elsewhere, "vite"),
     test: {
         // Transformed modules kept between runs (in the ignored .cache/, not the shared node_modules):
         // the inner loop's second run skips most of the transform. Only the checkout's owner writes there:
         // `sudo npm test` in a normal user's checkout keeps root's cache in /tmp, so that user's own runs
         // never meet a root-owned .cache/.
-        experimental: { fsModuleCache: true, fsModuleCachePath: moduleCacheDir() },
+        experimental: { fsModuleCache: true, fsModuleCachePath: ownCheckout ? path.join(checkout, ".cache", "vitest") : path.join(elsewhere, "modules") },
         testTimeout: 30_000,
         // A failed match shows the whole string it was given: CI's report is often all there is to go on.
         chaiConfig: { truncateThreshold: 0 },

@@ -27,7 +27,14 @@ const projectRoot = path.join(__dirname, "..");
 // One directory per checkout: checkouts may share one node_modules (the lab's upgrade test links the
 // previous version's tree to this one's), and each must run its own sources.
 const checkoutKey = crypto.createHash("sha256").update(fs.realpathSync(projectRoot)).digest("hex").slice(0, 16);
-const defaultCacheDir = path.join(projectRoot, "node_modules", ".cache", "limen-infra", checkoutKey);
+// Only the checkout's owner writes into it: root running the tests in a normal user's checkout (the
+// README's `sudo env PATH=… npm test`) keeps its bundles in its own temporary directory, so the user never
+// meets a root-owned file in node_modules.
+const uid = process.getuid?.();
+const defaultCacheDir =
+    uid === undefined || uid === fs.statSync(projectRoot).uid
+        ? path.join(projectRoot, "node_modules", ".cache", "limen-infra", checkoutKey)
+        : path.join(require("node:os").tmpdir(), `limen-infra-bundles-${uid}`, checkoutKey);
 
 /**
  * The esbuild options every bundle is built with; part of the stamp, so a change here rebuilds.
