@@ -27,14 +27,20 @@ const projectRoot = path.join(__dirname, "..");
 // One directory per checkout: checkouts may share one node_modules (the lab's upgrade test links the
 // previous version's tree to this one's), and each must run its own sources.
 const checkoutKey = crypto.createHash("sha256").update(fs.realpathSync(projectRoot)).digest("hex").slice(0, 16);
-// Only the checkout's owner writes into it: root running the tests in a normal user's checkout (the
-// README's `sudo env PATH=… npm test`) keeps its bundles in its own temporary directory, so the user never
-// meets a root-owned file in node_modules.
-const uid = process.getuid?.();
-const defaultCacheDir =
-    uid === undefined || uid === fs.statSync(projectRoot).uid
-        ? path.join(projectRoot, "node_modules", ".cache", "limen-infra", checkoutKey)
-        : path.join(require("node:os").tmpdir(), `limen-infra-bundles-${uid}`, checkoutKey);
+const defaultCacheDir = path.join(projectRoot, "node_modules", ".cache", "limen-infra", checkoutKey);
+
+/**
+ * What root writes into another user's checkout (the README's `sudo env PATH=… npm test` in a normal user's
+ * clone) it hands to the checkout's owner, so the user never meets a root-owned file there. The bundles
+ * must stay under the checkout's node_modules: they resolve their external packages from where they lie.
+ * @param {string[]} paths
+ */
+function giveToCheckoutOwner(paths) {
+    if (process.getuid?.() !== 0) return;
+    const owner = fs.statSync(projectRoot);
+    if (owner.uid === 0) return;
+    for (const file of paths) if (fs.existsSync(file)) fs.lchownSync(file, owner.uid, owner.gid);
+}
 
 /**
  * The esbuild options every bundle is built with; part of the stamp, so a change here rebuilds.
@@ -99,7 +105,7 @@ function currentStamp(root, bundle, stampPath) {
 function build(root, entry, bundle, stampPath) {
     /** @type {typeof import("esbuild")} */
     const esbuild = require("esbuild");
-    fs.mkdirSync(path.dirname(bundle), { recursive: true });
+    const madeFrom = fs.mkdirSync(path.dirname(bundle), { recursive: true });
     const partial = `${bundle}.${process.pid}.tmp`;
     try {
         const result = esbuild.buildSync({
@@ -122,6 +128,10 @@ function build(root, entry, bundle, stampPath) {
         // The stamp last: a crash before this line leaves a bundle that the next start rebuilds.
         fs.writeFileSync(`${stampPath}.${process.pid}.tmp`, JSON.stringify(stamp, null, 2));
         fs.renameSync(`${stampPath}.${process.pid}.tmp`, stampPath);
+        // The directories this run made (from the first one mkdir created down) and the three files.
+        const made = [];
+        if (madeFrom) for (let dir = path.dirname(bundle); dir.startsWith(madeFrom); dir = path.dirname(dir)) made.push(dir);
+        giveToCheckoutOwner([...made, bundle, `${bundle}.map`, stampPath]);
         return stamp;
     } catch (error) {
         for (const leftover of [partial, `${partial}.map`, `${stampPath}.${process.pid}.tmp`]) fs.rmSync(leftover, { force: true });

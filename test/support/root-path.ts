@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, renameSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 
@@ -29,6 +29,8 @@ function nodeDirForRoot(): string {
         chmodSync(dir, 0o755);
         const partial = `${node}.${process.pid}`;
         copyFileSync(process.execPath, partial);
+        // libuv's copy keeps the source's owner when root copies: the copy must be root's own.
+        chownSync(partial, 0, 0);
         chmodSync(partial, 0o755);
         renameSync(partial, node);
     }
