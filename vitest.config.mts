@@ -1,4 +1,4 @@
-import { statSync } from "node:fs";
+import { existsSync, lchownSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +16,10 @@ const uid = process.getuid?.();
 /** Only the checkout's owner writes caches into it (see `experimental` and `cacheDir` below). */
 const ownCheckout = uid === undefined || uid === statSync(checkout).uid;
 const elsewhere = path.join(tmpdir(), `limen-infra-vitest-cache-${uid}`);
+// Vite bundles this file into node_modules/.vite-temp to load it and leaves that directory behind: root
+// hands it to the checkout's owner like everything else it writes there (launch/bundle.cjs).
+const viteTemp = path.join(checkout, "node_modules", ".vite-temp");
+if (uid === 0 && !ownCheckout && existsSync(viteTemp)) lchownSync(viteTemp, statSync(checkout).uid, statSync(checkout).gid);
 
 export default defineConfig({
     // Vitest's results (which tests failed last) go under Vite's cache dir, node_modules/.vite by default.
