@@ -14,12 +14,13 @@ const toolsTests = ["test/**/*.tools.test.ts", "test/**/*.property.test.ts"];
 const checkout = fileURLToPath(new URL(".", import.meta.url));
 const uid = process.getuid?.();
 /** Only the checkout's owner writes caches into it (see `experimental` and `cacheDir` below). */
-const ownCheckout = uid === undefined || uid === statSync(checkout).uid;
+const checkoutOwner = statSync(checkout);
+const ownCheckout = uid === undefined || uid === checkoutOwner.uid;
 const elsewhere = path.join(tmpdir(), `limen-infra-vitest-cache-${uid}`);
 // Vite bundles this file into node_modules/.vite-temp to load it and leaves that directory behind: root
 // hands it to the checkout's owner like everything else it writes there (launch/bundle.cjs).
 const viteTemp = path.join(checkout, "node_modules", ".vite-temp");
-if (uid === 0 && !ownCheckout && existsSync(viteTemp)) lchownSync(viteTemp, statSync(checkout).uid, statSync(checkout).gid);
+if (uid === 0 && !ownCheckout && existsSync(viteTemp)) lchownSync(viteTemp, checkoutOwner.uid, checkoutOwner.gid);
 
 export default defineConfig({
     // Vitest's results (which tests failed last) go under Vite's cache dir, node_modules/.vite by default.

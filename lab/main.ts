@@ -10,7 +10,9 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import * as path from "node:path";
+import { shellWord } from "../core/shell";
 import { configureLabStack, engineEnv, LabHosts, pulumiBinary, readLabHosts, repoRoot, stackName, stateDir } from "./stack";
+import { inNamespace, Result } from "./test/probes";
 
 const limenDomain = "limen.lab.test";
 const darcDomain = "darc.lab.test";
@@ -24,10 +26,10 @@ interface Seen {
 }
 
 /** curl from the outsider's namespace to the frontend's public address; `-k`: the lab's pair is self-signed. */
-function curlOutsider(hosts: LabHosts, ...args: string[]): { status: number | null; stdout: string; stderr: string; command: string[] } {
-    const command = ["ip", "netns", "exec", hosts.hosts.outsider.namespace, "curl", "-sS", "-k", "--max-time", "10", ...args];
-    const result = spawnSync(command[0]!, command.slice(1), { encoding: "utf8", timeout: 20_000 });
-    return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "", command };
+function curlOutsider(hosts: LabHosts, ...args: string[]): Result & { command: string[] } {
+    const namespace = hosts.hosts.outsider.namespace;
+    const curlArgs = ["-sS", "-k", "--max-time", "10", ...args];
+    return { ...inNamespace(namespace, "curl", ...curlArgs), command: ["ip", "netns", "exec", namespace, "curl", ...curlArgs] };
 }
 
 /** The outsider through the door: the redirect, the session flow and the darc.kr site. */
@@ -79,9 +81,6 @@ function showSite(hosts: LabHosts): Seen[] {
     return seen;
 }
 
-/** Shell words for a command line printed for a person to paste. */
-const printable = (command: string[]) => command.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`)).join(" ");
-
 async function main(): Promise<number> {
     const hosts = readLabHosts();
     const sudo = process.getuid?.() === 0 && !process.env.SUDO_USER ? "" : "sudo ";
@@ -107,7 +106,7 @@ async function main(): Promise<number> {
     const seen = showSite(hosts);
     for (const check of seen) {
         console.log(`${check.ok ? "ok  " : "FAIL"} ${check.what}`);
-        console.log(`     ${sudo}${printable(check.command)}`);
+        console.log(`     ${sudo}${check.command.map(shellWord).join(" ")}`);
         console.log(`     → ${check.saw}`);
     }
 
