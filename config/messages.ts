@@ -110,7 +110,7 @@ function instead(expected: string, { input, path, value, secret }: Said): string
 /** The words for one zod issue at `path`: the field's own words, or its rule and what was given instead. */
 export function issueWords(issue: z.core.$ZodIssue, path: KeyPath, input: unknown, secret: boolean): string {
     if (issue.message !== noWordsOfItsOwn) return issue.message;
-    const rule = ruleAt(input, path) ?? "does not fit the configuration table in README.md";
+    const rule = ruleAt(input, path) ?? "does not fit the configuration table in docs/configuration.md";
     const value = valueAt(input, path);
     if (value === undefined) return `is required; it ${rule}`;
     if (issue.code === "invalid_type") return `${rule} (${instead(issue.expected, { input, path, value, secret })})`;
@@ -149,7 +149,7 @@ function pathSegments(name: string): KeyPath | undefined {
     return segments.length > 1 ? segments : undefined;
 }
 
-const unknownKeysRule = "unknown keys are errors, not ignored; every key is in the configuration table in README.md";
+const unknownKeysRule = "unknown keys are errors, not ignored; every key is in the configuration table in docs/configuration.md";
 
 /**
  * The words for a key the schema does not have: the key it most likely meant, and for a top-level
@@ -164,7 +164,7 @@ export function unknownKeyWords(input: unknown, path: KeyPath, isSecretKey: (top
         const meant = isKnownPath(dotted) ? dotted : undefined;
         const fix = meant
             ? `remove it with \`pulumi config rm '${keyName(path)}'\` and set it with \`${setCommand(meant, "<value>", secret)}\``
-            : `remove it with \`pulumi config rm '${keyName(path)}'\`; ${keyName([dotted[0]!])} has no key ${keyName(dotted)} (see the configuration table in README.md)`;
+            : `remove it with \`pulumi config rm '${keyName(path)}'\`; ${keyName([dotted[0]!])} has no key ${keyName(dotted)} (see the configuration table in docs/configuration.md)`;
         return `unknown key, set without --path: Pulumi keeps "${name}" as one key of that name, which this program never reads; ${fix}`;
     }
     const meant = closestField(name, fieldNames(input, path.slice(0, -1)));

@@ -5,7 +5,7 @@
  * Not inside an app's directory, because the app user owns those directories (the app's own pipeline
  * deploys there), so it can swap any entry in them for a link at any moment; root writes, and Envoy
  * reads as root, only files where nobody but root can change the way to them. The host tool refuses
- * such a directory too (README, "Security"); this says so before any host is touched.
+ * such a directory too (docs/security.md); this says so before any host is touched.
  */
 import * as path from "node:path";
 import { acmePaths, envFileName, envoyTlsDir, firewallPaths, hostToolPath, sdsFile } from "../core/host-paths";

@@ -6,7 +6,7 @@
 # when it fails: a file's new content is checked first, then written to a new file beside its target
 # and renamed into place, so a reader sees the old file or the new one, never half of one.
 #
-# Root never follows a path another user can change (README, "Security"): every file is read, written
+# Root never follows a path another user can change (docs/security.md): every file is read, written
 # and removed through limen_file below, which refuses a symbolic link another user could have placed
 # and never acts through a path where a file's descriptor can do it. A file in a directory of its own
 # (non-root) owner, such as the app's .env.production, is written by that user, not by root. Every

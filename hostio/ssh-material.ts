@@ -10,7 +10,8 @@
  * (`ssh-add -t`), and the agent answers on a socket in a directory only this user can enter. What stays
  * on disk is public: the key's public half (it tells ssh which of the agent's keys to offer) and the
  * host keys. Each run of the program loads the key again, so the agent holds it for an hour after the
- * last run. (PULUMI_RUN_PROGRAM=true makes `refresh` and `destroy` run the program first; see README.)
+ * last run. (PULUMI_RUN_PROGRAM=true makes `refresh` and `destroy` run the program first; see
+ * docs/operations.md, "Pull requests and deploys".)
  *
  * The directory's name is stable (the Docker provider's config holds the paths, and a path that changed
  * on every run would show as a provider change), so it lives in a directory only this user can enter:

@@ -8,8 +8,11 @@
  * step fails. Run by lab/run.sh in the operator namespace, after the machines are up.
  */
 import { spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import * as path from "node:path";
-import { configureLabStack, engineEnv, LabHosts, pulumiBinary, readLabHosts, repoRoot, stackName } from "./stack";
+import { shellWord } from "../core/shell";
+import { configureLabStack, engineEnv, LabHosts, pulumiBinary, readLabHosts, repoRoot, stackName, stateDir } from "./stack";
+import { inNamespace, Result } from "./test/probes";
 
 const limenDomain = "limen.lab.test";
 const darcDomain = "darc.lab.test";
@@ -23,10 +26,10 @@ interface Seen {
 }
 
 /** curl from the outsider's namespace to the frontend's public address; `-k`: the lab's pair is self-signed. */
-function curlOutsider(hosts: LabHosts, ...args: string[]): { status: number | null; stdout: string; stderr: string; command: string[] } {
-    const command = ["ip", "netns", "exec", hosts.hosts.outsider.namespace, "curl", "-sS", "-k", "--max-time", "10", ...args];
-    const result = spawnSync(command[0]!, command.slice(1), { encoding: "utf8", timeout: 20_000 });
-    return { status: result.status, stdout: result.stdout ?? "", stderr: result.stderr ?? "", command };
+function curlOutsider(hosts: LabHosts, ...args: string[]): Result & { command: string[] } {
+    const namespace = hosts.hosts.outsider.namespace;
+    const curlArgs = ["-sS", "-k", "--max-time", "10", ...args];
+    return { ...inNamespace(namespace, "curl", ...curlArgs), command: ["ip", "netns", "exec", namespace, "curl", ...curlArgs] };
 }
 
 /** The outsider through the door: the redirect, the session flow and the darc.kr site. */
@@ -78,21 +81,22 @@ function showSite(hosts: LabHosts): Seen[] {
     return seen;
 }
 
-/** Shell words for a command line printed for a person to paste. */
-const printable = (command: string[]) => command.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`)).join(" ");
-
 async function main(): Promise<number> {
     const hosts = readLabHosts();
     const sudo = process.getuid?.() === 0 && !process.env.SUDO_USER ? "" : "sudo ";
 
     console.log(`\n-- pulumi up on index.ts (stack ${stackName}), the plain CLI as an operator runs it against prod\n`);
+    const pulumi = (args: string[], timeout: number) =>
+        spawnSync(pulumiBinary(), [...args, "--non-interactive", "--color", "never"], { cwd: repoRoot, env: { ...process.env, ...engineEnv() }, stdio: "inherit", timeout });
+    // The lab's own state: a local file backend and a passphrase, as an operator's `pulumi login file://…`.
+    mkdirSync(path.join(stateDir, "pulumi"), { recursive: true });
+    const select = pulumi(["stack", "select", "--create", "--secrets-provider", "passphrase", stackName], 60_000);
+    if (select.status !== 0) {
+        console.error(`pulumi stack select --create ${stackName} failed (exit ${select.status ?? select.signal})`);
+        return 1;
+    }
     await configureLabStack(hosts);
-    const up = spawnSync(pulumiBinary(), ["up", "--yes", "--stack", stackName, "--non-interactive", "--color", "never"], {
-        cwd: repoRoot,
-        env: { ...process.env, ...engineEnv() },
-        stdio: "inherit",
-        timeout: 900_000,
-    });
+    const up = pulumi(["up", "--yes", "--stack", stackName], 900_000);
     if (up.status !== 0) {
         console.error(`\npulumi up failed (exit ${up.status ?? up.signal}): its output above says what it saw.`);
         return 1;
@@ -102,7 +106,7 @@ async function main(): Promise<number> {
     const seen = showSite(hosts);
     for (const check of seen) {
         console.log(`${check.ok ? "ok  " : "FAIL"} ${check.what}`);
-        console.log(`     ${sudo}${printable(check.command)}`);
+        console.log(`     ${sudo}${check.command.map(shellWord).join(" ")}`);
         console.log(`     → ${check.saw}`);
     }
 
@@ -116,7 +120,7 @@ async function main(): Promise<number> {
   Envoy's access log:          ${sudo}bash ${lab}/hosts/exec.sh frontend docker logs --tail 20 limen-envoy
   the stack, as an operator:   ${sudo}bash ${lab}/shell.sh pulumi stack          (also: pulumi preview, pulumi up)
   the runbook's checks:        ${sudo}bash ${lab}/shell.sh npm run verify -- --stack ${stackName}
-  the end-to-end tests:        ${sudo}env PATH="$PATH" npm run test:lab
+  the end-to-end tests:        ${sudo}env PATH="$PATH:/usr/sbin:/sbin" npm run test:lab
 
 -- tear down
 

@@ -30,6 +30,19 @@ const checkoutKey = crypto.createHash("sha256").update(fs.realpathSync(projectRo
 const defaultCacheDir = path.join(projectRoot, "node_modules", ".cache", "limen-infra", checkoutKey);
 
 /**
+ * What root writes into another user's checkout (the README's `sudo env PATH=… npm test` in a normal user's
+ * clone) it hands to the checkout's owner, so the user never meets a root-owned file there. The bundles
+ * must stay under the checkout's node_modules: they resolve their external packages from where they lie.
+ * @param {string[]} paths
+ */
+function giveToCheckoutOwner(paths) {
+    if (process.getuid?.() !== 0) return;
+    const owner = fs.statSync(projectRoot);
+    if (owner.uid === 0) return;
+    for (const file of paths) if (fs.existsSync(file)) fs.lchownSync(file, owner.uid, owner.gid);
+}
+
+/**
  * The esbuild options every bundle is built with; part of the stamp, so a change here rebuilds.
  * @type {import("esbuild").BuildOptions}
  */
@@ -92,7 +105,7 @@ function currentStamp(root, bundle, stampPath) {
 function build(root, entry, bundle, stampPath) {
     /** @type {typeof import("esbuild")} */
     const esbuild = require("esbuild");
-    fs.mkdirSync(path.dirname(bundle), { recursive: true });
+    const madeFrom = fs.mkdirSync(path.dirname(bundle), { recursive: true });
     const partial = `${bundle}.${process.pid}.tmp`;
     try {
         const result = esbuild.buildSync({
@@ -115,6 +128,10 @@ function build(root, entry, bundle, stampPath) {
         // The stamp last: a crash before this line leaves a bundle that the next start rebuilds.
         fs.writeFileSync(`${stampPath}.${process.pid}.tmp`, JSON.stringify(stamp, null, 2));
         fs.renameSync(`${stampPath}.${process.pid}.tmp`, stampPath);
+        // The directories this run made (from the first one mkdir created down) and the three files.
+        const made = [];
+        if (madeFrom) for (let dir = path.dirname(bundle); dir.startsWith(madeFrom); dir = path.dirname(dir)) made.push(dir);
+        giveToCheckoutOwner([...made, bundle, `${bundle}.map`, stampPath]);
         return stamp;
     } catch (error) {
         for (const leftover of [partial, `${partial}.map`, `${stampPath}.${process.pid}.tmp`]) fs.rmSync(leftover, { force: true });

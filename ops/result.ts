@@ -23,7 +23,7 @@ export const lastLine = (text: string): string => text.trim().split("\n").at(-1)
 export function commandFailure(result: RemoteResult, what: string): string | undefined {
     if (result.failure) return result.failure;
     if (/sudo: (a password is required|a terminal is required)/.test(result.stderr)) {
-        return `${what}: sudo asks for a password; the deploy user needs passwordless sudo (README, "Set up")`;
+        return `${what}: sudo asks for a password; the deploy user needs passwordless sudo (docs/operations.md, "Prerequisites")`;
     }
     if (result.status === 127) return `${what}: ${lastLine(result.stderr) || "command not found"}`;
     return undefined;

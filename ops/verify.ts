@@ -1,6 +1,6 @@
 /**
  * `npm run verify -- --stack <name> [--json]`: the design document's runbook as read-only checks, and
- * every artifact of both hosts' plans compared with the hosts (see README, "Verify").
+ * every artifact of both hosts' plans compared with the hosts (see docs/operations.md, "Verify").
  *
  * Exit 0: every check passed; 1: a check failed; 2: nothing was checked (usage, or the stack's config
  * cannot be read or is refused by the same schema `pulumi up` uses).

@@ -64,7 +64,7 @@ function socketAddress(address: string, port: number): Json {
 
 /**
  * How Envoy talks to the apps and the backend, so that a rolling `pm2 reload` costs no request
- * (measured: README, "Reloads drop no request").
+ * (measured: docs/safety.md, "Why reloads drop no request").
  * - One request per upstream connection. `next start` stops on SIGINT by closing its server, which in
  *   Node closes at once every kept-alive connection that is idle at that instant; a request Envoy
  *   puts on such a connection in the same instant is lost (503), and Envoy counts a request as sent

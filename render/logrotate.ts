@@ -1,10 +1,10 @@
 /**
  * The rotation of pm2's logs on the frontend (limen:apps.logs): Debian's logrotate, run as the app
- * user by a systemd timer every 15 minutes (README, "Logs").
+ * user by a systemd timer every 15 minutes (docs/operations.md, "Logs").
  *
  * Why logrotate as the app user, and not pm2's rotation module (pm2-logrotate) or logrotate as root:
- * - The logs are in the app user's home, which root never writes or reads through (README,
- *   "Security"). As that user, logrotate has exactly the rights pm2 has on them, and nothing the app
+ * - The logs are in the app user's home, which root never writes or reads through
+ *   (docs/security.md). As that user, logrotate has exactly the rights pm2 has on them, and nothing the app
  *   user can put there (a link, a FIFO) reaches further than the app user already does.
  * - pm2-logrotate runs inside the app user's pm2, fetched from the npm registry on the host at install
  *   time; it stops when the daemon is stopped or wedged, which is when the logs matter most. logrotate

@@ -78,8 +78,8 @@ export const appsSchema = section(
         /**
          * The health gate after a reload: the session check through the middleware and the darc.kr page
          * must answer within timeoutSeconds, or the previous ecosystem and .env.production come back
-         * (README, "Health gate and rollback"). enabled: false only for a first deploy before the backend
-         * is up, with backend.skipPreflight.
+         * (docs/safety.md, "The apps' release and its health gate"). enabled: false only for a first
+         * deploy before the backend is up, with backend.skipPreflight.
          */
         healthGate: section(
             {
@@ -91,7 +91,7 @@ export const appsSchema = section(
         /**
          * pm2's logs (`<home>/.pm2/logs/*.log` and the daemon's `pm2.log`), rotated by Debian's logrotate
          * as the app user every 15 minutes: a file is rotated when it is larger than maxSizeMb, and daily;
-         * `keep` rotated files are kept, none older than maxAgeDays (README, "Logs").
+         * `keep` rotated files are kept, none older than maxAgeDays (docs/operations.md, "Logs").
          */
         logs: section(
             {

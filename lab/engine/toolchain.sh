@@ -61,7 +61,11 @@ else
 fi
 
 if shared_language_host=$(shared_tool pulumi-language-nodejs 2>/dev/null); then
-    language_host_dir=$(dirname "$shared_language_host")
+    # A directory holding only the language host (a link to the checked file): the whole shared folder on
+    # the engine's PATH would also put the Docker plugin there, ahead of the one docker-plugin.sh installs.
+    language_host_dir="${LIMEN_CACHE_DIR:-/var/cache/limen-infra}/engine/shared-language-host/$(sha256sum "$shared_language_host" | cut -c1-16)"
+    mkdir -p "$language_host_dir"
+    ln -sfn "$shared_language_host" "$language_host_dir/pulumi-language-nodejs"
     say "Node.js language host: $shared_language_host $("$shared_language_host" -version 2>/dev/null) (Pulumi's own, from the shared tools folder)"
 elif supported_on_path pulumi-language-nodejs "$oldest_language_host" "v$oldest_language_host" -version; then
     language_host_dir=$found_dir

@@ -192,7 +192,7 @@ ExecStart=/bin/sh -ec 'for c in cpuset cpu cpuacct memory pids blkio devices fre
 RequiredBy=containerd.service docker.service
 EOF
   chroot "$root" systemctl enable limen-lab-cgroup-rw.service containerd.service docker.service docker.socket >/dev/null 2>&1
-  # README, "Security": the deploy user reaches Docker (the Docker provider dials it over SSH); the
+  # docs/security.md: the deploy user reaches Docker (the Docker provider dials it over SSH); the
   # app user never does, since the docker group is root on the host.
   chroot "$root" usermod -aG docker deploy
   if chroot "$root" id -nG limen | tr ' ' '\n' | grep -qx docker; then die "limen must not be in the docker group"; fi

@@ -251,7 +251,7 @@ describe("a release the health gate refuses runs only as a candidate: the servin
     it("an env change that starts but breaks the session check (the middleware sends it where the backend has nothing): refused the same way", async () => {
         // An env value that changes only the apps (lab/fixtures/limen-frontend/proxy.js). A wrong backend
         // address would break the session check too, but it also changes Envoy's config, whose container
-        // is replaced (README, "Safety": the front door's gate).
+        // is replaced (docs/safety.md, "Envoy's release": the front door's gate).
         await rolledBack(
             "the session check fails",
             { extraEnv: { LIMEN_FIXTURE_SESSION: "broken" } },

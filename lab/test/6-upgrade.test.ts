@@ -19,27 +19,17 @@ import { configureLabStack, LabHosts, openLabStack, readLabHosts, recordFigure, 
 import { labResourceCount, onHostOk, tcpOpen } from "./probes";
 
 /**
- * The release this version upgrades from, by its commit (tag v1.0.0): the one place it is named. At
- * each release, move it on to the release just cut (CHANGELOG.md, README "Upgrading").
+ * The release this version upgrades from, by its commit: the one place it is named. At each release,
+ * move it on to the release just cut (CHANGELOG.md, docs/configuration.md "Upgrading").
  */
-const previousRelease = { version: "1.0.0", ref: "5e5eea6c20ccc61ba297cb9d4b71576f42ce0fe9" };
+const previousRelease = { version: "2.0.0", ref: "7e947f6d09ba6520c5d74c082af55c201f5fc354" };
 /** Resources this version adds over the previous release: `pulumi up` creates these and nothing else. */
-const addedResources: string[] = [
-    "frontend-apps-pm2-logrotate-config",
-    "frontend-apps-pm2-logrotate-service",
-    "frontend-apps-pm2-logrotate-timer",
-    "frontend-envoy-release",
-    "frontend-envoy-lds",
-    "frontend-envoy-cds",
-];
+const addedResources: string[] = [];
 /**
- * Resources this version replaces, each with why. Envoy reads its bootstrap only at start: 2.0.0's takes
- * the listeners and clusters from files it watches and moves the admin to a unix socket, so Envoy's
- * container is started anew once. It goes through the release's
- * handover (a candidate, then a standby serving beside the 1.x container, which drains), so the client
- * below must still see no failed request.
+ * Resources this version replaces, each with why: none. (2.0.0 replaced Envoy's container once, through
+ * the release's handover; 2.1.0 changes only the host tool's text, which is updated in place.)
  */
-const replacedResources: string[] = ["frontend-envoy-container"];
+const replacedResources: string[] = [];
 
 const previousDir = path.join(stateDir, "previous");
 const exec = path.join(repoRoot, "lab", "hosts", "exec.sh");

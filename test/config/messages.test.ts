@@ -120,7 +120,7 @@ describe("nothing of a secret reaches a message", () => {
     it("a misspelled secret key (set with --secret) is named with the key it meant, its value never shown", () => {
         const error = thrown({ ...prod, "limen:sshPrivatekey": privateKey }, (key) => key === "limen:sshPrivateKey" || key === "limen:sshPrivatekey");
         expect(error.problems).toEqual([
-            "limen:sshPrivatekey: unknown key: did you mean limen:sshPrivateKey? (unknown keys are errors, not ignored; every key is in the configuration table in README.md)",
+            "limen:sshPrivatekey: unknown key: did you mean limen:sshPrivateKey? (unknown keys are errors, not ignored; every key is in the configuration table in docs/configuration.md)",
         ]);
         expect(error.message).not.toContain("c2VjcmV0");
     });

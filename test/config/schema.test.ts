@@ -12,8 +12,8 @@ describe("shape of the config", () => {
     it("reports unknown keys at every level, each under its full name, with the key it most likely meant and never its value", () => {
         const raw = withOverride({ ...prod, "limen:fronted": JSON.stringify({ address: "198.51.100.77" }) }, "backend", { apiport: 18443 });
         expect(problemsOf(raw)).toEqual([
-            "limen:fronted: unknown key: did you mean limen:frontend? (unknown keys are errors, not ignored; every key is in the configuration table in README.md)",
-            "limen:backend.apiport: unknown key: did you mean limen:backend.apiPort? (unknown keys are errors, not ignored; every key is in the configuration table in README.md)",
+            "limen:fronted: unknown key: did you mean limen:frontend? (unknown keys are errors, not ignored; every key is in the configuration table in docs/configuration.md)",
+            "limen:backend.apiport: unknown key: did you mean limen:backend.apiPort? (unknown keys are errors, not ignored; every key is in the configuration table in docs/configuration.md)",
         ]);
     });
 

@@ -15,7 +15,7 @@ import { sha256 } from "../../core/sha256";
 import { appGroup, appIds, appUser, asApp, hostToolAsRoot, makeScratch, newAppDir } from "../support/app-user";
 import { pm2FileSets } from "../../hostio/host-tool";
 import { deadlineArgs, fakePm2Layout, hostTool, scratchDir, tool } from "../support/host-tool";
-import { rootPath } from "../support/root-path";
+import { nodeForRoot, rootPath } from "../support/root-path";
 
 let root = "";
 beforeAll(() => ({ root } = makeScratch()));
@@ -231,7 +231,7 @@ describe("root runs no command that resolves into a directory another user can c
     function nodeIntoAppHome(): { pathDir: string; appNode: string } {
         const appHome = newAppDir(root);
         const appNode = path.join(appHome, "node");
-        asApp("cp", process.execPath, appNode);
+        asApp("cp", nodeForRoot, appNode);
         const pathDir = scratchDir();
         chmodSync(pathDir, 0o755);
         symlinkSync(appNode, path.join(pathDir, "node"));

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limenFileProgram } from "../../hostio/limen-file";
 import { appGroup, appIds as ids, appUser, asApp, expectUntouched, hostToolAsRoot, installEnv, makeScratch, newAppDir } from "../support/app-user";
 import { tool } from "../support/host-tool";
-import { rootPath } from "../support/root-path";
+import { nodeForRoot, rootPath } from "../support/root-path";
 
 /**
  * Root writes through no path another user can change: files/limen-host.sh runs for real as root on
@@ -72,7 +72,8 @@ describe("a file of the app user, in the app user's directory, is written by tha
             "-u",
             appUser,
             "--",
-            process.execPath,
+            // A node the app user can run: the tests' own may be in a normal user's private home.
+            nodeForRoot,
             "-e",
             `const fs = require("fs"), dir = ${JSON.stringify(dir)};
              fs.watch(dir, (event, name) => {

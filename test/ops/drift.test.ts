@@ -82,7 +82,7 @@ describe("drift: files and the host tool", () => {
         expect(judgeFile("frontend", envFile, ok("", 1, "sudo: a password is required"))).toEqual({
             check: "frontend file /srv/limen-frontend/.env.production",
             ok: false,
-            detail: 'reading /srv/limen-frontend/.env.production on the frontend: sudo asks for a password; the deploy user needs passwordless sudo (README, "Set up")',
+            detail: 'reading /srv/limen-frontend/.env.production on the frontend: sudo asks for a password; the deploy user needs passwordless sudo (docs/operations.md, "Prerequisites")',
         });
         expect(judgeFile("frontend", envFile, ok("garbage"))).toMatchObject({
             ok: false,
