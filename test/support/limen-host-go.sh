@@ -115,6 +115,13 @@ need() {
 }
 field() { printf ',"%s":%s' "$1" "$(json_string "$2")"; }
 
+# Each group of subcommands has its translation in a file of its own (limen-host-go/GROUP.sh), which
+# defines adapt_GROUP: the same opts, need, field, content and request as above.
+for group in firewall pm2 envoy certificates containers; do
+    # shellcheck source=/dev/null
+    source "$(dirname "${BASH_SOURCE[0]}")/limen-host-go/$group.sh"
+done
+
 case $sub in
     check-ready) request check-ready "$deadlines" ;;
     install-file)
@@ -130,9 +137,10 @@ case $sub in
         need remove-file path
         request remove-file "${deadlines:+$deadlines,}\"path\":$(json_string "${opt[path]}")"
         ;;
-    apply-firewall | confirm-firewall | revert-firewall | remove-firewall | pm2-enable | pm2-apply | pm2-mark-loaded | pm2-save | pm2-remove | \
-        envoy-release | envoy-settle | envoy-forget | acme-certificate | acme-remove | tls-placeholder | tls-publish | container-holder | container-claim)
-        die "$sub: not ported to the Go host tool yet (tools/limen-host/README.md, \"What is left\")"
-        ;;
+    apply-firewall | confirm-firewall | revert-firewall | remove-firewall) adapt_firewall "$@" ;;
+    pm2-enable | pm2-apply | pm2-mark-loaded | pm2-save | pm2-remove) adapt_pm2 "$@" ;;
+    envoy-release | envoy-settle | envoy-forget) adapt_envoy "$@" ;;
+    acme-certificate | acme-remove | tls-placeholder | tls-publish) adapt_certificates "$@" ;;
+    container-holder | container-claim) adapt_containers "$@" ;;
     *) request "$sub" "$deadlines" ;;
 esac

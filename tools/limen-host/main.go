@@ -83,6 +83,8 @@ func handle[T any, PT interface {
 	}
 }
 
+// commands: every request the tool takes, by name. The file of each group of subcommands adds its
+// own in an init function (register), so that a group is one file and its tests.
 var commands = map[string]command{
 	"check-ready":  handle(runCheckReady, true),
 	"install-file": handle(runInstallFile, true),
@@ -96,8 +98,25 @@ var commands = map[string]command{
 	"command":      handle(runCommand, false),
 }
 
-// commandOrder: the usage line's order (the host tool's subcommands first, then limen-file's).
-var commandOrder = []string{"check-ready", "install-file", "remove-file", "read", "cat", "replace", "remove", "dir", "path-dirs", "command"}
+// register adds a group's command (from its file's init function).
+func register(name string, c command) {
+	if _, taken := commands[name]; taken {
+		panic("limen-host: command " + name + " registered twice")
+	}
+	commands[name] = c
+}
+
+// commandOrder: the usage line's order (the host tool's subcommands first, as files/limen-host.sh
+// lists them, then limen-file's). A name with no handler registered is left out of the usage.
+var commandOrder = []string{
+	"check-ready", "install-file", "remove-file",
+	"apply-firewall", "confirm-firewall", "revert-firewall", "remove-firewall",
+	"pm2-enable", "pm2-apply", "pm2-mark-loaded", "pm2-save", "pm2-remove",
+	"envoy-release", "envoy-settle", "envoy-forget",
+	"acme-certificate", "acme-remove", "tls-placeholder", "tls-publish",
+	"container-holder", "container-claim",
+	"read", "cat", "replace", "remove", "dir", "path-dirs", "command",
+}
 
 // hostCommands: the programs root runs from PATH, each checked (fsafe.PathDirs) before a command
 // that runs programs starts, and then run by the real path found there.
@@ -209,7 +228,13 @@ func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func usage() string {
-	return "usage: limen-host " + strings.Join(commandOrder, "|") + `, as one JSON request on stdin: {"command": NAME, ...its fields}`
+	var names []string
+	for _, name := range commandOrder {
+		if _, ok := commands[name]; ok {
+			names = append(names, name)
+		}
+	}
+	return "usage: limen-host " + strings.Join(names, "|") + `, as one JSON request on stdin: {"command": NAME, ...its fields}`
 }
 
 // decode reads one request: its command, then its fields into the command's type. It returns the

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -84,5 +85,14 @@ func TestOutputs(t *testing.T) {
 	status, stdout, _ = serveText(t, `{"command":"replace","path":"`+dir+`/new","mode":"0640","owner":"root:root","contentBase64":"QT0xCg=="}`)
 	if content, _ := os.ReadFile(dir + "/new"); status != 0 || stdout != `{"path":"`+dir+`/new","outcome":"installed","writtenBy":"root"}`+"\n" || string(content) != "A=1\n" {
 		t.Errorf("replace: %d %q %q", status, stdout, content)
+	}
+}
+
+// Every registered command is in the usage's order, so that none is missing from the usage line.
+func TestEveryCommandIsInTheUsageOrder(t *testing.T) {
+	for name := range commands {
+		if !slices.Contains(commandOrder, name) {
+			t.Errorf("command %q is registered but not in commandOrder", name)
+		}
 	}
 }
