@@ -115,6 +115,7 @@ var commandOrder = []string{
 	"envoy-release", "envoy-settle", "envoy-forget",
 	"acme-certificate", "acme-remove", "tls-placeholder", "tls-publish",
 	"container-holder", "container-claim",
+	"install-self", "tool-status",
 	"read", "cat", "replace", "remove", "dir", "path-dirs", "command",
 }
 

@@ -115,7 +115,11 @@ func (d *Dir) Look(name string) Found {
 
 // TooLarge is an oversized file's size against the limit, in words.
 func TooLarge(bytes int64) string {
-	return fmt.Sprintf("%d bytes, above the limit of %d bytes for a file root reads", bytes, MaxFileBytes)
+	return tooLargeFor(bytes, MaxFileBytes)
+}
+
+func tooLargeFor(bytes, limit int64) string {
+	return fmt.Sprintf("%d bytes, above the limit of %d bytes for a file root reads", bytes, limit)
 }
 
 // errGrew: a file judged within the limit on its descriptor that grew past it while it was read (the

@@ -96,6 +96,13 @@ var renameHook = func(dirfd int, from, to string) error { return unix.Renameat(d
 // directory is the file's own (non-root) owner's, root writes nothing and returns a *Handover: the
 // caller runs the same Replace as that user.
 func Replace(path, modeArg, ownerArg string, content []byte) (Written, error) {
+	return ReplaceWithin(path, modeArg, ownerArg, content, MaxFileBytes)
+}
+
+// ReplaceWithin is Replace for content up to limit bytes rather than MaxFileBytes: the host tool's own
+// binary (limits.MaxToolBytes), which only root writes, from its own /proc/self/exe. A file at the
+// name above MaxFileBytes is not read to compare: it is replaced.
+func ReplaceWithin(path, modeArg, ownerArg string, content []byte, limit int64) (Written, error) {
 	mode, err := Mode(modeArg)
 	if err != nil {
 		return Written{}, err
@@ -108,8 +115,8 @@ func Replace(path, modeArg, ownerArg string, content []byte) (Written, error) {
 	if err != nil {
 		return Written{}, err
 	}
-	if int64(len(content)) > MaxFileBytes {
-		return Written{}, fmt.Errorf("%s: not written: the new content is %s", path, TooLarge(int64(len(content))))
+	if int64(len(content)) > limit {
+		return Written{}, fmt.Errorf("%s: not written: the new content is %s", path, tooLargeFor(int64(len(content)), limit))
 	}
 	var create *uint32
 	if unix.Geteuid() == 0 {
@@ -203,7 +210,11 @@ func Replace(path, modeArg, ownerArg string, content []byte) (Written, error) {
 		}
 		return Written{}, fmt.Errorf("%s: right after the rename, %s is %s, not the file just written: something is changing %s during the install", path, path, what, dirPath)
 	}
-	return Written{Path: path, Outcome: "installed", Replaced: found[old.Kind], WrittenBy: by}, nil
+	replaced := found[old.Kind]
+	if old.Kind == KindOversized && old.Stat.Size <= limit {
+		replaced = ""
+	}
+	return Written{Path: path, Outcome: "installed", Replaced: replaced, WrittenBy: by}, nil
 }
 
 // createBeside creates `.limen-XXXXXX.NAME` in the directory: O_EXCL, never through a link, 0600.
