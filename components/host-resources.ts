@@ -43,13 +43,14 @@ export class HostFile extends pulumi.CustomResource {
 export interface HostToolArgs {
     connection: pulumi.Input<HostConnection>;
     path: string;
-    content: string;
+    /** The planned binary's sha256 (core/host-tool-release.ts): the provider copies the bytes that have it. */
     contentSha256: string;
 }
 
 /**
- * The host tool (files/limen-host.sh), and the gate everything on a host waits for: installing it
- * proves SSH, passwordless sudo, systemd and nft.
+ * The host tool (tools/limen-host, a static binary), and the gate everything on a host waits for:
+ * installing it proves SSH, passwordless sudo, systemd and nft. Its bytes are not an input (megabytes in
+ * every checkpoint): the provider copies the build whose sha256 is the planned one (hostio/host-tool-binary.ts).
  */
 export class HostTool extends pulumi.CustomResource {
     constructor(name: string, args: HostToolArgs, opts: pulumi.CustomResourceOptions) {

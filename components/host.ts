@@ -11,7 +11,7 @@ export interface RemoteHostArgs {
 
 /**
  * One host reached over SSH with a pinned host key, and the gate every resource on it waits for:
- * the host tool (files/limen-host.sh) installed, which proves SSH, passwordless sudo, systemd and nft.
+ * the host tool (tools/limen-host) installed, which proves SSH, passwordless sudo, systemd and nft.
  */
 export class RemoteHost extends pulumi.ComponentResource {
     /** Endpoint and key for the resources' providers; secret as a whole. */
@@ -26,11 +26,7 @@ export class RemoteHost extends pulumi.ComponentResource {
         this.address = args.plan.ssh.address;
         this.toolPath = args.plan.hostTool.path;
         this.connection = pulumi.secret(args.privateKey.apply((privateKey) => ({ ...args.plan.ssh, privateKey })));
-        this.ready = new HostTool(
-            `${name}-host-tool`,
-            { connection: this.connection, path: args.plan.hostTool.path, content: args.plan.hostTool.content, contentSha256: args.plan.hostTool.sha256 },
-            { parent: this },
-        );
+        this.ready = new HostTool(`${name}-host-tool`, { connection: this.connection, path: args.plan.hostTool.path, contentSha256: args.plan.hostTool.sha256 }, { parent: this });
         this.registerOutputs({ address: this.address, ready: this.ready.id });
     }
 }

@@ -7,7 +7,7 @@
 export const firewallTable = { family: "inet", name: "limen_firewall" } as const;
 export const firewallTableName = `${firewallTable.family} ${firewallTable.name}`;
 
-/** The host tool (files/limen-host.sh): the few privileged steps, run with `sudo -n`. */
+/** The host tool (tools/limen-host, a static Go binary): the few privileged steps, run as root. */
 export const hostToolPath = "/usr/local/libexec/limen/limen-host";
 
 export const firewallPaths = {

@@ -6,7 +6,8 @@
  */
 import { nameCovers } from "../core/certificate-names";
 import { shellWord } from "../core/shell";
-import { limenFileCommand } from "./limen-file";
+import type { ToolScript } from "./host-tool-run";
+import { hostToolPath } from "../core/host-paths";
 
 export interface CertificateProbe {
     chainPath: string;
@@ -46,11 +47,17 @@ export interface CertificateFacts {
 /**
  * The probe: `key=value` lines. openssl reads the files; nothing is written. The chain and the key are
  * read at the paths they resolve to, and only when every directory there is one nobody but root can
- * change (limen-file's \`dir\`): certbot's and the stack's own links are root's, so they are followed.
+ * change (the tool's \`dir\`): certbot's and the stack's own links are root's, so they are followed.
  */
-export function certificateProbeCommand(probe: CertificateProbe): string {
+export function certificateProbeCommand(probe: CertificateProbe): ToolScript {
+    const args = [probe.chainPath, probe.keyPath, probe.lineageDir ?? ""].map((word) => shellWord(word) || "''").join(" ");
     const script = String.raw`
-root_only() { ${limenFileCommand("dir")} "$1"; }
+set -- ${args}
+# The tool's dir request (its JSON built here): only a path of plain characters is passed on.
+root_only() {
+  case $1 in *[!A-Za-z0-9._/@:+-]*) echo "limen-host: $1: not judged: a path with characters the probe does not pass on" >&2; return 1 ;; esac
+  printf '{"command":"dir","dir":"%s","output":"text"}\n' "$1" | "$LIMEN_TOOL"
+}
 for dir in "$(dirname "$(readlink -f "$1")")" "$(dirname "$(readlink -f "$2")")" "$3"; do
   [ -d "$dir" ] || continue
   if ! why=$(root_only "$dir" 2>&1); then echo present=refused; echo "$why" | sed 's/^limen-host: /refused=/'; exit 0; fi
@@ -82,7 +89,7 @@ if [ -n "$lineage" ]; then
   echo "timer=$(systemctl is-enabled certbot.timer 2>/dev/null || echo missing)"
   echo "last-renewal=$(systemctl show -p Result --value certbot.service 2>/dev/null)"
 fi`;
-    return `sudo -n sh -c ${shellWord(script)} limen-probe ${[probe.chainPath, probe.keyPath, probe.lineageDir ?? ""].map((word) => shellWord(word) || "''").join(" ")}`;
+    return { toolPath: hostToolPath, script };
 }
 
 export function parseCertificateProbe(stdout: string): CertificateFacts {

@@ -3,7 +3,9 @@
  * with limen-file (never through a link another user could have placed), or what is there instead.
  * Facts as observe.ts describes them.
  */
-import { describeReading, FileReading, limenFileCommand, parseFileReadings } from "./limen-file";
+import { describeReading, FileReading, parseFileReadings, readFiles } from "./file-readings";
+import { ToolScript, toolRequestStep } from "./host-tool-run";
+import { hostToolPath } from "../core/host-paths";
 
 export interface FileFacts {
     path: string;
@@ -35,8 +37,17 @@ export function desiredFileFacts(file: { path: string; mode: string; owner: stri
  * Reads one file as root with limen-file (hostio/limen-file.ts): its mode, owner and content's sha256,
  * or what is at its path instead, never through a link another user could have placed.
  */
-export function fileProbeCommand(path: string): string {
-    return `sudo -n ${limenFileCommand("read", path)}`;
+export function fileProbeCommand(path: string): ToolScript {
+    return { toolPath: hostToolPath, script: readFiles(path) };
+}
+
+/**
+ * Reads the installed host tool as a reading line, as a file's (its sha256 up to the tool's size limit,
+ * root's and 0755, or what is there instead). Run with the planned tool (hostio/host-tool-run.ts): a
+ * tool that is not the planned one never reads itself.
+ */
+export function hostToolProbeCommand(path: string): ToolScript {
+    return toolRequestStep(hostToolPath, { command: "tool-status", path });
 }
 
 /** What the probe saw, judged against the planned content's hash. */

@@ -3,7 +3,9 @@
  * ruleset (both listed by the host's own nft), the ruleset loaded at boot and the unit that loads it.
  * Facts as observe.ts describes them.
  */
-import { describeReading, FileReading, limenFileCommand, parseFileReadings } from "./limen-file";
+import { describeReading, FileReading, parseFileReadings, readFiles } from "./file-readings";
+import type { ToolScript } from "./host-tool-run";
+import { hostToolPath } from "../core/host-paths";
 import { diffTables, normaliseTable, parseTableListing, tableListingScript } from "./nft-table";
 import { probeMarker, probeSections } from "./observe";
 import { shellWord } from "../core/shell";
@@ -37,7 +39,7 @@ export function desiredFirewallFacts(plan: { table: string; rulesetSha256: strin
  * network namespace, and the boot file and unit. Both listings come from the host's own nft, so a
  * difference between nft versions never reads as drift.
  */
-export function firewallProbeCommand(paths: { table: string; bootRuleset: string; unitName: string; unitPath: string }): string {
+export function firewallProbeCommand(paths: { table: string; bootRuleset: string; unitName: string; unitPath: string }): ToolScript {
     const script = [
         `echo '${probeMarker("scratch")}'`,
         `unshare --net sh -c ${shellWord(`nft -f /dev/stdin && ${tableListingScript(paths.table)}`)}`,
@@ -46,9 +48,9 @@ export function firewallProbeCommand(paths: { table: string; bootRuleset: string
         `echo '${probeMarker("unit")}'`,
         `{ systemctl is-enabled ${shellWord(paths.unitName)} 2>/dev/null || true; }`,
         `echo '${probeMarker("files")}'`,
-        limenFileCommand("read", paths.bootRuleset, paths.unitPath),
+        readFiles(paths.bootRuleset, paths.unitPath),
     ].join("; ");
-    return `sudo -n sh -c ${shellWord(script)}`;
+    return { toolPath: hostToolPath, script };
 }
 
 /** A file's sha256 as a firewall fact: `missing`, or what is there instead of the file. */

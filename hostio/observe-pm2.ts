@@ -3,7 +3,9 @@
  * boot unit and saved list, and whether they run with the files as they are now. Every look asks the
  * apps' user's own pm2 daemon, and only when it runs. Facts as observe.ts describes them.
  */
-import { limenFileCommand, parseFileReadings } from "./limen-file";
+import { parseFileReadings, readFiles, rootOnlyDir } from "./file-readings";
+import type { ToolScript } from "./host-tool-run";
+import { hostToolPath } from "../core/host-paths";
 import { probeMarker, probeSections } from "./observe";
 import { pm2CallSeconds } from "./deadlines";
 import { shellWord } from "../core/shell";
@@ -111,7 +113,7 @@ export function pm2ListCommand(user: string): string {
  * The process list (pm2ListCommand), the sockets, the boot unit, and when the files the apps load
  * last changed.
  */
-export function pm2ProbeCommand(user: string, loadedPaths: string[], markerDir: string, logRotationTimer: string | undefined): string {
+export function pm2ProbeCommand(user: string, loadedPaths: string[], markerDir: string, logRotationTimer: string | undefined): ToolScript {
     const script = [
         // The rotation timer first: the sections below end with the files' readings.
         ...(logRotationTimer
@@ -129,12 +131,12 @@ export function pm2ProbeCommand(user: string, loadedPaths: string[], markerDir: 
         `{ systemctl is-enabled ${shellWord(`pm2-${user}.service`)} 2>/dev/null || true; }`,
         // The record is read only from a directory nobody but root can change (it is printed back).
         `echo '${probeMarker("loaded")}'`,
-        `{ ${limenFileCommand("dir", markerDir)} 2>/dev/null && cat ${shellWord(`${markerDir}/loaded-${user}.sha256`)} 2>/dev/null || true; }`,
+        `{ ${rootOnlyDir(markerDir)} 2>/dev/null && cat ${shellWord(`${markerDir}/loaded-${user}.sha256`)} 2>/dev/null || true; }`,
         // .env.production sits in the app user's directory: read as limen-file reads it.
         `echo '${probeMarker("files")}'`,
-        limenFileCommand("read", ...loadedPaths),
+        readFiles(...loadedPaths),
     ].join("; ");
-    return `sudo -n sh -c ${shellWord(script)}`;
+    return { toolPath: hostToolPath, script };
 }
 
 /** Listening sockets from `ss -Hltn`, as port → local addresses (`*` for every address). */

@@ -13,6 +13,8 @@ import { createHash } from "node:crypto";
 import type { Client, ConnectConfig } from "ssh2";
 import type { SshEndpoint } from "../plan/hosts";
 import { killAfterSeconds, underDeadline } from "./deadlines";
+import { hostToolBinary } from "./host-tool-binary";
+import { installedToolCommand, isToolScript, notPlannedMessage, notPlannedStatus, sentToolCommand, ToolScript } from "./host-tool-run";
 
 /** A host as the plan names it (role, address, port, user, pinned key, dial attempts and timeout). */
 export type SshTarget = SshEndpoint;
@@ -140,7 +142,7 @@ const stoppedByDeadline = new Set([124, 137]);
  * marked `deadlinePassed`; should no answer come at all (a connection that hangs), the channel is
  * closed a little after the host's own deadline and the promise rejects.
  */
-export function execOn(client: Client, command: string, stdin?: string, deadlineSeconds?: number): Promise<ExecResult> {
+export function execOn(client: Client, command: string, stdin?: string | Buffer, deadlineSeconds?: number): Promise<ExecResult> {
     const started = Date.now();
     return new Promise<ExecResult>((resolve, reject) => {
         client.exec(command, (error, stream) => {
@@ -203,7 +205,7 @@ function entryKey(target: SshTarget, privateKey: string): string {
 }
 
 export interface RunOptions {
-    stdin?: string;
+    stdin?: string | Buffer;
     /** A new connection just for this command (the firewall confirmation's proof that one still gets in). */
     fresh?: boolean;
     /** How long the step may take on the host (hostio/deadlines.ts); it is stopped there after that. */
@@ -214,8 +216,23 @@ export interface RunOptions {
  * Runs `command` on the host under its deadline (`underDeadline`). `fresh: true` opens a new
  * connection just for it and closes it after, which is what the firewall confirmation needs: proof
  * that a NEW connection still gets in.
+ *
+ * A step of the host tool (hostio/host-tool-run.ts) runs with the installed tool when it is the planned
+ * one, and otherwise again with the planned tool sent ahead of its stdin: the second run is the same
+ * step, under the same deadline, on the same connection.
  */
-export async function runOnHost(target: SshTarget, privateKey: string, command: string, options: RunOptions): Promise<ExecResult> {
+export async function runOnHost(target: SshTarget, privateKey: string, command: string | ToolScript, options: RunOptions): Promise<ExecResult> {
+    if (!isToolScript(command)) return runCommand(target, privateKey, command, options);
+    if (!command.alwaysSend) {
+        const installed = await runCommand(target, privateKey, installedToolCommand(command), options);
+        if (installed.status !== notPlannedStatus || !installed.stderr.includes(notPlannedMessage)) return installed;
+    }
+    const binary = await hostToolBinary();
+    const stdin = Buffer.concat([binary, Buffer.from(options.stdin ?? "")]);
+    return runCommand(target, privateKey, sentToolCommand(command, binary.length), { ...options, stdin });
+}
+
+async function runCommand(target: SshTarget, privateKey: string, command: string, options: RunOptions): Promise<ExecResult> {
     const bounded = underDeadline(command, target.user, options.deadlineSeconds);
     if (options.fresh) {
         const client = await dial(target, privateKey);

@@ -5,6 +5,7 @@
  * whether certbot's renewals are running and being served. The facts come from the same probe the
  * certificate resources read on `pulumi refresh` (hostio/certificates.ts).
  */
+import type { ToolScript } from "../hostio/host-tool-run";
 import { CertificateFacts, certificateProbeCommand, daysLeft, parseCertificateProbe, plannedResponder, uncoveredDomains } from "../hostio/certificates";
 import type { CertificatePlan } from "../plan/certificates";
 import { HostRole } from "../plan/hosts";
@@ -19,7 +20,7 @@ export const certificateThresholds = { warnBelowDays: 21, failBelowDays: 10 } as
 
 export const certificateCheckName = (role: HostRole, certificate: CertificatePlan) => `${role} certificate ${certificate.name}`;
 
-export function certificateProbe(certificate: CertificatePlan): string {
+export function certificateProbe(certificate: CertificatePlan): ToolScript {
     return certificateProbeCommand({ chainPath: certificate.chainPath, keyPath: certificate.keyPath, lineageDir: certificate.acme?.lineageDir });
 }
 

@@ -6,7 +6,8 @@
  *
  * Each judge is pure: the plan and a command's recorded output in, one CheckResult out.
  */
-import { desiredFileFacts, FileFacts, fileProbeCommand, parseFileProbe } from "../hostio/observe-file";
+import type { ToolScript } from "../hostio/host-tool-run";
+import { desiredFileFacts, FileFacts, fileProbeCommand, hostToolProbeCommand, parseFileProbe } from "../hostio/observe-file";
 import { desiredFirewallFacts, FirewallFacts, firewallProbeCommand, parseFirewallProbe } from "../hostio/observe-firewall";
 import { desiredPm2Facts, parsePm2Probe, Pm2Facts, pm2ProbeCommand } from "../hostio/observe-pm2";
 import { differingFacts } from "../hostio/observe";
@@ -119,7 +120,7 @@ export function judgeFile(role: HostRole, file: FilePlan, result: RemoteResult):
 }
 
 /** The firewall probe's arguments, from the plan (the same the FirewallTable resource passes). */
-export function firewallProbe(plan: FirewallPlan): { command: string; stdin: string; table: string } {
+export function firewallProbe(plan: FirewallPlan): { command: ToolScript; stdin: string; table: string } {
     return {
         command: firewallProbeCommand(plan.locations),
         // Loaded into a throwaway namespace on the host, so both sides are listed by the host's own nft.
@@ -159,7 +160,7 @@ export function judgePm2(role: HostRole, plan: Pm2Plan, result: RemoteResult): C
 /** One check per artifact of the host's plan, in the plan's order; `remote` is the only way they touch the host. */
 export async function* driftChecks(host: HostPlan, remote: Remote): AsyncGenerator<CheckResult> {
     const role = host.role;
-    yield judgeHostTool(role, host.hostTool, await remote.run(role, fileProbeCommand(host.hostTool.path)));
+    yield judgeHostTool(role, host.hostTool, await remote.run(role, hostToolProbeCommand(host.hostTool.path)));
     const firewall = firewallProbe(host.firewall);
     yield judgeFirewall(role, host.firewall, await remote.run(role, firewall.command, firewall.stdin));
     for (const file of host.files) yield judgeFile(role, file, await remote.run(role, fileProbeCommand(file.path)));

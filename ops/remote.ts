@@ -5,6 +5,7 @@
  * leaves nothing behind.
  */
 import { stepSeconds } from "../hostio/deadlines";
+import type { ToolScript } from "../hostio/host-tool-run";
 import { isSshError, runOnHost } from "../hostio/ssh";
 import type { HostRole, SshEndpoint } from "../plan/hosts";
 
@@ -19,9 +20,9 @@ export interface RemoteResult {
     failure?: string;
 }
 
-/** What the checks need from the hosts: one shell command, stdin optional. The only way they touch a host. */
+/** What the checks need from the hosts: one shell command or a step of the host tool, stdin optional. The only way they touch a host. */
 export interface Remote {
-    run(role: HostRole, command: string, stdin?: string): Promise<RemoteResult>;
+    run(role: HostRole, command: string | ToolScript, stdin?: string): Promise<RemoteResult>;
 }
 
 /** hostio/ssh.ts's runOnHost, or a stand-in with its signature (tests). */
@@ -46,7 +47,7 @@ export class PlannedHosts implements Remote {
         private readonly timeoutSeconds = commandTimeoutSeconds,
     ) {}
 
-    async run(role: HostRole, command: string, stdin?: string): Promise<RemoteResult> {
+    async run(role: HostRole, command: string | ToolScript, stdin?: string): Promise<RemoteResult> {
         const known = this.unreachable.get(role);
         if (known) return { status: undefined, stdout: "", stderr: "", failure: known };
         let timer: NodeJS.Timeout | undefined;

@@ -10,16 +10,14 @@
  * of artifact is planned in its own module: the firewall (firewall.ts), the files (files.ts), the pm2
  * apps (pm2.ts), Envoy (envoy.ts) and the certificates (certificates.ts).
  */
-import { readFileSync } from "node:fs";
 import type { LimenConfig } from "../config";
 import { CertificatePlan, certificatePlans } from "./certificates";
 import { EnvoyPlan, envoyPlan } from "./envoy";
 import { FilePlan, frontendFiles } from "./files";
 import { backendFirewallSpec, FirewallPlan, firewallPlan, frontendFirewallSpec } from "./firewall";
 import { hostToolPath } from "../core/host-paths";
+import { hostToolSha256 } from "../core/host-tool-release";
 import { Pm2Plan, pm2Plan } from "./pm2";
-import { projectFile } from "../core/project-files";
-import { sha256 } from "../core/sha256";
 
 export type HostRole = "frontend" | "backend";
 
@@ -35,9 +33,9 @@ export interface SshEndpoint {
     connectTimeoutSeconds: number;
 }
 
+/** The host tool: where it is installed, and the sha256 of the planned binary (core/host-tool-release.ts). */
 export interface HostToolPlan {
     path: string;
-    content: string;
     sha256: string;
 }
 
@@ -62,10 +60,8 @@ export interface StackPlan {
     backend: HostPlan;
 }
 
-const hostToolScript = readFileSync(projectFile("files", "limen-host.sh"), "utf8");
-
 export function hostToolPlan(): HostToolPlan {
-    return { path: hostToolPath, content: hostToolScript, sha256: sha256(hostToolScript) };
+    return { path: hostToolPath, sha256: hostToolSha256 };
 }
 
 function sshEndpoint(config: LimenConfig, role: HostRole): SshEndpoint {

@@ -12,9 +12,9 @@
  */
 import { certificateStepSeconds, stepSeconds } from "../hostio/deadlines";
 import { certificateProbeCommand, parseCertificateProbe, plannedResponder } from "../hostio/certificates";
-import { hostToolCommand } from "../hostio/host-tool";
+import { acmeCertificateCall, acmeRemoveCall, tlsPlaceholderCall } from "../hostio/host-tool";
 import { differingFacts } from "../hostio/observe";
-import { HostConnection, run } from "./host-providers";
+import { HostConnection, run, runTool } from "./host-providers";
 import type { ResourceProvider } from "./resource-provider";
 
 type Stage = "placeholder" | "issued";
@@ -77,22 +77,23 @@ async function readCertificate(props: CertificateInputs): Promise<CertificateInp
 async function applyCertificate(inputs: CertificateInputs): Promise<void> {
     const domains = inputs.domains.join(",");
     if (inputs.stage === "placeholder") {
-        await run(
-            inputs.connection,
-            `publishing a placeholder for certificate ${inputs.name}`,
-            hostToolCommand(inputs.toolPath, "tls-placeholder", "--publish-dir", inputs.publishDir, "--domains", domains),
-            { deadlineSeconds: stepSeconds.install },
-        );
+        await runTool(inputs.connection, `publishing a placeholder for certificate ${inputs.name}`, tlsPlaceholderCall(inputs.toolPath, inputs.publishDir, inputs.domains), {
+            deadlineSeconds: stepSeconds.install,
+        });
         return;
     }
-    const command = hostToolCommand(
-        inputs.toolPath,
-        "acme-certificate",
-        ...["--name", inputs.name, "--domains", domains, "--email", inputs.email, "--server", inputs.directoryUrl],
-        ...["--responder-address", inputs.responderAddress, "--responder-port", String(inputs.responderPort)],
-        ...["--lineage-dir", inputs.lineageDir, "--publish-dir", inputs.publishDir, "--hook", inputs.renewalHook],
-    );
-    await run(inputs.connection, `obtaining certificate ${inputs.name} for ${domains}`, command, { deadlineSeconds: certificateStepSeconds });
+    const call = acmeCertificateCall(inputs.toolPath, {
+        name: inputs.name,
+        domains: inputs.domains,
+        email: inputs.email,
+        server: inputs.directoryUrl,
+        responderAddress: inputs.responderAddress,
+        responderPort: inputs.responderPort,
+        lineageDir: inputs.lineageDir,
+        publishDir: inputs.publishDir,
+        hook: inputs.renewalHook,
+    });
+    await runTool(inputs.connection, `obtaining certificate ${inputs.name} for ${domains}`, call, { deadlineSeconds: certificateStepSeconds });
 }
 
 export const certificateProvider: ResourceProvider<CertificateInputs> = {
@@ -117,7 +118,7 @@ export const certificateProvider: ResourceProvider<CertificateInputs> = {
     async delete(_id: string, props: CertificateInputs) {
         // The placeholder goes with the issued certificate's removal (same directory).
         if (props.stage !== "issued") return;
-        await run(props.connection, `removing certificate ${props.name}`, hostToolCommand(props.toolPath, "acme-remove", "--name", props.name, "--publish-dir", props.publishDir), {
+        await runTool(props.connection, `removing certificate ${props.name}`, acmeRemoveCall(props.toolPath, props.name, props.publishDir), {
             deadlineSeconds: certificateStepSeconds,
         });
     },

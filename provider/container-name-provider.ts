@@ -9,9 +9,9 @@
  */
 import { stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
-import { containerClaimCommand } from "../hostio/host-tool";
+import { containerClaimCall } from "../hostio/host-tool";
 import { containerHolderProbeCommand } from "../hostio/observe-container-name";
-import { HostConnection, run } from "./host-providers";
+import { HostConnection, run, runTool } from "./host-providers";
 import { containerNameFree as nameFree } from "../core/resource-types";
 
 export interface ContainerNameInputs {
@@ -25,7 +25,7 @@ export interface ContainerNameInputs {
     holder: string;
 }
 
-/** The probe's answer (the tool's container_holder) as the fact: only a foreign holder is drift. */
+/** The probe's answer (the tool's container-holder) as the fact: only a foreign holder is drift. */
 export function judgeHolder(output: string): string {
     const [kind = "", id = "", image = ""] = output.trim().split(/\s+/);
     if (kind === "none" || kind === "planned" || kind === "stack") return nameFree;
@@ -41,7 +41,7 @@ async function readHolder(props: ContainerNameInputs): Promise<ContainerNameInpu
 }
 
 async function claim(inputs: ContainerNameInputs): Promise<void> {
-    await run(inputs.connection, `claiming container name ${inputs.name}`, containerClaimCommand(inputs.toolPath, inputs.name, inputs.image), {
+    await runTool(inputs.connection, `claiming container name ${inputs.name}`, containerClaimCall(inputs.toolPath, inputs.name, inputs.image), {
         deadlineSeconds: stepSeconds.container,
     });
 }

@@ -13,8 +13,8 @@
  */
 import { envoyReleaseStepSeconds, envoySettleStepSeconds, stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
-import { EnvoyReleaseStep, envoyForgetCommand, envoyReleaseCommand, envoyReleaseStdin, envoySettleCommand } from "../hostio/host-tool";
-import { HostConnection, run } from "./host-providers";
+import { EnvoyReleaseFiles, EnvoyReleaseStep, envoyForgetCall, envoyReleaseCall, envoySettleCall } from "../hostio/host-tool";
+import { HostConnection, runTool } from "./host-providers";
 
 interface EnvoyStepInputs extends EnvoyReleaseStep {
     connection: HostConnection;
@@ -76,30 +76,32 @@ const settings = (inputs: EnvoyStepInputs) => JSON.stringify([inputs.timeoutSeco
 async function release(inputs: EnvoyReleaseInputs, olds?: EnvoyReleaseInputs): Promise<void> {
     const mode = olds && container(olds) === container(inputs) ? "in-place" : "handover";
     const previous = olds?.lds && olds.cds ? { lds: olds.lds, cds: olds.cds } : undefined;
-    const files: Record<string, string> = {
+    const files: EnvoyReleaseFiles = {
         validate: inputs.validationBootstrap,
         candidate: inputs.candidateBootstrap,
         bootstrap: inputs.bootstrap,
         lds: inputs.lds.content,
         cds: inputs.cds.content,
-        ...(previous ? { "previous-lds": previous.lds.content, "previous-cds": previous.cds.content } : {}),
+        ...(previous ? { previousLds: previous.lds.content, previousCds: previous.cds.content } : {}),
     };
-    const command = envoyReleaseCommand({
-        ...inputs,
-        mode,
-        versions: { lds: inputs.lds.version, cds: inputs.cds.version },
-        order: previous ? moveOrder(previous.cds, inputs.cds) : "cds-first",
-        ...(previous ? { previousVersions: { lds: previous.lds.version, cds: previous.cds.version }, rollbackOrder: moveOrder(inputs.cds, previous.cds) } : {}),
-    });
+    const call = envoyReleaseCall(
+        {
+            ...inputs,
+            mode,
+            versions: { lds: inputs.lds.version, cds: inputs.cds.version },
+            order: previous ? moveOrder(previous.cds, inputs.cds) : "cds-first",
+            ...(previous ? { previousVersions: { lds: previous.lds.version, cds: previous.cds.version }, rollbackOrder: moveOrder(inputs.cds, previous.cds) } : {}),
+        },
+        files,
+    );
     const what = mode === "in-place" ? `listeners ${inputs.lds.version} and clusters ${inputs.cds.version}` : `bootstrap ${inputs.configSha256.slice(0, 12)} (a new container)`;
-    await run(inputs.connection, `releasing Envoy's ${what} to the front door`, command, {
-        stdin: envoyReleaseStdin(files),
+    await runTool(inputs.connection, `releasing Envoy's ${what} to the front door`, call, {
         deadlineSeconds: envoyReleaseStepSeconds(inputs.timeoutSeconds, inputs.drainSeconds),
     });
 }
 
 async function settle(inputs: EnvoyGateInputs): Promise<void> {
-    await run(inputs.connection, `checking that the front door answers for ${inputs.serverNames.join(", ")} through ${inputs.containerName}`, envoySettleCommand(inputs), {
+    await runTool(inputs.connection, `checking that the front door answers for ${inputs.serverNames.join(", ")} through ${inputs.containerName}`, envoySettleCall(inputs), {
         deadlineSeconds: envoySettleStepSeconds(inputs.timeoutSeconds, inputs.drainSeconds),
     });
 }
@@ -122,7 +124,9 @@ export const envoyReleaseProvider: ResourceProvider<EnvoyReleaseInputs> = {
         return { id, props, inputs: props };
     },
     async delete(_id: string, props: EnvoyReleaseInputs) {
-        await run(props.connection, "removing the front door release's files", envoyForgetCommand(props.toolPath, props.stateDir), { deadlineSeconds: stepSeconds.container + 30 });
+        await runTool(props.connection, "removing the front door release's files", envoyForgetCall(props.toolPath, props.stateDir), {
+            deadlineSeconds: stepSeconds.container + 30,
+        });
     },
 };
 

@@ -5,8 +5,8 @@
  */
 import { stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
-import { installFileCommand, installHostToolCommand, removeFileCommand, removeHostToolCommand } from "../hostio/host-tool";
-import { desiredFileFacts, FileFacts, fileProbeCommand, parseFileProbe } from "../hostio/observe-file";
+import { installFileCall, installHostToolStep, removeFileCall, removeHostToolCommand } from "../hostio/host-tool";
+import { desiredFileFacts, FileFacts, fileProbeCommand, hostToolProbeCommand, parseFileProbe } from "../hostio/observe-file";
 import { differingFacts } from "../hostio/observe";
 import { BackendPreflight, judgePreflight, preflightCommand, preflightFailure } from "../hostio/preflight";
 import { HostConnection, run } from "./host-providers";
@@ -19,7 +19,7 @@ export interface FileInputs extends FileFacts {
     /** Validation of the new content on the host before it replaces the file (`none`, `nft`, `ecosystem`, `envoy`). */
     check: string;
     checkArgs: string[];
-    /** The content; secret end to end for secret content. */
+    /** The content; secret end to end for secret content. The host tool has none: its bytes are copied by sha256. */
     content: string;
     /** The planned content's hash; a refresh never overwrites it (it does `contentSha256`). */
     plannedSha256: string;
@@ -30,14 +30,20 @@ export interface FileInputs extends FileFacts {
 }
 
 async function readFile(props: FileInputs): Promise<FileInputs> {
-    const probe = await run(props.connection, `reading ${props.path}`, fileProbeCommand(props.path), { deadlineSeconds: stepSeconds.read });
+    const probe = await run(props.connection, `reading ${props.path}`, props.kind === "host-tool" ? hostToolProbeCommand(props.path) : fileProbeCommand(props.path), {
+        deadlineSeconds: stepSeconds.read,
+    });
     return { ...props, ...parseFileProbe(props.path, probe.stdout, props.plannedSha256 ?? props.contentSha256) };
 }
 
 async function installFile(inputs: FileInputs): Promise<void> {
     if (inputs.preflight) await checkBackend(inputs, inputs.preflight);
-    const command = inputs.kind === "host-tool" ? installHostToolCommand(inputs.path) : installFileCommand(inputs.toolPath, inputs);
-    await run(inputs.connection, `installing ${inputs.path}`, command, { stdin: inputs.content, deadlineSeconds: stepSeconds.install });
+    if (inputs.kind === "host-tool") {
+        await run(inputs.connection, `installing ${inputs.path}`, installHostToolStep(inputs.path), { deadlineSeconds: stepSeconds.install });
+        return;
+    }
+    const install = installFileCall(inputs.toolPath, inputs);
+    await run(inputs.connection, `installing ${inputs.path}`, install.step, { stdin: install.request, deadlineSeconds: stepSeconds.install });
 }
 
 /** The backend preflight (hostio/preflight.ts), over the same connection: fails before anything changes. */
@@ -69,7 +75,11 @@ export const fileProvider: ResourceProvider<FileInputs> = {
         return { id, props: observed, inputs: observed };
     },
     async delete(_id: string, props: FileInputs) {
-        const command = props.kind === "host-tool" ? removeHostToolCommand(props.path) : removeFileCommand(props.toolPath, props.path);
-        await run(props.connection, `removing ${props.path}`, command, { deadlineSeconds: stepSeconds.install });
+        if (props.kind === "host-tool") {
+            await run(props.connection, `removing ${props.path}`, removeHostToolCommand(props.path), { deadlineSeconds: stepSeconds.install });
+            return;
+        }
+        const remove = removeFileCall(props.toolPath, props.path);
+        await run(props.connection, `removing ${props.path}`, remove.step, { stdin: remove.request, deadlineSeconds: stepSeconds.install });
     },
 };

@@ -7,10 +7,10 @@ import { stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
 import { confirmDial } from "../core/firewall-timing";
 import type { FirewallLocations } from "../plan/firewall";
-import { applyFirewallCommand, confirmFirewallCommand, installFileCommand, removeFirewallCommand } from "../hostio/host-tool";
+import { applyFirewallCall, confirmFirewallCall, installFileCall, removeFirewallCall } from "../hostio/host-tool";
 import { desiredFirewallFacts, FirewallFacts, firewallProbeCommand, parseFirewallProbe } from "../hostio/observe-firewall";
 import { differingFacts } from "../hostio/observe";
-import { HostConnection, run } from "./host-providers";
+import { HostConnection, run, runTool } from "./host-providers";
 
 /** The plan's inputs, and the facts about the table (desired as inputs, observed on read). */
 export interface FirewallInputs extends FirewallFacts {
@@ -31,15 +31,14 @@ export interface FirewallInputs extends FirewallFacts {
 async function applyFirewall(inputs: FirewallInputs): Promise<void> {
     const at = inputs.locations;
     await installBootUnit(inputs);
-    await run(inputs.connection, `applying table ${at.table}`, applyFirewallCommand(inputs.toolPath, at, inputs.confirmWithinSeconds), {
-        stdin: inputs.ruleset,
+    await runTool(inputs.connection, `applying table ${at.table}`, applyFirewallCall(inputs.toolPath, at, inputs.ruleset, inputs.confirmWithinSeconds), {
         deadlineSeconds: stepSeconds.firewall,
     });
     // Dial budget well inside the revert window: a confirmation that arrived after the revert would
     // confirm a ruleset the host no longer has loaded.
     const freshDial = { ...inputs.connection, connectAttempts: confirmDial.attempts + 1, connectTimeoutSeconds: confirmDial.timeoutSeconds };
     try {
-        await run(freshDial, `confirming table ${at.table} over a new SSH connection`, confirmFirewallCommand(inputs.toolPath, at, inputs.rulesetSha256), {
+        await runTool(freshDial, `confirming table ${at.table} over a new SSH connection`, confirmFirewallCall(inputs.toolPath, at, inputs.rulesetSha256), {
             fresh: true,
             deadlineSeconds: stepSeconds.firewall,
         });
@@ -65,19 +64,16 @@ async function readFirewall(props: FirewallInputs): Promise<FirewallInputs> {
 async function repairBootUnit(inputs: FirewallInputs): Promise<void> {
     const at = inputs.locations;
     await installBootUnit(inputs);
-    await run(inputs.connection, `enabling ${at.unitName}`, confirmFirewallCommand(inputs.toolPath, at, inputs.rulesetSha256), { deadlineSeconds: stepSeconds.firewall });
+    await runTool(inputs.connection, `enabling ${at.unitName}`, confirmFirewallCall(inputs.toolPath, at, inputs.rulesetSha256), { deadlineSeconds: stepSeconds.firewall });
 }
 
 async function installBootUnit(inputs: FirewallInputs): Promise<void> {
     const at = inputs.locations;
-    await run(
+    await runTool(
         inputs.connection,
         `installing ${at.unitPath}`,
-        installFileCommand(inputs.toolPath, { path: at.unitPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [] }),
-        {
-            stdin: inputs.bootUnitContent,
-            deadlineSeconds: stepSeconds.install,
-        },
+        installFileCall(inputs.toolPath, { path: at.unitPath, mode: "0644", owner: "root:root", check: "none", checkArgs: [], content: inputs.bootUnitContent }),
+        { deadlineSeconds: stepSeconds.install },
     );
 }
 
@@ -104,6 +100,6 @@ export const firewallProvider: ResourceProvider<FirewallInputs> = {
         return { id, props: observed, inputs: observed };
     },
     async delete(_id: string, props: FirewallInputs) {
-        await run(props.connection, `removing table ${props.locations.table}`, removeFirewallCommand(props.toolPath, props.locations), { deadlineSeconds: stepSeconds.firewall });
+        await runTool(props.connection, `removing table ${props.locations.table}`, removeFirewallCall(props.toolPath, props.locations), { deadlineSeconds: stepSeconds.firewall });
     },
 };

@@ -12,6 +12,8 @@
  * recorded in state with the plan. No Pulumi SDK here: the plugin starts in a fraction of a second
  * because it loads only this, hostio/ and gRPC.
  */
+import type { ToolCall } from "../hostio/host-tool";
+import type { ToolScript } from "../hostio/host-tool-run";
 import { ExecResult, isSshError, RunOptions, runOnHost, SshTarget } from "../hostio/ssh";
 
 /** How a provider reaches its host: the plan's endpoint plus the private key (a secret input). */
@@ -23,7 +25,7 @@ export interface HostConnection extends SshTarget {
  * Runs a command under its deadline (hostio/deadlines.ts) and fails with the host's own words when it
  * fails (stderr, never stdin), or, past the deadline, saying what it waited for and for how long.
  */
-export async function run(connection: HostConnection, what: string, command: string, options: RunOptions): Promise<ExecResult> {
+export async function run(connection: HostConnection, what: string, command: string | ToolScript, options: RunOptions): Promise<ExecResult> {
     const { privateKey, ...target } = connection;
     let result: ExecResult;
     try {
@@ -36,6 +38,11 @@ export async function run(connection: HostConnection, what: string, command: str
     const failure = stepFailure(connection, what, options.deadlineSeconds, result);
     if (failure) throw failure;
     return result;
+}
+
+/** A step of the host tool (hostio/host-tool.ts): its request is the step's stdin. */
+export function runTool(connection: HostConnection, what: string, call: ToolCall, options: Omit<RunOptions, "stdin">): Promise<ExecResult> {
+    return run(connection, what, call.step, { ...options, stdin: call.request });
 }
 
 /**

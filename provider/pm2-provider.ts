@@ -8,10 +8,10 @@
 import { appsOnlineSeconds, gatedStepSeconds, stepSeconds } from "../hostio/deadlines";
 import type { ResourceProvider } from "./resource-provider";
 import type { AppsGatePlan } from "../plan/pm2";
-import { pm2ApplyCommand, pm2EnableCommand, pm2FileSets, pm2MarkLoadedCommand, pm2RemoveCommand, pm2SaveCommand, ReleaseFile } from "../hostio/host-tool";
+import { chainCalls, pm2ApplyCall, pm2EnableCall, pm2MarkLoadedCall, pm2RemoveCall, pm2SaveCall, ReleaseFile } from "../hostio/host-tool";
 import { desiredPm2Facts, parsePm2Probe, Pm2Facts, pm2ProbeCommand, Pm2AppShape } from "../hostio/observe-pm2";
 import { differingFacts } from "../hostio/observe";
-import { HostConnection, run } from "./host-providers";
+import { HostConnection, run, runTool } from "./host-providers";
 
 /** The plan's inputs, and the facts about the apps (desired as inputs, observed on read). */
 export interface Pm2Inputs extends Pm2Facts {
@@ -58,15 +58,19 @@ async function applyPm2(inputs: Pm2Inputs, previous: Pm2Inputs | undefined): Pro
     // predecessor stops), and the health gate again. The files, planned and previous, go on stdin (secret
     // when .env.production is); the previous ones come back when the new ones fail. The host tool's
     // message says which step failed.
-    const apply = pm2ApplyCommand(inputs.toolPath, inputs.user, inputs.ecosystemPath, names, inputs.markerDir, inputs.loadedPaths, inputs.gate);
-    await run(inputs.connection, `enabling pm2 for ${inputs.user} and deploying pm2 apps ${names.join(", ")}`, `${enableCommand(inputs)} && ${apply}`, {
-        stdin: pm2FileSets(inputs.files, previous?.files),
+    const apply = pm2ApplyCall(
+        inputs.toolPath,
+        { user: inputs.user, ecosystemPath: inputs.ecosystemPath, apps: names, markerDir: inputs.markerDir, loaded: inputs.loadedPaths, gate: inputs.gate },
+        inputs.files,
+        previous?.files,
+    );
+    await runTool(inputs.connection, `enabling pm2 for ${inputs.user} and deploying pm2 apps ${names.join(", ")}`, chainCalls(enableCall(inputs), apply), {
         deadlineSeconds: stepSeconds.pm2 + gatedStepSeconds(inputs.gate?.timeoutSeconds ?? appsOnlineSeconds, 3),
     });
 }
 
 /** pm2's boot unit for the user, and the timer that rotates its logs, enabled and started. */
-const enableCommand = (inputs: Pm2Inputs) => pm2EnableCommand(inputs.toolPath, inputs.user, inputs.markerDir, inputs.home, inputs.logRotationTimer);
+const enableCall = (inputs: Pm2Inputs) => pm2EnableCall(inputs.toolPath, inputs.user, inputs.markerDir, inputs.home, inputs.logRotationTimer);
 
 /** Facts a repair brings back without touching the running apps. */
 const repairedWithoutReload = ["savedList", "logRotation"];
@@ -90,15 +94,15 @@ export const pm2Provider: ResourceProvider<Pm2Inputs> = {
         // there yet on a stack upgraded from 1.0) is off: repaired, and the running apps stay as they are.
         if (differing.length > 0 && differing.every((fact) => repairedWithoutReload.includes(fact))) {
             if (differing.includes("logRotation"))
-                await run(news.connection, `enabling the rotation of pm2's logs (${news.logRotationTimer})`, enableCommand(news), { deadlineSeconds: stepSeconds.pm2 });
+                await runTool(news.connection, `enabling the rotation of pm2's logs (${news.logRotationTimer})`, enableCall(news), { deadlineSeconds: stepSeconds.pm2 });
             if (differing.includes("savedList"))
-                await run(news.connection, "saving pm2's process list", pm2SaveCommand(news.toolPath, news.user), { deadlineSeconds: stepSeconds.pm2 });
+                await runTool(news.connection, "saving pm2's process list", pm2SaveCall(news.toolPath, news.user), { deadlineSeconds: stepSeconds.pm2 });
         } else if (differing.length > 0) await applyPm2(news, olds);
         // Running as planned, with files that changed in the plan: a change that failed and was put back
         // (the state kept the previous version), tried again; otherwise already right, and recorded as such.
         else if (olds.loadedSha256 !== news.loadedSha256) await applyPm2(news, olds);
         else
-            await run(news.connection, "recording the files the pm2 apps run with", pm2MarkLoadedCommand(news.toolPath, news.user, news.markerDir, news.loadedPaths), {
+            await runTool(news.connection, "recording the files the pm2 apps run with", pm2MarkLoadedCall(news.toolPath, news.user, news.markerDir, news.loadedPaths), {
                 deadlineSeconds: stepSeconds.read,
             });
         return { outs: news };
@@ -108,10 +112,10 @@ export const pm2Provider: ResourceProvider<Pm2Inputs> = {
         return { id, props: observed, inputs: observed };
     },
     async delete(_id: string, props: Pm2Inputs) {
-        await run(
+        await runTool(
             props.connection,
             "removing the pm2 apps",
-            pm2RemoveCommand(
+            pm2RemoveCall(
                 props.toolPath,
                 props.user,
                 props.apps.map((app) => app.name),

@@ -12,10 +12,17 @@ export interface RenewalHookSpec {
 }
 
 export function renderRenewalHook(spec: RenewalHookSpec): string {
-    const cases = spec.certificates.map(
-        (certificate) =>
-            `    ${shellWord(certificate.lineageDir)})\n        exec ${[spec.hostTool, "tls-publish", "--lineage-dir", certificate.lineageDir, "--publish-dir", certificate.publishDir, "--domains", certificate.domains.join(",")].map(shellWord).join(" ")} ;;`,
-    );
+    // Each case hands its fixed request to the tool on stdin (a quoted here-document: nothing expanded).
+    const cases = spec.certificates.map((certificate) => {
+        const request = JSON.stringify({
+            command: "tls-publish",
+            output: "text",
+            lineageDir: certificate.lineageDir,
+            publishDir: certificate.publishDir,
+            domains: certificate.domains,
+        });
+        return [`    ${shellWord(certificate.lineageDir)})`, `        exec ${shellWord(spec.hostTool)} <<'LIMEN_REQUEST'`, request, "LIMEN_REQUEST", "        ;;"].join("\n");
+    });
     return [
         "#!/bin/sh",
         "# Rendered by limen-infra; replaced by `pulumi up`. certbot runs it after each successful renewal.",

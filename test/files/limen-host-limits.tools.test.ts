@@ -9,7 +9,7 @@ import { createServer, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { limenFileCommand, parseFileReadings } from "../../hostio/limen-file";
+import { limenFileCommand, parseFileReadings } from "../../hostio/file-readings";
 import { fileProbeCommand, parseFileProbe } from "../../hostio/observe-file";
 import { sha256 } from "../../core/sha256";
 import { appGroup, appIds, appUser, asApp, hostToolAsRoot, makeScratch, newAppDir } from "../support/app-user";

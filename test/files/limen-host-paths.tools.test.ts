@@ -2,7 +2,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { limenFileProgram } from "../../hostio/limen-file";
+import { limenFileProgram } from "../../hostio/file-readings";
 import { appGroup, appIds as ids, appUser, asApp, expectUntouched, hostToolAsRoot, installEnv, makeScratch, newAppDir } from "../support/app-user";
 import { tool } from "../support/host-tool";
 import { nodeForRoot, rootPath } from "../support/root-path";

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { limenFileCommand } from "../../hostio/limen-file";
+import { limenFileCommand } from "../../hostio/file-readings";
 import { fileProbeCommand, parseFileProbe } from "../../hostio/observe-file";
 import { pm2ProbeCommand } from "../../hostio/observe-pm2";
 import { sha256 } from "../../core/sha256";

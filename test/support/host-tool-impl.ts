@@ -18,8 +18,8 @@ if (process.env.LIMEN_HOST_TOOL_IMPL === "go" && !process.env.LIMEN_HOST_GO_BINA
     process.env.LIMEN_HOST_GO_BINARY = build.stdout.trim().split("\n").at(-1);
 }
 
-vi.mock("../../hostio/limen-file", async (importOriginal) => {
-    const original = await importOriginal<typeof import("../../hostio/limen-file")>();
+vi.mock("../../hostio/file-readings", async (importOriginal) => {
+    const original = await importOriginal<typeof import("../../hostio/file-readings")>();
     if (process.env.LIMEN_HOST_TOOL_IMPL !== "go") return original;
     const { shellWord } = await import("../../core/shell");
     const adapter = path.join(__dirname, "limen-host-go.sh");

@@ -150,6 +150,10 @@ func (e *exitError) Error() string { return e.err.Error() }
 
 func main() {
 	unix.Umask(0o077)
+	// The stack runs the tool through a descriptor of its shell (hostio/host-tool-run.ts: the file judged
+	// is the file run), which the tool inherits: nothing the tool starts (pm2's daemon, docker) keeps it.
+	// Best effort: a kernel without close_range (before 5.11) leaves it open, read-only.
+	_ = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	if len(os.Args) == 2 && os.Args[1] == "--version" {
 		fmt.Println(version)
 		return

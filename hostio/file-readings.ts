@@ -1,38 +1,26 @@
 /**
- * limen-file: how root reads a file on a host without following a path another user can change. Its
- * perl text lives once, in the host tool (files/limen-host.sh, between `<<'PERL'` and `PERL`), and the
- * read probes run that same text with `perl -e`, since a probe must work on a host whose tool is gone.
- *
- * It walks to the file one directory at a time, follows a symbolic link only where nobody but root
- * could have placed it, and opens the file with O_NOFOLLOW and O_NONBLOCK: a link, a FIFO or a second
- * name of another file at the artifact's path is reported as what it is, never read through or waited on.
- * A file larger than 1 MiB (its size judged on the open descriptor) is reported as oversized and never
- * read, hashed or copied: the app user can make a sparse file of terabytes at no cost.
+ * Root's reads of the files the stack owns, as the host tool makes them (its `read`, `dir`: the
+ * descriptor-relative walk of tools/limen-host/fsafe). It walks to the file one directory at a time,
+ * follows a symbolic link only where nobody but root could have placed it, and opens the file with
+ * O_NOFOLLOW and O_NONBLOCK: a link, a FIFO or a second name of another file at the artifact's path is
+ * reported as what it is, never read through or waited on. A file larger than 1 MiB (its size judged on
+ * the open descriptor) is reported as oversized and never read, hashed or copied: the app user can make a
+ * sparse file of terabytes at no cost. The probes run these requests with the planned tool, installed or
+ * sent for the step (hostio/host-tool-run.ts), since a probe must work on a host whose tool is gone.
  */
-import { readFileSync } from "node:fs";
-import { projectFile } from "../core/project-files";
-import { shellWord } from "../core/shell";
+import { toolRequest } from "./host-tool-run";
 
-function programIn(toolSource: string): string {
-    const match = /<<'PERL'[^\n]*\n([\s\S]*?)\nPERL\n/.exec(toolSource);
-    if (!match) throw new Error("files/limen-host.sh has no limen-file program (a <<'PERL' … PERL block)");
-    return match[1]!;
+/** The step's text that prints one reading line per path (`KIND MODE OWNER MTIME SHA256 PATH NOTE`). */
+export function readFiles(...paths: string[]): string {
+    return toolRequest({ command: "read", paths });
 }
 
-/** The perl program, as the host tool carries it. */
-export const limenFileProgram = programIn(readFileSync(projectFile("files", "limen-host.sh"), "utf8"));
-
-/**
- * `perl -e PROGRAM -- COMMAND ARGS…`, for a script that runs as root (the caller adds `sudo -n`):
- * `read PATH…`, `cat PATH`, `replace PATH MODE USER:GROUP` with the content on stdin, `dir DIR` (exit 0 when
- * nobody but root can change DIR), or `command NAME` (the real path of the NAME root runs from PATH, when
- * it and every directory on its real path are ones nobody but root can change).
- */
-export function limenFileCommand(command: "read" | "cat" | "replace" | "dir" | "command", ...args: string[]): string {
-    return ["/usr/bin/perl", "-e", limenFileProgram, "--", command, ...args].map(shellWord).join(" ");
+/** The step's text that exits 0 when nobody but root can change `dir` (its words on stderr otherwise). */
+export function rootOnlyDir(dir: string): string {
+    return toolRequest({ command: "dir", dir });
 }
 
-/** What is at a path, as limen-file's `read` says it. */
+/** What is at a path, as the tool's `read` says it. */
 export type FileKind = "file" | "missing" | "symlink" | "fifo" | "directory" | "socket" | "device" | "hardlink" | "oversized" | "unsafe" | "unreadable";
 
 export interface FileReading {

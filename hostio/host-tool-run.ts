@@ -1,0 +1,80 @@
+/**
+ * How a step runs the host tool on a host: as root's `sh` with `$LIMEN_TOOL`, the planned binary
+ * (core/host-tool-release.ts), whatever is installed. A step first runs with the installed tool, opened
+ * once and judged on that descriptor (a regular file of root's, mode 0755, with the planned sha256) and
+ * run through it (/proc/self/fd/3), so what is judged is what runs. When the installed tool is not the
+ * planned one (missing, changed, or an older release's), the step exits `notPlannedStatus` and runs again
+ * with the planned bytes sent ahead of its stdin, into a root-only directory on tmpfs that the step
+ * removes: a read works on a host whose tool was deleted (that is drift, reported by the tool's own
+ * read), and a drifted tool never reads or changes the host. hostio/ssh.ts's runOnHost does both runs.
+ */
+import { hostToolSha256 } from "../core/host-tool-release";
+import { shellWord } from "../core/shell";
+
+/** A step that runs the host tool: root's sh text, with `$LIMEN_TOOL` set to the planned tool. */
+export interface ToolScript {
+    /** Where the installed tool is (core/host-paths.ts, hostToolPath). */
+    toolPath: string;
+    script: string;
+    /** The installed tool is never tried: the step always sends the planned one (its own install). */
+    alwaysSend?: boolean;
+}
+
+export function isToolScript(command: unknown): command is ToolScript {
+    return typeof command === "object" && command !== null && typeof (command as ToolScript).script === "string";
+}
+
+/** The installed-tool run's exit when that tool is not the planned one; its stderr says so. */
+export const notPlannedStatus = 97;
+export const notPlannedMessage = "limen-host: the installed host tool is not the planned one: the step runs again with the planned tool sent to the host";
+
+const plannedLine = `${hostToolSha256}  -`;
+
+/** `sudo -n sh -c …` with the installed tool, when it is the planned one. */
+export function installedToolCommand(step: ToolScript): string {
+    const script = [
+        // On the descriptor: the owner and mode (only root can change what will run) and the content.
+        // `command exec`: a failed redirection of a special built-in would end the shell before it could say why.
+        `if [ -f ${shellWord(step.toolPath)} ] && command exec 3<${shellWord(step.toolPath)} && [ "$(stat -L -c %u:%a /proc/self/fd/3)" = 0:755 ] && [ "$(sha256sum <&3)" = ${shellWord(plannedLine)} ]; then :; else`,
+        `    echo ${shellWord(notPlannedMessage)} >&2; exit ${notPlannedStatus}`,
+        "fi",
+        "LIMEN_TOOL=/proc/self/fd/3",
+        step.script,
+    ].join("\n");
+    return `sudo -n sh -c ${shellWord(script)}`;
+}
+
+/**
+ * `sudo -n sh -c …` that takes the planned tool's `size` bytes from stdin into a fresh root-only
+ * directory under /run, checks their sha256, and runs the step with them; the rest of stdin is the
+ * step's own. The directory goes when the step ends (and with the next boot, should the step be killed).
+ */
+export function sentToolCommand(step: ToolScript, size: number): string {
+    const script = [
+        "umask 077",
+        `d=$(mktemp -d /run/limen-tool.XXXXXX) || exit 1`,
+        `trap 'rm -rf "$d"' EXIT`,
+        "trap 'exit 143' TERM INT HUP",
+        `head -c ${size} >"$d/limen-host"`,
+        `[ "$(sha256sum <"$d/limen-host")" = ${shellWord(plannedLine)} ] || { echo "limen-host: the host tool sent for this step arrived damaged (its sha256 is not the planned one)" >&2; exit 1; }`,
+        `chmod 0700 "$d/limen-host"`,
+        `LIMEN_TOOL=$d/limen-host`,
+        step.script,
+    ].join("\n");
+    return `sudo -n sh -c ${shellWord(script)}`;
+}
+
+/** A request to the tool from the step's text (no secret in it: paths and names), its answer in the tool's text output. */
+export function toolRequest(request: Record<string, unknown>): string {
+    return `printf '%s\\n' ${shellWord(JSON.stringify({ ...request, output: "text" }))} | "$LIMEN_TOOL"`;
+}
+
+/** The step is one request on stdin (its content may be secret: never in the command). */
+export function toolStep(toolPath: string): ToolScript {
+    return { toolPath, script: `"$LIMEN_TOOL"` };
+}
+
+/** A step whose only work is one request written into its text (a read: paths and names). */
+export function toolRequestStep(toolPath: string, request: Record<string, unknown>): ToolScript {
+    return { toolPath, script: toolRequest(request) };
+}
