@@ -342,7 +342,7 @@ func runCertbot(c *call, certbot string, args []string, listing *cappedBuffer) e
 			return err
 		case bytes.Contains(output.Bytes(), []byte(certbotBusy)) || (listing != nil && bytes.Contains(listing.Bytes(), []byte(certbotBusy))):
 			fmt.Fprintf(os.Stderr, "certbot is busy (attempt %d); waiting\n", attempt)
-			if !pause(c.ctx, limits.CertbotBusySeconds*time.Second) {
+			if !pause(c.ctx, certbotBusyPause) {
 				return &stoppedError{what: "certbot " + args[0]}
 			}
 		default:
@@ -351,6 +351,9 @@ func runCertbot(c *call, certbot string, args []string, listing *cappedBuffer) e
 	}
 	return errCertbotFailed
 }
+
+// certbotBusyPause: the wait after a busy certbot (a test shortens it).
+var certbotBusyPause = limits.CertbotBusySeconds * time.Second
 
 // lockPoll: how often a held lock is tried again (flock(2) has no timeout of its own).
 const lockPoll = 100 * time.Millisecond

@@ -120,25 +120,24 @@ func publishLineage(lineage, publishDir string, domains []string) (publishResult
 	return publishPair(publishDir, chain, key)
 }
 
-// readLineagePair reads the lineage's two files through certbot's links; problem says what is wrong
-// in the words of the check (a file that is not there holds no certificate).
+// readLineagePair reads the lineage's two files through certbot's links. A file that is not there
+// is read as empty, which the check then names as holding no certificate or no key, in its order.
 func readLineagePair(lineage string) (chain, key []byte, problem string) {
-	read := func(path, none string) ([]byte, string) {
+	read := func(path string) ([]byte, string) {
 		content, _, err := fsafe.ReadFollowing(path)
 		var notRead *fsafe.NotRead
 		if errors.As(err, &notRead) && notRead.Kind != fsafe.KindUnsafe && notRead.Kind != fsafe.KindOversized {
-			return nil, path + " " + none
+			return nil, ""
 		}
 		if err != nil {
 			return nil, err.Error()
 		}
 		return content, ""
 	}
-	chain, problem = read(lineage+"/fullchain.pem", "holds no PEM certificate")
-	if problem != "" {
+	if chain, problem = read(lineage + "/fullchain.pem"); problem != "" {
 		return nil, nil, problem
 	}
-	key, problem = read(lineage+"/privkey.pem", "holds no private key")
+	key, problem = read(lineage + "/privkey.pem")
 	return chain, key, problem
 }
 

@@ -26,7 +26,7 @@ adapt_certificates() {
             opts acme-certificate "name domains email server responder-address responder-port lineage-dir publish-dir hook" "$@"
             need acme-certificate name domains email server responder-address responder-port lineage-dir publish-dir hook
             # A number in the request: the command line's word must be one.
-            [[ ${opt[responder-port]} =~ ^[1-9][0-9]{0,8}$ ]] || die "acme-certificate: --responder-port must be a port number, got '${opt[responder-port]}'"
+            [[ ${opt[responder-port]} =~ ^[1-9][0-9]*$ ]] || die "acme-certificate: --responder-port must be a port number, got '${opt[responder-port]}'"
             fields="$(field name "${opt[name]}")$(domains_field "${opt[domains]}")$(field email "${opt[email]}")$(field server "${opt[server]}")"
             fields+="$(field responderAddress "${opt[responder-address]}"),\"responderPort\":${opt[responder-port]}"
             fields+="$(field lineageDir "${opt[lineage-dir]}")$(field publishDir "${opt[publish-dir]}")$(field hook "${opt[hook]}")"
