@@ -67,6 +67,8 @@ type program struct {
 	as *account
 	// stdout and stderr: where its output goes; nil: the tool's stderr (the tool's stdout is its result).
 	stdout, stderr io.Writer
+	// env: variables added to its environment (DEBIAN_FRONTEND for apt-get).
+	env []string
 }
 
 // deadlineError: a program stopped at its deadline.
@@ -115,6 +117,12 @@ func (c *call) run(p program) error {
 		// Nothing of root's environment: the program reads only what it is given.
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8"}
 		cmd.Dir = "/"
+	}
+	if len(p.env) > 0 {
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		cmd.Env = append(cmd.Env, p.env...)
 	}
 	err := cmd.Run()
 	switch {
