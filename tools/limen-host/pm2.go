@@ -152,9 +152,13 @@ func (c *call) pm2AsRoot(stderr io.Writer, args ...string) error {
 	return c.run(program{what: "pm2 " + strings.Join(args, " "), argv: append([]string{pm2}, args...), seconds: c.seconds("pm2-call"), stdout: io.Discard, stderr: stderr})
 }
 
+// systemdUnitDir: where `pm2 startup` writes pm2's unit, and the drop-in goes (a test's scratch
+// directory in the Go tests).
+var systemdUnitDir = "/etc/systemd/system"
+
 // pm2UnitDropin: the drop-in that gives pm2's unit the cluster scheduling above.
 func pm2UnitDropin(user string) string {
-	return "/etc/systemd/system/pm2-" + user + ".service.d/limen-cluster.conf"
+	return systemdUnitDir + "/pm2-" + user + ".service.d/limen-cluster.conf"
 }
 
 const pm2DropinText = "# Written by limen-host (pm2-enable): see cluster_sched_env there.\n[Service]\nEnvironment=" + clusterSchedEnv
@@ -289,7 +293,7 @@ func runPM2Enable(c *call, req *pm2EnableRequest) (pm2EnableResult, error) {
 		}
 	}
 	unit := "pm2-" + u.name + ".service"
-	there, err := present("/etc/systemd/system/" + unit)
+	there, err := present(systemdUnitDir + "/" + unit)
 	if err != nil {
 		return res, err
 	}
