@@ -65,6 +65,8 @@ type program struct {
 	seconds int
 	// as: the user it runs as (its groups set, root's rights gone before the program starts); nil: root.
 	as *account
+	// env: the whole environment of a program run as another user; nil: PATH=/usr/bin:/bin and LANG.
+	env []string
 	// stdout and stderr: where its output goes; nil: the tool's stderr (the tool's stdout is its result).
 	stdout, stderr io.Writer
 	// env: variables added to its environment (DEBIAN_FRONTEND for apt-get).
@@ -116,6 +118,9 @@ func (c *call) run(p program) error {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: p.as.uid, Gid: p.as.gid, Groups: p.as.groups}}
 		// Nothing of root's environment: the program reads only what it is given.
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8"}
+		if p.env != nil {
+			cmd.Env = p.env
+		}
 		cmd.Dir = "/"
 	}
 	if len(p.env) > 0 {
