@@ -65,12 +65,11 @@ type program struct {
 	seconds int
 	// as: the user it runs as (its groups set, root's rights gone before the program starts); nil: root.
 	as *account
-	// env: the whole environment of a program run as another user; nil: PATH=/usr/bin:/bin and LANG.
+	// env: for a program run as another user, its whole environment (nil: PATH=/usr/bin:/bin and
+	// LANG); for root's, variables added to the tool's own (DEBIAN_FRONTEND for apt-get).
 	env []string
 	// stdout and stderr: where its output goes; nil: the tool's stderr (the tool's stdout is its result).
 	stdout, stderr io.Writer
-	// env: variables added to its environment (DEBIAN_FRONTEND for apt-get).
-	env []string
 }
 
 // deadlineError: a program stopped at its deadline.
@@ -122,12 +121,8 @@ func (c *call) run(p program) error {
 			cmd.Env = p.env
 		}
 		cmd.Dir = "/"
-	}
-	if len(p.env) > 0 {
-		if cmd.Env == nil {
-			cmd.Env = os.Environ()
-		}
-		cmd.Env = append(cmd.Env, p.env...)
+	} else if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
 	}
 	err := cmd.Run()
 	switch {
