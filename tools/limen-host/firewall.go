@@ -219,14 +219,16 @@ func (r *applyFirewallRequest) pendingInstall() *installFileRequest {
 }
 
 type applyFirewallResult struct {
-	Table  firewallTable `json:"table"`
-	SHA256 string        `json:"sha256"`
+	// Pending: the new ruleset's install beside the boot ruleset (install-file's result).
+	Pending fsafe.Written `json:"pending"`
+	Table   firewallTable `json:"table"`
+	SHA256  string        `json:"sha256"`
 	// RevertAt: when the host restores the previous ruleset unless confirm-firewall comes first.
 	RevertAt time.Time `json:"revertAt"`
 }
 
 func (r applyFirewallResult) text(w io.Writer) error {
-	_, err := fmt.Fprintf(w, "applied table %s (%s); the host restores the previous ruleset at %s unless a new SSH connection confirms it\n", r.Table, r.SHA256, r.RevertAt.UTC().Format("15:04:05Z"))
+	_, err := fmt.Fprintf(w, "%s\napplied table %s (%s); the host restores the previous ruleset at %s unless a new SSH connection confirms it\n", r.Pending.Line(), r.Table, r.SHA256, r.RevertAt.UTC().Format("15:04:05Z"))
 	return err
 }
 
@@ -242,7 +244,8 @@ func runApplyFirewall(c *call, req *applyFirewallRequest) (applyFirewallResult, 
 	if err := fsafe.RootDir(filepath.Dir(req.Marker), &markerDirMode); err != nil {
 		return applyFirewallResult{}, err
 	}
-	if _, err := runInstallFile(c, req.pendingInstall()); err != nil {
+	installed, err := runInstallFile(c, req.pendingInstall())
+	if err != nil {
 		return applyFirewallResult{}, err
 	}
 	if err := f.disarm(); err != nil {
@@ -279,7 +282,7 @@ func runApplyFirewall(c *call, req *applyFirewallRequest) (applyFirewallResult, 
 		}
 		return applyFirewallResult{}, fmt.Errorf("%s: nft could not apply the new ruleset; the revert armed restores the previous one", req.pending())
 	}
-	return applyFirewallResult{Table: req.Table, SHA256: sha, RevertAt: time.Now().Add(time.Duration(req.ConfirmWithinSeconds) * time.Second).UTC().Truncate(time.Second)}, nil
+	return applyFirewallResult{Pending: installed.Written, Table: req.Table, SHA256: sha, RevertAt: time.Now().Add(time.Duration(req.ConfirmWithinSeconds) * time.Second).UTC().Truncate(time.Second)}, nil
 }
 
 // armRevert: a transient timer that runs this tool with a revert-firewall request on its stdin

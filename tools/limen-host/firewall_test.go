@@ -131,7 +131,7 @@ func TestFirewallApplyRevertConfirmRemove(t *testing.T) {
 	// apply: the new ruleset pending beside the boot ruleset, the live table saved, the revert armed
 	// with its request on stdin, then the new ruleset applied.
 	status, stdout, stderr := h.apply(t, newRuleset)
-	if status != 0 || !regexp.MustCompile(`^applied table inet limen_test \(`+sha+`\); the host restores the previous ruleset at \d\d:\d\d:\d\dZ unless a new SSH connection confirms it\n$`).MatchString(stdout) {
+	if status != 0 || !regexp.MustCompile(`^installed `+regexp.QuoteMeta(h.ruleset)+`\.pending\napplied table inet limen_test \(`+sha+`\); the host restores the previous ruleset at \d\d:\d\d:\d\dZ unless a new SSH connection confirms it\n$`).MatchString(stdout) {
 		t.Fatalf("apply: %d %q %q", status, stdout, stderr)
 	}
 	want := []string{"nft -c -f STAGE/limen.nft.pending"}
