@@ -41,7 +41,7 @@ func fakeDocker(t *testing.T, psOut string, psStatus int, digests string, rmStat
 	calls := filepath.Join(dir, "calls")
 	bin := filepath.Join(dir, "bin")
 	os.Mkdir(bin, 0o755)
-	writeFake(t, filepath.Join(bin, "docker"), fmt.Sprintf(`#!/bin/sh
+	writeFakeProgram(t, filepath.Join(bin, "docker"), fmt.Sprintf(`#!/bin/sh
 echo "docker $*" >> %s
 case "$1" in
     ps) printf %q; [ %d = 0 ] || echo "Cannot connect to the Docker daemon" >&2; exit %d ;;
@@ -74,14 +74,14 @@ func TestContainerClaim(t *testing.T) {
 	}
 	want := "docker ps --all --no-trunc --quiet --filter name=^/limen-envoy$\ndocker container inspect --format {{.Image}} c2\n" +
 		"docker image inspect --format {{range .RepoDigests}}{{println .}}{{end}} sha256:1\ndocker rm --force c2\n"
-	if got := readOr(calls); got != want {
+	if got := contentOrError(calls); got != want {
 		t.Errorf("docker was asked:\n%s\nwant:\n%s", got, want)
 	}
 
 	// container-holder only says: nothing is removed.
 	calls = fakeDocker(t, "c2\n", 0, "", 0)
-	if status, stdout, _ := serveText(t, request("container-holder")); status != 0 || stdout != `{"holder":"foreign","id":"c2","imageId":"sha256:1"}`+"\n" || strings.Contains(readOr(calls), "docker rm") {
-		t.Errorf("container-holder: %d %q, docker was asked %q", status, stdout, readOr(calls))
+	if status, stdout, _ := serveText(t, request("container-holder")); status != 0 || stdout != `{"holder":"foreign","id":"c2","imageId":"sha256:1"}`+"\n" || strings.Contains(contentOrError(calls), "docker rm") {
+		t.Errorf("container-holder: %d %q, docker was asked %q", status, stdout, contentOrError(calls))
 	}
 
 	for what, c := range map[string]struct {

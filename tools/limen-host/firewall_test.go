@@ -23,7 +23,7 @@ type fakeFirewallHost struct {
 	ruleset, state, marker, unitPath, bootUnit string
 }
 
-func writeFake(t *testing.T, path, script string) {
+func writeFakeProgram(t *testing.T, path, script string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func newFirewallHost(t *testing.T) *fakeFirewallHost {
 	}
 	bin := filepath.Join(dir, "bin")
 	os.Mkdir(bin, 0o755)
-	writeFake(t, filepath.Join(bin, "nft"), fmt.Sprintf(`#!/bin/sh
+	writeFakeProgram(t, filepath.Join(bin, "nft"), fmt.Sprintf(`#!/bin/sh
 echo "nft $*" >> %[1]s
 case "$1" in
     -c) if grep -q BAD "$3"; then echo "Error: BAD" >&2; exit 1; fi; exit 0 ;;
@@ -62,7 +62,7 @@ case "$1" in
 esac
 exit 2
 `, h.calls, h.live))
-	writeFake(t, filepath.Join(bin, "systemctl"), fmt.Sprintf(`#!/bin/sh
+	writeFakeProgram(t, filepath.Join(bin, "systemctl"), fmt.Sprintf(`#!/bin/sh
 echo "systemctl $*" >> %[1]s
 case "$1" in
     stop) [ -f %[2]s/armed ] || { echo "Failed to stop $2: Unit $2 not loaded." >&2; exit 5; }; rm -f %[2]s/armed ;;
@@ -73,7 +73,7 @@ case "$1" in
     show) printf 'LoadState=loaded\nNeedDaemonReload=no\n' ;;
 esac
 `, h.calls, dir))
-	writeFake(t, filepath.Join(bin, "systemd-run"), fmt.Sprintf(`#!/bin/sh
+	writeFakeProgram(t, filepath.Join(bin, "systemd-run"), fmt.Sprintf(`#!/bin/sh
 echo "systemd-run" >> %[1]s
 for arg in "$@"; do echo "$arg"; done > %[2]s/systemd-run-argv
 touch %[2]s/armed
@@ -103,7 +103,7 @@ func (h *fakeFirewallHost) takeCalls(t *testing.T) []string {
 	return strings.Split(stagePath.ReplaceAllString(strings.TrimSpace(string(content)), "STAGE/"), "\n")
 }
 
-func readOr(path string) string {
+func contentOrError(path string) string {
 	content, err := os.ReadFile(path)
 	if err != nil {
 		return "(" + err.Error() + ")"
@@ -111,7 +111,7 @@ func readOr(path string) string {
 	return string(content)
 }
 
-func modeOf(t *testing.T, path string) os.FileMode {
+func permOf(t *testing.T, path string) os.FileMode {
 	t.Helper()
 	st, err := os.Stat(path)
 	if err != nil {
@@ -140,21 +140,21 @@ func TestFirewallApplyRevertConfirmRemove(t *testing.T) {
 	if calls := h.takeCalls(t); !slices.Equal(calls, want) {
 		t.Errorf("apply ran:\n%s\nwant:\n%s", strings.Join(calls, "\n"), strings.Join(want, "\n"))
 	}
-	if got := readOr(h.ruleset + ".pending"); got != newRuleset || modeOf(t, h.ruleset+".pending") != 0o600 {
+	if got := contentOrError(h.ruleset + ".pending"); got != newRuleset || permOf(t, h.ruleset+".pending") != 0o600 {
 		t.Errorf("the pending ruleset: %q", got)
 	}
-	if got := readOr(filepath.Join(h.state, "previous.nft")); got != "table inet limen_test\ndelete table inet limen_test\ntable inet limen_test {\n\tchain old {\n\t}\n}\n" {
+	if got := contentOrError(filepath.Join(h.state, "previous.nft")); got != "table inet limen_test\ndelete table inet limen_test\ntable inet limen_test {\n\tchain old {\n\t}\n}\n" {
 		t.Errorf("the saved table: %q", got)
 	}
-	if readOr(h.marker) != sha+"\n" || modeOf(t, h.state) != 0o700 || modeOf(t, filepath.Dir(h.marker)) != 0o755 {
-		t.Errorf("the marker %q, the state's mode %v, the marker's directory's %v", readOr(h.marker), modeOf(t, h.state), modeOf(t, filepath.Dir(h.marker)))
+	if contentOrError(h.marker) != sha+"\n" || permOf(t, h.state) != 0o700 || permOf(t, filepath.Dir(h.marker)) != 0o755 {
+		t.Errorf("the marker %q, the state's mode %v, the marker's directory's %v", contentOrError(h.marker), permOf(t, h.state), permOf(t, filepath.Dir(h.marker)))
 	}
-	if readOr(h.live) != newRuleset {
-		t.Errorf("the live table after the apply: %q", readOr(h.live))
+	if contentOrError(h.live) != newRuleset {
+		t.Errorf("the live table after the apply: %q", contentOrError(h.live))
 	}
 
 	// The timer: the tool itself, its revert request on stdin (StandardInputData), nothing in argv.
-	argv := strings.Split(strings.TrimSpace(readOr(filepath.Join(h.dir, "systemd-run-argv"))), "\n")
+	argv := strings.Split(strings.TrimSpace(contentOrError(filepath.Join(h.dir, "systemd-run-argv"))), "\n")
 	self, _ := os.Executable()
 	if len(argv) != 9 || !slices.Equal(argv[:7], []string{"--quiet", "--unit=limen-firewall-revert", "--on-active=30s", "--timer-property=AccuracySec=1s", "-p", "StandardInput=data", "-p"}) || argv[8] != self || !strings.HasPrefix(argv[7], "StandardInputData=") {
 		t.Fatalf("systemd-run's arguments: %q", argv)
@@ -177,15 +177,15 @@ func TestFirewallApplyRevertConfirmRemove(t *testing.T) {
 	if calls := h.takeCalls(t); !slices.Equal(calls, []string{"nft -f STAGE/previous.nft"}) {
 		t.Errorf("revert ran %q", calls)
 	}
-	if readOr(h.live) != readOr(filepath.Join(h.state, "previous.nft")) {
-		t.Errorf("the revert applied %q", readOr(h.live))
+	if contentOrError(h.live) != contentOrError(filepath.Join(h.state, "previous.nft")) {
+		t.Errorf("the revert applied %q", contentOrError(h.live))
 	}
 	for _, gone := range []string{h.marker, h.ruleset + ".pending"} {
 		if _, err := os.Lstat(gone); err == nil {
 			t.Errorf("%s is still there after the revert", gone)
 		}
 	}
-	if log := readOr(filepath.Join(h.state, "reverts.log")); !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ restored the previous ruleset: no new SSH connection confirmed the change\n$`).MatchString(log) {
+	if log := contentOrError(filepath.Join(h.state, "reverts.log")); !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ restored the previous ruleset: no new SSH connection confirmed the change\n$`).MatchString(log) {
 		t.Errorf("reverts.log: %q", log)
 	}
 
@@ -214,8 +214,8 @@ func TestFirewallApplyRevertConfirmRemove(t *testing.T) {
 	if calls := h.takeCalls(t); !slices.Equal(calls, want) {
 		t.Errorf("confirm ran %q", calls)
 	}
-	if readOr(h.ruleset) != newRuleset || modeOf(t, h.ruleset) != 0o600 {
-		t.Errorf("the boot ruleset: %q", readOr(h.ruleset))
+	if contentOrError(h.ruleset) != newRuleset || permOf(t, h.ruleset) != 0o600 {
+		t.Errorf("the boot ruleset: %q", contentOrError(h.ruleset))
 	}
 	for _, gone := range []string{h.marker, h.ruleset + ".pending"} {
 		if _, err := os.Lstat(gone); err == nil {
@@ -247,7 +247,7 @@ func TestFirewallApplyRevertConfirmRemove(t *testing.T) {
 			t.Errorf("%s is still there after the removal", gone)
 		}
 	}
-	if readOr(canary) != "root's own\n" {
+	if contentOrError(canary) != "root's own\n" {
 		t.Error("the file a link in the state pointed to was touched")
 	}
 }
@@ -269,7 +269,7 @@ func TestApplyFirewallStopsWhenTheLiveTableCannotBeSaved(t *testing.T) {
 			if calls := h.takeCalls(t); slices.Contains(calls, "systemd-run") || slices.Contains(calls, "nft -f STAGE/limen.nft.pending") {
 				t.Errorf("ran %q", calls)
 			}
-			if readOr(h.live) != live {
+			if contentOrError(h.live) != live {
 				t.Error("the live table changed")
 			}
 			if _, err := os.Lstat(h.marker); err == nil {
