@@ -392,18 +392,6 @@ func pause(ctx context.Context, d time.Duration) bool {
 }
 
 // cappedBuffer keeps the first max bytes written to it and takes (drops) the rest.
-type cappedBuffer struct {
-	bytes.Buffer
-	max int
-}
-
-func (b *cappedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); room > 0 {
-		b.Buffer.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
-}
-
 // teeWriter passes everything on to `to` and keeps a copy (capped) in keep.
 type teeWriter struct {
 	to   io.Writer

@@ -502,7 +502,7 @@ func markLoaded(user, markerDir string, loaded []string) (pm2MarkLoadedResult, e
 // back, .env.production's secrets among them. Removed by the first deploy, and by pm2-remove.
 func forgetEarlierCopies(user, markerDir string) error {
 	for _, name := range []string{"good-" + user, "good-" + user + ".new", "pending-" + user, "pending-" + user + ".new"} {
-		if err := fsafe.RemoveAll(filepath.Join(markerDir, name)); err != nil {
+		if err := fsafe.RemoveTree(filepath.Join(markerDir, name)); err != nil {
 			return err
 		}
 	}

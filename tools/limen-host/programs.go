@@ -176,3 +176,20 @@ func writeAsOwner(c *call, handover *fsafe.Handover, req *replaceRequest) (fsafe
 	}
 	return written, nil
 }
+
+// cappedBuffer keeps the first max bytes written to it and says whether more came (over): a program's
+// output that root reads is read only up to a limit, whatever the program prints.
+type cappedBuffer struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); len(p) > room {
+		b.over = true
+		b.Buffer.Write(p[:max(room, 0)])
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
