@@ -71,10 +71,10 @@ type envoyDoorFields struct {
 	DrainSeconds int
 }
 
-var containerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+var envoyContainerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 func (f envoyDoorFields) validate() error {
-	if !containerName.MatchString(f.Container) {
+	if !envoyContainerName.MatchString(f.Container) {
 		return fmt.Errorf(`"container" %q is not a container name`, f.Container)
 	}
 	if !filepath.IsAbs(f.StateDir) {
@@ -286,8 +286,8 @@ func (d *door) fail(format string, args ...any) error {
 	return &doorError{sub: d.sub, text: d.text, msg: fmt.Sprintf(format, args...)}
 }
 
-// setup: the state directory and its admin directory exist, nobody but root can change them, and
-// docker is there (envoy_setup).
+// newDoor: a step of the release. With needState (envoy_setup): docker is there, and the state
+// directory and its admin directory exist and nobody but root can change them.
 func newDoor(c *call, sub string, output string, fields envoyDoorFields, needState bool) (*door, error) {
 	d := &door{c: c, sub: sub, text: output == "text", state: fields.StateDir, fields: fields, said: &envoySaid{Lines: []string{}}}
 	if !needState {
@@ -320,7 +320,7 @@ func (d *door) dockerCall(seconds int, out, errOut io.Writer, args ...string) er
 func (d *door) running(name string) string {
 	var out limitedBuffer
 	out.max = 4096
-	if err := d.dockerCall(limits.DockerCallSeconds, &out, io.Discard, "inspect", "--format", "{{.State.Running}}", name); err != nil {
+	if err := d.dockerCall(limits.EnvoyDockerSeconds, &out, io.Discard, "inspect", "--format", "{{.State.Running}}", name); err != nil {
 		return "gone"
 	}
 	return strings.TrimSpace(out.String())
@@ -329,10 +329,10 @@ func (d *door) running(name string) string {
 // remove: the container and its files gone (a container that is not there is no error).
 func (d *door) remove(name string) error {
 	if d.docker != "" {
-		d.dockerCall(limits.DockerCallSeconds, io.Discard, io.Discard, "rm", "--force", name)
+		d.dockerCall(limits.EnvoyDockerSeconds, io.Discard, io.Discard, "rm", "--force", name)
 	}
 	for _, path := range []string{filepath.Join(d.state, "admin", name), filepath.Join(d.state, name+".yaml"), filepath.Join(d.state, name+".dynamic")} {
-		if err := fsafe.RemoveTree(path); err != nil {
+		if err := fsafe.RemoveAny(path); err != nil {
 			return err
 		}
 	}
@@ -394,7 +394,7 @@ func (d *door) start(name string, config, lds, cds []byte) error {
 		args = append(args, "-v", mount+":"+mount+":ro")
 	}
 	args = append(args, d.image, "envoy", "-c", "/etc/envoy/envoy.yaml", "--drain-time-s", strconv.Itoa(d.fields.DrainSeconds))
-	if err := d.dockerCall(limits.DockerCallSeconds, io.Discard, nil, args...); err != nil {
+	if err := d.dockerCall(limits.EnvoyDockerSeconds, io.Discard, nil, args...); err != nil {
 		return d.fail("docker run %s failed", name)
 	}
 	return nil
@@ -404,7 +404,7 @@ func (d *door) start(name string, config, lds, cds []byte) error {
 func (d *door) lastWords(name string) string {
 	var out limitedBuffer
 	out.max = 600
-	d.dockerCall(limits.DockerCallSeconds, &out, &out, "logs", "--tail", "5", name)
+	d.dockerCall(limits.EnvoyDockerSeconds, &out, &out, "logs", "--tail", "5", name)
 	return strings.ReplaceAll(out.String(), "\n", " ")
 }
 
@@ -674,8 +674,8 @@ func (d *door) applied(lds, cds, before string) (problem string, err error) {
 // rejection or an error (`grep -i -E 'reject|error' | tail -n 3`), made one line, cut at 600 bytes.
 func (d *door) rejections(seconds int) string {
 	var out tailBuffer
-	out.max = limits.DockerLogBytes
-	d.dockerCall(limits.DockerCallSeconds, &out, &out, "logs", "--since", fmt.Sprintf("%ds", seconds), d.fields.Container)
+	out.max = limits.EnvoyLogBytes
+	d.dockerCall(limits.EnvoyDockerSeconds, &out, &out, "logs", "--since", fmt.Sprintf("%ds", seconds), d.fields.Container)
 	lines := strings.Split(out.String(), "\n")
 	if out.cut && len(lines) > 0 {
 		lines = lines[1:]
@@ -858,7 +858,7 @@ func (d *door) settle(res *envoySettleResult) error {
 	container := d.fields.Container
 	var ps limitedBuffer
 	ps.max = 4096
-	if d.dockerCall(limits.DockerCallSeconds, &ps, nil, "ps", "--quiet", "--filter", "name=^"+envoyStandby+"$") == nil {
+	if d.dockerCall(limits.EnvoyDockerSeconds, &ps, nil, "ps", "--quiet", "--filter", "name=^"+envoyStandby+"$") == nil {
 		res.Standby = strings.TrimSpace(ps.String()) != ""
 	}
 	problem, err := d.waitReady(container, d.fields.Seconds)
@@ -894,7 +894,7 @@ func (d *door) settle(res *envoySettleResult) error {
 		} else {
 			d.warn("%s's admin did not take the drain; stopped as it is", envoyStandby)
 		}
-		d.dockerCall(limits.DockerStopSeconds, io.Discard, io.Discard, "stop", "--time", "10", envoyStandby)
+		d.dockerCall(limits.EnvoyStandbyStopSeconds, io.Discard, io.Discard, "stop", "--time", "10", envoyStandby)
 	}
 	if err := d.forgetContainers(); err != nil {
 		return err
@@ -961,7 +961,7 @@ func runEnvoyForget(c *call, req *envoyForgetRequest) (envoyForgetResult, error)
 	if err := d.forgetContainers(); err != nil {
 		return res, err
 	}
-	if err := fsafe.RemoveTree(filepath.Join(req.StateDir, "admin")); err != nil {
+	if err := fsafe.RemoveAny(filepath.Join(req.StateDir, "admin")); err != nil {
 		return res, err
 	}
 	res.Removed = true

@@ -38,7 +38,7 @@ func TestEnvoyGateChild(t *testing.T) {
 	os.Exit(serve(context.Background(), os.Stdin, os.Stdout, os.Stderr))
 }
 
-const fakeDocker = `#!/bin/bash
+const fakeEnvoyDocker = `#!/bin/bash
 d=FAKE
 printf '%s\n' "$*" >>"$d/calls"
 name=${!#}
@@ -253,7 +253,7 @@ func newEnvoyHost(t *testing.T, candidatePort, httpsPort int) *envoyHost {
 	for _, dir := range []string{filepath.Join(h.fake, "bin"), filepath.Join(h.fake, "containers"), h.dynamic} {
 		must(t, os.MkdirAll(dir, 0o755))
 	}
-	must(t, os.WriteFile(filepath.Join(h.fake, "bin", "docker"), []byte(strings.ReplaceAll(fakeDocker, "FAKE", h.fake)), 0o755))
+	must(t, os.WriteFile(filepath.Join(h.fake, "bin", "docker"), []byte(strings.ReplaceAll(fakeEnvoyDocker, "FAKE", h.fake)), 0o755))
 	t.Setenv("PATH", filepath.Join(h.fake, "bin")+":/usr/bin:/bin")
 	savedArgv, savedOut, savedErr := selfArgv, envoyStdout, envoyStderr
 	selfArgv = []string{"/proc/self/exe", "-test.run=^TestEnvoyGateChild$", "envoy-gate-child"}
@@ -552,7 +552,7 @@ func TestEnvoyReleaseStandbyThatDoesNotStartChangesNothing(t *testing.T) {
 	must(t, os.WriteFile(h.config, []byte("old"), 0o644))
 	// The standby's container stops at once (a port it cannot bind): the daemon never serves its admin.
 	must(t, os.WriteFile(filepath.Join(h.fake, "logs-"+envoyStandby), []byte("critical: cannot bind\nexiting\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(h.fake, "bin", "docker"), []byte(strings.ReplaceAll(strings.ReplaceAll(fakeDocker, "FAKE", h.fake),
+	must(t, os.WriteFile(filepath.Join(h.fake, "bin", "docker"), []byte(strings.ReplaceAll(strings.ReplaceAll(fakeEnvoyDocker, "FAKE", h.fake),
 		`touch "$d/containers/$name"`, `[ "$name" = `+envoyStandby+` ] || touch "$d/containers/$name"`)), 0o755))
 	status, stderr := h.release("handover", false, "l2", "c2", nil)
 	want := "limen-host: envoy-release: the standby on the public ports did not start: " + envoyStandby + " stopped before it was ready; its last words: critical: cannot bind exiting a line on stderr . Nothing changed: the door serves the previous config\n"

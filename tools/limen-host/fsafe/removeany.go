@@ -8,16 +8,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxTreeDepth: how deep RemoveTree goes. The trees it removes are the host tool's own (a container's
+// maxRemoveDepth: how deep RemoveAny goes. The trees it removes are the host tool's own (a container's
 // admin directory with its socket, a copy of Envoy's dynamic files): two levels; a deeper one is not
 // the tool's and is refused rather than walked.
-const maxTreeDepth = 8
+const maxRemoveDepth = 8
 
-// RemoveTree removes path with everything under it (`rm -rf`), relative to the descriptors of the
-// directories it walks, never following a link (a link is removed as itself). path's directory must
-// be one nobody but root can change (RootDir), so that nothing in the tree can be swapped by another
-// user while it goes. A missing path is no error.
-func RemoveTree(path string) error {
+// RemoveAny removes whatever is at path (`rm -rf`): a file or a link is unlinked, a directory goes
+// with everything under it, relative to the descriptors of the directories it walks, never following
+// a link (a link is removed as itself). path's directory must be one nobody but root can change
+// (RootDir's rule), so that nothing in the tree can be swapped by another user while it goes. A
+// missing path is no error.
+func RemoveAny(path string) error {
 	dirPath, name, err := SplitPath(path)
 	if err != nil {
 		return err
@@ -41,14 +42,14 @@ func RemoveTree(path string) error {
 		}
 		return fmt.Errorf("%s: not removed: %s: %s", path, dirPath, why)
 	}
-	if err := removeEntry(dir.fd, name, 0); err != nil {
+	if err := removeAnyAt(dir.fd, name, 0); err != nil {
 		return fmt.Errorf("cannot remove %s: %w", path, err)
 	}
 	return nil
 }
 
-// removeEntry removes name in the directory dirfd: a directory after its entries, anything else by unlink.
-func removeEntry(dirfd int, name string, depth int) error {
+// removeAnyAt removes name in the directory dirfd: a directory after its entries, anything else by unlink.
+func removeAnyAt(dirfd int, name string, depth int) error {
 	var st unix.Stat_t
 	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		if errors.Is(err, unix.ENOENT) {
@@ -62,8 +63,8 @@ func removeEntry(dirfd int, name string, depth int) error {
 		}
 		return nil
 	}
-	if depth >= maxTreeDepth {
-		return fmt.Errorf("%s: more than %d directories deep: not the tool's own", name, maxTreeDepth)
+	if depth >= maxRemoveDepth {
+		return fmt.Errorf("%s: more than %d directories deep: not the tool's own", name, maxRemoveDepth)
 	}
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -78,7 +79,7 @@ func removeEntry(dirfd int, name string, depth int) error {
 	entries, err := d.Readdirnames(-1)
 	if err == nil {
 		for _, entry := range entries {
-			if err = removeEntry(fd, entry, depth+1); err != nil {
+			if err = removeAnyAt(fd, entry, depth+1); err != nil {
 				err = fmt.Errorf("%s/%w", name, err)
 				break
 			}
