@@ -132,7 +132,7 @@ var commandOrder = []string{
 	"check-ready", "install-file", "remove-file",
 	"apply-firewall", "confirm-firewall", "revert-firewall", "remove-firewall",
 	"pm2-enable", "pm2-apply", "pm2-mark-loaded", "pm2-save", "pm2-remove",
-	"envoy-release", "envoy-settle", "envoy-forget",
+	"envoy-release", "envoy-settle", "envoy-forget", "envoy-gate",
 	"acme-certificate", "acme-remove", "tls-placeholder", "tls-publish",
 	"container-holder", "container-claim",
 	"install-self", "tool-status",
