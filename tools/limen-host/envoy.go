@@ -332,7 +332,7 @@ func (d *door) remove(name string) error {
 		d.dockerCall(limits.EnvoyDockerSeconds, io.Discard, io.Discard, "rm", "--force", name)
 	}
 	for _, path := range []string{filepath.Join(d.state, "admin", name), filepath.Join(d.state, name+".yaml"), filepath.Join(d.state, name+".dynamic")} {
-		if err := fsafe.RemoveAny(path); err != nil {
+		if err := fsafe.RemoveTree(path); err != nil {
 			return err
 		}
 	}
@@ -961,7 +961,7 @@ func runEnvoyForget(c *call, req *envoyForgetRequest) (envoyForgetResult, error)
 	if err := d.forgetContainers(); err != nil {
 		return res, err
 	}
-	if err := fsafe.RemoveAny(filepath.Join(req.StateDir, "admin")); err != nil {
+	if err := fsafe.RemoveTree(filepath.Join(req.StateDir, "admin")); err != nil {
 		return res, err
 	}
 	res.Removed = true
