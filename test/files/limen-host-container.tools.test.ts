@@ -4,14 +4,15 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { containerHolderProbeCommand } from "../../hostio/observe-container-name";
+import { tool } from "../support/host-tool";
 import { rootPath } from "../support/root-path";
 
 /**
  * The claim on Envoy's container name (files/limen-host.sh container-holder / container-claim), run
  * for real under bash against a stand-in `docker` that answers from a directory of containers and
- * images and records what it is asked to remove; and the provider's judgement of the answer.
+ * images and records what it is asked to remove; and the provider's judgement of the answer. With
+ * LIMEN_HOST_TOOL_IMPL=go, `tool` is the Go port behind its command-line adapter (test/support/host-tool.ts).
  */
-const tool = path.join(__dirname, "..", "..", "files", "limen-host.sh");
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const labImage = `registry.lab.test:5000/limen-lab/envoy@${digest("a")}`;
 const hubImage = `envoyproxy/envoy:v1.38.0@${digest("a")}`;

@@ -13,8 +13,9 @@
 # (-buildid=), no symbol table (-s -w), the target fixed (linux/amd64, GOAMD64=v1) and the committed
 # go.sum complete (-mod=readonly). tools/limen-host/reproducible.sh builds twice and compares.
 #
-# <content-hash> covers go.mod, go.sum, every non-test *.go file (by path and content), the pinned Go
-# and the target, so a changed source builds into a new directory and an unchanged one is a no-op.
+# <content-hash> covers go.mod, go.sum, every non-test *.go file and every *.js file the binary embeds
+# (//go:embed; by path and content), the pinned Go and the target, so a changed source builds into a
+# new directory and an unchanged one is a no-op.
 # Prints the binary's path on stdout; timings go to stderr. One build at a time (flock). Built as
 # the project's other Go tools (lab/engine/build-once.sh): only module sources come from the Go
 # module proxy (lab/engine/go-env.sh), and the repository is never written to.
@@ -53,9 +54,10 @@ if [[ "$HAVE_GO" != "$PINNED_GO" ]]; then
     exit 1
 fi
 
-# sources: go.mod, go.sum and every non-test Go file, by path relative to SRC, sorted.
+# sources: go.mod, go.sum, every non-test Go file and the scripts embedded (pm2/*.js), by path
+# relative to SRC, sorted.
 sources() {
-    (cd "$SRC" && find . -type f \( -name go.mod -o -name go.sum -o -name '*.go' \) ! -name '*_test.go' | LC_ALL=C sort)
+    (cd "$SRC" && find . -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.js' \) ! -name '*_test.go' | LC_ALL=C sort)
 }
 
 content_hash() {

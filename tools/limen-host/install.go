@@ -206,25 +206,34 @@ func validateEnvoy(c *call, req *installFileRequest) error {
 	if err != nil {
 		return err
 	}
-	// Named, so that a validation that does not finish in time is removed, not left running.
-	name := fmt.Sprintf("limen-envoy-validate-%d", os.Getpid())
-	argv := []string{docker, "run", "--rm", "--network", "none", "-e", "ENVOY_UID=0", "-v", staged + ":/etc/envoy/envoy.yaml:ro"}
-	for _, mount := range req.Mounts {
-		argv = append(argv, "-v", mount+":"+mount+":ro")
-	}
-	argv = append(argv, "--name", name, req.EnvoyImage, "envoy", "--mode", "validate", "-c", "/etc/envoy/envoy.yaml")
-	err = c.run(program{what: "envoy --mode validate", argv: argv, seconds: c.seconds("envoy-validate")})
+	err = envoyValidate(c, docker, req.EnvoyImage, req.Mounts, staged)
 	if interrupted(err) {
-		// Stopping the docker client leaves the container running: it goes too, even when the tool
-		// itself is being stopped (within the time between the step's SIGTERM and its SIGKILL).
-		remover := &call{ctx: context.WithoutCancel(c.ctx)}
-		remover.run(program{what: "docker rm", argv: []string{docker, "rm", "--force", name}, seconds: limits.DockerRemoveSeconds, stdout: io.Discard, stderr: io.Discard})
 		return fmt.Errorf("%s: %s; its container was removed; the installed one is unchanged", req.Path, err)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: envoy --mode validate rejected the new config; the installed one is unchanged", req.Path)
 	}
 	return nil
+}
+
+// envoyValidate runs `envoy --mode validate` in image on the staged file, with mounts (checked by the
+// caller) read-only. A validation that did not finish is removed, not left running.
+func envoyValidate(c *call, docker, image string, mounts []string, staged string) error {
+	// Named, so that a validation that does not finish in time is removed, not left running.
+	name := fmt.Sprintf("limen-envoy-validate-%d", os.Getpid())
+	argv := []string{docker, "run", "--rm", "--network", "none", "-e", "ENVOY_UID=0", "-v", staged + ":/etc/envoy/envoy.yaml:ro"}
+	for _, mount := range mounts {
+		argv = append(argv, "-v", mount+":"+mount+":ro")
+	}
+	argv = append(argv, "--name", name, image, "envoy", "--mode", "validate", "-c", "/etc/envoy/envoy.yaml")
+	err := c.run(program{what: "envoy --mode validate", argv: argv, seconds: c.seconds("envoy-validate")})
+	if interrupted(err) {
+		// Stopping the docker client leaves the container running: it goes too, even when the tool
+		// itself is being stopped (within the time between the step's SIGTERM and its SIGKILL).
+		remover := &call{ctx: context.WithoutCancel(c.ctx)}
+		remover.run(program{what: "docker rm", argv: []string{docker, "rm", "--force", name}, seconds: limits.DockerRemoveSeconds, stdout: io.Discard, stderr: io.Discard})
+	}
+	return err
 }
 
 // remove-file: the name is unlinked where it is (a link there goes, never what it points to); a unit

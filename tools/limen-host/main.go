@@ -69,6 +69,26 @@ type command struct {
 	newRequest   func() request
 	run          func(*call, request) (result, error)
 	runsPrograms bool
+	// maxRequestBytes: the command's own limit on its request; 0: limits.MaxRequestBytes.
+	maxRequestBytes int
+}
+
+// requestLimit is the most a request of the command may be.
+func (c command) requestLimit() int {
+	if c.maxRequestBytes > 0 {
+		return c.maxRequestBytes
+	}
+	return limits.MaxRequestBytes
+}
+
+// largestRequest: what is read of stdin before the command is known (the largest limit of any
+// command); the command's own limit is checked once its name is read.
+func largestRequest() int {
+	largest := limits.MaxRequestBytes
+	for _, c := range commands {
+		largest = max(largest, c.requestLimit())
+	}
+	return largest
 }
 
 // handle ties a typed handler to its request type.
@@ -112,7 +132,7 @@ var commandOrder = []string{
 	"check-ready", "install-file", "remove-file",
 	"apply-firewall", "confirm-firewall", "revert-firewall", "remove-firewall",
 	"pm2-enable", "pm2-apply", "pm2-mark-loaded", "pm2-save", "pm2-remove",
-	"envoy-release", "envoy-settle", "envoy-forget",
+	"envoy-release", "envoy-settle", "envoy-forget", "envoy-gate",
 	"acme-certificate", "acme-remove", "tls-placeholder", "tls-publish",
 	"container-holder", "container-claim",
 	"install-self", "tool-status",
@@ -121,7 +141,7 @@ var commandOrder = []string{
 
 // hostCommands: the programs root runs from PATH, each checked (fsafe.PathDirs) before a command
 // that runs programs starts, and then run by the real path found there.
-var hostCommands = []string{"nft", "systemctl", "node", "docker"}
+var hostCommands = []string{"nft", "systemctl", "node", "docker", "pm2"}
 
 // call: one request being handled.
 type call struct {
@@ -147,6 +167,13 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
+
+// namedError: a failure files/limen-host.sh says with its subcommand's name first ("pm2-apply: …"):
+// the text output says it so, as the JSON output's prefix always does.
+type namedError struct{ err error }
+
+func (e *namedError) Error() string { return e.err.Error() }
+func (e *namedError) Unwrap() error { return e.err }
 
 func main() {
 	unix.Umask(0o077)
@@ -180,7 +207,7 @@ func main() {
 
 // serve handles one request and returns the exit status.
 func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
-	raw, err := io.ReadAll(io.LimitReader(stdin, limits.MaxRequestBytes+1))
+	raw, err := io.ReadAll(io.LimitReader(stdin, int64(largestRequest())+1))
 	if err != nil {
 		fmt.Fprintf(stderr, "limen-host: cannot read the request: %s\n", err)
 		return 1
@@ -188,7 +215,8 @@ func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
 	req, name, textOutput, err := decode(raw)
 	fail := func(err error) int {
 		prefix := "limen-host: "
-		if name != "" && !textOutput {
+		var named *namedError
+		if name != "" && (!textOutput || errors.As(err, &named)) {
 			prefix += name + ": "
 		}
 		fmt.Fprintf(stderr, "%s%s\n", prefix, err)
@@ -251,8 +279,8 @@ func decode(raw []byte) (req request, name string, textOutput bool, err error) {
 }
 
 func decodeRequest(raw []byte, textOutput *bool) (request, string, error) {
-	if len(raw) > limits.MaxRequestBytes {
-		return nil, "", fmt.Errorf("the request is larger than %d bytes (a file's content is at most %d bytes)", limits.MaxRequestBytes, limits.MaxFileBytes)
+	if len(raw) > largestRequest() {
+		return nil, "", fmt.Errorf("the request is larger than %d bytes (a file's content is at most %d bytes)", largestRequest(), limits.MaxFileBytes)
 	}
 	var fields map[string]json.RawMessage
 	if err := strictUnmarshal(raw, &fields); err != nil {
@@ -272,6 +300,9 @@ func decodeRequest(raw []byte, textOutput *bool) (request, string, error) {
 	handler, ok := commands[name]
 	if !ok {
 		return nil, "", fmt.Errorf("unknown command %q; %s", name, usage())
+	}
+	if len(raw) > handler.requestLimit() {
+		return nil, "", fmt.Errorf("the request is larger than %d bytes, the limit of a %s request (a file's content is at most %d bytes)", handler.requestLimit(), name, limits.MaxFileBytes)
 	}
 	req := handler.newRequest()
 	known := jsonFields(reflect.TypeOf(req).Elem())

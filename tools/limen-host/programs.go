@@ -65,6 +65,9 @@ type program struct {
 	seconds int
 	// as: the user it runs as (its groups set, root's rights gone before the program starts); nil: root.
 	as *account
+	// env: for a program run as another user, its whole environment (nil: PATH=/usr/bin:/bin and
+	// LANG); for root's, variables added to the tool's own (DEBIAN_FRONTEND for apt-get).
+	env []string
 	// stdout and stderr: where its output goes; nil: the tool's stderr (the tool's stdout is its result).
 	stdout, stderr io.Writer
 }
@@ -114,7 +117,12 @@ func (c *call) run(p program) error {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: p.as.uid, Gid: p.as.gid, Groups: p.as.groups}}
 		// Nothing of root's environment: the program reads only what it is given.
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8"}
+		if p.env != nil {
+			cmd.Env = p.env
+		}
 		cmd.Dir = "/"
+	} else if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
 	}
 	err := cmd.Run()
 	switch {
@@ -167,4 +175,21 @@ func writeAsOwner(c *call, handover *fsafe.Handover, req *replaceRequest) (fsafe
 		return fsafe.Written{}, fmt.Errorf("%s: the write as %s said %q: %w", req.Path, owner.name, stdout.String(), err)
 	}
 	return written, nil
+}
+
+// cappedBuffer keeps the first max bytes written to it and says whether more came (over): a program's
+// output that root reads is read only up to a limit, whatever the program prints.
+type cappedBuffer struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); len(p) > room {
+		b.over = true
+		b.Buffer.Write(p[:max(room, 0)])
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
 }

@@ -1,6 +1,9 @@
 # shellcheck shell=bash
-# limen-host-go.sh's translation of container-holder, container-claim (sourced by it; $sub is the subcommand).
-# shellcheck disable=SC2154 # $sub, opt, mounts: limen-host-go.sh's
+# limen-host-go.sh's translation of container-holder, container-claim (sourced by it; $sub is the
+# subcommand): --name and --image as the request's name and image, which the Go tool judges.
+# shellcheck disable=SC2154 # $sub, $deadlines, opt: limen-host-go.sh's
 adapt_containers() {
-    die "$sub: not ported to the Go host tool yet (tools/limen-host/README.md, \"What is left\")"
+    opts "$sub" "name image" "$@"
+    need "$sub" name image
+    request "$sub" "${deadlines:+$deadlines,}\"name\":$(json_string "${opt[name]}")$(field image "${opt[image]}")"
 }
