@@ -53,7 +53,7 @@ export default defineConfig({
                 test: {
                     name: "tools",
                     include: toolsTests,
-                    setupFiles: ["test/support/setup.ts", "test/support/host-tool-impl.ts"],
+                    setupFiles: ["test/support/setup.ts", "test/support/host-tool-build.ts"],
                     globalSetup: ["test/support/global-setup.ts"],
                 },
             },

@@ -29,15 +29,8 @@ export const certbotSeconds = 240;
 /** `envoy --mode validate` in the pinned image (a `docker run`): a second or two. */
 export const envoyValidateSeconds = 120;
 
-/** The host tool's own deadlines, as its `--deadlines` option carries them (files/limen-host.sh, `deadline`). */
+/** The host tool's own deadlines, as every request carries them (`deadlines`: tools/limen-host/limits). */
 export const toolDeadlines = { "pm2-call": pm2CallSeconds, "gate-request": gateRequestSeconds, certbot: certbotSeconds, "envoy-validate": envoyValidateSeconds } as const;
-
-/** `pm2-call=15,gate-request=5,certbot=240,envoy-validate=120`. */
-export function toolDeadlinesArg(): string {
-    return Object.entries(toolDeadlines)
-        .map(([name, seconds]) => `${name}=${seconds}`)
-        .join(",");
-}
 
 /**
  * The deadline of each kind of SSH step, in seconds. Each is several times what the step takes in the
@@ -81,7 +74,7 @@ export function envoySettleStepSeconds(gateSeconds: number, drainSeconds: number
 /** Obtaining a certificate: certbot twice at most (a busy certbot is waited for once), and publishing. */
 export const certificateStepSeconds = 2 * certbotSeconds + 60;
 
-/** How long pm2-apply waits for the apps to come online when no health gate is set (files/limen-host.sh). */
+/** How long pm2-apply waits for the apps to come online when no health gate is set (the host tool's pm2-apply). */
 export const appsOnlineSeconds = 60;
 
 /**

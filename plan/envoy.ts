@@ -4,7 +4,7 @@
  * door without dropping a request. The bootstrap file and the certificates' files are among the
  * frontend's files (files.ts).
  *
- * A release (files/limen-host.sh, envoy-release and envoy-settle):
+ * A release (the host tool's envoy-release and envoy-settle: tools/limen-host/envoy.go):
  *  1. the new bootstrap is validated in the pinned image;
  *  2. a candidate container runs it on ports the kernel picks on 127.0.0.1 and the front door's gate
  *     must pass through it (nothing public has changed yet);
@@ -130,7 +130,7 @@ export function envoyPlan(config: LimenConfig): EnvoyPlan {
     const name = "limen-envoy";
     const containerSpec: Omit<EnvoyContainerPlan, "configLabel"> = {
         name,
-        // The same command the release's candidate and standby run (files/limen-host.sh, envoy_setup).
+        // The same command the release's candidate and standby run (the host tool's envoy.go).
         command: ["envoy", "-c", "/etc/envoy/envoy.yaml", "--drain-time-s", String(drainSeconds)],
         // Envoy must read root-only private keys; it runs as root inside a container that sees
         // only the read-only config and certificate mounts.

@@ -25,7 +25,7 @@ export interface Pm2Plan {
     loadedFiles: string[];
     /** Their paths on the host. */
     loadedPaths: string[];
-    /** The health gate after a reload (files/limen-host.sh, pm2-apply); absent when switched off. */
+    /** The health gate after a reload (the host tool's pm2-apply); absent when switched off. */
     gate?: AppsGatePlan;
     /** The rotation of pm2's logs: its files (by name) and the timer that runs it. */
     logRotation: LogRotationPlan;

@@ -26,7 +26,7 @@ beforeAll(async () => {
     hosts = readLabHosts();
     stack = await openLabStack();
     await converge();
-    // pm2's daemon reads its cluster scheduling when it starts (files/limen-host.sh, cluster_sched_env).
+    // pm2's daemon reads its cluster scheduling when it starts (the host tool's pm2 environment: NODE_CLUSTER_SCHED_POLICY).
     // 6-upgrade left one started by pre-release versions, which never had it; a host this version
     // converges from blank starts its daemon with it. Restarted here (the unit resurrects the apps) so
     // that the storm measures what such a host does.

@@ -63,7 +63,7 @@ export async function freePort(): Promise<number> {
     return port;
 }
 
-/** Publishes a pair as files/limen-host.sh tls-publish does: a new directory, then `current` swapped by a rename. */
+/** Publishes a pair as the host tool's tls-publish does: a new directory, then `current` swapped by a rename. */
 export function publish(dir: string, version: string, names: string[]): string {
     selfSignedPair(path.join(dir, version), names, 7);
     symlinkSync(version, path.join(dir, ".current.new"));

@@ -1,25 +1,30 @@
 /**
- * files/limen-host.sh run for real on this machine (in a fresh network namespace, so `nft` touches
- * nothing here): the same script the stack installs on every host.
+ * The host tool (tools/limen-host) run for real on this machine (in a fresh network namespace, so `nft`
+ * touches nothing here): the same binary the stack installs on every host, through the tests' command
+ * line for it (test/support/host-tool-cli.sh).
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseConfig } from "../../config";
-import { toolDeadlinesArg } from "../../hostio/deadlines";
+import { toolDeadlines } from "../../hostio/deadlines";
 import { prodRawConfig } from "./fixtures";
 import { rootPath } from "./root-path";
 
-/**
- * The tool the tests run with `bash`: files/limen-host.sh, or with LIMEN_HOST_TOOL_IMPL=go the Go port
- * behind its command-line adapter (test/support/host-tool-impl.ts).
- */
-export const tool = process.env.LIMEN_HOST_TOOL_IMPL === "go" ? path.join(__dirname, "limen-host-go.sh") : path.join(__dirname, "..", "..", "files", "limen-host.sh");
+/** What the tests run with `bash`: the tool's command line (test/support/host-tool-cli.sh). */
+export const tool = path.join(__dirname, "host-tool-cli.sh");
 export const prod = parseConfig(prodRawConfig());
 
-/** The host tool's deadlines as the stack passes them (hostio/host-tool.ts, hostToolCommand). */
+/** The host tool's deadlines as the stack passes them (hostio/host-tool.ts, toolCall), on the command line. */
 export const deadlineArgs = ["--deadlines", toolDeadlinesArg()];
+
+/** `pm2-call=15,gate-request=5,certbot=240,envoy-validate=120`: the command line's form of the deadlines. */
+export function toolDeadlinesArg(): string {
+    return Object.entries(toolDeadlines)
+        .map(([name, seconds]) => `${name}=${seconds}`)
+        .join(",");
+}
 
 /**
  * Runs the host tool as root with the stack's deadlines (or `deadlines`: none, or others); with

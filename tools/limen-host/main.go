@@ -47,9 +47,24 @@ type common struct {
 	Output string `json:"output,omitempty"`
 	// Deadlines override limits.ToolDeadlines by name (seconds), as the stack passes hostio/deadlines.ts's.
 	Deadlines map[string]int `json:"deadlines,omitempty"`
+	// ValidateOnly: the request is decoded and judged, field by field, and nothing else happens: the
+	// answer is `{"valid": true}` (text: `valid COMMAND`) or the refusal. The stack's tests send every
+	// request it builds this way, so a field the two spell differently fails there, not on a host.
+	ValidateOnly bool `json:"validateOnly,omitempty"`
 }
 
 func (c *common) base() *common { return c }
+
+// validResult: the answer to a request with validateOnly.
+type validResult struct {
+	Valid   bool `json:"valid"`
+	command string
+}
+
+func (r validResult) text(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "valid %s\n", r.command)
+	return err
+}
 
 // request is a command's typed request. Fields tagged `required:"true"` must be present, and a
 // required string must not be empty; validate checks the rest.
@@ -229,6 +244,23 @@ func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	write := func(res result) int {
+		var err error
+		if textOutput {
+			err = res.text(stdout)
+		} else {
+			encoder := json.NewEncoder(stdout)
+			encoder.SetEscapeHTML(false)
+			err = encoder.Encode(res)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("cannot write the result: %w", err))
+		}
+		return 0
+	}
+	if req.base().ValidateOnly {
+		return write(validResult{Valid: true, command: name})
+	}
 	c := &call{ctx: ctx, command: name, deadlines: req.base().Deadlines}
 	handler := commands[name]
 	if handler.runsPrograms {
@@ -247,17 +279,7 @@ func serve(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return status
 	}
-	if textOutput {
-		err = res.text(stdout)
-	} else {
-		encoder := json.NewEncoder(stdout)
-		encoder.SetEscapeHTML(false)
-		err = encoder.Encode(res)
-	}
-	if err != nil {
-		return fail(fmt.Errorf("cannot write the result: %w", err))
-	}
-	return 0
+	return write(res)
 }
 
 func usage() string {

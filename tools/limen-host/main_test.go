@@ -23,7 +23,7 @@ func serveText(t *testing.T, request string) (int, string, string) {
 
 func TestRequestsAreRefusedByName(t *testing.T) {
 	for _, c := range []struct{ request, stderr string }{
-		{`{"command":"read","paths":["/etc/hostname"],"paht":"/x"}`, `limen-host: read: unknown field "paht" in a read request (its fields: command, output, deadlines, paths)` + "\n"},
+		{`{"command":"read","paths":["/etc/hostname"],"paht":"/x"}`, `limen-host: read: unknown field "paht" in a read request (its fields: command, output, deadlines, validateOnly, paths)` + "\n"},
 		{`{"command":"install-file","path":"/x","mode":"0600","owner":"root:root","contentBase64":""}`, `limen-host: install-file: "check" is required` + "\n"},
 		{`{"command":"install-file","path":"","mode":"0600","owner":"root:root","check":"none","contentBase64":""}`, `limen-host: install-file: "path" must not be empty` + "\n"},
 		{`{"command":"install-file","path":"/x","mode":600,"owner":"root:root","check":"none","contentBase64":""}`, `limen-host: install-file: field "mode" must be a string, not a JSON number` + "\n"},
@@ -94,5 +94,22 @@ func TestEveryCommandIsInTheUsageOrder(t *testing.T) {
 		if !slices.Contains(commandOrder, name) {
 			t.Errorf("command %q is registered but not in commandOrder", name)
 		}
+	}
+}
+
+// validateOnly judges the request and runs nothing: a valid one answers valid, a bad one is refused by name.
+func TestValidateOnlyRunsNothing(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "never-written")
+	status, stdout, stderr := serveText(t, `{"command":"install-file","validateOnly":true,"output":"text","path":"`+target+`","mode":"0600","owner":"root:root","check":"none","contentBase64":"QT0xCg=="}`)
+	if status != 0 || stdout != "valid install-file\n" || stderr != "" {
+		t.Errorf("a valid request: %d %q %q", status, stdout, stderr)
+	}
+	if _, err := os.Lstat(target); !os.IsNotExist(err) {
+		t.Errorf("validateOnly wrote %s: %v", target, err)
+	}
+	status, _, stderr = serveText(t, `{"command":"install-file","validateOnly":true,"path":"`+target+`","mode":"0600","owner":"root:root","check":"yaml","contentBase64":""}`)
+	if status != 1 || !strings.Contains(stderr, "unknown check 'yaml'") {
+		t.Errorf("a bad request: %d %q", status, stderr)
 	}
 }

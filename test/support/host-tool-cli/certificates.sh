@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# limen-host-go.sh's translation of acme-certificate, acme-remove, tls-placeholder, tls-publish (sourced by it; $sub is the subcommand).
-# shellcheck disable=SC2154 # $sub, opt, deadlines: limen-host-go.sh's
+# host-tool-cli.sh's translation of acme-certificate, acme-remove, tls-placeholder, tls-publish (sourced by it; $sub is the subcommand).
+# shellcheck disable=SC2154 # $sub, opt, deadlines: host-tool-cli.sh's
 
 # domains_field LIST: --domains (comma-separated) as the request's array of names.
 domains_field() {

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# files/limen-host.sh's command line, in front of the Go host tool (tools/limen-host), so that the
-# black-box tests of the bash tool run unchanged against the Go one (LIMEN_HOST_TOOL_IMPL=go:
-# test/support/host-tool-impl.ts). It only translates: each command line becomes one typed request
-# on the Go tool's stdin, with `"output": "text"` (the words the tests and hostio's parsers read),
-# and a file's content from stdin goes into the request as base64. What it refuses is what only a
-# command line can get wrong (an unknown or empty option, a missing one: the bash tool's words); every
-# other judgement is the Go tool's.
+# A command line for the host tool (tools/limen-host), for the tests: the black-box tests were written
+# against the tool's bash version (retired in 3.0.0), whose subcommands took options, and they still
+# speak its command line. This turns each command line into one typed request on the tool's stdin, with
+# `"output": "text"` (the words the tests and hostio's parsers read), and a file's content from stdin
+# goes into the request as base64. What it refuses is what only a command line can get wrong (an unknown
+# or empty option, a missing one); every other judgement is the tool's. Each group of subcommands has
+# its translation in test/support/host-tool-cli/GROUP.sh.
 #
-#   limen-host-go.sh [--deadlines NAME=SECONDS,...] SUBCOMMAND --option VALUE...   (files/limen-host.sh)
-#   limen-host-go.sh --limen-file COMMAND ARGS...                                    (its limen-file)
+#   host-tool-cli.sh [--deadlines NAME=SECONDS,...] SUBCOMMAND --option VALUE...
+#   host-tool-cli.sh --limen-file COMMAND ARGS...      (the tool's file access: read, cat, replace, dir, ...)
 #
-# The binary: $LIMEN_HOST_GO_BINARY, or tools/limen-host/build.sh's (built if needed).
+# The binary: $LIMEN_HOST_GO_BINARY (test/support/host-tool-build.ts), or tools/limen-host/build.sh's.
 set -euo pipefail
 
 die() {
@@ -115,11 +115,11 @@ need() {
 }
 field() { printf ',"%s":%s' "$1" "$(json_string "$2")"; }
 
-# Each group of subcommands has its translation in a file of its own (limen-host-go/GROUP.sh), which
+# Each group of subcommands has its translation in a file of its own (host-tool-cli/GROUP.sh), which
 # defines adapt_GROUP: the same opts, need, field, content and request as above.
 for group in firewall pm2 envoy certificates containers; do
     # shellcheck source=/dev/null
-    source "$(dirname "${BASH_SOURCE[0]}")/limen-host-go/$group.sh"
+    source "$(dirname "${BASH_SOURCE[0]}")/host-tool-cli/$group.sh"
 done
 
 case $sub in

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# limen-host-go.sh's translation of pm2-enable, pm2-apply, pm2-mark-loaded, pm2-save, pm2-remove (sourced by it; $sub is the subcommand).
-# shellcheck disable=SC2154 # $sub, opt, deadlines: limen-host-go.sh's
+# host-tool-cli.sh's translation of pm2-enable, pm2-apply, pm2-mark-loaded, pm2-save, pm2-remove (sourced by it; $sub is the subcommand).
+# shellcheck disable=SC2154 # $sub, opt, deadlines: host-tool-cli.sh's
 
 # pm2_need_deadlines NAME...: the bash tool's need_deadlines: its command line carries the deadlines of
 # these subcommands (--deadlines), which the Go tool's request may leave to its defaults.

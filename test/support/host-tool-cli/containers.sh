@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# limen-host-go.sh's translation of container-holder, container-claim (sourced by it; $sub is the
+# host-tool-cli.sh's translation of container-holder, container-claim (sourced by it; $sub is the
 # subcommand): --name and --image as the request's name and image, which the Go tool judges.
-# shellcheck disable=SC2154 # $sub, $deadlines, opt: limen-host-go.sh's
+# shellcheck disable=SC2154 # $sub, $deadlines, opt: host-tool-cli.sh's
 adapt_containers() {
     opts "$sub" "name image" "$@"
     need "$sub" name image

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# limen-host-go.sh's translation of envoy-release, envoy-settle, envoy-forget (sourced by it; $sub is the subcommand).
-# shellcheck disable=SC2154 # $sub, opt, mounts, deadlines: limen-host-go.sh's
+# host-tool-cli.sh's translation of envoy-release, envoy-settle, envoy-forget (sourced by it; $sub is the subcommand).
+# shellcheck disable=SC2154 # $sub, opt, mounts, deadlines: host-tool-cli.sh's
 
 # envoy_number NAME VALUE: a numeric option as a JSON number; anything else as a string, which the Go
 # tool refuses by the field's name and type.
