@@ -8,16 +8,23 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { gzipSync } from "node:zlib";
 import { hostToolSha256 } from "../core/host-tool-release";
 import { projectFile } from "../core/project-files";
 
 /** A build from cold takes about a minute on two cores; a cached one, a fraction of a second. */
 const buildSeconds = 600;
 
-let built: Promise<Buffer> | undefined;
+/** The planned tool as it is sent: its size, and its bytes compressed (gzip halves them). */
+export interface HostToolBinary {
+    size: number;
+    gzipped: Buffer;
+}
 
-/** The planned tool's bytes, built once per process. */
-export function hostToolBinary(): Promise<Buffer> {
+let built: Promise<HostToolBinary> | undefined;
+
+/** The planned tool, built and compressed once per process. */
+export function hostToolBinary(): Promise<HostToolBinary> {
     built ??= buildHostTool().catch((error: unknown) => {
         built = undefined;
         throw error;
@@ -25,7 +32,7 @@ export function hostToolBinary(): Promise<Buffer> {
     return built;
 }
 
-async function buildHostTool(): Promise<Buffer> {
+async function buildHostTool(): Promise<HostToolBinary> {
     const script = projectFile("tools", "limen-host", "build.sh");
     const { status, stdout, stderr } = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
         const child = spawn("bash", [script], { stdio: ["ignore", "pipe", "pipe"], timeout: buildSeconds * 1000 });
@@ -50,5 +57,5 @@ async function buildHostTool(): Promise<Buffer> {
             `tools/limen-host/build.sh built ${binaryPath} with sha256 ${sha}, and the release names ${hostToolSha256} (tools/limen-host/limen-host.sha256): the sources changed since the hash was recorded, or this Go is not the pinned one; nothing was copied to a host`,
         );
     }
-    return binary;
+    return { size: binary.length, gzipped: gzipSync(binary) };
 }

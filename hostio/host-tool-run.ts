@@ -3,10 +3,11 @@
  * (core/host-tool-release.ts), whatever is installed. A step first runs with the installed tool, opened
  * once and judged on that descriptor (a regular file of root's, mode 0755, with the planned sha256) and
  * run through it (/proc/self/fd/3), so what is judged is what runs. When the installed tool is not the
- * planned one (missing, changed, or an older release's), the step exits `notPlannedStatus` and runs again
- * with the planned bytes sent ahead of its stdin, into a root-only directory on tmpfs that the step
- * removes: a read works on a host whose tool was deleted (that is drift, reported by the tool's own
- * read), and a drifted tool never reads or changes the host. hostio/ssh.ts's runOnHost does both runs.
+ * planned one (missing, changed, or an older release's), the step exits `notPlannedStatus`, the planned
+ * bytes are sent (once per SSH connection, into a root-only directory on tmpfs that goes with the
+ * connection) and the step runs again with them: a read works on a host whose tool was deleted (that is
+ * drift, reported by the tool's own read), and a drifted tool never reads or changes the host.
+ * hostio/ssh.ts's runOnHost does both runs.
  */
 import { hostToolSha256 } from "../core/host-tool-release";
 import { shellWord } from "../core/shell";
@@ -16,7 +17,7 @@ export interface ToolScript {
     /** Where the installed tool is (core/host-paths.ts, hostToolPath). */
     toolPath: string;
     script: string;
-    /** The installed tool is never tried: the step always sends the planned one (its own install). */
+    /** The installed tool is never tried: the step runs the one sent over its connection (the tool's own install). */
     alwaysSend?: boolean;
 }
 
@@ -45,23 +46,28 @@ export function installedToolCommand(step: ToolScript): string {
 }
 
 /**
- * `sudo -n sh -c …` that takes the planned tool's `size` bytes from stdin into a fresh root-only
- * directory under /run, checks their sha256, and runs the step with them; the rest of stdin is the
- * step's own. The directory goes when the step ends (and with the next boot, should the step be killed).
+ * `sudo -n sh -c …` that takes the planned tool from stdin (gzip) into a fresh root-only directory under
+ * /run (tmpfs), at most `size` bytes, checks its sha256 and prints where it is. The connection that sent
+ * it removes it when it closes (removeSentToolCommand); a day-old one (a connection that was cut) goes
+ * with the next send, and every one with the next boot.
  */
-export function sentToolCommand(step: ToolScript, size: number): string {
+export function sendToolCommand(size: number): string {
     const script = [
         "umask 077",
-        `d=$(mktemp -d /run/limen-tool.XXXXXX) || exit 1`,
-        `trap 'rm -rf "$d"' EXIT`,
-        "trap 'exit 143' TERM INT HUP",
-        `head -c ${size} >"$d/limen-host"`,
-        `[ "$(sha256sum <"$d/limen-host")" = ${shellWord(plannedLine)} ] || { echo "limen-host: the host tool sent for this step arrived damaged (its sha256 is not the planned one)" >&2; exit 1; }`,
-        `chmod 0700 "$d/limen-host"`,
-        `LIMEN_TOOL=$d/limen-host`,
-        step.script,
+        "find /run -maxdepth 1 -name 'limen-tool.*' -mmin +1440 -exec rm -rf {} + 2>/dev/null",
+        "d=$(mktemp -d /run/limen-tool.XXXXXX) || exit 1",
+        `if gzip -dc | head -c ${size} >"$d/limen-host" && [ "$(sha256sum <"$d/limen-host")" = ${shellWord(plannedLine)} ]; then`,
+        `    chmod 0755 "$d/limen-host" && echo "$d/limen-host"`,
+        "else",
+        `    rm -rf "$d"; echo "limen-host: the host tool sent arrived damaged (its sha256 is not the planned one)" >&2; exit 1`,
+        "fi",
     ].join("\n");
     return `sudo -n sh -c ${shellWord(script)}`;
+}
+
+/** Removes a tool sendToolCommand put at `at` (its directory, which only root can change). */
+export function removeSentToolCommand(at: string): string {
+    return `sudo -n rm -rf -- ${shellWord(at.replace(/\/limen-host$/, ""))}`;
 }
 
 /** A request to the tool from the step's text (no secret in it: paths and names), its answer in the tool's text output. */

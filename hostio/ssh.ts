@@ -14,7 +14,7 @@ import type { Client, ConnectConfig } from "ssh2";
 import type { SshEndpoint } from "../plan/hosts";
 import { killAfterSeconds, underDeadline } from "./deadlines";
 import { hostToolBinary } from "./host-tool-binary";
-import { installedToolCommand, isToolScript, notPlannedMessage, notPlannedStatus, sentToolCommand, ToolScript } from "./host-tool-run";
+import { installedToolCommand, isToolScript, notPlannedMessage, notPlannedStatus, removeSentToolCommand, sendToolCommand, ToolScript } from "./host-tool-run";
 
 /** A host as the plan names it (role, address, port, user, pinned key, dial attempts and timeout). */
 export type SshTarget = SshEndpoint;
@@ -181,6 +181,9 @@ interface PoolEntry {
     client: Promise<Client>;
     active: number;
     idleTimer: NodeJS.Timeout | undefined;
+    target: SshTarget;
+    /** The planned host tool sent over this connection (hostio/host-tool-run.ts), once, when a step needed it. */
+    sentTool?: Promise<string>;
 }
 
 interface Pool {
@@ -212,41 +215,79 @@ export interface RunOptions {
     deadlineSeconds: number;
 }
 
+/** How long sending the planned tool may take: a few megabytes, compressed, over the step's connection. */
+const sendToolSeconds = 120;
+
 /**
  * Runs `command` on the host under its deadline (`underDeadline`). `fresh: true` opens a new
  * connection just for it and closes it after, which is what the firewall confirmation needs: proof
  * that a NEW connection still gets in.
  *
  * A step of the host tool (hostio/host-tool-run.ts) runs with the installed tool when it is the planned
- * one, and otherwise again with the planned tool sent ahead of its stdin: the second run is the same
- * step, under the same deadline, on the same connection.
+ * one. Otherwise (a host whose tool is missing, changed, or an older release's) the planned tool is sent
+ * once per connection, into a root-only directory on tmpfs that goes when the connection closes, and the
+ * step runs again with it, under the same deadline, on the same connection.
  */
 export async function runOnHost(target: SshTarget, privateKey: string, command: string | ToolScript, options: RunOptions): Promise<ExecResult> {
-    if (!isToolScript(command)) return runCommand(target, privateKey, command, options);
-    if (!command.alwaysSend) {
-        const installed = await runCommand(target, privateKey, installedToolCommand(command), options);
-        if (installed.status !== notPlannedStatus || !installed.stderr.includes(notPlannedMessage)) return installed;
+    const connection = await acquire(target, privateKey, options.fresh === true);
+    try {
+        const exec = (text: string) => execOn(connection.client, underDeadline(text, target.user, options.deadlineSeconds), options.stdin, options.deadlineSeconds);
+        if (!isToolScript(command)) return await exec(command);
+        if (!command.alwaysSend) {
+            const installed = await exec(installedToolCommand(command));
+            if (installed.status !== notPlannedStatus || !installed.stderr.includes(notPlannedMessage)) return installed;
+        }
+        const sent = await connection.sentTool();
+        return await exec(installedToolCommand({ ...command, toolPath: sent }));
+    } finally {
+        connection.release();
     }
-    const binary = await hostToolBinary();
-    const stdin = Buffer.concat([binary, Buffer.from(options.stdin ?? "")]);
-    return runCommand(target, privateKey, sentToolCommand(command, binary.length), { ...options, stdin });
 }
 
-async function runCommand(target: SshTarget, privateKey: string, command: string, options: RunOptions): Promise<ExecResult> {
-    const bounded = underDeadline(command, target.user, options.deadlineSeconds);
-    if (options.fresh) {
+/** Sends the planned tool over `client` and says where it is on the host. */
+async function sendTool(client: Client, target: SshTarget): Promise<string> {
+    const tool = await hostToolBinary();
+    const sent = await execOn(client, underDeadline(sendToolCommand(tool.size), target.user, sendToolSeconds), tool.gzipped, sendToolSeconds);
+    const at = sent.stdout.trim();
+    if (sent.status !== 0 || !/^\/run\/limen-tool\.[A-Za-z0-9]{6}\/limen-host$/.test(at)) {
+        throw new Error(
+            `${where(target)}: the planned host tool could not be sent (exit ${sent.status}): ${(sent.stderr.trim() || sent.stdout.trim()).split("\n").slice(-3).join("\n")}`,
+        );
+    }
+    return at;
+}
+
+/** Removes a tool sent over `client` (its directory), before the connection closes. */
+async function removeSentTool(client: Client, target: SshTarget, at: string): Promise<void> {
+    await execOn(client, underDeadline(removeSentToolCommand(at), target.user, sendToolSeconds), undefined, sendToolSeconds).catch(() => undefined);
+}
+
+interface Connection {
+    client: Client;
+    /** The planned tool on the host, sent over this connection once (hostio/host-tool-run.ts). */
+    sentTool(): Promise<string>;
+    release(): void;
+}
+
+/** A connection for one command: the host's shared one, or (`fresh`) a new one closed after it. */
+async function acquire(target: SshTarget, privateKey: string, fresh: boolean): Promise<Connection> {
+    if (fresh) {
         const client = await dial(target, privateKey);
         sharedPool.opened++;
-        try {
-            return await execOn(client, bounded, options.stdin, options.deadlineSeconds);
-        } finally {
-            client.end();
-        }
+        let sent: Promise<string> | undefined;
+        return {
+            client,
+            sentTool: () => (sent ??= sendTool(client, target)),
+            release: () => {
+                const done = sent ? sent.then((at) => removeSentTool(client, target, at)).catch(() => undefined) : Promise.resolve();
+                void done.then(() => client.end());
+            },
+        };
     }
     const key = entryKey(target, privateKey);
     let entry = sharedPool.entries.get(key);
     if (!entry) {
-        const created: PoolEntry = { client: dial(target, privateKey), active: 0, idleTimer: undefined };
+        const created: PoolEntry = { client: dial(target, privateKey), active: 0, idleTimer: undefined, target };
         sharedPool.entries.set(key, created);
         created.client.then(
             (client) => {
@@ -261,34 +302,48 @@ async function runCommand(target: SshTarget, privateKey: string, command: string
     const current = entry;
     if (current.idleTimer) clearTimeout(current.idleTimer);
     current.active++;
+    let client: Client;
     try {
-        return await execOn(await current.client, bounded, options.stdin, options.deadlineSeconds);
-    } finally {
+        client = await current.client;
+    } catch (error) {
         current.active--;
-        if (current.active === 0) {
+        throw error;
+    }
+    return {
+        client,
+        sentTool: () => {
+            current.sentTool ??= sendTool(client, target);
+            // A failed send is not kept: the next step tries again.
+            current.sentTool.catch(() => {
+                current.sentTool = undefined;
+            });
+            return current.sentTool;
+        },
+        release: () => {
+            current.active--;
+            if (current.active > 0) return;
             current.idleTimer = setTimeout(() => {
                 if (current.active > 0) return;
                 sharedPool.entries.delete(key);
-                current.client.then(
-                    (client) => client.end(),
-                    () => undefined,
-                );
+                void closeEntry(current);
             }, idleCloseMs);
             current.idleTimer.unref();
-        }
-    }
+        },
+    };
 }
 
-/** Closes every shared connection now (verify calls it before exiting). */
+/** Closes a shared connection, removing the tool sent over it first. */
+async function closeEntry(entry: PoolEntry): Promise<void> {
+    const client = await entry.client.catch(() => undefined);
+    if (!client) return;
+    const sent = await entry.sentTool?.catch(() => undefined);
+    if (sent) await removeSentTool(client, entry.target, sent);
+    client.end();
+}
+
+/** Closes every shared connection now (verify calls it before exiting), removing the tools sent over them. */
 export async function closeAll(): Promise<void> {
     const entries = [...sharedPool.entries.values()];
     sharedPool.entries.clear();
-    await Promise.all(
-        entries.map((entry) =>
-            entry.client.then(
-                (client) => client.end(),
-                () => undefined,
-            ),
-        ),
-    );
+    await Promise.all(entries.map((entry) => closeEntry(entry)));
 }

@@ -12,7 +12,7 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { beforeAll, describe, expect, it } from "vitest";
 import { invalidConfigs } from "../../test/support/invalid-configs";
 import { configureLabStack, engineEnv, LabHosts, labConfig, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot, writeLabConfig } from "../stack";
-import { background, inNamespace, labResourceCount, moveAgentFixture, onHost, onHostOk, pm2Status, tcpOpen, tcpOpensWithin } from "./probes";
+import { background, inNamespace, labResourceCount, moveAgentFixture, onHost, onHostOk, pm2Status, tcpOpen, tcpOpensWithin, toolRequestCommand } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
@@ -142,7 +142,7 @@ describe("nothing half-changed", () => {
         const before = onHostOk("frontend", `sha256sum ${ecosystem}`);
         const broken = onHost(
             "frontend",
-            `echo 'module.exports = {{' | /usr/local/libexec/limen/limen-host install-file --path ${ecosystem} --mode 0644 --owner root:root --check ecosystem`,
+            toolRequestCommand({ command: "install-file", path: ecosystem, mode: "0644", owner: "root:root", check: "ecosystem", content: "module.exports = {{\n" }),
         );
         expect(broken.status).not.toBe(0);
         expect(broken.stderr).toMatch(/the new ecosystem file is not `module.exports = <JSON with an apps array>;`; the installed one is unchanged/);
@@ -150,7 +150,14 @@ describe("nothing half-changed", () => {
         const rulesetBefore = onHostOk("backend", "nft list table inet limen_firewall | sha256sum");
         const badRules = onHost(
             "backend",
-            "echo 'table inet limen_firewall { chain input { tcp dport @nope accept; } }' | /usr/local/libexec/limen/limen-host install-file --path /etc/limen/firewall/limen.nft --mode 0600 --owner root:root --check nft",
+            toolRequestCommand({
+                command: "install-file",
+                path: "/etc/limen/firewall/limen.nft",
+                mode: "0600",
+                owner: "root:root",
+                check: "nft",
+                content: "table inet limen_firewall { chain input { tcp dport @nope accept; } }\n",
+            }),
         );
         expect(badRules.stderr).toMatch(/nft rejected the new ruleset; the installed one is unchanged/);
         expect(badRules.status).not.toBe(0);

@@ -22,12 +22,12 @@ import { labResourceCount, onHostOk, tcpOpen } from "./probes";
  * The release this version upgrades from, by its commit: the one place it is named. At each release,
  * move it on to the release just cut (CHANGELOG.md, docs/configuration.md "Upgrading").
  */
-const previousRelease = { version: "2.0.0", ref: "7e947f6d09ba6520c5d74c082af55c201f5fc354" };
+const previousRelease = { version: "2.1.0", ref: "e384350197d659624a4fa634e2147ec01c5d2867" };
 /** Resources this version adds over the previous release: `pulumi up` creates these and nothing else. */
 const addedResources: string[] = [];
 /**
  * Resources this version replaces, each with why: none. (2.0.0 replaced Envoy's container once, through
- * the release's handover; 2.1.0 changes only the host tool's text, which is updated in place.)
+ * the release's handover; 3.0.0 installs the Go host tool in place of the bash one, an update in place.)
  */
 const replacedResources: string[] = [];
 

@@ -12,9 +12,9 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { toolDeadlinesArg } from "../../hostio/deadlines";
+import { toolDeadlines } from "../../hostio/deadlines";
 import { configureLabStack, engineEnv, LabHosts, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot } from "../stack";
-import { inNamespace, onHost, onHostOk } from "./probes";
+import { inNamespace, onHost, onHostOk, toolRequestCommand } from "./probes";
 
 let stack: Stack;
 let hosts: LabHosts;
@@ -177,14 +177,15 @@ describe("a hostile app user during deploys, a refresh and verify", () => {
 });
 
 /**
- * Root processes the stack starts on the frontend (a step under its deadline, the host tool, limen-file,
- * a hash, a pm2 or certbot call): any still running once a run has ended was left behind.
+ * Root processes the stack starts on the frontend (a step under its deadline, the host tool installed or
+ * sent, run through its shell's descriptor, a hash, a pm2 or certbot call): any still running once a run
+ * has ended was left behind.
  */
 function rootLeftovers(): string[] {
     return onHostOk("frontend", "ps -eo user=,args=")
         .split("\n")
         .filter((line) => line.startsWith("root "))
-        .filter((line) => /limen-deadline|libexec\/limen\/limen-host|perl -e|sha256sum|pm2 (save|delete|jlist)|certbot/.test(line))
+        .filter((line) => /limen-deadline|libexec\/limen\/limen-host|limen-tool\.|\/proc\/self\/fd\/3|sha256sum|pm2 (save|delete|jlist)|certbot/.test(line))
         .filter((line) => !/ps -eo|sh -c ps/.test(line));
 }
 
@@ -324,7 +325,19 @@ describe("the app user cannot stall a deploy, flood root or win a certificate", 
         try {
             refused = onHost(
                 "frontend",
-                `/usr/local/libexec/limen/limen-host --deadlines ${toolDeadlinesArg()} acme-certificate --name limen --domains limen.lab.test --email ops@lab.test --server https://pebble.invalid/dir --responder-address 127.0.0.1 --responder-port ${responderPort} --lineage-dir /etc/letsencrypt/live/limen --publish-dir /etc/limen/tls/limen --hook /bin/true`,
+                toolRequestCommand({
+                    command: "acme-certificate",
+                    deadlines: toolDeadlines,
+                    name: "limen",
+                    domains: ["limen.lab.test"],
+                    email: "ops@lab.test",
+                    server: "https://pebble.invalid/dir",
+                    responderAddress: "127.0.0.1",
+                    responderPort,
+                    lineageDir: "/etc/letsencrypt/live/limen",
+                    publishDir: "/etc/limen/tls/limen",
+                    hook: "/bin/true",
+                }),
             );
         } finally {
             inNamespace(frontendNs, "sysctl", "-q", "-w", `net.ipv4.ip_unprivileged_port_start=${old}`);

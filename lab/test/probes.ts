@@ -5,6 +5,8 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
 import type { EngineEvent, Stack } from "@pulumi/pulumi/automation";
+import { hostToolPath } from "../../core/host-paths";
+import { shellWord } from "../../core/shell";
 import { LabHosts, repoRoot } from "../stack";
 
 export interface Result {
@@ -51,6 +53,16 @@ export function tcpOpensWithin(namespace: string, address: string, port: number,
 /** Runs a shell script inside a lab machine as root. */
 export function onHost(host: "frontend" | "backend" | "outsider", script: string): Result {
     return run(path.join(repoRoot, "lab", "hosts", "exec.sh"), [host, "sh", "-c", script]);
+}
+
+/**
+ * A script that hands the installed host tool one request, as the stack does (a JSON object on its
+ * stdin, the text output): `content`, when given, goes in as the request's base64 `contentBase64`.
+ */
+export function toolRequestCommand(request: Record<string, unknown> & { content?: string }): string {
+    const { content, ...fields } = request;
+    const body = { ...fields, output: "text", ...(content === undefined ? {} : { contentBase64: Buffer.from(content).toString("base64") }) };
+    return `printf '%s\\n' ${shellWord(JSON.stringify(body))} | ${hostToolPath}`;
 }
 
 /** Like onHost, but throws with the script's stderr when it fails. */
