@@ -33,7 +33,8 @@ export function actsOnHost(r: ResourceView): boolean {
 
 /**
  * A file the file provider installs (HostFile, or HostTool for the tool itself): its `path`, `mode`
- * and `content` are exactly what ends up on the host.
+ * and `content` are exactly what ends up on the host (the tool has no `content`: the binary whose sha256
+ * is its `contentSha256`).
  */
 export function isInstalledFile(r: ResourceView): boolean {
     return r.type === hostResourceTypes.file || r.type === hostResourceTypes.hostTool;
