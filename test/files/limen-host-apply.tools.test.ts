@@ -1,12 +1,11 @@
-/** files/limen-host.sh run for real: acme-certificate, pm2-apply and confirm-firewall. */
+/** The host tool (tools/limen-host) run for real: acme-certificate, pm2-apply and confirm-firewall. */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { selfSignedPair } from "../support/certificates";
 import { rootPath } from "../support/root-path";
-import { pm2FileSets } from "../../hostio/host-tool";
-import { deadlineArgs, fakePm2Layout, scratchDir, tool } from "../support/host-tool";
+import { deadlineArgs, fakePm2Layout, pm2FileSets, scratchDir, tool } from "../support/host-tool";
 
 
 describe("limen-host acme-certificate runs certbot only when the lineage is not as planned", () => {

@@ -6,12 +6,13 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { containerHolderProbeCommand } from "../../hostio/observe-container-name";
 import { tool } from "../support/host-tool";
 import { rootPath } from "../support/root-path";
+import { localStep } from "../support/tool-script";
 
 /**
- * The claim on Envoy's container name (files/limen-host.sh container-holder / container-claim), run
- * for real under bash against a stand-in `docker` that answers from a directory of containers and
- * images and records what it is asked to remove; and the provider's judgement of the answer. With
- * LIMEN_HOST_TOOL_IMPL=go, `tool` is the Go port behind its command-line adapter (test/support/host-tool.ts).
+ * The claim on Envoy's container name (the host tool's container-holder / container-claim, tools/limen-host
+ * containers.go), run for real through the tests' command line for it (test/support/host-tool.ts) against
+ * a stand-in `docker` that answers from a directory of containers and images and records what it is
+ * asked to remove; and the provider's read of the name's holder, the same request as its step.
  */
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const labImage = `registry.lab.test:5000/limen-lab/envoy@${digest("a")}`;
@@ -120,11 +121,10 @@ describe("limen-host container-holder and container-claim", () => {
     });
 });
 
-describe("the read of the name's holder needs no host tool", () => {
+describe("the read of the name's holder is the tool's container-holder", () => {
     /** The provider's read (hostio/observe-container-name.ts), as root, with the stand-in docker first on PATH. */
     function probe(image: string) {
-        const command = containerHolderProbeCommand("limen-envoy", image).replace(/^sudo -n /, "");
-        const result = spawnSync("sh", ["-c", command], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${rootPath}` } });
+        const result = spawnSync("sh", ["-c", localStep(containerHolderProbeCommand("limen-envoy", image))], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${rootPath}` } });
         return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr };
     }
 
@@ -145,7 +145,8 @@ describe("the read of the name's holder needs no host tool", () => {
         writeFileSync(path.join(state, "down"), "");
         const read = probe(labImage);
         expect(read.status).toBe(1);
-        expect(read.stderr.trim().split("\n")).toEqual(["Cannot connect to the Docker daemon", "limen-probe: docker did not answer: cannot tell what holds container name limen-envoy"]);
+        // docker's own words, then the tool's (the read is its container-holder, so it speaks as limen-host).
+        expect(read.stderr.trim().split("\n")).toEqual(["Cannot connect to the Docker daemon", "limen-host: docker did not answer: cannot tell what holds container name limen-envoy"]);
     });
 });
 

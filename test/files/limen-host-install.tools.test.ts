@@ -1,4 +1,4 @@
-/** files/limen-host.sh run for real: install-file, its refusals of missing arguments, and publishing certificate pairs. */
+/** The host tool (tools/limen-host) run for real: install-file, its refusals of missing arguments, and publishing certificate pairs. */
 import { readFileSync, statSync, writeFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";

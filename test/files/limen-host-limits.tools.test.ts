@@ -1,5 +1,5 @@
 /**
- * The app user cannot stall root or flood it (files/limen-host.sh run for real as root): every file
+ * The app user cannot stall root or flood it (the host tool, tools/limen-host, run for real as root): every file
  * root reads has a size limit judged before a byte is read, every wait on the app user's pm2 or apps
  * has a deadline, and root runs no command that resolves into a directory the app user can change.
  */
@@ -9,13 +9,13 @@ import { createServer, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { limenFileCommand, parseFileReadings } from "../../hostio/file-readings";
+import { parseFileReadings } from "../../hostio/file-readings";
 import { fileProbeCommand, parseFileProbe } from "../../hostio/observe-file";
 import { sha256 } from "../../core/sha256";
 import { appGroup, appIds, appUser, asApp, hostToolAsRoot, makeScratch, newAppDir } from "../support/app-user";
-import { pm2FileSets } from "../../hostio/host-tool";
-import { deadlineArgs, fakePm2Layout, hostTool, scratchDir, tool } from "../support/host-tool";
+import { deadlineArgs, fakePm2Layout, hostTool, pm2FileSets, scratchDir, tool } from "../support/host-tool";
 import { nodeForRoot, rootPath } from "../support/root-path";
+import { localStep } from "../support/tool-script";
 
 let root = "";
 beforeAll(() => ({ root } = makeScratch()));
@@ -24,9 +24,9 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const limit = 1048576;
 const eightTebibytes = 8 * 1024 ** 4;
 
-/** limen-file as root (the probes' `sudo -n` left out: the tests run as root). */
+/** The host tool's file access as root (the probes' `sudo -n` left out: the tests run as root). */
 function limenFile(command: "read" | "cat", target: string) {
-    return spawnSync("sh", ["-c", limenFileCommand(command, target)], { encoding: "utf8", timeout: 20_000 });
+    return spawnSync("bash", [tool, "--limen-file", command, target], { encoding: "utf8", timeout: 20_000 });
 }
 
 /** An .env.production the app user made sparse: `bytes` long, costing no disk. */
@@ -39,7 +39,7 @@ function sparseEnv(bytes: number): string {
 describe("a file larger than 1 MiB is refused before root reads a byte of it", () => {
     it("the read probe reports an 8 TiB sparse file as too large, naming its size and the limit", () => {
         const target = sparseEnv(eightTebibytes);
-        const run = spawnSync("sh", ["-c", fileProbeCommand(target).replace(/^sudo -n /, "")], { encoding: "utf8", timeout: 20_000 });
+        const run = spawnSync("sh", ["-c", localStep(fileProbeCommand(target))], { encoding: "utf8", timeout: 20_000 });
         expect(run.error).toBeUndefined();
         expect(parseFileProbe(target, run.stdout, sha256("A=1\n"))).toEqual({
             path: target,
@@ -59,7 +59,7 @@ describe("a file larger than 1 MiB is refused before root reads a byte of it", (
         expect(parseFileReadings(limenFile("read", target).stdout).map((reading) => reading.kind)).toEqual([kind]);
     });
 
-    it("the copy the health gate keeps (limen-file cat) refuses it, naming the path, its size and the limit", () => {
+    it("the copy the health gate keeps (the tool's cat) refuses it, naming the path, its size and the limit", () => {
         const target = sparseEnv(eightTebibytes);
         const run = limenFile("cat", target);
         expect([run.status, run.stdout, run.stderr.trim()]).toEqual([1, "", `limen-host: ${target}: not read: ${eightTebibytes} bytes, above the limit of ${limit} bytes for a file root reads`]);
@@ -238,9 +238,9 @@ describe("root runs no command that resolves into a directory another user can c
         return { pathDir, appNode };
     }
 
-    it("limen-file's `command` refuses a link into the app user's home, naming where it leads and who can change it", () => {
+    it("the tool's `command` refuses a link into the app user's home, naming where it leads and who can change it", () => {
         const { pathDir, appNode } = nodeIntoAppHome();
-        const run = spawnSync("sh", ["-c", limenFileCommand("command", "node")], { encoding: "utf8", env: { ...process.env, PATH: `${pathDir}:${rootPath}` } });
+        const run = spawnSync("bash", [tool, "--limen-file", "command", "node"], { encoding: "utf8", env: { ...process.env, PATH: `${pathDir}:${rootPath}` } });
         expect(run.status).toBe(1);
         expect(run.stderr.trim()).toBe(`limen-host: ${pathDir}/node (really ${appNode}): ${path.dirname(appNode)} can be changed by user ${appUser}: root does not run it`);
     });

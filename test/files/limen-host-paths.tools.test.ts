@@ -2,15 +2,18 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { limenFileProgram } from "../../hostio/file-readings";
 import { appGroup, appIds as ids, appUser, asApp, expectUntouched, hostToolAsRoot, installEnv, makeScratch, newAppDir } from "../support/app-user";
 import { tool } from "../support/host-tool";
 import { nodeForRoot, rootPath } from "../support/root-path";
 
 /**
- * Root writes through no path another user can change: files/limen-host.sh runs for real as root on
- * this machine, against a directory of the app user's (test/support/app-user.ts), the attacker who
- * owns the app. Root's reads of the same directories: limen-host-reads.tools.test.ts.
+ * Root writes through no path another user can change: the host tool (tools/limen-host) runs for real
+ * as root on this machine, against a directory of the app user's (test/support/app-user.ts), the
+ * attacker who owns the app. Root's reads of the same directories: limen-host-reads.tools.test.ts. The
+ * orderings a watcher hits only rarely (a link landing right around the rename, another step creating
+ * the same directory in the same instant) are made certain by the tool's own tests, with hooks on its
+ * system calls (tools/limen-host/fsafe/fsafe_test.go: TestReplaceRaceAroundTheRename,
+ * TestEnterCreatesOnlyWhereNobodyElseCouldHaveChangedTheWay).
  */
 let root = "";
 let canary = "";
@@ -105,60 +108,6 @@ describe("a file of the app user, in the app user's directory, is written by tha
             watcher.kill();
             spawnSync("pkill", ["-u", appUser, "-f", "fs.watch"]);
         }
-    });
-
-    it("the watcher's link landing right after a failed rename: named as the removed new file, and the link left alone", () => {
-        // The one ordering the watcher above hits rarely (once in a CI run), made certain: perl's rename
-        // is wrapped so that the new file is removed just before it and a link to the canary appears at
-        // its name just after, as the app user would do.
-        const dir = appDir();
-        const target = path.join(dir, ".env.production");
-        const raceAroundRename = `BEGIN {
-            *CORE::GLOBAL::rename = sub {
-                my ($from, $to) = @_;
-                unlink $from;
-                my $renamed = CORE::rename($from, $to);
-                my $errno = $! + 0;
-                symlink(${JSON.stringify(canary)}, $from);
-                $! = $errno;
-                return $renamed;
-            };
-        }`;
-        const run = spawnSync("sudo", ["-n", "-u", appUser, "--", "/usr/bin/perl", "-e", raceAroundRename, "-e", limenFileProgram, "--", "replace", target, "0600", `${appUser}:${appGroup}`], {
-            input: "A=1\n",
-            encoding: "utf8",
-            timeout: 10_000,
-        });
-        expect(run.status).toBe(1);
-        const left = readdirSync(dir);
-        expect(left).toHaveLength(1);
-        expect(run.stderr.trim()).toBe(
-            `limen-host: ${target}: the new file ${dir}/${left[0]} was removed before it could be renamed into place: something is changing ${dir} during the install`,
-        );
-        // What the app user put at the temporary name is its own: root's tool neither removed nor followed it.
-        expect(lstatSync(path.join(dir, left[0]!)).isSymbolicLink()).toBe(true);
-        expectCanaryUntouched();
-    });
-});
-
-describe("two steps of one deploy creating the same directory", () => {
-    it("the one that finds it made in the same instant goes on, judging what it finds", () => {
-        // The race two certificates' placeholders ran into under one new parent directory, made certain:
-        // perl's mkdir is wrapped so that another root process creates the directory just before it.
-        const parent = path.join(mkdtempSync(path.join(root, "mkdir-")), "tls");
-        const raceAroundMkdir = `BEGIN {
-            *CORE::GLOBAL::mkdir = sub {
-                my ($dir, $mode) = @_;
-                CORE::mkdir($dir, $mode);
-                return CORE::mkdir($dir, $mode);
-            };
-        }`;
-        const run = spawnSync("/usr/bin/perl", ["-e", raceAroundMkdir, "-e", limenFileProgram, "--", "dir", "--create", "0755", path.join(parent, "limen")], {
-            encoding: "utf8",
-            timeout: 10_000,
-        });
-        expect([run.status, run.stderr]).toEqual([0, ""]);
-        expect(lstatSync(path.join(parent, "limen")).isDirectory()).toBe(true);
     });
 });
 

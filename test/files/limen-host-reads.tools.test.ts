@@ -2,16 +2,17 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { limenFileCommand } from "../../hostio/file-readings";
 import { fileProbeCommand, parseFileProbe } from "../../hostio/observe-file";
 import { pm2ProbeCommand } from "../../hostio/observe-pm2";
 import { sha256 } from "../../core/sha256";
 import { appGroup, appUser, asApp, canaryContent, hostToolAsRoot, makeScratch, newAppDir } from "../support/app-user";
+import { tool } from "../support/host-tool";
+import { localStep } from "../support/tool-script";
 
 /**
  * Root reads through no path another user can change, and waits on nothing the app user placed: the
- * read probes and limen-file run for real as root on this machine, against a directory of the app
- * user's (test/support/app-user.ts).
+ * read probes and the host tool's file access (tools/limen-host: read, cat) run for real as root on this
+ * machine, against a directory of the app user's (test/support/app-user.ts).
  */
 let root = "";
 let canary = "";
@@ -22,7 +23,7 @@ const hostTool = hostToolAsRoot;
 
 describe("root's reads follow no link the app user placed and wait on nothing", () => {
     const probe = (target: string) => {
-        const run = spawnSync("sh", ["-c", fileProbeCommand(target).replace(/^sudo -n /, "")], { encoding: "utf8", timeout: 10_000 });
+        const run = spawnSync("sh", ["-c", localStep(fileProbeCommand(target))], { encoding: "utf8", timeout: 10_000 });
         expect(run.error).toBeUndefined();
         return parseFileProbe(target, run.stdout, sha256("A=1\n"));
     };
@@ -57,18 +58,18 @@ describe("root's reads follow no link the app user placed and wait on nothing", 
     it.each([
         ["a symbolic link to a root file", (at: string) => asApp("ln", "-s", canary, at), "symlink"],
         ["a FIFO", (at: string) => asApp("mkfifo", at), "fifo"],
-    ])("the copy the health gate keeps (limen-file cat) refuses %s, neither read nor waited on", (_what, plant, kind) => {
+    ])("the copy the health gate keeps (the tool's cat) refuses %s, neither read nor waited on", (_what, plant, kind) => {
         const target = path.join(appDir(), ".env.production");
         plant(target);
-        const run = spawnSync("sh", ["-c", limenFileCommand("cat", target).replace(/^sudo -n /, "")], { encoding: "utf8", timeout: 10_000 });
+        const run = spawnSync("bash", [tool, "--limen-file", "cat", target], { encoding: "utf8", timeout: 10_000 });
         expect(run.error).toBeUndefined();
         expect([run.status, run.stdout, run.stderr.trim()]).toEqual([1, "", `limen-host: ${target}: not read: it is ${kind}`]);
     });
 
-    it("the copy the health gate keeps (limen-file cat) is the app user's regular file, byte for byte", () => {
+    it("the copy the health gate keeps (the tool's cat) is the app user's regular file, byte for byte", () => {
         const target = path.join(appDir(), ".env.production");
         asApp("sh", "-c", 'umask 077; printf "A=1\\nB=2" > "$1"', "-", target);
-        const run = spawnSync("sh", ["-c", limenFileCommand("cat", target).replace(/^sudo -n /, "")], { encoding: "utf8", timeout: 10_000 });
+        const run = spawnSync("bash", [tool, "--limen-file", "cat", target], { encoding: "utf8", timeout: 10_000 });
         expect([run.status, run.stdout]).toEqual([0, "A=1\nB=2"]);
     });
 
@@ -79,7 +80,7 @@ describe("root's reads follow no link the app user placed and wait on nothing", 
         const marked = hostTool(["pm2-mark-loaded", "--user", appUser, "--marker-dir", markerDir, "--loaded", `${canary},${target}`], "");
         expect(marked).toMatchObject({ status: 0, timedOut: false });
         expect(readFileSync(path.join(markerDir, `loaded-${appUser}.sha256`), "utf8")).toBe(`${sha256(canaryContent)}  ${canary}\n`);
-        const run = spawnSync("sh", ["-c", pm2ProbeCommand(appUser, [target], markerDir, undefined).replace(/^sudo -n /, "")], { encoding: "utf8", timeout: 10_000 });
+        const run = spawnSync("sh", ["-c", localStep(pm2ProbeCommand(appUser, [target], markerDir, undefined))], { encoding: "utf8", timeout: 10_000 });
         expect(run.error).toBeUndefined();
         expect(run.stdout).toContain(`fifo\t-\t-\t-\t-\t${target}\t`);
     });

@@ -50,7 +50,17 @@ function judged(call: ToolCall): { status: number | null; stdout: string; stderr
 
 const calls: [string, ToolCall][] = [
     ["install-file", installFileCall(toolPath, { path: "/etc/limen/tls/privkey.pem", mode: "0600", owner: "root:root", check: "none", checkArgs: [], content: secret })],
-    ["install-file", installFileCall(toolPath, { path: "/etc/limen/envoy/envoy.yaml", mode: "0644", owner: "root:root", check: "envoy", checkArgs: ["--envoy-image", envoy.image, "--mount", "/etc/limen/tls"], content: "static_resources: {}\n" })],
+    [
+        "install-file",
+        installFileCall(toolPath, {
+            path: "/etc/limen/envoy/envoy.yaml",
+            mode: "0644",
+            owner: "root:root",
+            check: "envoy",
+            checkArgs: ["--envoy-image", envoy.image, "--mount", "/etc/limen/tls"],
+            content: "static_resources: {}\n",
+        }),
+    ],
     ["remove-file", removeFileCall(toolPath, "/etc/limen/pm2/ecosystem.config.js")],
     ["apply-firewall", applyFirewallCall(toolPath, frontend.firewall.locations, frontend.firewall.ruleset, 60)],
     ["confirm-firewall", confirmFirewallCall(toolPath, frontend.firewall.locations, "a".repeat(64))],
@@ -60,7 +70,14 @@ const calls: [string, ToolCall][] = [
         "pm2-apply",
         pm2ApplyCall(
             toolPath,
-            { user: pm2.user, ecosystemPath: "/etc/limen/pm2/ecosystem.config.js", apps: pm2.apps.map((app) => app.name), markerDir: "/var/lib/limen/pm2", loaded: pm2.loadedPaths, gate: pm2.gate },
+            {
+                user: pm2.user,
+                ecosystemPath: "/etc/limen/pm2/ecosystem.config.js",
+                apps: pm2.apps.map((app) => app.name),
+                markerDir: "/var/lib/limen/pm2",
+                loaded: pm2.loadedPaths,
+                gate: pm2.gate,
+            },
             [releaseFile("/etc/limen/pm2/ecosystem.config.js", "module.exports = {apps: []};\n"), releaseFile("/srv/limen-frontend/.env.production", secret)],
             [releaseFile("/srv/limen-frontend/.env.production", "A=0\n")],
         ),
@@ -129,9 +146,18 @@ describe("every request the providers build is one the host tool takes", () => {
     });
 
     it("the check's arguments of a file installed by 1.x state (--envoy-image, --mount) become its fields; another is refused by name", () => {
-        const call = installFileCall(toolPath, { path: "/x", mode: "0644", owner: "root:root", check: "envoy", checkArgs: ["--envoy-image", envoy.image, "--mount", "/a", "--mount", "/b"], content: "" });
+        const call = installFileCall(toolPath, {
+            path: "/x",
+            mode: "0644",
+            owner: "root:root",
+            check: "envoy",
+            checkArgs: ["--envoy-image", envoy.image, "--mount", "/a", "--mount", "/b"],
+            content: "",
+        });
         expect(JSON.parse(call.request)).toMatchObject({ envoyImage: envoy.image, mounts: ["/a", "/b"] });
-        expect(() => installFileCall(toolPath, { path: "/x", mode: "0644", owner: "root:root", check: "none", checkArgs: ["--image", "x"], content: "" })).toThrow(/unknown check argument --image/);
+        expect(() => installFileCall(toolPath, { path: "/x", mode: "0644", owner: "root:root", check: "none", checkArgs: ["--image", "x"], content: "" })).toThrow(
+            /unknown check argument --image/,
+        );
     });
 
     it("a request the tool does not take is refused by name, so this check can fail", () => {

@@ -1,8 +1,8 @@
 /**
- * The app user as an attacker, for the tests that run files/limen-host.sh and the read probes for real
- * as root on this machine. `nobody` stands in for the app user (every Debian system has it). It owns
- * the app's directory: it can put a link, a FIFO or a second name of a root file anywhere in it, at
- * any moment. The canary is a root file outside that directory that no deploy may touch.
+ * The app user as an attacker, for the tests that run the host tool (tools/limen-host) and the read
+ * probes for real as root on this machine. `nobody` stands in for the app user (every Debian system
+ * has it). It owns the app's directory: it can put a link, a FIFO or a second name of a root file
+ * anywhere in it, at any moment. The canary is a root file outside that directory that no deploy may touch.
  */
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, lstatSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseConfig } from "../../config";
 import { toolDeadlines } from "../../hostio/deadlines";
+import type { ReleaseFile } from "../../hostio/host-tool";
 import { prodRawConfig } from "./fixtures";
 import { rootPath } from "./root-path";
 
@@ -61,6 +62,17 @@ export function fakePm2Layout(root: string, cli = "#!/bin/sh\necho the CLI is no
 
 export function scratchDir(): string {
     return mkdtempSync(path.join(tmpdir(), "limen-host-"));
+}
+
+/**
+ * pm2-apply's stdin on the command line (test/support/host-tool-cli/pm2.sh): a line per file,
+ * `new|previous PATH MODE OWNER CHECK BASE64`, which the command line turns into the request's `files`
+ * (hostio/host-tool.ts, pm2ApplyCall). `previous` is the version the stack last deployed, put back when
+ * the new one fails; absent for a first deploy (the tool then takes the files the host has).
+ */
+export function pm2FileSets(planned: ReleaseFile[], previous: ReleaseFile[] | undefined): string {
+    const line = (set: string, file: ReleaseFile) => [set, file.path, file.mode, file.owner, file.check, Buffer.from(file.content, "utf8").toString("base64")].join(" ");
+    return [...planned.map((file) => line("new", file)), ...(previous ?? []).map((file) => line("previous", file)), ""].join("\n");
 }
 
 /** pm2-apply's required arguments, for the cases that add to them. */

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # host-tool-cli.sh's translation of apply-firewall, confirm-firewall, revert-firewall, remove-firewall
-# (sourced by it; $sub is the subcommand). The bash tool's firewall_opts takes every firewall option for
-# each of the four and ignores those a subcommand does not use; so does this. `--table "FAMILY NAME"`
-# becomes {"family", "name"}, split at its first space; the Go tool judges both.
+# (sourced by it; $sub is the subcommand). The retired bash tool's firewall_opts took every firewall
+# option for each of the four and ignored those a subcommand did not use; so does this.
+# `--table "FAMILY NAME"` becomes {"family", "name"}, split at its first space; the Go tool judges both.
 # shellcheck disable=SC2154 # $sub, $deadlines, opt: host-tool-cli.sh's
 adapt_firewall() {
     opts "$sub" "table boot-ruleset state-dir marker unit unit-path revert-unit confirm-within sha256" "$@"

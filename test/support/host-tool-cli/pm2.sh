@@ -19,7 +19,7 @@ pm2_list() {
 }
 
 # pm2_files: pm2-apply's stdin, a line per file (`new|previous PATH MODE OWNER CHECK BASE64`,
-# hostio/host-tool.ts's pm2FileSets), as the request's files; the Go tool judges each field.
+# test/support/host-tool.ts's pm2FileSets), as the request's files; the Go tool judges each field.
 pm2_files() {
     local set path mode owner check content out=""
     while read -r set path mode owner check content; do
