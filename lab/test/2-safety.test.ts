@@ -10,6 +10,9 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { beforeAll, describe, expect, it } from "vitest";
+import { hostToolPath } from "../../core/host-paths";
+import { shellWord } from "../../core/shell";
+import { FileInstall, installFileCall } from "../../hostio/host-tool";
 import { invalidConfigs } from "../../test/support/invalid-configs";
 import { configureLabStack, engineEnv, LabHosts, labConfig, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot, writeLabConfig } from "../stack";
 import { background, inNamespace, labResourceCount, moveAgentFixture, onHost, onHostOk, pm2Status, tcpOpen, tcpOpensWithin } from "./probes";
@@ -136,13 +139,16 @@ describe("firewall changes cannot lock anyone out", () => {
     }, 120_000);
 });
 
+/** The stack's install-file request (hostio/host-tool.ts) for `file`, on the installed tool's stdin. */
+const installRequest = (file: FileInstall) => `printf '%s\\n' ${shellWord(installFileCall(hostToolPath, file).request)} | ${hostToolPath}`;
+
 describe("nothing half-changed", () => {
     it("a file that fails validation leaves the installed file and the running service untouched", () => {
         const ecosystem = "/etc/limen/pm2/ecosystem.config.js";
         const before = onHostOk("frontend", `sha256sum ${ecosystem}`);
         const broken = onHost(
             "frontend",
-            `echo 'module.exports = {{' | /usr/local/libexec/limen/limen-host install-file --path ${ecosystem} --mode 0644 --owner root:root --check ecosystem`,
+            installRequest({ path: ecosystem, mode: "0644", owner: "root:root", check: "ecosystem", checkArgs: [], content: "module.exports = {{\n" }),
         );
         expect(broken.status).not.toBe(0);
         expect(broken.stderr).toMatch(/the new ecosystem file is not `module.exports = <JSON with an apps array>;`; the installed one is unchanged/);
@@ -150,7 +156,14 @@ describe("nothing half-changed", () => {
         const rulesetBefore = onHostOk("backend", "nft list table inet limen_firewall | sha256sum");
         const badRules = onHost(
             "backend",
-            "echo 'table inet limen_firewall { chain input { tcp dport @nope accept; } }' | /usr/local/libexec/limen/limen-host install-file --path /etc/limen/firewall/limen.nft --mode 0600 --owner root:root --check nft",
+            installRequest({
+                path: "/etc/limen/firewall/limen.nft",
+                mode: "0600",
+                owner: "root:root",
+                check: "nft",
+                checkArgs: [],
+                content: "table inet limen_firewall { chain input { tcp dport @nope accept; } }\n",
+            }),
         );
         expect(badRules.stderr).toMatch(/nft rejected the new ruleset; the installed one is unchanged/);
         expect(badRules.status).not.toBe(0);

@@ -12,7 +12,8 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { toolDeadlinesArg } from "../../hostio/deadlines";
+import { shellWord } from "../../core/shell";
+import { acmeCertificateCall } from "../../hostio/host-tool";
 import { configureLabStack, engineEnv, LabHosts, openLabStack, pulumiBinary, readLabHosts, recordFigure, repoRoot } from "../stack";
 import { inNamespace, onHost, onHostOk } from "./probes";
 
@@ -177,14 +178,15 @@ describe("a hostile app user during deploys, a refresh and verify", () => {
 });
 
 /**
- * Root processes the stack starts on the frontend (a step under its deadline, the host tool, limen-file,
- * a hash, a pm2 or certbot call): any still running once a run has ended was left behind.
+ * Root processes the stack starts on the frontend (a step under its deadline, the host tool, installed or
+ * sent for the step and run as /proc/self/fd/3 or from /run/limen-tool.*, a hash, a pm2 or certbot call):
+ * any still running once a run has ended was left behind.
  */
 function rootLeftovers(): string[] {
     return onHostOk("frontend", "ps -eo user=,args=")
         .split("\n")
         .filter((line) => line.startsWith("root "))
-        .filter((line) => /limen-deadline|libexec\/limen\/limen-host|perl -e|sha256sum|pm2 (save|delete|jlist)|certbot/.test(line))
+        .filter((line) => /limen-deadline|libexec\/limen\/limen-host|\/run\/limen-tool\.|\/proc\/self\/fd\/3|perl -e|sha256sum|pm2 (save|delete|jlist)|certbot/.test(line))
         .filter((line) => !/ps -eo|sh -c ps/.test(line));
 }
 
@@ -320,12 +322,21 @@ describe("the app user cannot stall a deploy, flood root or win a certificate", 
         const frontendNs = hosts.hosts.frontend.namespace;
         const old = inNamespace(frontendNs, "sysctl", "-n", "net.ipv4.ip_unprivileged_port_start").stdout.trim();
         expect(inNamespace(frontendNs, "sysctl", "-q", "-w", "net.ipv4.ip_unprivileged_port_start=0").status).toBe(0);
+        // The stack's own request (hostio/host-tool.ts), on the installed tool's stdin.
+        const acmeRequest = acmeCertificateCall("/usr/local/libexec/limen/limen-host", {
+            name: "limen",
+            domains: ["limen.lab.test"],
+            email: "ops@lab.test",
+            server: "https://pebble.invalid/dir",
+            responderAddress: "127.0.0.1",
+            responderPort,
+            lineageDir: "/etc/letsencrypt/live/limen",
+            publishDir: "/etc/limen/tls/limen",
+            hook: "/bin/true",
+        }).request;
         let refused;
         try {
-            refused = onHost(
-                "frontend",
-                `/usr/local/libexec/limen/limen-host --deadlines ${toolDeadlinesArg()} acme-certificate --name limen --domains limen.lab.test --email ops@lab.test --server https://pebble.invalid/dir --responder-address 127.0.0.1 --responder-port ${responderPort} --lineage-dir /etc/letsencrypt/live/limen --publish-dir /etc/limen/tls/limen --hook /bin/true`,
-            );
+            refused = onHost("frontend", `printf '%s\\n' ${shellWord(acmeRequest)} | /usr/local/libexec/limen/limen-host`);
         } finally {
             inNamespace(frontendNs, "sysctl", "-q", "-w", `net.ipv4.ip_unprivileged_port_start=${old}`);
         }
