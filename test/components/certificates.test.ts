@@ -35,9 +35,15 @@ describe("certificates from ACME: per site or one for all", () => {
         ).not.toMatch(/402/);
         const hook = plan.frontend.files.find((file) => file.name === "acme-renewal-hook")!;
         expect(hook.content).toContain(
-            "    /etc/letsencrypt/live/limen)\n        exec /usr/local/libexec/limen/limen-host tls-publish --lineage-dir /etc/letsencrypt/live/limen --publish-dir /etc/limen/tls/limen --domains limen.darc.kr ;;",
+            [
+                "    /etc/letsencrypt/live/limen)",
+                "        exec /usr/local/libexec/limen/limen-host <<'LIMEN_REQUEST'",
+                '{"command":"tls-publish","output":"text","lineageDir":"/etc/letsencrypt/live/limen","publishDir":"/etc/limen/tls/limen","domains":["limen.darc.kr"]}',
+                "LIMEN_REQUEST",
+                "        ;;",
+            ].join("\n"),
         );
-        expect(hook.content).toContain("--publish-dir /etc/limen/tls/darc --domains darc.kr,www.darc.kr ;;");
+        expect(hook.content).toContain('"publishDir":"/etc/limen/tls/darc","domains":["darc.kr","www.darc.kr"]}\nLIMEN_REQUEST\n        ;;');
         expect(hook.content).toContain("    *) exit 0 ;;");
     });
 });

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../config";
 import type { LimenStack } from "../../components/stack";
 import { hostToolPath } from "../../core/host-paths";
+import { hostToolSha256 } from "../../core/host-tool-release";
 import { planStack } from "../../plan/hosts";
 import { sha256 } from "../../core/sha256";
 import { otherRawConfig, prodRawConfig, withOverride } from "../support/fixtures";
@@ -13,10 +14,11 @@ import { isHostResource, registrationsFor, byName, planned, changedBetween, useM
 useMockedStack();
 
 describe("what each resource asks of its host", () => {
-    it("the host tool: the script from files/, 0755 root-owned at its fixed path", async () => {
+    it("the host tool: the planned binary by its sha256 (its bytes are no input), 0755 root-owned at its fixed path", async () => {
         const tool = byName(await registrationsFor(prodRawConfig())).get("backend-host-tool")!;
         expect(tool.wire).toMatchObject({ path: hostToolPath, mode: "0755", owner: "root:root", kind: "host-tool", state: "present" });
-        expect(tool.wire.content).toMatch(/^#!\/bin\/bash\n# limen-host/);
+        expect(tool.wire).toMatchObject({ contentSha256: hostToolSha256, plannedSha256: hostToolSha256 });
+        expect(tool.wire).not.toHaveProperty("content");
     });
 
     it(".env.production: 0600, owned by the app user, in the Next.js app's directory, the seed's four keys", async () => {

@@ -1,9 +1,24 @@
 /** The drift judges (ops/drift.ts) on recorded probe outputs: files, the host tool and pm2. */
 import { describe, expect, it } from "vitest";
+import { hostToolSha256 } from "../../core/host-tool-release";
 import { sha256 } from "../../core/sha256";
 import { describeDifferences, hostToolFile, judgeFile, judgeHostTool, judgePm2, repairAdvice } from "../../ops/drift";
 import { formatJson, formatTable } from "../../ops/report";
-import { ok, advice, otherPlan, envFile, ecosystemFile, fileProbeOutput, otherProbeOutput, pm2, loadedAt, ss, allOnline, pm2ProbeOutput } from "../support/probe-outputs";
+import {
+    ok,
+    advice,
+    otherPlan,
+    envFile,
+    ecosystemFile,
+    fileProbeOutput,
+    otherProbeOutput,
+    toolStatusOutput,
+    pm2,
+    loadedAt,
+    ss,
+    allOnline,
+    pm2ProbeOutput,
+} from "../support/probe-outputs";
 
 describe("drift: files and the host tool", () => {
     it("differing facts read `fact: <host> on the host, <plan> planned`; records one line per entry", () => {
@@ -92,15 +107,16 @@ describe("drift: files and the host tool", () => {
         expect(judgeFile("frontend", envFile, unreachable).detail).toBe("ssh ops@192.0.2.10:2222: no answer");
     });
 
-    it("the host tool is a root-owned 0755 file with the plan's content", () => {
+    it("the host tool is a root-owned 0755 file with the plan's sha256", () => {
         const tool = otherPlan.backend.hostTool;
+        expect(tool).toEqual({ path: "/usr/local/libexec/limen/limen-host", sha256: hostToolSha256 });
         expect(hostToolFile).toEqual({ mode: "0755", owner: "root:root" });
-        expect(judgeHostTool("backend", tool, ok(fileProbeOutput(tool.path, "0755", "root:root", tool.content)))).toEqual({
+        expect(judgeHostTool("backend", tool, ok(toolStatusOutput(tool.path, tool.sha256)))).toEqual({
             check: "backend host tool",
             ok: true,
             detail: "/usr/local/libexec/limen/limen-host 0755 root:root, content as planned",
         });
-        const edited = judgeHostTool("backend", tool, ok(fileProbeOutput(tool.path, "0755", "root:root", `${tool.content}\n# edited by hand\n`)));
+        const edited = judgeHostTool("backend", tool, ok(toolStatusOutput(tool.path, sha256("a tool edited by hand\n"))));
         expect(edited).toMatchObject({
             check: "backend host tool",
             ok: false,

@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { installedToolCommand } from "../../hostio/host-tool-run";
 import { fileProbeCommand } from "../../hostio/observe-file";
 import { pm2Command, pm2ListCommand, pm2ProbeCommand } from "../../hostio/observe-pm2";
 import { FilePlan } from "../../plan/files";
@@ -14,6 +15,7 @@ import { firewallProbe, judgeFile, judgeFirewall } from "../../ops/drift";
 import { pm2MarkerDir } from "../../core/host-paths";
 import { ok, advice, otherPlan, ecosystemFile } from "../support/probe-outputs";
 import { scratchDir, sudoShim, scratchFirewall, probeFirewall, deletePublicPorts } from "../support/stand-in-hosts";
+import { localStep, stepText } from "../support/tool-script";
 
 describe("drift: files and the host tool", () => {
     it("the file probe, run for real on a file here, reads what the judge compares", () => {
@@ -22,7 +24,10 @@ describe("drift: files and the host tool", () => {
         writeFileSync(file.path, file.content, { mode: 0o644 });
         chmodSync(file.path, 0o644);
         const probe = () => {
-            const run = spawnSync("sh", ["-c", fileProbeCommand(file.path)], { encoding: "utf8", env: { ...process.env, PATH: `${sudoShim()}:${process.env.PATH}` } });
+            const run = spawnSync("sh", ["-c", `sudo -n ${localStep(fileProbeCommand(file.path))}`], {
+                encoding: "utf8",
+                env: { ...process.env, PATH: `${sudoShim()}:${process.env.PATH}` },
+            });
             return ok(run.stdout, run.status ?? 1, run.stderr);
         };
         // The owner is whoever runs this test; compared as root:root only when that is root.
@@ -116,11 +121,13 @@ describe("drift: the firewall, probed with nft in a throwaway namespace", () => 
     it("the probe only reads: the plan's ruleset is loaded in a namespace of its own, on stdin", () => {
         const probe = firewallProbe(backend);
         expect(probe.stdin).toBe(backend.ruleset);
-        expect(probe.command).toMatch(/^sudo -n sh -c '/);
-        expect(probe.command).toContain("unshare --net sh -c");
+        // Root's step: a host runs it as `sudo -n sh -c …` with the host tool (hostio/host-tool-run.ts).
+        expect(installedToolCommand(probe.command)).toMatch(/^sudo -n sh -c '/);
+        const script = stepText(probe.command);
+        expect(script).toContain("unshare --net sh -c");
         // Every nft -f reads stdin, inside the unshare; nothing adds, deletes or flushes.
-        expect(probe.command.match(/nft -f \S+/g)).toEqual(["nft -f /dev/stdin"]);
-        expect(probe.command).not.toMatch(/nft (add|delete|flush|insert|replace)/);
+        expect(script.match(/nft -f \S+/g)).toEqual(["nft -f /dev/stdin"]);
+        expect(script).not.toMatch(/nft (add|delete|flush|insert|replace)/);
     });
 });
 
@@ -189,6 +196,6 @@ describe("drift: pm2", () => {
         writeFileSync(path.join(home, ".pm2", "pm2.pid"), "999999999");
         const noDaemon = spawnSync("sh", ["-c", innerScript(pm2ListCommand("limen"))], { env, encoding: "utf8" });
         expect(noDaemon.status).toBe(3);
-        expect(pm2ProbeCommand("limen", [], pm2MarkerDir, "limen-pm2-logrotate.timer")).toContain(pm2ListCommand("limen").replace(/'/g, "'\\''"));
+        expect(stepText(pm2ProbeCommand("limen", [], pm2MarkerDir, "limen-pm2-logrotate.timer"))).toContain(pm2ListCommand("limen"));
     });
 });

@@ -14,10 +14,13 @@ export const otherPlan = planStack(other);
 export const ok = (stdout: string, status = 0, stderr = ""): RemoteResult => ({ status, stdout, stderr });
 export const advice = "run `pulumi up --refresh` to repair";
 
-/** What `stat -c "%a %U:%G"` and sha256sum print for a file (fileProbeCommand's output). */
-/** limen-file's `read` line for a file at `path` (hostio/limen-file.ts). */
-export const fileProbeOutput = (path: string, mode: string, owner: string, content: string) => `file\t${mode}\t${owner}\t${loadedAt}\t${sha256(content)}\t${path}\t\n`;
-/** limen-file's `read` line for something other than a file at `path`. */
+/** The host tool's `read` line for a file at `path` whose content has this sha256 (hostio/file-readings.ts). */
+export const readingLine = (path: string, mode: string, owner: string, contentSha256: string) => `file\t${mode}\t${owner}\t${loadedAt}\t${contentSha256}\t${path}\t\n`;
+/** The host tool's `read` line for a file at `path` with this content (fileProbeCommand's output). */
+export const fileProbeOutput = (path: string, mode: string, owner: string, content: string) => readingLine(path, mode, owner, sha256(content));
+/** The tool's `tool-status` line for an installed tool with this sha256 (hostToolProbeCommand's output: a reading line). */
+export const toolStatusOutput = (path: string, toolSha256: string, mode = "0755", owner = "root:root") => readingLine(path, mode, owner, toolSha256);
+/** The host tool's `read` line for something other than a file at `path`. */
 export const otherProbeOutput = (path: string, kind: string, note = "") => `${kind}\t-\t-\t-\t-\t${path}\t${note}\n`;
 
 export const envFile = otherPlan.frontend.files.find((file) => file.name === "env-production")!;
@@ -39,7 +42,7 @@ export const allOnline = ["limen-frontend online", "limen-frontend online", "dar
 
 /**
  * pm2ProbeCommand's output: the log rotation's timer, `name status started` lines, the sockets, the boot unit, the record of what
- * the apps loaded, and limen-file's reading of the loaded files (`current`: `sha256  path` lines; without
+ * the apps loaded, and the host tool's reading of the loaded files (`current`: `sha256  path` lines; without
  * it, each loaded path is a file last changed at loadedAt).
  */
 export function pm2ProbeOutput(

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, expect } from "vitest";
 import { LimenConfig } from "../../config";
-import { fileProbeCommand } from "../../hostio/observe-file";
+import type { ToolScript } from "../../hostio/host-tool-run";
+import { fileProbeCommand, hostToolProbeCommand } from "../../hostio/observe-file";
 import { pm2ProbeCommand } from "../../hostio/observe-pm2";
 import { diskCommand, diskPaths } from "../../ops/disks";
 import { FirewallPlan } from "../../plan/firewall";
@@ -22,7 +23,8 @@ import { backendOrigin } from "../../plan/backend-api";
 import { curlCommand, healthUrl, sessionUrl } from "../../ops/runbook";
 import { hostClockCommand, proxyLogCommand } from "../../ops/proxy-log";
 import { pm2MarkerDir } from "../../core/host-paths";
-import { ok, fileProbeOutput, pm2ProbeOutput, postResponse, ss } from "./probe-outputs";
+import { ok, fileProbeOutput, pm2ProbeOutput, postResponse, ss, toolStatusOutput } from "./probe-outputs";
+import { localStep, stepText } from "./tool-script";
 
 /** Scratch directories of the test file that made them, removed when it ends. */
 const scratchDirs: string[] = [];
@@ -65,15 +67,16 @@ interface HostFirewallState {
 }
 
 /**
- * firewallProbe's command as the host runs it, in a fresh network namespace standing in for the host
- * (its table loaded from the plan, then tampered with); nothing touches this machine's own tables.
+ * firewallProbe's step as the host runs it (as root, with the tests' build of the host tool), in a fresh
+ * network namespace standing in for the host (its table loaded from the plan, then tampered with);
+ * nothing touches this machine's own tables.
  */
 export function probeFirewall(plan: FirewallPlan, state: HostFirewallState = {}): RemoteResult {
     const dir = scratchDir("limen-verify-nft-");
     writeFileSync(path.join(dir, "loaded.nft"), plan.ruleset);
     const load = state.unloaded ? "true" : `nft -f ${path.join(dir, "loaded.nft")}`;
     const probe = firewallProbe(plan);
-    const run = spawnSync("unshare", ["--net", "sh", "-c", `${load} && ${state.tamper ?? "true"} && ${probe.command}`], {
+    const run = spawnSync("unshare", ["--net", "sh", "-c", `${load} && ${state.tamper ?? "true"} && ${localStep(probe.command)}`], {
         input: probe.stdin,
         encoding: "utf8",
         env: { ...process.env, PATH: `${sudoShim()}:${process.env.PATH}`, LIMEN_TEST_UNIT_STATE: state.unitState ?? "enabled" },
@@ -112,34 +115,40 @@ function diskOutput(config: LimenConfig, role: HostRole, freePercent: number): s
 /** The firewall probe's output per host and change, run once each: nft in a namespace takes a moment. */
 const firewallOutputs = new Map<string, RemoteResult>();
 
-/** Answers each command verify runs the way converged hosts would (with `changes` applied), or throws. */
+/**
+ * Answers each command verify runs the way converged hosts would (with `changes` applied), or throws.
+ * A step of the host tool is matched, and listed in `asked`, by its text (stepText).
+ */
 export function standInHosts(
     config: LimenConfig,
     plan: StackPlan,
     changes: HostChanges = {},
-): { answer: (role: HostRole, command: string, stdin?: string) => RemoteResult; asked: string[] } {
+): { answer: (role: HostRole, step: string | ToolScript, stdin?: string | Buffer) => RemoteResult; asked: string[] } {
     const asked: string[] = [];
     const firewalls = { frontend: scratchFirewall(plan.frontend.firewall), backend: scratchFirewall(plan.backend.firewall) };
-    const answer = (role: HostRole, command: string, stdin?: string): RemoteResult => {
+    const answer = (role: HostRole, step: string | ToolScript, input?: string | Buffer): RemoteResult => {
+        const command = stepText(step);
+        const stdin = Buffer.isBuffer(input) ? input.toString("utf8") : input;
         asked.push(`${role}: ${command}`);
         const host = plan[role];
         // The stand-in's boot files live elsewhere, so its probe is matched by the plan's own command.
-        if (command === firewallProbe(host.firewall).command) {
+        if (command === stepText(firewallProbe(host.firewall).command)) {
             expect(stdin).toBe(host.firewall.ruleset);
             const tamper = role === "backend" ? changes.backendTamper : undefined;
             const key = `${role}|${tamper ?? ""}`;
             if (!firewallOutputs.has(key)) firewallOutputs.set(key, probeFirewall(firewalls[role], { tamper }));
             return firewallOutputs.get(key)!;
         }
-        if (command === fileProbeCommand(host.hostTool.path)) return ok(fileProbeOutput(host.hostTool.path, hostToolFile.mode, hostToolFile.owner, host.hostTool.content));
+        if (command === stepText(hostToolProbeCommand(host.hostTool.path)))
+            return ok(toolStatusOutput(host.hostTool.path, host.hostTool.sha256, hostToolFile.mode, hostToolFile.owner));
         for (const file of host.files) {
-            if (command !== fileProbeCommand(file.path)) continue;
+            if (command !== stepText(fileProbeCommand(file.path))) continue;
             const content = file.name === "env-production" && changes.envFileOnHost !== undefined ? changes.envFileOnHost : file.content;
             return ok(fileProbeOutput(file.path, file.mode, file.owner, content));
         }
-        if (host.pm2 && command === pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir, host.pm2.logRotation.timer)) return ok(pm2ProbeOutput());
+        if (host.pm2 && command === stepText(pm2ProbeCommand(host.pm2.user, host.pm2.loadedPaths, pm2MarkerDir, host.pm2.logRotation.timer))) return ok(pm2ProbeOutput());
         for (const certificate of host.certificates) {
-            if (command !== certificateProbe(certificate)) continue;
+            if (command !== stepText(certificateProbe(certificate))) continue;
             return ok(
                 `present=yes\nnot-after=${opensslDate(new Date(Date.now() + 60 * 86_400_000))}\nnames=${certificate.domains.join(",")}\nissuer=CN=stand-in\nkey=matches\nchain=ok\n`,
             );
