@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
-// Tests that a real tool judges (nft, openssl, Envoy's validators, the host tool under bash, a child
+// Tests that a real tool judges (nft, openssl, Envoy's validators, the host tool (tools/limen-host) as root, a child
 // process of any kind) are named *.tools.test.ts, or *.property.test.ts for the generated-config
 // property: they form the `tools` project. Everything else is `unit`, the inner loop
 // (`npm run test:unit`, under ten seconds). `npm test` runs both. The lab's end-to-end tests have
