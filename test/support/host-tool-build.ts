@@ -17,7 +17,9 @@ if (!process.env.LIMEN_HOST_GO_BINARY) {
     const binary = build.stdout.trim().split("\n").at(-1) ?? "";
     const sha = createHash("sha256").update(readFileSync(binary)).digest("hex");
     if (sha !== hostToolSha256) {
-        throw new Error(`tools/limen-host/build.sh built ${sha}, and tools/limen-host/limen-host.sha256 says ${hostToolSha256}: run tools/limen-host/reproducible.sh --record after changing the tool`);
+        throw new Error(
+            `tools/limen-host/build.sh built ${sha}, and tools/limen-host/limen-host.sha256 says ${hostToolSha256}: run tools/limen-host/reproducible.sh --record after changing the tool`,
+        );
     }
     process.env.LIMEN_HOST_GO_BINARY = binary;
 }

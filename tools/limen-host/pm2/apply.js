@@ -45,7 +45,13 @@ const within = (what, limit, code, callback) => {
     };
 };
 // call(WHAT, pm2 function, args...): one call into the daemon, within the call deadline, as a promise.
-const call = (what, fn, ...args) => new Promise((resolve, reject) => fn(...args, within(what, callSeconds, 1, (error, result) => (error ? reject(error) : resolve(result)))));
+const call = (what, fn, ...args) =>
+    new Promise((resolve, reject) =>
+        fn(
+            ...args,
+            within(what, callSeconds, 1, (error, result) => (error ? reject(error) : resolve(result))),
+        ),
+    );
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // One request of the gate, with a deadline on the whole exchange, not only on silence: an app that
 // answers one byte a second never goes idle.
@@ -69,7 +75,11 @@ async function sessionCheck(url) {
     if (post.status !== 200 || !cookie) return `session check: POST ${url} answered ${said(post)}${post.status === 200 ? " without Set-Cookie" : ""}`;
     const get = await request("GET", url, { cookie: cookie.split(";")[0] });
     let valid;
-    try { valid = JSON.parse(get.body).valid; } catch { valid = undefined; }
+    try {
+        valid = JSON.parse(get.body).valid;
+    } catch {
+        valid = undefined;
+    }
     return get.status === 200 && valid === true ? "" : `session check: GET ${url} with the cookie answered ${said(get)}`;
 }
 async function pageCheck(url) {
@@ -183,7 +193,11 @@ const look = async (deadline) => {
     // come online: the change cannot run, as when it fails the gate.
     const deadline = Date.now() + Number(seconds) * 1000;
     await new Promise((resolve) =>
-        pm2.reload(ecosystem, { updateEnv: true }, within(`starting or reloading ${ecosystem}`, seconds, 2, (error) => (error ? fail(`starting or reloading ${ecosystem}`, error, 2) : resolve()))),
+        pm2.reload(
+            ecosystem,
+            { updateEnv: true },
+            within(`starting or reloading ${ecosystem}`, seconds, 2, (error) => (error ? fail(`starting or reloading ${ecosystem}`, error, 2) : resolve())),
+        ),
     );
     await look(deadline);
     if (sessionUrl) {
