@@ -48,13 +48,14 @@ export function installedToolCommand(step: ToolScript): string {
 /**
  * `sudo -n sh -c …` that takes the planned tool from stdin (gzip) into a fresh root-only directory under
  * /run (tmpfs), at most `size` bytes, checks its sha256 and prints where it is. The connection that sent
- * it removes it when it closes (removeSentToolCommand); a day-old one (a connection that was cut) goes
- * with the next send, and every one with the next boot.
+ * it removes it when it closes (removeSentToolCommand); an hour-old one (a connection that was cut, or a
+ * provider stopped before it closed its connections: no deploy holds one that long) goes with the next
+ * send, and every one with the next boot. It holds nothing secret: the planned binary only.
  */
 export function sendToolCommand(size: number): string {
     const script = [
         "umask 077",
-        "find /run -maxdepth 1 -name 'limen-tool.*' -mmin +1440 -exec rm -rf {} + 2>/dev/null",
+        "find /run -maxdepth 1 -name 'limen-tool.*' -mmin +60 -exec rm -rf {} + 2>/dev/null",
         "d=$(mktemp -d /run/limen-tool.XXXXXX) || exit 1",
         `if gzip -dc | head -c ${size} >"$d/limen-host" && [ "$(sha256sum <"$d/limen-host")" = ${shellWord(plannedLine)} ]; then`,
         `    chmod 0755 "$d/limen-host" && echo "$d/limen-host"`,
