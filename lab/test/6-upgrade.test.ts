@@ -68,6 +68,14 @@ const hostFiles = {
     backend: ["/usr/local/libexec/limen/limen-host", "/etc/systemd/system/limen-firewall.service", "/etc/limen/firewall/limen.nft"],
 };
 
+/** The host tools sent for a run (hostio/host-tool-run.ts) still under /run on each host, after the engine stopped the provider. */
+function sentToolsLeft(): { frontend: string; backend: string } {
+    // The engine stops the plugin when the run ends and gives it 5 s to close its connections.
+    spawnSync("sleep", ["5"]);
+    const left = (host: "frontend" | "backend") => onHostOk(host, "ls -d /run/limen-tool.* 2>/dev/null || true").trim();
+    return { frontend: left("frontend"), backend: left("backend") };
+}
+
 interface HostSnapshot {
     /** path → "inode sha256" */
     files: Record<string, { inode: string; sha256: string }>;
@@ -176,6 +184,9 @@ describe(`upgrading a stack converged by the previous release (${previousRelease
         expectKeptInPlace("backend", before.backend, after.backend);
         expect(ok).toBeGreaterThan(0);
         expect(failed).toBe(0);
+        // The previous release's tool was not the planned one: the steps before its update ran the planned
+        // tool sent over their connection, and nothing of it stays once the run has ended.
+        expect(sentToolsLeft()).toEqual({ frontend: "", backend: "" });
         recordFigure(
             `upgrade from ${previousRelease.version}`,
             `${JSON.stringify(result.summary.resourceChanges)}; ${ok + failed} requests through 443, ${failed} failed; files, tables and app processes kept`,
