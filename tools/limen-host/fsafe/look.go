@@ -164,12 +164,12 @@ func (r Reading) Line() string {
 	return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s", r.Kind, r.Mode, r.Owner, r.MTime, sha, r.Path, r.Note)
 }
 
-// Read says what is at path: a file's mode, owner, mtime and content's sha256, or what is there
-// instead. The error is for a path that is not an absolute path to a file, or a walk that failed.
-func Read(path string) (Reading, error) {
+// enterToRead walks to path's directory for a read. A way that is missing or that another user could have
+// changed is the reading itself (missing, unsafe with the reason), with no directory.
+func enterToRead(path string) (*Dir, string, Reading, error) {
 	dirPath, name, err := SplitPath(path)
 	if err != nil {
-		return Reading{}, err
+		return nil, "", Reading{}, err
 	}
 	dir, err := Enter(dirPath, nil)
 	var refusal *Refusal
@@ -178,10 +178,20 @@ func Read(path string) (Reading, error) {
 		if refusal.Missing {
 			kind = KindMissing
 		}
-		return Reading{Kind: kind, Path: path, Note: refusal.Reason}, nil
+		return nil, "", Reading{Kind: kind, Path: path, Note: refusal.Reason}, nil
 	}
 	if err != nil {
-		return Reading{}, err
+		return nil, "", Reading{}, err
+	}
+	return dir, name, Reading{}, nil
+}
+
+// Read says what is at path: a file's mode, owner, mtime and content's sha256, or what is there
+// instead. The error is for a path that is not an absolute path to a file, or a walk that failed.
+func Read(path string) (Reading, error) {
+	dir, name, early, err := enterToRead(path)
+	if dir == nil {
+		return early, err
 	}
 	defer dir.Close()
 	f := dir.Look(name)

@@ -1,8 +1,8 @@
 package fsafe
 
 import (
-	"errors"
 	"fmt"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,28 +13,13 @@ import (
 // (RootDir's rule): root empties no directory another user could be filling. A missing path, or a
 // missing directory on the way, is removed already.
 func RemoveTree(path string) error {
-	dirPath, name, err := SplitPath(path)
-	if err != nil {
-		return err
-	}
-	dir, err := Enter(dirPath, nil)
-	var refusal *Refusal
-	if errors.As(err, &refusal) {
-		if refusal.Missing {
-			return nil
-		}
-		return fmt.Errorf("%s: not removed: %s", path, refusal.Reason)
-	}
-	if err != nil {
+	dir, name, err := enterToRemove(path)
+	if dir == nil || err != nil {
 		return err
 	}
 	defer dir.Close()
 	if !dir.EntryGuarded || !closed(&dir.Stat) {
-		why := dir.Why
-		if why == "" {
-			why = fmt.Sprintf("%s can be changed by %s", dirPath, others(&dir.Stat))
-		}
-		return fmt.Errorf("%s: not removed: %s", path, why)
+		return fmt.Errorf("%s: not removed: %s", path, dir.whoCanChange(filepath.Dir(path)))
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(dir.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {

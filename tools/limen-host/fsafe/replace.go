@@ -137,11 +137,7 @@ func ReplaceWithin(path, modeArg, ownerArg string, content []byte, limit int64) 
 		if unix.Geteuid() == 0 && uid != 0 && dir.EntryGuarded && d.Uid == uid && d.Mode&(unix.S_IWOTH|unix.S_IWGRP) == 0 {
 			return Written{}, &Handover{Path: path, UID: uid, GID: gid}
 		}
-		why := dir.Why
-		if why == "" {
-			why = fmt.Sprintf("%s can be changed by %s", dirPath, others(d))
-		}
-		return Written{}, fmt.Errorf("%s: not written: %s", path, why)
+		return Written{}, fmt.Errorf("%s: not written: %s", path, dir.whoCanChange(dirPath))
 	}
 	by := UserName(uint32(unix.Geteuid()))
 	old := dir.Look(name)
@@ -269,22 +265,29 @@ func removeIfOurs(dirfd int, name string, mine *unix.Stat_t) bool {
 	return true
 }
 
-// Remove unlinks path where it is: a link there goes, never what it points to. A missing directory
-// is a removed file; a directory at path is refused.
-func Remove(path string) error {
+// enterToRemove walks to path's directory for a removal. A way that is missing is nothing to remove: no
+// directory and no error. A way another user could have changed is refused, naming who.
+func enterToRemove(path string) (*Dir, string, error) {
 	dirPath, name, err := SplitPath(path)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	dir, err := Enter(dirPath, nil)
 	var refusal *Refusal
 	if errors.As(err, &refusal) {
 		if refusal.Missing {
-			return nil
+			return nil, name, nil
 		}
-		return fmt.Errorf("%s: not removed: %s", path, refusal.Reason)
+		return nil, "", fmt.Errorf("%s: not removed: %s", path, refusal.Reason)
 	}
-	if err != nil {
+	return dir, name, err
+}
+
+// Remove unlinks path where it is: a link there goes, never what it points to. A missing directory
+// is a removed file; a directory at path is refused.
+func Remove(path string) error {
+	dir, name, err := enterToRemove(path)
+	if dir == nil || err != nil {
 		return err
 	}
 	defer dir.Close()

@@ -3,10 +3,10 @@ package fsafe
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,29 +17,13 @@ import (
 // empty. The stack reads its tool this way (a missing or changed tool is drift) and root runs nothing
 // here: it only hashes.
 func Executable(path string, limit int64) (Reading, error) {
-	dirPath, name, err := SplitPath(path)
-	if err != nil {
-		return Reading{}, err
-	}
-	dir, err := Enter(dirPath, nil)
-	var refusal *Refusal
-	if errors.As(err, &refusal) {
-		kind := KindUnsafe
-		if refusal.Missing {
-			kind = KindMissing
-		}
-		return Reading{Kind: kind, Path: path, Note: refusal.Reason}, nil
-	}
-	if err != nil {
-		return Reading{}, err
+	dir, name, early, err := enterToRead(path)
+	if dir == nil {
+		return early, err
 	}
 	defer dir.Close()
 	if !dir.EntryGuarded || !closed(&dir.Stat) {
-		why := dir.Why
-		if why == "" {
-			why = fmt.Sprintf("%s can be changed by %s", dirPath, others(&dir.Stat))
-		}
-		return Reading{Kind: KindUnsafe, Path: path, Note: why}, nil
+		return Reading{Kind: KindUnsafe, Path: path, Note: dir.whoCanChange(filepath.Dir(path))}, nil
 	}
 	fd, err := unix.Openat(dir.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -292,11 +292,7 @@ func ReadFollowing(path string) ([]byte, uint32, error) {
 func followable(dir *Dir, dirPath, name string, l *unix.Stat_t) (string, error) {
 	at := strings.TrimRight(dirPath, "/") + "/" + name
 	if !dir.EntryGuarded || !guardsEntries(&dir.Stat) {
-		why := dir.Why
-		if why == "" {
-			why = fmt.Sprintf("%s can be changed by %s", dirPath, others(&dir.Stat))
-		}
-		return "", fmt.Errorf("%s is a symbolic link that another user could have placed (%s): not followed", at, why)
+		return "", fmt.Errorf("%s is a symbolic link that another user could have placed (%s): not followed", at, dir.whoCanChange(dirPath))
 	}
 	if !trusted(l.Uid) {
 		return "", fmt.Errorf("%s is a symbolic link owned by user %s: not followed", at, UserName(l.Uid))

@@ -38,6 +38,15 @@ func (d *Dir) Closed() bool { return closed(&d.Stat) }
 // Others names who besides the trusted users can change the directory.
 func (d *Dir) Others() string { return others(&d.Stat) }
 
+// whoCanChange says why the directory at dirPath is not one only root can change: the walk's reason, or
+// who else may change its entries.
+func (d *Dir) whoCanChange(dirPath string) string {
+	if d.Why != "" {
+		return d.Why
+	}
+	return fmt.Sprintf("%s can be changed by %s", dirPath, others(&d.Stat))
+}
+
 // Close releases the directory's descriptor.
 func (d *Dir) Close() {
 	if d.fd >= 0 {
