@@ -6,27 +6,14 @@
  * timed against each other on the same machines (lab/bench.ts). Lab-only: the key and the host keys
  * are the lab's throwaway ones.
  */
-import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import { parseConfig } from "../../config";
-import { hostToolSha256 } from "../../core/host-tool-release";
-import { projectFile } from "../../core/project-files";
+import { plannedHostToolPath } from "../../hostio/host-tool-binary";
 import { FilePlan } from "../../plan/files";
 import { planStack, HostPlan, StackPlan } from "../../plan/hosts";
 import { labConfig, LabHosts } from "../stack";
-
-/** The planned host tool's binary (tools/limen-host/build.sh's cached build), checked against the plan's sha256. */
-function plannedHostToolBinary(): string {
-    const build = spawnSync("bash", [projectFile("tools", "limen-host", "build.sh")], { encoding: "utf8" });
-    if (build.status !== 0) throw new Error(`tools/limen-host/build.sh failed (exit ${build.status}): ${build.stderr}`);
-    const binary = build.stdout.trim().split("\n").at(-1) ?? "";
-    const sha = createHash("sha256").update(readFileSync(binary)).digest("hex");
-    if (sha !== hostToolSha256) throw new Error(`tools/limen-host/build.sh built ${sha}, and the plan names ${hostToolSha256} (tools/limen-host/limen-host.sha256)`);
-    return binary;
-}
 
 /** What one host's plays read (lab/ansible-peer/site.yml, teardown.yml). */
 function hostVars(plan: HostPlan, hosts: LabHosts, dir: string, knownHosts: string): Record<string, unknown> {
@@ -55,7 +42,7 @@ function hostVars(plan: HostPlan, hosts: LabHosts, dir: string, knownHosts: stri
         // The pinned host key, as the stack pins it: no other key is accepted, none is learned.
         ansible_ssh_common_args: `-o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes`,
         ansible_python_interpreter: "/usr/bin/python3",
-        host_tool: { path: plan.hostTool.path, src: plannedHostToolBinary() },
+        host_tool: { path: plan.hostTool.path, src: plannedHostToolPath() },
         firewall: {
             table: plan.firewall.locations.table,
             ruleset_path: plan.firewall.locations.bootRuleset,

@@ -80,11 +80,7 @@ func checkCommand(asked, real string) error {
 	}
 	defer d.Close()
 	if !d.EntryGuarded || !d.Closed() {
-		why := d.Why
-		if why == "" {
-			why = fmt.Sprintf("%s can be changed by %s", realDir, d.Others())
-		}
-		return fmt.Errorf("%s: %s: root does not run it", via, why)
+		return fmt.Errorf("%s: %s: root does not run it", via, d.whoCanChange(realDir))
 	}
 	var st unix.Stat_t
 	if unix.Fstatat(d.fd, file, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
